@@ -1,0 +1,732 @@
+/*
+ * One TCP connection of the HTTP front door: request heads and bodies, the
+ * responses, keep-alive, the switch to WebSocket and the frame I/O after
+ * it, timeouts, and lingering close. It knows nothing of Engine.IO: each
+ * complete request head goes up to server.c (eio_srv_request), which
+ * answers through eio_conn_respond* or keeps the request pending.
+ *
+ * Lifetime: a connection is never freed inside one of its own callbacks.
+ * conn_die() marks it dead; it is freed when the outermost callback on the
+ * stack returns (in_cb reaches 0).
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Input held while a request waits (pipelined bytes) before we give up. */
+#define WAIT_INPUT_LIMIT (256 * 1024)
+/* Libevent stops reading past this much unprocessed input. */
+#define READ_HIGH_WATER (256 * 1024)
+/* A gathered WebSocket message buffer larger than this is not kept for
+ * reuse after delivery, so idle connections stay small. */
+#define WS_KEEP_BUFFER 16384
+#define LINGER_MS 2000
+#define WS_CLOSE_WAIT_MS 10000
+
+enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE };
+
+/* Extra per-connection state kept here, not in internal.h, because only
+ * this file touches it. */
+typedef struct conn_ext {
+  enum timer_mode tm;
+  unsigned body_pending : 1;
+  unsigned responded : 1;
+  unsigned wsf_active : 1;
+  eio_ws_frame wsf;
+  uint64_t wsf_left;
+  size_t wsf_off;
+  size_t ws_msg_cap;
+  uint8_t ctl[125];
+} conn_ext;
+
+typedef struct conn_full {
+  eio_conn c;
+  conn_ext x;
+} conn_full;
+
+#define X(c) (&((conn_full *)(c))->x)
+
+static void conn_process(eio_conn *c);
+static void next_request(eio_conn *c);
+
+static void enter(eio_conn *c) { c->in_cb++; }
+
+static void destroy(eio_conn *c) {
+  eio_server *srv = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else srv->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (c->bev) bufferevent_free(c->bev);
+  if (c->timer) event_free(c->timer);
+  if (c->body) evbuffer_free(c->body);
+  free(c->head);
+  free(c->headers);
+  free(c->ws_msg);
+  free(c->resp_headers);
+  free(c);
+}
+
+static void leave(eio_conn *c) {
+  if (--c->in_cb == 0 && c->state == CONN_DEAD) destroy(c);
+}
+
+/* Ends the connection. notify: tell server.c, which detaches any session
+ * from it, since the peer (not the server) ended it. */
+static void conn_die(eio_conn *c, int notify) {
+  if (c->state == CONN_DEAD) return;
+  enter(c);
+  if (notify && c->sock) eio_srv_conn_closed(c);
+  c->state = CONN_DEAD;
+  if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+  evtimer_del(c->timer);
+  leave(c);
+}
+
+void eio_conn_abort(eio_conn *c) { conn_die(c, 0); }
+
+static void set_timer(eio_conn *c, enum timer_mode m) {
+  eio_server *srv = c->srv;
+  X(c)->tm = m;
+  switch (m) {
+  case TM_NONE:
+    evtimer_del(c->timer);
+    break;
+  case TM_REQUEST:
+    evtimer_add(c->timer, srv->tv_request);
+    break;
+  case TM_KEEPALIVE:
+    evtimer_add(c->timer, srv->tv_keepalive);
+    break;
+  case TM_LINGER: {
+    struct timeval tv = {LINGER_MS / 1000, 0};
+    evtimer_add(c->timer, &tv);
+    break;
+  }
+  case TM_WS_CLOSE: {
+    struct timeval tv = {WS_CLOSE_WAIT_MS / 1000, 0};
+    evtimer_add(c->timer, &tv);
+    break;
+  }
+  }
+}
+
+/* Output is written: half-close and drain whatever the peer still sends,
+ * so our last response is not destroyed by a reset. */
+static void start_linger(eio_conn *c) {
+  c->state = CONN_LINGER;
+  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+  bufferevent_disable(c->bev, EV_WRITE);
+  bufferevent_enable(c->bev, EV_READ);
+  set_timer(c, TM_LINGER);
+}
+
+static void close_after_write(eio_conn *c) {
+  c->close_after_write = 1;
+  c->state = CONN_LINGER;
+  if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) start_linger(c);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  eio_conn *c = arg;
+  enter(c);
+  switch (X(c)->tm) {
+  case TM_REQUEST:
+    if (c->state == CONN_HEAD || c->state == CONN_BODY) {
+      static const char r408[] =
+          "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+      if (c->state == CONN_HEAD &&
+          evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        conn_die(c, 1);
+      else
+        eio_conn_write_raw_close(c, r408, sizeof r408 - 1);
+    }
+    break;
+  case TM_KEEPALIVE:
+    if (c->state == CONN_HEAD) conn_die(c, 1);
+    break;
+  case TM_LINGER:
+  case TM_WS_CLOSE:
+    conn_die(c, 1);
+    break;
+  case TM_NONE:
+    break;
+  }
+  leave(c);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg) {
+  (void)bev;
+  eio_conn *c = arg;
+  enter(c);
+  conn_process(c);
+  leave(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg) {
+  eio_conn *c = arg;
+  enter(c);
+  if (c->close_after_write && c->state == CONN_LINGER &&
+      X(c)->tm != TM_LINGER) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) start_linger(c);
+  } else if (c->sock && c->state != CONN_DEAD) {
+    eio_srv_conn_drained(c);
+  }
+  leave(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg) {
+  (void)bev;
+  eio_conn *c = arg;
+  enter(c);
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) conn_die(c, 1);
+  leave(c);
+}
+
+eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
+                       const struct sockaddr *sa, int salen) {
+  (void)salen;
+  conn_full *f = calloc(1, sizeof *f);
+  if (!f) {
+    evutil_closesocket(fd);
+    return NULL;
+  }
+  eio_conn *c = &f->c;
+  c->srv = srv;
+  c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  c->timer = evtimer_new(srv->base, timer_cb, c);
+  if (!c->bev || !c->timer) {
+    if (c->bev) bufferevent_free(c->bev);
+    else evutil_closesocket(fd);
+    if (c->timer) event_free(c->timer);
+    free(f);
+    return NULL;
+  }
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, c->remote_addr, sizeof c->remote_addr);
+    c->remote_port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, c->remote_addr,
+              sizeof c->remote_addr);
+    c->remote_port = ntohs(in6->sin6_port);
+  }
+  c->next = srv->conns;
+  if (c->next) c->next->prev = c;
+  srv->conns = c;
+  c->state = CONN_HEAD;
+  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+  bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  set_timer(c, TM_REQUEST);
+  return c;
+}
+
+void eio_conn_free_all(eio_server *srv) {
+  while (srv->conns) {
+    eio_conn *c = srv->conns;
+    /* Sessions were closed first, so nothing refers to c any more. */
+    c->sock = NULL;
+    c->state = CONN_DEAD;
+    c->in_cb = 0;
+    destroy(c);
+  }
+}
+
+size_t eio_conn_output_len(const eio_conn *c) {
+  return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len) {
+  if (c->state == CONN_DEAD) return;
+  bufferevent_write(c->bev, raw, len);
+  close_after_write(c);
+}
+
+/* ---- request heads ---- */
+
+static int parse_head(eio_conn *c) {
+  eio_server *srv = c->srv;
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  size_t avail = evbuffer_get_length(in);
+  size_t max_head = srv->o.max_header_bytes;
+  size_t n = avail < max_head ? avail : max_head;
+  const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+  if (!c->headers) {
+    c->headers = malloc(srv->o.max_headers * sizeof *c->headers);
+    if (!c->headers) {
+      conn_die(c, 1);
+      return 0;
+    }
+  }
+  eio_http_request req;
+  req.headers = c->headers;
+  int r = eio_http_parse_request(p, n, max_head, &req, srv->o.max_headers);
+  if (r == EIO_HTTP_INCOMPLETE) {
+    if (X(c)->tm == TM_KEEPALIVE) set_timer(c, TM_REQUEST);
+    return 0;
+  }
+  if (r == EIO_HTTP_TOO_LARGE) {
+    static const char r431[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                               "Connection: close\r\n\r\n";
+    eio_conn_write_raw_close(c, r431, sizeof r431 - 1);
+    return 0;
+  }
+  if (r < 0) {
+    static const char r400[] =
+        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+    eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
+    return 0;
+  }
+  /* Keep a private copy of the head: the input buffer moves on. */
+  char *copy = malloc((size_t)r + 1);
+  if (!copy) {
+    conn_die(c, 1);
+    return 0;
+  }
+  memcpy(copy, p, (size_t)r);
+  copy[r] = '\0';
+  evbuffer_drain(in, (size_t)r);
+  free(c->head);
+  c->head = copy;
+  c->req.headers = c->headers;
+  eio_http_parse_request(copy, (size_t)r, (size_t)r + 1, &c->req,
+                         srv->o.max_headers);
+
+  const eio_http_header *conn_h = eio_http_find(&c->req, "connection");
+  if (c->req.minor_version >= 1)
+    c->keep_alive = !(conn_h && eio_http_has_token(conn_h->value,
+                                                   conn_h->value_len, "close"));
+  else
+    c->keep_alive = conn_h && eio_http_has_token(conn_h->value,
+                                                 conn_h->value_len, "keep-alive");
+  c->is_upgrade = eio_http_find(&c->req, "upgrade") && conn_h &&
+                  eio_http_has_token(conn_h->value, conn_h->value_len, "upgrade");
+  uint64_t cl = 0;
+  int chunked = 0;
+  int fr = eio_http_body_framing(&c->req, &chunked, &cl);
+  if (fr == EIO_HTTP_UNSUPPORTED) {
+    static const char r501[] =
+        "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\n\r\n";
+    eio_conn_write_raw_close(c, r501, sizeof r501 - 1);
+    return 0;
+  }
+  if (fr < 0) {
+    static const char r400[] =
+        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+    eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
+    return 0;
+  }
+  c->chunked = chunked;
+  c->body_left = cl;
+  memset(&c->chunk, 0, sizeof c->chunk);
+  X(c)->body_pending = !c->is_upgrade && (chunked || cl > 0);
+  X(c)->responded = 0;
+  c->body_discard = 0;
+  c->state = CONN_WAIT;
+  set_timer(c, TM_NONE);
+  eio_srv_request(c);
+  return 1;
+}
+
+/* ---- request bodies ---- */
+
+static void body_data(void *arg, const char *data, size_t len) {
+  eio_conn *c = arg;
+  if (c->body_discard) return;
+  if (evbuffer_get_length(c->body) + len > c->srv->o.max_http_buffer_size) {
+    c->body_discard = 1;
+    evbuffer_drain(c->body, evbuffer_get_length(c->body));
+    conn_body_cb cb = c->body_cb;
+    c->body_cb = NULL;
+    if (cb) cb(c, BODY_TOO_LARGE);
+    return;
+  }
+  evbuffer_add(c->body, data, len);
+}
+
+static void body_complete(eio_conn *c) {
+  X(c)->body_pending = 0;
+  if (c->body_discard) { /* the 413 went out already */
+    c->body_discard = 0;
+    if (X(c)->responded) next_request(c);
+    else c->state = CONN_WAIT;
+    return;
+  }
+  c->state = CONN_WAIT;
+  set_timer(c, TM_NONE);
+  conn_body_cb cb = c->body_cb;
+  c->body_cb = NULL;
+  if (cb) cb(c, BODY_OK);
+}
+
+static void body_fail(eio_conn *c) {
+  static const char r400[] =
+      "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+  /* A session waiting on this body learns of it as a dropped request. */
+  if (c->sock) eio_srv_conn_closed(c);
+  c->body_cb = NULL;
+  eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
+}
+
+static int read_body(eio_conn *c) {
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  size_t avail = evbuffer_get_length(in);
+  if (!c->chunked) {
+    size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
+    if (c->body_discard) {
+      evbuffer_drain(in, n);
+    } else {
+      evbuffer_remove_buffer(in, c->body, n);
+    }
+    c->body_left -= n;
+    if (c->body_left == 0) body_complete(c);
+    return n > 0;
+  }
+  const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)avail);
+  int done = 0;
+  long used = eio_http_chunked_decode(&c->chunk, p, avail, UINT64_MAX / 4,
+                                      c->srv->o.max_header_bytes, body_data, c,
+                                      &done);
+  if (used < 0) {
+    body_fail(c);
+    return 0;
+  }
+  evbuffer_drain(in, (size_t)used);
+  if (c->state != CONN_BODY) return 0; /* answered early (413) */
+  if (done) body_complete(c);
+  return used > 0;
+}
+
+void eio_conn_read_body(eio_conn *c, conn_body_cb cb) {
+  if (!X(c)->body_pending) {
+    cb(c, BODY_OK);
+    return;
+  }
+  if (!c->body) c->body = evbuffer_new();
+  if (!c->body) {
+    conn_die(c, 1);
+    return;
+  }
+  evbuffer_drain(c->body, evbuffer_get_length(c->body));
+  c->state = CONN_BODY;
+  set_timer(c, TM_REQUEST);
+  c->body_cb = cb;
+  if (!c->chunked && c->body_left > c->srv->o.max_http_buffer_size) {
+    c->body_discard = 1;
+    c->body_cb = NULL;
+    cb(c, BODY_TOO_LARGE);
+  }
+}
+
+/* ---- responses ---- */
+
+static const char *status_text(int s) {
+  switch (s) {
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 204: return "No Content";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Payload Too Large";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
+  default: return "Unknown";
+  }
+}
+
+static void next_request(eio_conn *c) {
+  if (c->state == CONN_DEAD) return;
+  if (!c->keep_alive) {
+    close_after_write(c);
+    return;
+  }
+  c->state = CONN_HEAD;
+  set_timer(c, TM_KEEPALIVE);
+  /* Pipelined input may already be here: process it from the loop, not
+   * from inside whatever called us. */
+  if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+    bufferevent_trigger(c->bev, EV_READ,
+                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void write_head(eio_conn *c, int status, const char *extra,
+                       size_t body_len) {
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%sDate: %s\r\n", status,
+                      status_text(status), extra ? extra : "", date);
+  if (status != 204 && status != 304)
+    evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
+  if (c->keep_alive && !X(c)->body_pending)
+    evbuffer_add_printf(out, "Connection: keep-alive\r\nKeep-Alive: timeout=%u\r\n\r\n",
+                        c->srv->o.http_keepalive_timeout_ms / 1000);
+  else
+    evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+}
+
+static int is_head(const eio_conn *c) {
+  return eio_http_ieq(c->req.method, c->req.method_len, "HEAD");
+}
+
+static void after_response(eio_conn *c) {
+  X(c)->responded = 1;
+  if (X(c)->body_pending) {
+    /* Answered before the body was read (an error, or 413): the response
+     * said "Connection: close"; the rest of the body is drained while the
+     * connection lingers. */
+    c->keep_alive = 0;
+    c->body_discard = 1;
+    c->body_cb = NULL;
+    close_after_write(c);
+    return;
+  }
+  next_request(c);
+}
+
+void eio_conn_respond(eio_conn *c, int status, const char *extra,
+                      const void *body, size_t len) {
+  if (c->state == CONN_DEAD) return;
+  write_head(c, status, extra, len);
+  if (len && !is_head(c)) bufferevent_write(c->bev, body, len);
+  after_response(c);
+}
+
+void eio_conn_respond_evbuf(eio_conn *c, int status, const char *extra,
+                            struct evbuffer *body) {
+  if (c->state == CONN_DEAD) return;
+  size_t len = evbuffer_get_length(body);
+  write_head(c, status, extra, len);
+  if (!is_head(c)) bufferevent_write_buffer(c->bev, body);
+  after_response(c);
+}
+
+/* ---- WebSocket ---- */
+
+int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
+                        const char *extra) {
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  if (evbuffer_add_printf(out,
+                          "HTTP/1.1 101 Switching Protocols\r\n"
+                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: %s\r\n%s\r\n",
+                          accept_key, extra ? extra : "") < 0)
+    return -1;
+  c->state = CONN_WS;
+  c->keep_alive = 0;
+  set_timer(c, TM_NONE);
+  /* The head and header array are not needed any more: keep idle
+   * WebSocket connections small. */
+  free(c->head);
+  c->head = NULL;
+  free(c->headers);
+  c->headers = NULL;
+  memset(&c->req, 0, sizeof c->req);
+  return 0;
+}
+
+static void unref_cleanup(const void *data, size_t len, void *arg) {
+  (void)data;
+  (void)len;
+  sio_buf_unref(arg);
+}
+
+int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
+                     sio_buf *payload) {
+  if (c->state != CONN_WS || c->ws_close_sent) return -1;
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  size_t plen = payload ? sio_buf_len(payload) : 0;
+  uint8_t hdr[EIO_WS_MAX_HEADER + 1];
+  size_t h = eio_ws_write_header(hdr, 1, opcode, plen + (type_char ? 1 : 0));
+  if (type_char) hdr[h++] = type_char;
+  if (evbuffer_add(out, hdr, h) != 0) return -1;
+  if (plen) {
+    sio_buf_ref(payload);
+    if (evbuffer_add_reference(out, sio_buf_data(payload), plen,
+                               unref_cleanup, payload) != 0) {
+      sio_buf_unref(payload);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void ws_send_close_frame(eio_conn *c, int code) {
+  uint8_t f[4];
+  size_t n;
+  if (code && code != 1005) {
+    f[0] = 0x88;
+    f[1] = 2;
+    f[2] = (uint8_t)(code >> 8);
+    f[3] = (uint8_t)code;
+    n = 4;
+  } else {
+    f[0] = 0x88;
+    f[1] = 0;
+    n = 2;
+  }
+  bufferevent_write(c->bev, f, n);
+  c->ws_close_sent = 1;
+}
+
+void eio_conn_ws_close(eio_conn *c, int code) {
+  if (c->state != CONN_WS || c->ws_close_sent) return;
+  ws_send_close_frame(c, code);
+  set_timer(c, TM_WS_CLOSE);
+}
+
+/* A protocol violation: close frame with the code (no reason, as the ws
+ * package does), then drop the connection. */
+static void ws_fail(eio_conn *c, int code, const char *reason) {
+  if (!c->ws_close_sent) ws_send_close_frame(c, code);
+  if (c->sock) eio_srv_ws_error(c, reason);
+  close_after_write(c);
+}
+
+static void ws_control(eio_conn *c, int opcode, uint8_t *p, size_t len) {
+  if (opcode == EIO_WS_PING) {
+    if (c->ws_close_sent) return;
+    uint8_t hdr[2] = {0x8A, (uint8_t)len};
+    bufferevent_write(c->bev, hdr, 2);
+    if (len) bufferevent_write(c->bev, p, len);
+  } else if (opcode == EIO_WS_CLOSE) {
+    int code = 0;
+    int bad = eio_ws_check_close_payload(p, len, &code);
+    if (bad) {
+      ws_fail(c, bad, "invalid close frame");
+      return;
+    }
+    if (!c->ws_close_sent) ws_send_close_frame(c, code);
+    if (c->sock) eio_srv_ws_closed(c, code);
+    close_after_write(c);
+  }
+}
+
+static int ws_read(eio_conn *c) {
+  conn_ext *x = X(c);
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  size_t avail = evbuffer_get_length(in);
+  if (!x->wsf_active) {
+    size_t n = avail < EIO_WS_MAX_HEADER ? avail : EIO_WS_MAX_HEADER;
+    const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)n);
+    int r = eio_ws_parse_header(p, n, &x->wsf);
+    if (r == 0) return 0;
+    const char *reason = "invalid payload length";
+    int code = r < 0 ? EIO_WS_PROTOCOL_ERROR
+                     : eio_ws_check_client_frame(
+                           &x->wsf, c->ws_msg_opcode != 0, c->ws_msg_len,
+                           c->srv->o.max_http_buffer_size, &reason);
+    if (code) {
+      ws_fail(c, code, reason);
+      return 0;
+    }
+    evbuffer_drain(in, x->wsf.header_len);
+    avail -= x->wsf.header_len;
+    x->wsf_active = 1;
+    x->wsf_left = x->wsf.payload_len;
+    x->wsf_off = 0;
+    if (x->wsf.opcode < EIO_WS_CLOSE) {
+      size_t need = c->ws_msg_len + (size_t)x->wsf.payload_len;
+      if (need > x->ws_msg_cap) {
+        uint8_t *m = realloc(c->ws_msg, need);
+        if (!m) {
+          ws_fail(c, 1011, "out of memory");
+          return 0;
+        }
+        c->ws_msg = m;
+        x->ws_msg_cap = need;
+      }
+      if (x->wsf.opcode != EIO_WS_CONT) c->ws_msg_opcode = x->wsf.opcode;
+    }
+  }
+  size_t n = avail < x->wsf_left ? avail : (size_t)x->wsf_left;
+  int data = x->wsf.opcode < EIO_WS_CLOSE;
+  uint8_t *dst = data ? c->ws_msg + c->ws_msg_len : x->ctl + x->wsf_off;
+  if (n) {
+    evbuffer_remove(in, dst, n);
+    eio_ws_unmask(dst, n, x->wsf.mask, x->wsf_off);
+    x->wsf_off += n;
+    x->wsf_left -= n;
+    if (data) c->ws_msg_len += n;
+  }
+  if (x->wsf_left) return n > 0;
+  x->wsf_active = 0;
+  if (!data) {
+    ws_control(c, x->wsf.opcode, x->ctl, (size_t)x->wsf.payload_len);
+    return 1;
+  }
+  if (!x->wsf.fin) return 1;
+  int op = c->ws_msg_opcode;
+  size_t len = c->ws_msg_len;
+  c->ws_msg_opcode = 0;
+  c->ws_msg_len = 0;
+  if (op == EIO_WS_TEXT && !eio_ws_utf8_valid(c->ws_msg, len)) {
+    ws_fail(c, EIO_WS_INVALID_DATA, "invalid UTF-8 sequence");
+    return 0;
+  }
+  if (!c->ws_close_sent && c->sock) eio_srv_ws_message(c, op, c->ws_msg, len);
+  if (c->state != CONN_DEAD && x->ws_msg_cap > WS_KEEP_BUFFER &&
+      c->ws_msg_len == 0) {
+    free(c->ws_msg);
+    c->ws_msg = NULL;
+    x->ws_msg_cap = 0;
+  }
+  return 1;
+}
+
+/* ---- the read loop ---- */
+
+static void conn_process(eio_conn *c) {
+  for (;;) {
+    if (c->state == CONN_DEAD) return;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t avail = evbuffer_get_length(in);
+    int progress = 0;
+    switch (c->state) {
+    case CONN_HEAD:
+      if (!avail) return;
+      progress = parse_head(c);
+      break;
+    case CONN_BODY:
+      if (!avail) return;
+      progress = read_body(c);
+      break;
+    case CONN_WS:
+      if (!avail) return;
+      progress = ws_read(c);
+      break;
+    case CONN_WAIT:
+      /* Pipelined bytes wait for the pending response; bounded. */
+      if (avail > WAIT_INPUT_LIMIT) conn_die(c, 1);
+      return;
+    case CONN_LINGER:
+      /* Closing: whatever still comes (a body we answered early) is
+       * dropped; the linger timer bounds how long. */
+      evbuffer_drain(in, avail);
+      return;
+    case CONN_DEAD:
+      return;
+    }
+    if (!progress) return;
+  }
+}

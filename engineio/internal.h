@@ -1,0 +1,171 @@
+/*
+ * Private structures shared by the HTTP/WebSocket connection code (conn.c)
+ * and the Engine.IO session code (server.c).
+ */
+#ifndef EIO_INTERNAL_H
+#define EIO_INTERNAL_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "http.h"
+#include "sio/engineio.h"
+#include "ws.h"
+
+typedef struct eio_conn eio_conn;
+
+enum conn_state {
+  CONN_HEAD,      /* reading a request head */
+  CONN_BODY,      /* reading a request body */
+  CONN_WAIT,      /* request dispatched, response pending (long poll) */
+  CONN_WS,        /* WebSocket frames */
+  CONN_LINGER,    /* response written, half-closed, draining input */
+  CONN_DEAD,      /* freed once the stack unwinds */
+};
+
+typedef void (*conn_body_cb)(eio_conn *c, int status);
+#define BODY_OK 0
+#define BODY_TOO_LARGE 1
+
+struct eio_http_response {
+  int status;
+  struct evbuffer *headers; /* "Name: value\r\n" lines */
+  sio_buf *body;
+};
+
+struct eio_conn {
+  eio_server *srv;
+  struct bufferevent *bev;
+  struct event *timer;
+  enum conn_state state;
+  unsigned in_cb;          /* nesting depth of our callbacks */
+  unsigned close_after_write : 1;
+  unsigned keep_alive : 1;
+  unsigned is_upgrade : 1;
+  unsigned ws_close_sent : 1;
+  unsigned ws_probe : 1;   /* WebSocket probing an upgrade, not yet bound */
+  unsigned body_discard : 1;
+  /* The current request head (a private copy) and its parse. */
+  char *head;
+  eio_http_request req;
+  eio_http_header *headers;
+  /* Request body. */
+  int chunked;
+  uint64_t body_left;
+  eio_http_chunked chunk;
+  struct evbuffer *body;
+  conn_body_cb body_cb;
+  /* WebSocket message being gathered from fragments. */
+  int ws_msg_opcode;
+  uint8_t *ws_msg;
+  size_t ws_msg_len;
+  /* The session this connection serves (pending GET, POST, or WebSocket). */
+  eio_socket *sock;
+  /* Headers for the response to the current request (CORS, cookie),
+   * computed when it arrived; "Name: v\r\n" lines, owned. */
+  char *resp_headers;
+  char remote_addr[48];
+  uint16_t remote_port;
+  eio_conn *prev, *next;
+};
+
+/* A queued Engine.IO packet. */
+typedef struct eio_qpkt {
+  struct eio_qpkt *next;
+  uint8_t type;    /* enum eio_packet_type */
+  uint8_t binary;
+  sio_buf *data;   /* payload or NULL */
+} eio_qpkt;
+
+enum sock_ready { SOCK_OPEN, SOCK_CLOSING, SOCK_CLOSED };
+
+struct eio_socket {
+  eio_server *srv;
+  char id[24];
+  enum sock_ready ready;
+  int transport;            /* EIO_TRANSPORT_* now in use */
+  unsigned refs;
+  unsigned upgrading : 1;
+  unsigned upgraded : 1;
+  unsigned should_close : 1;  /* polling: a close packet goes to next GET */
+  unsigned close_on_drain : 1;
+  unsigned in_map : 1;
+  eio_conn *poll_get;       /* pending long-poll GET */
+  eio_conn *poll_post;      /* POST being received */
+  eio_conn *ws;             /* WebSocket transport */
+  eio_conn *probe;          /* WebSocket probing an upgrade */
+  eio_qpkt *q_head, *q_tail;
+  size_t q_bytes;
+  struct event *ping_timer, *timeout_timer, *upgrade_timer, *check_timer,
+      *close_timer;
+  eio_request req;          /* handshake request, owned */
+  char *req_storage;
+  eio_socket_handlers h;
+  void *ud;
+  eio_socket *hnext;        /* hash chain */
+};
+
+struct eio_server {
+  struct event_base *base;
+  eio_options o;
+  char *path;
+  eio_cors cors;
+  int cors_on;
+  eio_cookie cookie;
+  int cookie_on;
+  char **cors_strings;      /* owned copies behind cors */
+  size_t n_cors_strings;
+  struct evconnlistener *listener;
+  uint16_t port;
+  eio_conn *conns;
+  eio_socket **table;
+  size_t table_size, nclients;
+  eio_connection_cb on_connection;
+  void *on_connection_ud;
+  eio_request_handler on_request;
+  void *on_request_ud;
+  const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
+      *tv_request, *tv_keepalive, *tv_check;
+  int closing;
+};
+
+/* conn.c */
+eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
+                       const struct sockaddr *sa, int salen);
+void eio_conn_free_all(eio_server *srv);
+/* Sends a complete response; then the connection reads the next request,
+ * or closes when keep-alive is off. extra_headers: "Name: v\r\n" lines. */
+void eio_conn_respond(eio_conn *c, int status, const char *extra_headers,
+                      const void *body, size_t body_len);
+/* Same, with the body already in an evbuffer (moved, not copied). */
+void eio_conn_respond_evbuf(eio_conn *c, int status, const char *extra_headers,
+                            struct evbuffer *body);
+/* Writes raw bytes and closes the connection after they are sent. */
+void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len);
+/* Starts reading the request body; cb runs when it is complete or over
+ * the limit (the rest is then discarded). */
+void eio_conn_read_body(eio_conn *c, conn_body_cb cb);
+/* Switches to WebSocket after writing the 101 response. */
+int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
+                        const char *extra_headers);
+/* WebSocket output. */
+int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
+                     sio_buf *payload);
+void eio_conn_ws_close(eio_conn *c, int code);
+/* Drops the connection now (no response). */
+void eio_conn_abort(eio_conn *c);
+size_t eio_conn_output_len(const eio_conn *c);
+
+/* server.c: upcalls from conn.c */
+void eio_srv_request(eio_conn *c);             /* a request head is ready */
+void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len);
+void eio_srv_ws_error(eio_conn *c, const char *reason);
+void eio_srv_conn_closed(eio_conn *c);         /* peer went away */
+void eio_srv_conn_drained(eio_conn *c);        /* output written */
+void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
+
+#endif

@@ -1,0 +1,1385 @@
+/*
+ * The Engine.IO v4 server: request routing and verification with Node's
+ * answers, CORS, the session table, the polling and WebSocket transports
+ * of a session, the upgrade between them, and the heartbeat.
+ *
+ * Reference behaviour: Node engine.io 6.6 (../shared/spec/engineio-v4.md).
+ */
+#include "internal.h"
+
+#include "base64.h"
+#include "buf.h"
+#include "packet.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#define DEFAULT_MAX_OUTPUT (64u * 1024 * 1024)
+#define POLL_CLOSE_TIMEOUT_MS 30000
+#define UPGRADE_CHECK_MS 100
+
+enum {
+  ERR_UNKNOWN_TRANSPORT = 0,
+  ERR_UNKNOWN_SID = 1,
+  ERR_BAD_HANDSHAKE_METHOD = 2,
+  ERR_BAD_REQUEST = 3,
+  ERR_FORBIDDEN = 4,
+  ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
+};
+
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method",
+    "Bad request",       "Forbidden",          "Unsupported protocol version",
+};
+
+static void sock_on_close(eio_socket *s, const char *reason, const char *desc);
+static void sock_flush(eio_socket *s);
+static void close_transport(eio_socket *s);
+
+/* ---------------------------------------------------------------- options */
+
+void eio_options_init(eio_options *o) {
+  memset(o, 0, sizeof *o);
+  o->path = "/engine.io/";
+  o->ping_interval_ms = 25000;
+  o->ping_timeout_ms = 20000;
+  o->upgrade_timeout_ms = 10000;
+  o->max_http_buffer_size = 1000000;
+  o->transports = EIO_TRANSPORT_POLLING | EIO_TRANSPORT_WEBSOCKET;
+  o->allow_upgrades = 1;
+  o->max_header_bytes = 16384;
+  o->max_headers = 100;
+  o->http_request_timeout_ms = 30000;
+  o->http_keepalive_timeout_ms = 5000;
+  o->max_output_bytes = DEFAULT_MAX_OUTPUT;
+}
+
+static char *xstrdup(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s);
+  char *d = malloc(n + 1);
+  if (d) memcpy(d, s, n + 1);
+  return d;
+}
+
+/* Keeps an owned copy of s in srv->cors_strings; returns it. */
+static const char *keep_string(eio_server *srv, const char *s) {
+  if (!s) return NULL;
+  char **v = realloc(srv->cors_strings,
+                     (srv->n_cors_strings + 1) * sizeof *srv->cors_strings);
+  if (!v) return NULL;
+  srv->cors_strings = v;
+  char *d = xstrdup(s);
+  if (!d) return NULL;
+  v[srv->n_cors_strings++] = d;
+  return d;
+}
+
+static const struct timeval *common_tv(struct event_base *b, unsigned ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  return event_base_init_common_timeout(b, &tv);
+}
+
+eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
+  eio_server *srv = calloc(1, sizeof *srv);
+  if (!srv) return NULL;
+  srv->base = base;
+  if (opts) srv->o = *opts;
+  else eio_options_init(&srv->o);
+  eio_options *o = &srv->o;
+  if (!o->transports)
+    o->transports = EIO_TRANSPORT_POLLING | EIO_TRANSPORT_WEBSOCKET;
+  if (!o->max_output_bytes) o->max_output_bytes = DEFAULT_MAX_OUTPUT;
+  if (!o->max_headers) o->max_headers = 100;
+  if (o->max_header_bytes < 64) o->max_header_bytes = 64;
+  const char *path = o->path ? o->path : "/engine.io/";
+  size_t pl = strlen(path);
+  srv->path = malloc(pl + 2);
+  if (!srv->path) goto fail;
+  memcpy(srv->path, path, pl + 1);
+  if (pl == 0 || path[pl - 1] != '/') {
+    srv->path[pl] = '/';
+    srv->path[pl + 1] = '\0';
+  }
+  o->path = srv->path;
+  if (o->cors) {
+    srv->cors = *o->cors;
+    srv->cors_on = 1;
+    if (srv->cors.num_origins) {
+      const char **v = calloc(srv->cors.num_origins, sizeof *v);
+      if (!v) goto fail;
+      for (size_t i = 0; i < srv->cors.num_origins; i++)
+        v[i] = keep_string(srv, o->cors->origins[i]);
+      srv->cors.origins = v;
+    }
+    srv->cors.methods = keep_string(srv, o->cors->methods);
+    srv->cors.allowed_headers = keep_string(srv, o->cors->allowed_headers);
+    srv->cors.exposed_headers = keep_string(srv, o->cors->exposed_headers);
+    o->cors = &srv->cors;
+  }
+  if (o->cookie) {
+    srv->cookie = *o->cookie;
+    srv->cookie_on = 1;
+    srv->cookie.name = keep_string(srv, o->cookie->name ? o->cookie->name : "io");
+    srv->cookie.path = keep_string(srv, o->cookie->path ? o->cookie->path : "/");
+    srv->cookie.same_site =
+        keep_string(srv, o->cookie->same_site ? o->cookie->same_site : "Lax");
+    o->cookie = &srv->cookie;
+  }
+  srv->table_size = 64;
+  srv->table = calloc(srv->table_size, sizeof *srv->table);
+  if (!srv->table) goto fail;
+  srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
+  srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
+  srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
+  srv->tv_request = common_tv(base, o->http_request_timeout_ms);
+  srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
+  srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
+  if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
+      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check)
+    goto fail;
+  return srv;
+fail:
+  eio_server_free(srv);
+  return NULL;
+}
+
+/* ---------------------------------------------------------- session table */
+
+static size_t hash_id(const char *s) {
+  size_t h = 1469598103934665603ULL;
+  while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+  return h;
+}
+
+static eio_socket *table_get(eio_server *srv, const char *id) {
+  for (eio_socket *s = srv->table[hash_id(id) & (srv->table_size - 1)]; s;
+       s = s->hnext)
+    if (strcmp(s->id, id) == 0) return s;
+  return NULL;
+}
+
+static int table_put(eio_server *srv, eio_socket *s) {
+  if (srv->nclients + 1 > srv->table_size / 2 * 1) {
+    size_t n = srv->table_size * 2;
+    eio_socket **t = calloc(n, sizeof *t);
+    if (!t) return -1;
+    for (size_t i = 0; i < srv->table_size; i++) {
+      eio_socket *e = srv->table[i];
+      while (e) {
+        eio_socket *nx = e->hnext;
+        size_t k = hash_id(e->id) & (n - 1);
+        e->hnext = t[k];
+        t[k] = e;
+        e = nx;
+      }
+    }
+    free(srv->table);
+    srv->table = t;
+    srv->table_size = n;
+  }
+  size_t k = hash_id(s->id) & (srv->table_size - 1);
+  s->hnext = srv->table[k];
+  srv->table[k] = s;
+  srv->nclients++;
+  s->in_map = 1;
+  return 0;
+}
+
+static void table_del(eio_server *srv, eio_socket *s) {
+  eio_socket **pp = &srv->table[hash_id(s->id) & (srv->table_size - 1)];
+  while (*pp && *pp != s) pp = &(*pp)->hnext;
+  if (*pp) {
+    *pp = s->hnext;
+    srv->nclients--;
+  }
+  s->in_map = 0;
+}
+
+/* ------------------------------------------------------------- sessions */
+
+static void sock_ref(eio_socket *s) { s->refs++; }
+
+static void queue_clear(eio_socket *s) {
+  eio_qpkt *p = s->q_head;
+  while (p) {
+    eio_qpkt *n = p->next;
+    sio_buf_unref(p->data);
+    free(p);
+    p = n;
+  }
+  s->q_head = s->q_tail = NULL;
+  s->q_bytes = 0;
+}
+
+static void sock_unref(eio_socket *s) {
+  if (--s->refs) return;
+  queue_clear(s);
+  event_free(s->ping_timer);
+  event_free(s->timeout_timer);
+  event_free(s->upgrade_timer);
+  event_free(s->check_timer);
+  event_free(s->close_timer);
+  free(s->req_storage);
+  free(s);
+}
+
+/* Binds conn c to session s (one reference held by the connection). */
+static void attach(eio_conn *c, eio_socket *s) {
+  c->sock = s;
+  sock_ref(s);
+}
+
+/* Unbinds c from its session, wherever the session refers to it. */
+static void detach(eio_conn *c) {
+  eio_socket *s = c->sock;
+  if (!s) return;
+  if (s->poll_get == c) s->poll_get = NULL;
+  if (s->poll_post == c) s->poll_post = NULL;
+  if (s->ws == c) s->ws = NULL;
+  if (s->probe == c) s->probe = NULL;
+  c->sock = NULL;
+  sock_unref(s);
+}
+
+static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
+  eio_qpkt *p = malloc(sizeof *p);
+  if (!p) return EIO_ERR_NOMEM;
+  p->next = NULL;
+  p->type = (uint8_t)type;
+  p->binary = (uint8_t)binary;
+  p->data = data ? sio_buf_ref(data) : NULL;
+  if (s->q_tail) s->q_tail->next = p;
+  else s->q_head = p;
+  s->q_tail = p;
+  s->q_bytes += 1 + (data ? sio_buf_len(data) : 0);
+  return EIO_OK;
+}
+
+static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+  if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
+  int r = queue_push(s, type, binary, data);
+  if (r == EIO_OK) sock_flush(s);
+  return r;
+}
+
+static int send_text(eio_socket *s, int type, const char *text) {
+  sio_buf *b = NULL;
+  if (text && *text) {
+    b = sio_buf_new(text, strlen(text));
+    if (!b) return EIO_ERR_NOMEM;
+  }
+  int r = send_packet(s, type, 0, b);
+  sio_buf_unref(b);
+  return r;
+}
+
+static void unref_cleanup(const void *data, size_t len, void *arg) {
+  (void)data;
+  (void)len;
+  sio_buf_unref(arg);
+}
+
+/* Appends the polling encoding of the queued packets to out, sharing the
+ * payload bytes (and the cached base64 of binary ones) by reference. */
+static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
+  int first = 1;
+  for (eio_qpkt *p = s->q_head; p; p = p->next) {
+    if (!first) evbuffer_add(out, "\x1e", 1);
+    first = 0;
+    if (p->binary) {
+      size_t n;
+      const char *b64 = sio_buf_base64(p->data, &n);
+      if (!b64) return -1;
+      evbuffer_add(out, "b", 1);
+      if (n) {
+        sio_buf_ref(p->data);
+        evbuffer_add_reference(out, b64, n, unref_cleanup, p->data);
+      }
+    } else {
+      char t = (char)('0' + p->type);
+      evbuffer_add(out, &t, 1);
+      size_t n = p->data ? sio_buf_len(p->data) : 0;
+      if (n) {
+        sio_buf_ref(p->data);
+        evbuffer_add_reference(out, sio_buf_data(p->data), n, unref_cleanup,
+                               p->data);
+      }
+    }
+  }
+  if (add_close) {
+    if (!first) evbuffer_add(out, "\x1e", 1);
+    evbuffer_add(out, "1", 1);
+  }
+  return 0;
+}
+
+static void poll_respond(eio_conn *c, struct evbuffer *body) {
+  static const char base[] =
+      "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
+  const char *extra = c->resp_headers ? c->resp_headers : "";
+  size_t n = sizeof base - 1 + strlen(extra) + 1;
+  char *h = malloc(n);
+  if (!h) {
+    eio_conn_abort(c);
+    return;
+  }
+  snprintf(h, n, "%s%s", base, extra);
+  eio_conn_respond_evbuf(c, 200, h, body);
+  free(h);
+}
+
+/* Answers the pending GET with a single packet ("6" noop or "1" close). */
+static void poll_answer_single(eio_socket *s, char type) {
+  eio_conn *c = s->poll_get;
+  if (!c) return;
+  struct evbuffer *b = evbuffer_new();
+  if (b) {
+    evbuffer_add(b, &type, 1);
+    detach(c);
+    poll_respond(c, b);
+    evbuffer_free(b);
+  } else {
+    detach(c);
+    eio_conn_abort(c);
+  }
+}
+
+static void fire_drain(eio_socket *s) {
+  if (s->h.on_drain && s->ready != SOCK_CLOSED) s->h.on_drain(s, s->ud);
+}
+
+static void sock_flush(eio_socket *s) {
+  if (s->ready == SOCK_CLOSED) return;
+  if (s->transport == EIO_TRANSPORT_POLLING) {
+    eio_conn *c = s->poll_get;
+    if (!c || (!s->q_head && !s->should_close)) return;
+    int closing = s->should_close;
+    struct evbuffer *body = evbuffer_new();
+    if (!body || encode_payload(s, body, closing) != 0) {
+      if (body) evbuffer_free(body);
+      sock_on_close(s, "transport error", "out of memory");
+      return;
+    }
+    queue_clear(s);
+    sock_ref(s);
+    detach(c);
+    poll_respond(c, body);
+    evbuffer_free(body);
+    if (closing) {
+      s->should_close = 0;
+      sock_on_close(s, "forced close", NULL);
+    } else {
+      fire_drain(s);
+      if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+    }
+    sock_unref(s);
+    return;
+  }
+  eio_conn *c = s->ws;
+  if (!c || !s->q_head) return;
+  for (eio_qpkt *p = s->q_head; p; p = p->next) {
+    int r = p->binary ? eio_conn_ws_send(c, EIO_WS_BINARY, 0, p->data)
+                      : eio_conn_ws_send(c, EIO_WS_TEXT, (uint8_t)('0' + p->type),
+                                         p->data);
+    if (r != 0) break;
+  }
+  queue_clear(s);
+  sock_ref(s);
+  fire_drain(s);
+  if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+  sock_unref(s);
+}
+
+static void ping_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  send_packet(s, EIO_PING, 0, NULL);
+  if (s->ready != SOCK_CLOSED)
+    evtimer_add(s->timeout_timer, s->srv->tv_ping_timeout);
+  sock_unref(s);
+}
+
+static void timeout_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  sock_on_close(s, "ping timeout", NULL);
+  sock_unref(s);
+}
+
+static void abort_upgrade(eio_socket *s) {
+  eio_conn *p = s->probe;
+  s->upgrading = 0;
+  evtimer_del(s->upgrade_timer);
+  evtimer_del(s->check_timer);
+  if (p) {
+    detach(p);
+    eio_conn_ws_close(p, 0);
+  }
+}
+
+static void upgrade_timeout_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  abort_upgrade(s);
+  sock_unref(s);
+}
+
+/* While an upgrade probe is on, release the pending GET with a noop so
+ * the client can pause polling (Node retries this every 100 ms). */
+static void check_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  if (s->ready != SOCK_CLOSED && s->transport == EIO_TRANSPORT_POLLING &&
+      s->poll_get && !s->q_head)
+    poll_answer_single(s, '0' + EIO_NOOP);
+  sock_unref(s);
+}
+
+static void close_timer_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  sock_on_close(s, "forced close", NULL);
+  sock_unref(s);
+}
+
+/*
+ * The session ends (Node's Socket#onClose): timers stop, the transports are
+ * released (a pending GET gets "1", or "6" when the client itself closed),
+ * the session leaves the table, then the user hears of it.
+ */
+static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
+  if (s->ready == SOCK_CLOSED) return;
+  sock_ref(s);
+  s->ready = SOCK_CLOSED;
+  evtimer_del(s->ping_timer);
+  evtimer_del(s->timeout_timer);
+  evtimer_del(s->close_timer);
+  abort_upgrade(s);
+  queue_clear(s);
+  if (s->poll_get)
+    poll_answer_single(s, strcmp(reason, "transport close") == 0
+                              ? '0' + EIO_NOOP
+                              : '0' + EIO_CLOSE);
+  if (s->poll_post) detach(s->poll_post); /* it still gets its answer */
+  if (s->ws) {
+    eio_conn *c = s->ws;
+    detach(c);
+    eio_conn_ws_close(c, 0);
+  }
+  eio_server *srv = s->srv;
+  if (s->in_map) {
+    table_del(srv, s);
+    sock_unref(s); /* the table's reference */
+  }
+  if (s->h.on_close) s->h.on_close(s, reason, desc, s->ud);
+  sock_unref(s);
+}
+
+static void close_transport(eio_socket *s) {
+  s->close_on_drain = 0;
+  if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
+    sock_on_close(s, "forced close", NULL);
+  } else if (s->poll_get) {
+    s->should_close = 1;
+    sock_flush(s);
+  } else {
+    s->should_close = 1;
+    struct timeval tv = {POLL_CLOSE_TIMEOUT_MS / 1000, 0};
+    evtimer_add(s->close_timer, &tv);
+  }
+}
+
+void eio_socket_close(eio_socket *s) {
+  if (s->ready != SOCK_OPEN) return;
+  sock_ref(s);
+  s->ready = SOCK_CLOSING;
+  if (s->q_head) {
+    s->close_on_drain = 1;
+    sock_flush(s);
+  } else {
+    close_transport(s);
+  }
+  sock_unref(s);
+}
+
+/* One packet from the client, on the session's current transport. */
+static void sock_on_packet(eio_socket *s, const eio_packet *p) {
+  if (s->ready != SOCK_OPEN) return;
+  switch (p->type) {
+  case EIO_PING:
+    sock_on_close(s, "transport error", "invalid heartbeat direction");
+    break;
+  case EIO_PONG:
+    evtimer_del(s->timeout_timer);
+    evtimer_add(s->ping_timer, s->srv->tv_ping_interval);
+    break;
+  case EIO_MESSAGE:
+    if (s->h.on_message) s->h.on_message(s, p->data, p->len, p->binary, s->ud);
+    break;
+  case EIO_CLOSE:
+    sock_on_close(s, "transport close", NULL);
+    break;
+  default: /* open, upgrade, noop from a client: ignored, as Node does */
+    break;
+  }
+}
+
+/* ------------------------------------------------------------ public API */
+
+void eio_socket_set_handlers(eio_socket *s, const eio_socket_handlers *h,
+                             void *ud) {
+  if (h) s->h = *h;
+  else memset(&s->h, 0, sizeof s->h);
+  s->ud = ud;
+}
+const char *eio_socket_id(const eio_socket *s) { return s->id; }
+int eio_socket_transport(const eio_socket *s) { return s->transport; }
+const eio_request *eio_socket_request(const eio_socket *s) { return &s->req; }
+eio_server *eio_socket_server(const eio_socket *s) { return s->srv; }
+
+size_t eio_socket_buffered(const eio_socket *s) {
+  size_t n = s->q_bytes;
+  if (s->ws) n += eio_conn_output_len(s->ws);
+  if (s->poll_get) n += eio_conn_output_len(s->poll_get);
+  return n;
+}
+
+int eio_socket_writable(const eio_socket *s) {
+  if (s->ready != SOCK_OPEN) return 0;
+  if (s->transport == EIO_TRANSPORT_WEBSOCKET) return s->ws != NULL;
+  return s->poll_get != NULL;
+}
+
+int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
+  if (!buf) return EIO_ERR_INVALID;
+  if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
+  if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes) {
+    sock_ref(s);
+    sock_on_close(s, "transport error", "output buffer limit exceeded");
+    sock_unref(s);
+    return EIO_ERR_LIMIT;
+  }
+  return send_packet(s, EIO_MESSAGE, binary ? 1 : 0, buf);
+}
+
+int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary) {
+  if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
+  sio_buf *b = sio_buf_new(data, len);
+  if (!b) return EIO_ERR_NOMEM;
+  int r = eio_socket_send_buf(s, b, binary);
+  sio_buf_unref(b);
+  return r;
+}
+
+const char *eio_request_header(const eio_request *req, const char *name) {
+  for (size_t i = 0; i < req->num_headers; i++)
+    if (eio_http_ieq(req->header_names[i], strlen(req->header_names[i]), name))
+      return req->header_values[i];
+  return NULL;
+}
+
+long eio_request_query(const eio_request *req, const char *name, char *out,
+                       size_t out_size) {
+  return eio_http_query_get(req->query, strlen(req->query), name, out,
+                            out_size);
+}
+
+/* --------------------------------------------------------- HTTP helpers */
+
+/* An evbuffer-backed string builder for header lines. */
+static void hdr_add(struct evbuffer *b, const char *name, const char *v,
+                    size_t vlen) {
+  evbuffer_add_printf(b, "%s: ", name);
+  evbuffer_add(b, v, vlen);
+  evbuffer_add(b, "\r\n", 2);
+}
+
+static char *evbuf_to_string(struct evbuffer *b) {
+  size_t n = evbuffer_get_length(b);
+  char *s = malloc(n + 1);
+  if (!s) return NULL;
+  evbuffer_remove(b, s, n);
+  s[n] = '\0';
+  return s;
+}
+
+/* The CORS headers for a request (npm `cors` semantics); preflight adds
+ * the method/header/max-age ones. */
+static void cors_headers(eio_server *srv, eio_conn *c, struct evbuffer *b,
+                         int preflight) {
+  const eio_cors *k = &srv->cors;
+  const eio_http_header *oh = eio_http_find(&c->req, "origin");
+  char vary[64] = "";
+  if (k->origin_fn) {
+    char *origin = NULL;
+    if (oh) {
+      origin = malloc(oh->value_len + 1);
+      if (origin) {
+        memcpy(origin, oh->value, oh->value_len);
+        origin[oh->value_len] = '\0';
+      }
+    }
+    if (k->origin_fn(origin, k->origin_user_data) && oh)
+      hdr_add(b, "Access-Control-Allow-Origin", oh->value, oh->value_len);
+    free(origin);
+    strcpy(vary, "Origin");
+  } else if (k->num_origins == 1 && strcmp(k->origins[0], "*") == 0) {
+    hdr_add(b, "Access-Control-Allow-Origin", "*", 1);
+  } else if (k->num_origins == 1) {
+    hdr_add(b, "Access-Control-Allow-Origin", k->origins[0],
+            strlen(k->origins[0]));
+    strcpy(vary, "Origin");
+  } else if (k->num_origins > 1) {
+    if (oh) {
+      for (size_t i = 0; i < k->num_origins; i++) {
+        if (strcmp(k->origins[i], "*") == 0 ||
+            (strlen(k->origins[i]) == oh->value_len &&
+             memcmp(k->origins[i], oh->value, oh->value_len) == 0)) {
+          hdr_add(b, "Access-Control-Allow-Origin", oh->value, oh->value_len);
+          break;
+        }
+      }
+    }
+    strcpy(vary, "Origin");
+  }
+  if (k->credentials)
+    hdr_add(b, "Access-Control-Allow-Credentials", "true", 4);
+  if (preflight) {
+    const char *m = k->methods ? k->methods : "GET,HEAD,PUT,PATCH,POST,DELETE";
+    hdr_add(b, "Access-Control-Allow-Methods", m, strlen(m));
+    if (k->allowed_headers) {
+      hdr_add(b, "Access-Control-Allow-Headers", k->allowed_headers,
+              strlen(k->allowed_headers));
+    } else {
+      const eio_http_header *rh =
+          eio_http_find(&c->req, "access-control-request-headers");
+      if (rh)
+        hdr_add(b, "Access-Control-Allow-Headers", rh->value, rh->value_len);
+      strcat(vary, vary[0] ? ", Access-Control-Request-Headers"
+                           : "Access-Control-Request-Headers");
+    }
+    if (k->max_age >= 0 && k->max_age) evbuffer_add_printf(b, "Access-Control-Max-Age: %d\r\n", k->max_age);
+  }
+  if (k->exposed_headers)
+    hdr_add(b, "Access-Control-Expose-Headers", k->exposed_headers,
+            strlen(k->exposed_headers));
+  if (vary[0]) hdr_add(b, "Vary", vary, strlen(vary));
+}
+
+/* Node's abortRequest: status + {"code":N,"message":"..."}. */
+static void abort_request(eio_conn *c, int code, const char *message) {
+  char body[512];
+  int n;
+  if (!message) message = error_messages[code];
+  /* Messages are ours or the allowRequest hook's; escape for JSON. */
+  char esc[300];
+  size_t k = 0;
+  for (const char *p = message; *p && k < sizeof esc - 8; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch == '"' || ch == '\\') {
+      esc[k++] = '\\';
+      esc[k++] = (char)ch;
+    } else if (ch < 0x20) {
+      k += (size_t)snprintf(esc + k, sizeof esc - k, "\\u%04x", ch);
+    } else {
+      esc[k++] = (char)ch;
+    }
+  }
+  esc[k] = '\0';
+  n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, esc);
+  const char *cors = c->resp_headers ? c->resp_headers : "";
+  char hdr[2048];
+  struct evbuffer *hb = evbuffer_new();
+  if (!hb) {
+    eio_conn_abort(c);
+    return;
+  }
+  evbuffer_add_printf(hb, "Content-Type: application/json\r\n%s", cors);
+  size_t hl = evbuffer_get_length(hb);
+  char *h = hl < sizeof hdr ? hdr : malloc(hl + 1);
+  if (!h) {
+    evbuffer_free(hb);
+    eio_conn_abort(c);
+    return;
+  }
+  evbuffer_remove(hb, h, hl);
+  h[hl] = '\0';
+  evbuffer_free(hb);
+  eio_conn_respond(c, code == ERR_FORBIDDEN ? 403 : 400, h, body, (size_t)n);
+  if (h != hdr) free(h);
+}
+
+/* Node's abortUpgrade: a raw 400 before any protocol switch, then close. */
+static void abort_upgrade_req(eio_conn *c, int code, const char *message) {
+  if (!message) message = error_messages[code];
+  char raw[512];
+  int n = snprintf(raw, sizeof raw,
+                   "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                   "Content-type: text/html\r\nContent-Length: %zu\r\n\r\n%s",
+                   strlen(message), message);
+  if (n < 0 || (size_t)n >= sizeof raw) n = (int)sizeof raw - 1;
+  eio_conn_write_raw_close(c, raw, (size_t)n);
+}
+
+static void fail(eio_conn *c, int code, const char *message) {
+  if (c->is_upgrade) abort_upgrade_req(c, code, message);
+  else abort_request(c, code, message);
+}
+
+/* The ws package's handshake refusal. */
+static void ws_abort(eio_conn *c, int status, const char *message,
+                     const char *extra) {
+  char raw[512];
+  int n = snprintf(raw, sizeof raw,
+                   "HTTP/1.1 %d %s\r\nConnection: close\r\n"
+                   "Content-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n%s",
+                   status, status == 405 ? "Method Not Allowed" : "Bad Request",
+                   strlen(message), extra ? extra : "", message);
+  if (n < 0 || (size_t)n >= sizeof raw) n = (int)sizeof raw - 1;
+  eio_conn_write_raw_close(c, raw, (size_t)n);
+}
+
+/* Validates the WebSocket handshake headers in the ws package's order and
+ * writes the 101. Returns 0 on success; on failure it has answered. */
+static int ws_accept(eio_conn *c) {
+  if (!eio_http_ieq(c->req.method, c->req.method_len, "GET")) {
+    ws_abort(c, 405, "Invalid HTTP method", NULL);
+    return -1;
+  }
+  const eio_http_header *up = eio_http_find(&c->req, "upgrade");
+  if (!up || !eio_http_ieq(up->value, up->value_len, "websocket")) {
+    ws_abort(c, 400, "Invalid Upgrade header", NULL);
+    return -1;
+  }
+  const eio_http_header *key = eio_http_find(&c->req, "sec-websocket-key");
+  if (!key || !eio_ws_key_valid(key->value, key->value_len)) {
+    ws_abort(c, 400, "Missing or invalid Sec-WebSocket-Key header", NULL);
+    return -1;
+  }
+  const eio_http_header *ver = eio_http_find(&c->req, "sec-websocket-version");
+  if (!ver || !(eio_http_ieq(ver->value, ver->value_len, "13") ||
+                eio_http_ieq(ver->value, ver->value_len, "8"))) {
+    ws_abort(c, 400, "Missing or invalid Sec-WebSocket-Version header",
+             "Sec-WebSocket-Version: 13, 8\r\n");
+    return -1;
+  }
+  char accept[29];
+  if (eio_ws_accept_key(key->value, key->value_len, accept) != 0 ||
+      eio_conn_upgrade_ws(c, accept, c->resp_headers) != 0) {
+    eio_conn_abort(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* ----------------------------------------------------------- handshake */
+
+static int make_id(char out[21]) {
+  uint8_t r[15];
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t n = getrandom(r + got, sizeof r - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    got += (size_t)n;
+  }
+  eio_base64_encode(r, sizeof r, out);
+  out[20] = '\0';
+  for (int i = 0; i < 20; i++) {
+    if (out[i] == '/') out[i] = '_';
+    else if (out[i] == '+') out[i] = '-';
+  }
+  return 0;
+}
+
+/* Copies the handshake request into one allocation owned by the session. */
+static int copy_request(eio_socket *s, eio_conn *c) {
+  const eio_http_request *r = &c->req;
+  const char *path, *query;
+  size_t pl, ql;
+  eio_http_split_target(r->target, r->target_len, &path, &pl, &query, &ql);
+  size_t nh = r->num_headers;
+  size_t sz = 2 * nh * sizeof(char *) + r->method_len + 1 + r->target_len + 1 +
+              pl + 1 + ql + 1 + strlen(c->remote_addr) + 1;
+  for (size_t i = 0; i < nh; i++)
+    sz += r->headers[i].name_len + 1 + r->headers[i].value_len + 1;
+  char *m = malloc(sz);
+  if (!m) return -1;
+  s->req_storage = m;
+  const char **names = (const char **)(void *)m;
+  const char **values = names + nh;
+  char *p = (char *)(values + nh);
+#define PUT(dst, src, len)                                                    \
+  do {                                                                        \
+    memcpy(p, (src), (len));                                                  \
+    p[(len)] = '\0';                                                          \
+    (dst) = p;                                                                \
+    p += (len) + 1;                                                           \
+  } while (0)
+  PUT(s->req.method, r->method, r->method_len);
+  PUT(s->req.url, r->target, r->target_len);
+  PUT(s->req.path, path, pl);
+  PUT(s->req.query, query, ql);
+  PUT(s->req.remote_address, c->remote_addr, strlen(c->remote_addr));
+  for (size_t i = 0; i < nh; i++) {
+    PUT(names[i], r->headers[i].name, r->headers[i].name_len);
+    PUT(values[i], r->headers[i].value, r->headers[i].value_len);
+  }
+#undef PUT
+  s->req.header_names = names;
+  s->req.header_values = values;
+  s->req.num_headers = nh;
+  s->req.remote_port = c->remote_port;
+  return 0;
+}
+
+static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
+  eio_socket *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->srv = srv;
+  s->refs = 1; /* the table's */
+  s->transport = transport;
+  s->ready = SOCK_OPEN;
+  s->ping_timer = evtimer_new(srv->base, ping_cb, s);
+  s->timeout_timer = evtimer_new(srv->base, timeout_cb, s);
+  s->upgrade_timer = evtimer_new(srv->base, upgrade_timeout_cb, s);
+  s->check_timer = event_new(srv->base, -1, EV_PERSIST, check_cb, s);
+  s->close_timer = evtimer_new(srv->base, close_timer_cb, s);
+  if (!s->ping_timer || !s->timeout_timer || !s->upgrade_timer ||
+      !s->check_timer || !s->close_timer || make_id(s->id) != 0 ||
+      copy_request(s, c) != 0 || table_put(srv, s) != 0) {
+    s->refs = 1;
+    sock_unref(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void handshake(eio_server *srv, eio_conn *c, int transport) {
+  if (srv->closing) {
+    eio_conn_respond(c, 503, NULL, NULL, 0);
+    return;
+  }
+  if (transport == EIO_TRANSPORT_WEBSOCKET && ws_accept(c) != 0) return;
+  eio_socket *s = sock_new(srv, c, transport);
+  if (!s) {
+    if (transport == EIO_TRANSPORT_WEBSOCKET) eio_conn_abort(c);
+    else eio_conn_respond(c, 500, NULL, NULL, 0);
+    return;
+  }
+  sock_ref(s);
+  char open[256];
+  int upgrades = transport == EIO_TRANSPORT_POLLING && srv->o.allow_upgrades &&
+                 (srv->o.transports & EIO_TRANSPORT_WEBSOCKET);
+  snprintf(open, sizeof open,
+           "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
+           "\"pingTimeout\":%u,\"maxPayload\":%zu}",
+           s->id, upgrades ? "\"websocket\"" : "", srv->o.ping_interval_ms,
+           srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
+  if (srv->cookie_on) {
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+      if (c->resp_headers) evbuffer_add(b, c->resp_headers, strlen(c->resp_headers));
+      evbuffer_add_printf(b, "Set-Cookie: %s=%s; Path=%s%s; SameSite=%s\r\n",
+                          srv->cookie.name, s->id, srv->cookie.path,
+                          srv->cookie.http_only ? "; HttpOnly" : "",
+                          srv->cookie.same_site);
+      free(c->resp_headers);
+      c->resp_headers = evbuf_to_string(b);
+      evbuffer_free(b);
+    }
+  }
+  /* The open packet is queued first; the handshake GET then serves as the
+   * first long poll, so its body is exactly what is queued. */
+  send_text(s, EIO_OPEN, open);
+  attach(c, s);
+  if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
+  else s->ws = c;
+  sock_flush(s);
+  evtimer_add(s->ping_timer, srv->tv_ping_interval);
+  if (srv->on_connection && s->ready == SOCK_OPEN)
+    srv->on_connection(srv, s, srv->on_connection_ud);
+  sock_unref(s);
+}
+
+/* ------------------------------------------------------------- polling */
+
+typedef struct post_ctx {
+  eio_socket *s;
+} post_ctx;
+
+static int post_packet(void *arg, const eio_packet *p) {
+  post_ctx *x = arg;
+  if (x->s->ready == SOCK_CLOSED) return 1;
+  if (p->type == EIO_CLOSE) {
+    sock_on_close(x->s, "transport close", NULL);
+    return 1;
+  }
+  sock_on_packet(x->s, p);
+  return x->s->ready == SOCK_CLOSED ? 1 : 0;
+}
+
+static void post_body(eio_conn *c, int status) {
+  eio_socket *s = c->sock;
+  static const char ok_hdr[] = "Content-Type: text/html\r\ncache-control: no-store\r\n";
+  char hdrs[4096];
+  snprintf(hdrs, sizeof hdrs, "%s%s", ok_hdr,
+           c->resp_headers ? c->resp_headers : "");
+  if (!s) { /* the session went away while the body was arriving */
+    eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
+    return;
+  }
+  sock_ref(s);
+  detach(c);
+  if (status == BODY_TOO_LARGE) {
+    eio_conn_respond(c, 413, c->resp_headers, NULL, 0);
+    sock_unref(s);
+    return;
+  }
+  size_t len = evbuffer_get_length(c->body);
+  const uint8_t *data = evbuffer_pullup(c->body, (ev_ssize_t)len);
+  uint8_t *scratch = memchr(data, 'b', len)
+                         ? malloc(eio_base64_decoded_max(len) + 1)
+                         : NULL;
+  post_ctx x = {s};
+  int r = eio_payload_decode(data ? data : (const uint8_t *)"", len, scratch,
+                             post_packet, &x);
+  free(scratch);
+  if (r < 0) {
+    sock_on_close(s, "parse error", NULL);
+    eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
+  } else {
+    eio_conn_respond(c, 200, hdrs, "ok", 2);
+  }
+  sock_unref(s);
+}
+
+static void on_poll_request(eio_conn *c, eio_socket *s) {
+  if (eio_http_ieq(c->req.method, c->req.method_len, "GET")) {
+    if (s->poll_get) {
+      /* Node: the overlapping GET gets 400, the session dies ("transport
+       * error") and the first GET is answered with a close packet. */
+      eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
+      sock_on_close(s, "transport error", "overlap from client");
+      return;
+    }
+    attach(c, s);
+    s->poll_get = c;
+    sock_flush(s);
+    return;
+  }
+  if (eio_http_ieq(c->req.method, c->req.method_len, "POST")) {
+    if (s->poll_post) {
+      eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
+      sock_on_close(s, "transport error", "data request overlap from client");
+      return;
+    }
+    const eio_http_header *ct = eio_http_find(&c->req, "content-type");
+    if (ct && eio_http_ieq(ct->value, ct->value_len, "application/octet-stream")) {
+      eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
+      sock_on_close(s, "transport error", "invalid content");
+      return;
+    }
+    attach(c, s);
+    s->poll_post = c;
+    eio_conn_read_body(c, post_body);
+    return;
+  }
+  eio_conn_respond(c, 500, c->resp_headers, NULL, 0);
+}
+
+/* ----------------------------------------------------- WebSocket upgrade */
+
+static void on_ws_with_sid(eio_conn *c, eio_socket *s, int transport) {
+  if (ws_accept(c) != 0) return;
+  if (transport != EIO_TRANSPORT_WEBSOCKET || s->ready != SOCK_OPEN ||
+      s->upgrading || s->upgraded || s->transport != EIO_TRANSPORT_POLLING ||
+      !s->srv->o.allow_upgrades) {
+    eio_conn_ws_close(c, 0);
+    return;
+  }
+  s->upgrading = 1;
+  attach(c, s);
+  c->ws_probe = 1;
+  s->probe = c;
+  evtimer_add(s->upgrade_timer, s->srv->tv_upgrade);
+}
+
+static void probe_message(eio_conn *c, eio_socket *s, int opcode,
+                          const uint8_t *data, size_t len) {
+  if (opcode == EIO_WS_TEXT && len == 6 && memcmp(data, "2probe", 6) == 0) {
+    sio_buf *b = sio_buf_new("probe", 5);
+    if (b) eio_conn_ws_send(c, EIO_WS_TEXT, '0' + EIO_PONG, b);
+    sio_buf_unref(b);
+    evtimer_add(s->check_timer, s->srv->tv_check);
+    check_cb(-1, 0, s);
+    return;
+  }
+  if (opcode == EIO_WS_TEXT && len == 1 && data[0] == '0' + EIO_UPGRADE &&
+      s->ready != SOCK_CLOSED) {
+    evtimer_del(s->upgrade_timer);
+    evtimer_del(s->check_timer);
+    if (s->poll_get) poll_answer_single(s, '0' + EIO_NOOP);
+    s->probe = NULL;
+    c->ws_probe = 0;
+    s->ws = c; /* the probe's reference moves to the transport */
+    s->transport = EIO_TRANSPORT_WEBSOCKET;
+    s->upgrading = 0;
+    s->upgraded = 1;
+    if (s->h.on_upgrade) s->h.on_upgrade(s, s->ud);
+    sock_flush(s);
+    if (s->ready == SOCK_CLOSING && !s->q_head) close_transport(s);
+    else if (s->should_close) close_transport(s);
+    return;
+  }
+  abort_upgrade(s);
+}
+
+/* ------------------------------------------------ upcalls from conn.c */
+
+void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len) {
+  eio_socket *s = c->sock;
+  sock_ref(s);
+  if (c->ws_probe) {
+    probe_message(c, s, opcode, data, len);
+  } else if (opcode == EIO_WS_BINARY) {
+    eio_packet p = {EIO_MESSAGE, 1, data, len};
+    sock_on_packet(s, &p);
+  } else {
+    eio_packet p;
+    if (eio_packet_decode_text(data, len, NULL, &p) != 0)
+      sock_on_close(s, "parse error", NULL);
+    else
+      sock_on_packet(s, &p);
+  }
+  sock_unref(s);
+}
+
+void eio_srv_ws_error(eio_conn *c, const char *reason) {
+  eio_socket *s = c->sock;
+  sock_ref(s);
+  if (c->ws_probe) abort_upgrade(s);
+  else {
+    detach(c); /* the connection is failing already: no close frame */
+    sock_on_close(s, "transport error", reason);
+  }
+  sock_unref(s);
+}
+
+void eio_srv_ws_closed(eio_conn *c, int code) {
+  (void)code;
+  eio_socket *s = c->sock;
+  sock_ref(s);
+  if (c->ws_probe) abort_upgrade(s);
+  else {
+    detach(c);
+    sock_on_close(s, "transport close", NULL);
+  }
+  sock_unref(s);
+}
+
+void eio_srv_conn_closed(eio_conn *c) {
+  eio_socket *s = c->sock;
+  sock_ref(s);
+  if (c->ws_probe) {
+    abort_upgrade(s);
+  } else if (s->ws == c) {
+    detach(c);
+    sock_on_close(s, "transport close", NULL);
+  } else if (s->poll_get == c) {
+    detach(c);
+    sock_on_close(s, "transport error", "poll connection closed prematurely");
+  } else if (s->poll_post == c) {
+    detach(c);
+    sock_on_close(s, "transport error",
+                  "data request connection closed prematurely");
+  } else {
+    detach(c);
+  }
+  sock_unref(s);
+}
+
+void eio_srv_conn_drained(eio_conn *c) { (void)c; }
+
+/* ------------------------------------------------------------- routing */
+
+static int has_ctl(const char *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 1;
+  }
+  return 0;
+}
+
+static void user_request(eio_server *srv, eio_conn *c) {
+  if (c->is_upgrade) {
+    static const char r400[] =
+        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+    eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
+    return;
+  }
+  struct eio_http_response res = {404, NULL, NULL};
+  int handled = 0;
+  eio_socket tmp; /* borrow the request copier for a transient view */
+  memset(&tmp, 0, sizeof tmp);
+  if (srv->on_request && copy_request(&tmp, c) == 0) {
+    res.headers = evbuffer_new();
+    if (res.headers) {
+      res.status = 200;
+      handled = srv->on_request(&tmp.req, &res, srv->on_request_ud);
+    }
+  }
+  free(tmp.req_storage);
+  if (!handled) {
+    static const char nf[] = "Not Found";
+    eio_conn_respond(c, 404, "Content-Type: text/plain\r\n", nf, sizeof nf - 1);
+  } else {
+    char *h = evbuf_to_string(res.headers);
+    size_t len = res.body ? sio_buf_len(res.body) : 0;
+    eio_conn_respond(c, res.status, h, res.body ? sio_buf_data(res.body) : NULL,
+                     len);
+    free(h);
+  }
+  if (res.headers) evbuffer_free(res.headers);
+  sio_buf_unref(res.body);
+}
+
+void eio_response_status(eio_http_response *res, int status) {
+  res->status = status;
+}
+int eio_response_header(eio_http_response *res, const char *name,
+                        const char *value) {
+  return evbuffer_add_printf(res->headers, "%s: %s\r\n", name, value) < 0
+             ? EIO_ERR_NOMEM
+             : EIO_OK;
+}
+void eio_response_body(eio_http_response *res, sio_buf *body) {
+  sio_buf_unref(res->body);
+  res->body = body ? sio_buf_ref(body) : NULL;
+}
+
+void eio_srv_request(eio_conn *c) {
+  eio_server *srv = c->srv;
+  const char *path, *query;
+  size_t pl, ql;
+  eio_http_split_target(c->req.target, c->req.target_len, &path, &pl, &query,
+                        &ql);
+  size_t mp = strlen(srv->path);
+  free(c->resp_headers);
+  c->resp_headers = NULL;
+  if (pl < mp || memcmp(path, srv->path, mp) != 0) {
+    user_request(srv, c);
+    return;
+  }
+  /* CORS runs first, like the cors middleware in Node. */
+  int preflight = srv->cors_on && !c->is_upgrade &&
+                  eio_http_ieq(c->req.method, c->req.method_len, "OPTIONS");
+  if (srv->cors_on) {
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+      eio_conn_abort(c);
+      return;
+    }
+    cors_headers(srv, c, b, preflight);
+    c->resp_headers = evbuf_to_string(b);
+    evbuffer_free(b);
+  }
+  if (preflight) {
+    eio_conn_respond(c, 204, c->resp_headers, NULL, 0);
+    return;
+  }
+  char transport[16], sid[64], eio[8];
+  long tl = eio_http_query_get(query, ql, "transport", transport, sizeof transport);
+  long sl = eio_http_query_get(query, ql, "sid", sid, sizeof sid);
+  long el = eio_http_query_get(query, ql, "EIO", eio, sizeof eio);
+  int t = 0;
+  if (tl > 0 && strcmp(transport, "polling") == 0) t = EIO_TRANSPORT_POLLING;
+  else if (tl > 0 && strcmp(transport, "websocket") == 0)
+    t = EIO_TRANSPORT_WEBSOCKET;
+  if (!(t & srv->o.transports)) {
+    fail(c, ERR_UNKNOWN_TRANSPORT, NULL);
+    return;
+  }
+  const eio_http_header *origin = eio_http_find(&c->req, "origin");
+  if (origin && has_ctl(origin->value, origin->value_len)) {
+    fail(c, ERR_BAD_REQUEST, NULL);
+    return;
+  }
+  if (sl > 0 || sl == -2) {
+    eio_socket *s = sl > 0 ? table_get(srv, sid) : NULL;
+    if (!s || s->ready == SOCK_CLOSED) {
+      fail(c, ERR_UNKNOWN_SID, NULL);
+      return;
+    }
+    if (!c->is_upgrade && s->transport != t) {
+      fail(c, ERR_BAD_REQUEST, NULL);
+      return;
+    }
+    if (el != 1 || eio[0] != '4') {
+      fail(c, ERR_BAD_REQUEST, NULL);
+      return;
+    }
+    sock_ref(s);
+    if (c->is_upgrade) on_ws_with_sid(c, s, t);
+    else on_poll_request(c, s);
+    sock_unref(s);
+    return;
+  }
+  if (!eio_http_ieq(c->req.method, c->req.method_len, "GET")) {
+    fail(c, ERR_BAD_HANDSHAKE_METHOD, NULL);
+    return;
+  }
+  if (t == EIO_TRANSPORT_WEBSOCKET && !c->is_upgrade) {
+    fail(c, ERR_BAD_REQUEST, NULL);
+    return;
+  }
+  if (srv->o.allow_request) {
+    eio_socket tmp;
+    memset(&tmp, 0, sizeof tmp);
+    if (copy_request(&tmp, c) != 0) {
+      eio_conn_abort(c);
+      return;
+    }
+    const char *msg = NULL;
+    int ok = srv->o.allow_request(&tmp.req, &msg, srv->o.allow_request_user_data);
+    if (!ok) {
+      fail(c, ERR_FORBIDDEN, msg);
+      free(tmp.req_storage);
+      return;
+    }
+    free(tmp.req_storage);
+  }
+  if (el != 1 || eio[0] != '4') {
+    fail(c, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
+    return;
+  }
+  if (c->is_upgrade && t != EIO_TRANSPORT_WEBSOCKET) {
+    /* An upgrade request for the polling transport: ws accepts, then the
+     * socket is closed (Node: transport does not handle upgrades). */
+    if (ws_accept(c) == 0) eio_conn_ws_close(c, 0);
+    return;
+  }
+  handshake(srv, c, t);
+}
+
+/* -------------------------------------------------------------- server */
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg) {
+  (void)l;
+  eio_server *srv = arg;
+  if (srv->closing) {
+    evutil_closesocket(fd);
+    return;
+  }
+  eio_conn_new(srv, fd, sa, salen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg) {
+  (void)l;
+  (void)arg;
+  /* EMFILE and friends: the listener stays; libevent retries on the next
+   * readiness. Nothing to free here. */
+}
+
+int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
+  struct sockaddr_storage ss;
+  int sl;
+  memset(&ss, 0, sizeof ss);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(port);
+    sl = sizeof *in4;
+  } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    sl = sizeof *in6;
+  } else {
+    return EIO_ERR_INVALID;
+  }
+  srv->listener = evconnlistener_new_bind(
+      srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+      (struct sockaddr *)&ss, sl);
+  if (!srv->listener) return EIO_ERR_SYSTEM;
+  evconnlistener_set_error_cb(srv->listener, accept_error_cb);
+  struct sockaddr_storage bound;
+  socklen_t bl = sizeof bound;
+  if (getsockname(evconnlistener_get_fd(srv->listener),
+                  (struct sockaddr *)&bound, &bl) == 0) {
+    if (bound.ss_family == AF_INET)
+      srv->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    else
+      srv->port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+  }
+  return EIO_OK;
+}
+
+uint16_t eio_server_port(const eio_server *srv) { return srv->port; }
+
+void eio_server_on_connection(eio_server *srv, eio_connection_cb cb, void *ud) {
+  srv->on_connection = cb;
+  srv->on_connection_ud = ud;
+}
+
+void eio_server_on_request(eio_server *srv, eio_request_handler cb, void *ud) {
+  srv->on_request = cb;
+  srv->on_request_ud = ud;
+}
+
+size_t eio_server_clients_count(const eio_server *srv) { return srv->nclients; }
+
+void eio_server_close(eio_server *srv) {
+  srv->closing = 1;
+  if (srv->listener) {
+    evconnlistener_free(srv->listener);
+    srv->listener = NULL;
+  }
+  /* Every session ends now (Node: close(true), discarding the transport). */
+  for (size_t i = 0; srv->table && i < srv->table_size; i++) {
+    while (srv->table[i]) sock_on_close(srv->table[i], "forced close", NULL);
+  }
+  /* Idle HTTP connections go; busy ones finish writing and then close. */
+  for (eio_conn *c = srv->conns; c; c = c->next) {
+    if (c->state == CONN_DEAD || c->close_after_write) continue;
+    if (c->state == CONN_WS) {
+      eio_conn_ws_close(c, 0);
+    } else {
+      c->keep_alive = 0;
+      if (c->state == CONN_HEAD)
+        eio_conn_write_raw_close(c, "", 0);
+    }
+  }
+}
+
+void eio_server_free(eio_server *srv) {
+  if (!srv) return;
+  eio_server_close(srv);
+  eio_conn_free_all(srv);
+  free(srv->table);
+  free(srv->path);
+  free((void *)srv->cors.origins);
+  for (size_t i = 0; i < srv->n_cors_strings; i++) free(srv->cors_strings[i]);
+  free(srv->cors_strings);
+  free(srv);
+}

@@ -1,0 +1,198 @@
+/*
+ * libsio Engine.IO v4 server: HTTP long-polling and WebSocket transports,
+ * the upgrade between them, heartbeats, limits and CORS.
+ *
+ * Threading: an eio_server and everything reached from it belong to the
+ * thread running its event_base. No function here is thread-safe.
+ *
+ * Lifetimes: an eio_socket handed to the connection callback stays valid
+ * until its close callback has returned; after that the pointer must not be
+ * used. Pointers passed to callbacks (message bytes, reason strings) are
+ * valid only for the duration of the callback.
+ */
+#ifndef SIO_ENGINEIO_H
+#define SIO_ENGINEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sio/buf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+typedef struct eio_server eio_server;
+typedef struct eio_socket eio_socket;
+
+/* Error results of the functions below. */
+enum {
+  EIO_OK = 0,
+  EIO_ERR_CLOSED = -1,   /* the socket is closing or closed */
+  EIO_ERR_NOMEM = -2,
+  EIO_ERR_LIMIT = -3,    /* the socket's output budget is exhausted */
+  EIO_ERR_INVALID = -4,  /* bad argument */
+  EIO_ERR_SYSTEM = -5,   /* bind/listen failure: see errno */
+};
+
+enum {
+  EIO_TRANSPORT_POLLING = 1,
+  EIO_TRANSPORT_WEBSOCKET = 2,
+};
+
+/* The handshake request of a session, kept for its whole life. Strings are
+ * NUL-terminated and owned by the socket. */
+typedef struct eio_request {
+  const char *method;
+  const char *url;            /* request target as sent: path and query */
+  const char *path;
+  const char *query;          /* raw query string without '?', "" if none */
+  const char *remote_address; /* textual IP address of the peer */
+  uint16_t remote_port;
+  int secure;                 /* 1 over TLS */
+  size_t num_headers;
+  const char *const *header_names;  /* as sent by the client */
+  const char *const *header_values;
+} eio_request;
+
+/* First header named name (case-insensitive), or NULL. */
+const char *eio_request_header(const eio_request *req, const char *name);
+/* Percent-decoded query parameter into out (NUL-terminated). Returns its
+ * length, -1 when absent, -2 when it does not fit in out. */
+long eio_request_query(const eio_request *req, const char *name, char *out,
+                       size_t out_size);
+
+/* CORS, with the names and behaviour of the npm `cors` package as Node's
+ * engine.io applies it. CORS is off when cors is NULL in the options. */
+typedef struct eio_cors {
+  /* Allowed origins: "*" (any, answered as "*"), or exact origins that are
+   * echoed back when they match. Ignored when origin_fn is set. */
+  const char *const *origins;
+  size_t num_origins;
+  /* Decides per request; origin may be NULL. Return 1 to allow (the origin
+   * is echoed), 0 to leave the CORS headers out. */
+  int (*origin_fn)(const char *origin, void *user_data);
+  void *origin_user_data;
+  int credentials;             /* Access-Control-Allow-Credentials: true */
+  const char *methods;         /* NULL: "GET,HEAD,PUT,PATCH,POST,DELETE" */
+  const char *allowed_headers; /* NULL: echo Access-Control-Request-Headers */
+  const char *exposed_headers; /* NULL: none */
+  int max_age;                 /* seconds; < 0: not sent */
+} eio_cors;
+
+/* Session cookie set on the handshake (Node's `cookie` option). */
+typedef struct eio_cookie {
+  const char *name;      /* NULL: "io" */
+  const char *path;      /* NULL: "/" */
+  const char *same_site; /* NULL: "Lax" */
+  int http_only;         /* default 1 */
+} eio_cookie;
+
+/* allowRequest: return 1 to accept a handshake; return 0 to refuse it with
+ * HTTP 403 {"code":4,"message":...}, *message set to a static or
+ * user-owned string (NULL: "Forbidden"). */
+typedef int (*eio_allow_request_cb)(const eio_request *req,
+                                    const char **message, void *user_data);
+
+typedef struct eio_options {
+  const char *path;               /* "/engine.io/" (a trailing '/' is added) */
+  unsigned ping_interval_ms;      /* 25000 */
+  unsigned ping_timeout_ms;       /* 20000 */
+  unsigned upgrade_timeout_ms;    /* 10000 */
+  size_t max_http_buffer_size;    /* 1000000: POST body and WS message bound */
+  unsigned transports;            /* EIO_TRANSPORT_* bits; 0 = both */
+  int allow_upgrades;             /* 1 */
+  const eio_cors *cors;           /* NULL: no CORS headers (copied) */
+  const eio_cookie *cookie;       /* NULL: no cookie (copied) */
+  eio_allow_request_cb allow_request;
+  void *allow_request_user_data;
+  /* Limits of the HTTP front door. */
+  size_t max_header_bytes;        /* 16384, as Node: 431 beyond */
+  size_t max_headers;             /* 100: 431 beyond */
+  unsigned http_request_timeout_ms; /* 30000: a request head/body must
+                                       arrive within this, else 408 */
+  unsigned http_keepalive_timeout_ms; /* 5000, as Node */
+  /* Output budget of one socket: bytes queued and not yet written to the
+   * kernel. Past it, sends fail with EIO_ERR_LIMIT and the socket is closed
+   * ("transport error", "output buffer limit exceeded"). 0: 64 MiB. */
+  size_t max_output_bytes;
+} eio_options;
+
+/* Fills o with Node's defaults. */
+void eio_options_init(eio_options *o);
+
+typedef void (*eio_connection_cb)(eio_server *srv, eio_socket *sock,
+                                  void *user_data);
+
+typedef struct eio_socket_handlers {
+  /* A message: text (binary == 0, UTF-8 bytes, not NUL-terminated) or
+   * binary. The bytes are valid during the call only. */
+  void (*on_message)(eio_socket *s, const uint8_t *data, size_t len,
+                     int binary, void *user_data);
+  /* The session ended: reason is one of "transport close", "transport
+   * error", "ping timeout", "parse error", "forced close", "server shutting
+   * down"; description is a detail or NULL. The socket is freed after this
+   * returns. */
+  void (*on_close)(eio_socket *s, const char *reason, const char *description,
+                   void *user_data);
+  /* The queued output was handed to the transport. */
+  void (*on_drain)(eio_socket *s, void *user_data);
+  /* The session moved from polling to WebSocket. */
+  void (*on_upgrade)(eio_socket *s, void *user_data);
+} eio_socket_handlers;
+
+/* A response to an HTTP request outside the Engine.IO path. */
+typedef struct eio_http_response eio_http_response;
+/* Handles a request outside the Engine.IO path. Return 1 after filling
+ * res, 0 to answer 404. Called synchronously; the request body, if any, is
+ * discarded. req is valid during the call only. */
+typedef int (*eio_request_handler)(const eio_request *req,
+                                   eio_http_response *res, void *user_data);
+void eio_response_status(eio_http_response *res, int status);
+/* Adds a header; name and value are copied. Returns EIO_OK or NOMEM. */
+int eio_response_header(eio_http_response *res, const char *name,
+                        const char *value);
+/* Sets the body, taking a new reference to it (shared, not copied). */
+void eio_response_body(eio_http_response *res, sio_buf *body);
+
+/* Creates a server on base with a copy of opts (NULL: defaults).
+ * Returns NULL when out of memory or when the options are invalid. */
+eio_server *eio_server_new(struct event_base *base, const eio_options *opts);
+/* Listens on host:port ("127.0.0.1", 0 picks a free port). */
+int eio_server_listen(eio_server *srv, const char *host, uint16_t port);
+/* The bound port, after eio_server_listen. */
+uint16_t eio_server_port(const eio_server *srv);
+void eio_server_on_connection(eio_server *srv, eio_connection_cb cb,
+                              void *user_data);
+void eio_server_on_request(eio_server *srv, eio_request_handler cb,
+                           void *user_data);
+size_t eio_server_clients_count(const eio_server *srv);
+/* Stops listening and closes every session ("server shutting down") and
+ * every HTTP connection. Callbacks run from inside this call. */
+void eio_server_close(eio_server *srv);
+/* Closes (as above) and frees the server. Not from inside its callbacks. */
+void eio_server_free(eio_server *srv);
+
+void eio_socket_set_handlers(eio_socket *s, const eio_socket_handlers *h,
+                             void *user_data);
+const char *eio_socket_id(const eio_socket *s);
+int eio_socket_transport(const eio_socket *s);
+const eio_request *eio_socket_request(const eio_socket *s);
+eio_server *eio_socket_server(const eio_socket *s);
+/* Queues a message, copying data. */
+int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary);
+/* Queues a shared message: takes a new reference to buf, never copies it. */
+int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary);
+/* Bytes queued for this socket and not yet handed to the kernel. */
+size_t eio_socket_buffered(const eio_socket *s);
+/* 1 when a message sent now would be handed to the transport at once
+ * (what Socket.IO's volatile flag needs). */
+int eio_socket_writable(const eio_socket *s);
+/* Closes the session ("forced close") after the queued output is sent. */
+void eio_socket_close(eio_socket *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

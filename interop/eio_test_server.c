@@ -1,0 +1,161 @@
+/*
+ * Engine.IO test server driven by interop/engineio.test.js. Its twin in
+ * Node, interop/eio_ref_server.js, behaves the same, so every test runs
+ * against both.
+ *
+ * usage: eio_test_server '<options JSON>'
+ * Options (Node names): path, pingInterval, pingTimeout, upgradeTimeout,
+ * maxHttpBufferSize, transports, allowUpgrades, cors {origin, credentials},
+ * cookie (bool), denyQuery (refuse handshakes whose query has deny=1).
+ *
+ * Behaviour: every message is echoed back as it came (text or binary); the
+ * text message "__close__" makes the server close that session.
+ * stdout gets one JSON line per event: listening {port}, connection {id,
+ * transport}, upgrade {id}, close {id, reason}.
+ */
+#include <event2/event.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio/engineio.h"
+
+static struct event_base *base;
+static eio_server *srv;
+static struct event *sigterm, *sigint;
+
+static void emit_line(json_t *o) {
+  char *s = json_dumps(o, JSON_COMPACT);
+  printf("%s\n", s);
+  fflush(stdout);
+  free(s);
+  json_decref(o);
+}
+
+static void on_message(eio_socket *s, const uint8_t *data, size_t len,
+                       int binary, void *ud) {
+  (void)ud;
+  if (!binary && len == 9 && memcmp(data, "__close__", 9) == 0) {
+    eio_socket_close(s);
+    return;
+  }
+  eio_socket_send(s, data, len, binary);
+}
+
+static void on_close(eio_socket *s, const char *reason, const char *desc,
+                     void *ud) {
+  (void)ud;
+  (void)desc;
+  emit_line(json_pack("{s:s,s:s,s:s}", "event", "close", "id",
+                      eio_socket_id(s), "reason", reason));
+}
+
+static void on_upgrade(eio_socket *s, void *ud) {
+  (void)ud;
+  emit_line(json_pack("{s:s,s:s}", "event", "upgrade", "id", eio_socket_id(s)));
+}
+
+static void on_connection(eio_server *sv, eio_socket *s, void *ud) {
+  (void)sv;
+  (void)ud;
+  static const eio_socket_handlers h = {on_message, on_close, NULL, on_upgrade};
+  eio_socket_set_handlers(s, &h, NULL);
+  emit_line(json_pack("{s:s,s:s,s:s}", "event", "connection", "id",
+                      eio_socket_id(s), "transport",
+                      eio_socket_transport(s) == EIO_TRANSPORT_POLLING
+                          ? "polling"
+                          : "websocket"));
+}
+
+static int deny_query(const eio_request *req, const char **message, void *ud) {
+  (void)ud;
+  char v[8];
+  if (eio_request_query(req, "deny", v, sizeof v) == 1 && v[0] == '1') {
+    *message = "denied by test";
+    return 0;
+  }
+  return 1;
+}
+
+static void on_signal(evutil_socket_t sig, short w, void *arg) {
+  (void)sig;
+  (void)w;
+  (void)arg;
+  /* With the listener and the signal events gone, the loop ends once the
+   * last connection has finished closing. */
+  event_del(sigterm);
+  event_del(sigint);
+  eio_server_close(srv);
+}
+
+int main(int argc, char **argv) {
+  json_error_t jerr;
+  json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
+  if (!cfg || !json_is_object(cfg)) {
+    fprintf(stderr, "bad options JSON: %s\n", jerr.text);
+    return 2;
+  }
+  eio_options o;
+  eio_options_init(&o);
+  json_t *v;
+  if ((v = json_object_get(cfg, "path"))) o.path = json_string_value(v);
+  if ((v = json_object_get(cfg, "pingInterval"))) o.ping_interval_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "pingTimeout"))) o.ping_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "upgradeTimeout"))) o.upgrade_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.max_http_buffer_size = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "allowUpgrades"))) o.allow_upgrades = json_is_true(v);
+  if ((v = json_object_get(cfg, "transports"))) {
+    o.transports = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(v, i, t) {
+      if (strcmp(json_string_value(t), "polling") == 0) o.transports |= EIO_TRANSPORT_POLLING;
+      if (strcmp(json_string_value(t), "websocket") == 0) o.transports |= EIO_TRANSPORT_WEBSOCKET;
+    }
+  }
+  eio_cors cors;
+  const char *origins[16];
+  if ((v = json_object_get(cfg, "cors"))) {
+    memset(&cors, 0, sizeof cors);
+    cors.max_age = -1;
+    json_t *org = json_object_get(v, "origin");
+    if (json_is_string(org)) {
+      origins[0] = json_string_value(org);
+      cors.num_origins = 1;
+    } else if (json_is_array(org)) {
+      size_t i;
+      json_t *t;
+      json_array_foreach(org, i, t) if (i < 16) origins[cors.num_origins++] = json_string_value(t);
+    }
+    cors.origins = origins;
+    cors.credentials = json_is_true(json_object_get(v, "credentials"));
+    o.cors = &cors;
+  }
+  eio_cookie cookie = {NULL, NULL, NULL, 1};
+  if (json_is_true(json_object_get(cfg, "cookie"))) o.cookie = &cookie;
+  if (json_is_true(json_object_get(cfg, "denyQuery"))) o.allow_request = deny_query;
+
+  signal(SIGPIPE, SIG_IGN);
+  base = event_base_new();
+  srv = eio_server_new(base, &o);
+  json_decref(cfg); /* options are copied by eio_server_new */
+  if (!srv || eio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
+    fprintf(stderr, "cannot start server\n");
+    return 1;
+  }
+  eio_server_on_connection(srv, on_connection, NULL);
+  sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
+  sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+  event_add(sigterm, NULL);
+  event_add(sigint, NULL);
+  emit_line(json_pack("{s:s,s:i}", "event", "listening", "port", eio_server_port(srv)));
+  event_base_dispatch(base);
+  eio_server_free(srv);
+  event_free(sigterm);
+  event_free(sigint);
+  event_base_free(base);
+  libevent_global_shutdown();
+  return 0;
+}
