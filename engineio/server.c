@@ -438,16 +438,18 @@ static void upgrade_timeout_cb(evutil_socket_t fd, short w, void *arg) {
 }
 
 /* While an upgrade probe is on, release the pending GET with a noop so
- * the client can pause polling (Node retries this every 100 ms). */
-static void check_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  eio_socket *s = arg;
-  sock_ref(s);
+ * the client can pause polling (Node retries this every 100 ms). The table
+ * still holds the session here, so no extra reference is needed. */
+static void upgrade_check(eio_socket *s) {
   if (s->ready != SOCK_CLOSED && s->transport == EIO_TRANSPORT_POLLING &&
       s->poll_get && !s->q_head)
     poll_answer_single(s, '0' + EIO_NOOP);
-  sock_unref(s);
+}
+
+static void check_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  upgrade_check(arg);
 }
 
 static void close_timer_cb(evutil_socket_t fd, short w, void *arg) {
@@ -757,8 +759,9 @@ static void ws_abort(eio_conn *c, int status, const char *message,
 }
 
 /* Validates the WebSocket handshake headers in the ws package's order and
- * writes the 101. Returns 0 on success; on failure it has answered. */
-static int ws_accept(eio_conn *c) {
+ * computes the accept key. Returns 0 on success; on failure it has
+ * answered. */
+static int ws_check(eio_conn *c, char accept[29]) {
   if (!eio_http_ieq(c->req.method, c->req.method_len, "GET")) {
     ws_abort(c, 405, "Invalid HTTP method", NULL);
     return -1;
@@ -780,13 +783,25 @@ static int ws_accept(eio_conn *c) {
              "Sec-WebSocket-Version: 13, 8\r\n");
     return -1;
   }
-  char accept[29];
-  if (eio_ws_accept_key(key->value, key->value_len, accept) != 0 ||
-      eio_conn_upgrade_ws(c, accept, c->resp_headers) != 0) {
+  if (eio_ws_accept_key(key->value, key->value_len, accept) != 0) {
     eio_conn_abort(c);
     return -1;
   }
   return 0;
+}
+
+/* Writes the 101; the request head is gone afterwards. */
+static int ws_switch(eio_conn *c, const char accept[29]) {
+  if (eio_conn_upgrade_ws(c, accept, c->resp_headers) != 0) {
+    eio_conn_abort(c);
+    return -1;
+  }
+  return 0;
+}
+
+static int ws_accept(eio_conn *c) {
+  char accept[29];
+  return ws_check(c, accept) == 0 ? ws_switch(c, accept) : -1;
 }
 
 /* ----------------------------------------------------------- handshake */
@@ -879,7 +894,9 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
     eio_conn_respond(c, 503, NULL, NULL, 0);
     return;
   }
-  if (transport == EIO_TRANSPORT_WEBSOCKET && ws_accept(c) != 0) return;
+  char accept[29];
+  if (transport == EIO_TRANSPORT_WEBSOCKET && ws_check(c, accept) != 0) return;
+  /* The session copies the handshake request before a 101 drops it. */
   eio_socket *s = sock_new(srv, c, transport);
   if (!s) {
     if (transport == EIO_TRANSPORT_WEBSOCKET) eio_conn_abort(c);
@@ -887,14 +904,6 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
     return;
   }
   sock_ref(s);
-  char open[256];
-  int upgrades = transport == EIO_TRANSPORT_POLLING && srv->o.allow_upgrades &&
-                 (srv->o.transports & EIO_TRANSPORT_WEBSOCKET);
-  snprintf(open, sizeof open,
-           "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
-           "\"pingTimeout\":%u,\"maxPayload\":%zu}",
-           s->id, upgrades ? "\"websocket\"" : "", srv->o.ping_interval_ms,
-           srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
   if (srv->cookie_on) {
     struct evbuffer *b = evbuffer_new();
     if (b) {
@@ -908,6 +917,21 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
       evbuffer_free(b);
     }
   }
+  if (transport == EIO_TRANSPORT_WEBSOCKET && ws_switch(c, accept) != 0) {
+    table_del(srv, s);
+    s->ready = SOCK_CLOSED;
+    sock_unref(s); /* the table's */
+    sock_unref(s);
+    return;
+  }
+  char open[256];
+  int upgrades = transport == EIO_TRANSPORT_POLLING && srv->o.allow_upgrades &&
+                 (srv->o.transports & EIO_TRANSPORT_WEBSOCKET);
+  snprintf(open, sizeof open,
+           "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
+           "\"pingTimeout\":%u,\"maxPayload\":%zu}",
+           s->id, upgrades ? "\"websocket\"" : "", srv->o.ping_interval_ms,
+           srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
   /* The open packet is queued first; the handshake GET then serves as the
    * first long poll, so its body is exactly what is queued. */
   send_text(s, EIO_OPEN, open);
@@ -1031,7 +1055,7 @@ static void probe_message(eio_conn *c, eio_socket *s, int opcode,
     if (b) eio_conn_ws_send(c, EIO_WS_TEXT, '0' + EIO_PONG, b);
     sio_buf_unref(b);
     evtimer_add(s->check_timer, s->srv->tv_check);
-    check_cb(-1, 0, s);
+    upgrade_check(s);
     return;
   }
   if (opcode == EIO_WS_TEXT && len == 1 && data[0] == '0' + EIO_UPGRADE &&

@@ -26,7 +26,9 @@ const engine = new Server(opts);
 engine.attach(httpServer, { path: opts.path || "/engine.io" });
 
 engine.on("connection", (socket) => {
-  line({ event: "connection", id: socket.id, transport: socket.transport.name });
+  line({ event: "connection", id: socket.id, transport: socket.transport.name,
+         url: socket.request.url, userAgent: socket.request.headers["user-agent"],
+         address: socket.remoteAddress });
   socket.on("message", (data) => {
     if (data === "__close__") return socket.close();
     socket.send(data);

@@ -62,11 +62,15 @@ static void on_connection(eio_server *sv, eio_socket *s, void *ud) {
   (void)ud;
   static const eio_socket_handlers h = {on_message, on_close, NULL, on_upgrade};
   eio_socket_set_handlers(s, &h, NULL);
-  emit_line(json_pack("{s:s,s:s,s:s}", "event", "connection", "id",
+  const eio_request *req = eio_socket_request(s);
+  const char *ua = eio_request_header(req, "user-agent");
+  emit_line(json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "event", "connection", "id",
                       eio_socket_id(s), "transport",
                       eio_socket_transport(s) == EIO_TRANSPORT_POLLING
                           ? "polling"
-                          : "websocket"));
+                          : "websocket",
+                      "url", req->url, "userAgent", ua, "address",
+                      req->remote_address));
 }
 
 static int deny_query(const eio_request *req, const char **message, void *ud) {

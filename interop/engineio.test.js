@@ -128,6 +128,9 @@ for (const kind of serverKinds()) {
           }
           const conn = await srv.waitFor((e) => e.event === "connection" && e.id === s.id);
           assert.equal(conn.transport, opts.transports ? opts.transports[0] : "polling");
+          // The handshake request stays available to the application.
+          assert.match(conn.url, new RegExp(`^/engine\\.io/\\?EIO=4&transport=${conn.transport}`));
+          assert.equal(conn.address, "127.0.0.1");
           const msgs = ["hello", "", "ünïcødé ☃ 🎉", Buffer.from([0, 1, 2, 255]),
                         "x".repeat(70000), Buffer.alloc(70000, 7)];
           const got = await echoAll(s, msgs);

@@ -10,7 +10,7 @@ const assert = require("node:assert/strict");
 const ROOT = path.resolve(__dirname, "..", "..");
 const BUILD = process.env.SIO_BUILD_DIR
   ? path.resolve(process.env.SIO_BUILD_DIR)
-  : path.join(ROOT, "build");
+  : path.join(ROOT, "build", "asan");
 
 // Which servers the suites run against: "c", "node", or both.
 function serverKinds() {
