@@ -1,0 +1,42 @@
+/*
+ * JSON as JavaScript writes and reads it, over jansson values.
+ *
+ * sio_json_dump writes what JSON.stringify would: no whitespace, keys in
+ * insertion order, only '"', '\\' and control characters escaped (lowercase
+ * \u00xx), numbers in the shortest form that reads back to the same double,
+ * integral values without a fraction, 1e21 and above in exponent form.
+ */
+#ifndef SIO_JSON_H
+#define SIO_JSON_H
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "sio/buf.h"
+
+/* Binary placeholders met while dumping: the placeholder objects of a
+ * packet's arguments are renumbered in depth-first order as they are
+ * written, and the buffers they name are collected in that order. */
+typedef struct sio_bin_list {
+  sio_buf *const *in;  /* buffers the placeholders' "num" refers to */
+  size_t n_in;
+  sio_buf **out;       /* collected, in wire order (references taken) */
+  size_t n_out, cap;
+} sio_bin_list;
+
+/* Appends the JSON text of v to out. bins may be NULL (no binary).
+ * Returns 0, or -1 when out of memory. */
+int sio_json_dump(const json_t *v, struct evbuffer *out, sio_bin_list *bins);
+
+/* Writes one number as JavaScript's Number#toString does; buf >= 32. */
+void sio_json_number(double d, char *buf, size_t size);
+
+/* Parses JSON text as JSON.parse would for the values that matter here:
+ * integers beyond 64 bits become doubles instead of failing. Returns NULL
+ * on a syntax error. */
+json_t *sio_json_parse(const char *s, size_t len);
+
+/* 1 when v is a binary placeholder: an object whose "_placeholder" is
+ * true; *num gets its "num" (or -1 when not a non-negative integer). */
+int sio_json_is_placeholder(const json_t *v, long long *num);
+#endif
