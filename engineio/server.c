@@ -806,7 +806,7 @@ static int ws_accept(eio_conn *c) {
 
 /* ----------------------------------------------------------- handshake */
 
-static int make_id(char out[21]) {
+int eio_generate_id(char out[21]) {
   uint8_t r[15];
   size_t got = 0;
   while (got < sizeof r) {
@@ -880,7 +880,7 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   s->check_timer = event_new(srv->base, -1, EV_PERSIST, check_cb, s);
   s->close_timer = evtimer_new(srv->base, close_timer_cb, s);
   if (!s->ping_timer || !s->timeout_timer || !s->upgrade_timer ||
-      !s->check_timer || !s->close_timer || make_id(s->id) != 0 ||
+      !s->check_timer || !s->close_timer || eio_generate_id(s->id) != 0 ||
       copy_request(s, c) != 0 || table_put(srv, s) != 0) {
     s->refs = 1;
     sock_unref(s);

@@ -168,8 +168,9 @@ void eio_server_on_connection(eio_server *srv, eio_connection_cb cb,
 void eio_server_on_request(eio_server *srv, eio_request_handler cb,
                            void *user_data);
 size_t eio_server_clients_count(const eio_server *srv);
-/* Stops listening and closes every session ("server shutting down") and
- * every HTTP connection. Callbacks run from inside this call. */
+/* Stops listening and closes every session ("forced close", as Node's
+ * engine.close()) and every HTTP connection; connections finish writing
+ * what they hold first. Callbacks run from inside this call. */
 void eio_server_close(eio_server *srv);
 /* Closes (as above) and frees the server. Not from inside its callbacks. */
 void eio_server_free(eio_server *srv);
@@ -191,6 +192,10 @@ size_t eio_socket_buffered(const eio_socket *s);
 int eio_socket_writable(const eio_socket *s);
 /* Closes the session ("forced close") after the queued output is sent. */
 void eio_socket_close(eio_socket *s);
+
+/* An unguessable id: 15 bytes from the kernel CSPRNG, base64 with '-' and
+ * '_' (20 chars + NUL), the form Node's session ids have. 0 or -1. */
+int eio_generate_id(char out[21]);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,112 @@
+/*
+ * The adapter interface: who is in which room, and how a broadcast reaches
+ * sockets, locally or across a cluster. It mirrors the JavaScript Adapter
+ * class (addAll, del, delAll, broadcast, broadcastWithAck, sockets,
+ * socketRooms, fetchSockets, addSockets, delSockets, disconnectSockets,
+ * serverSideEmit, serverCount). The Socket.IO layer calls it through
+ * sio_adapter_ops; the adapter reaches the namespace's local sockets back
+ * through sio_adapter_host. The in-memory adapter is the default; a
+ * cluster adapter wraps it for the local part.
+ */
+#ifndef SIO_ADAPTER_H
+#define SIO_ADAPTER_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "map.h"
+#include "sio/buf.h"
+
+/* Broadcast flags (Node's BroadcastFlags). */
+enum {
+  SIO_BC_VOLATILE = 1,
+  SIO_BC_LOCAL = 2,
+  SIO_BC_COMPRESS_OFF = 4,
+  SIO_BC_EXPECT_SINGLE = 8,
+};
+
+typedef struct sio_bcast_opts {
+  const char *const *rooms;  /* none: every socket of the namespace */
+  size_t nrooms;
+  const char *const *except; /* sockets in any of these are skipped */
+  size_t nexcept;
+  unsigned flags;
+  unsigned timeout_ms;       /* for acks; 0 = none */
+} sio_bcast_opts;
+
+/* A Socket.IO packet as the adapter sees it (Node's packet object): type
+ * EVENT or ACK-less EVENT, arguments as JSON with binary placeholders into
+ * bins. The encoded form is built once, on first use, and shared. */
+typedef struct sio_msg {
+  int type;
+  const char *nsp;
+  json_t *data;          /* [event, ...args] */
+  sio_buf **bins;
+  size_t nbins;
+  long long id;          /* ack id or -1 */
+  /* Encoded once by the Socket.IO layer, on the first delivery: text
+   * (without the Engine.IO type) + attachments; the adapter never encodes
+   * for local delivery and passes these through untouched. */
+  sio_buf *enc_text;
+  sio_buf **enc_att;
+  size_t enc_natt;
+} sio_msg;
+
+typedef struct sio_adapter sio_adapter;
+
+/* Callbacks into the namespace that owns the adapter. */
+typedef struct sio_adapter_host {
+  void *ctx;
+  /* Writes msg to local socket sid (encoding it once through msg). With
+   * SIO_BC_VOLATILE it is dropped when the socket's transport is not
+   * writable. ack: register the broadcast's response callback on that
+   * socket under msg->id. Returns 1 when written. */
+  int (*deliver)(void *ctx, const char *sid, sio_msg *msg, unsigned flags,
+                 void *ack);
+  /* A JSON description {id, handshake, rooms, data} of local socket sid. */
+  json_t *(*describe)(void *ctx, const char *sid);
+  /* Disconnects local socket sid (close: the whole connection). */
+  void (*disconnect)(void *ctx, const char *sid, int close);
+} sio_adapter_host;
+
+typedef void (*sio_count_cb)(void *ctx, size_t clients);
+typedef void (*sio_fetch_cb)(void *ctx, json_t *sockets /* owned array */);
+
+typedef struct sio_adapter_ops {
+  void (*free)(sio_adapter *a);
+  int (*add_all)(sio_adapter *a, const char *sid, const char *const *rooms,
+                 size_t n);
+  void (*del)(sio_adapter *a, const char *sid, const char *room);
+  void (*del_all)(sio_adapter *a, const char *sid);
+  void (*broadcast)(sio_adapter *a, sio_msg *msg, const sio_bcast_opts *o);
+  /* Sends msg (its id set) to every target, registering ack on each;
+   * client_count(ctx, n) is called once per server with the number of
+   * clients reached there. */
+  void (*broadcast_with_ack)(sio_adapter *a, sio_msg *msg,
+                             const sio_bcast_opts *o, sio_count_cb client_count,
+                             void *ack, void *ctx);
+  /* Fills out (a set: keys only) with the ids of local sockets in rooms. */
+  void (*sockets)(sio_adapter *a, const char *const *rooms, size_t n,
+                  sio_map *out);
+  /* The rooms of local socket sid (a set), or NULL. */
+  const sio_map *(*socket_rooms)(sio_adapter *a, const char *sid);
+  void (*fetch_sockets)(sio_adapter *a, const sio_bcast_opts *o,
+                        sio_fetch_cb cb, void *ctx);
+  void (*add_sockets)(sio_adapter *a, const sio_bcast_opts *o,
+                      const char *const *rooms, size_t n);
+  void (*del_sockets)(sio_adapter *a, const sio_bcast_opts *o,
+                      const char *const *rooms, size_t n);
+  void (*disconnect_sockets)(sio_adapter *a, const sio_bcast_opts *o,
+                             int close);
+  /* Locally a no-op, as in Node; cluster adapters publish it. */
+  void (*server_side_emit)(sio_adapter *a, sio_msg *msg);
+  size_t (*server_count)(sio_adapter *a);
+} sio_adapter_ops;
+
+struct sio_adapter {
+  const sio_adapter_ops *ops;
+  sio_adapter_host host;
+};
+
+/* The in-memory adapter. */
+sio_adapter *sio_memory_adapter_new(const sio_adapter_host *host);
+#endif

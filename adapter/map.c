@@ -1,0 +1,115 @@
+#include "map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t hash_str(const char *s) {
+  size_t h = 1469598103934665603ULL;
+  while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+  return h;
+}
+
+void sio_map_init(sio_map *m) {
+  m->buckets = NULL;
+  m->nbuckets = 0;
+  m->count = 0;
+}
+
+void sio_map_clear(sio_map *m) {
+  for (size_t i = 0; i < m->nbuckets; i++) {
+    sio_map_entry *e = m->buckets[i];
+    while (e) {
+      sio_map_entry *n = e->next;
+      free(e);
+      e = n;
+    }
+  }
+  free(m->buckets);
+  sio_map_init(m);
+}
+
+static sio_map_entry *find(const sio_map *m, const char *key, size_t h) {
+  if (!m->nbuckets) return NULL;
+  for (sio_map_entry *e = m->buckets[h & (m->nbuckets - 1)]; e; e = e->next)
+    if (e->hash == h && strcmp(e->key, key) == 0) return e;
+  return NULL;
+}
+
+void *sio_map_get(const sio_map *m, const char *key) {
+  sio_map_entry *e = find(m, key, hash_str(key));
+  return e ? e->value : NULL;
+}
+
+int sio_map_has(const sio_map *m, const char *key) {
+  return find(m, key, hash_str(key)) != NULL;
+}
+
+static int grow(sio_map *m) {
+  size_t n = m->nbuckets ? m->nbuckets * 2 : 8;
+  sio_map_entry **b = calloc(n, sizeof *b);
+  if (!b) return -1;
+  for (size_t i = 0; i < m->nbuckets; i++) {
+    sio_map_entry *e = m->buckets[i];
+    while (e) {
+      sio_map_entry *nx = e->next;
+      e->next = b[e->hash & (n - 1)];
+      b[e->hash & (n - 1)] = e;
+      e = nx;
+    }
+  }
+  free(m->buckets);
+  m->buckets = b;
+  m->nbuckets = n;
+  return 0;
+}
+
+int sio_map_put(sio_map *m, const char *key, void *value) {
+  size_t h = hash_str(key);
+  sio_map_entry *e = find(m, key, h);
+  if (e) {
+    e->value = value;
+    return 0;
+  }
+  if (m->count + 1 > m->nbuckets && grow(m) != 0) return -1;
+  size_t kl = strlen(key);
+  e = malloc(sizeof *e + kl + 1);
+  if (!e) return -1;
+  memcpy(e->key, key, kl + 1);
+  e->hash = h;
+  e->value = value;
+  e->next = m->buckets[h & (m->nbuckets - 1)];
+  m->buckets[h & (m->nbuckets - 1)] = e;
+  m->count++;
+  return 1;
+}
+
+void *sio_map_del(sio_map *m, const char *key) {
+  if (!m->nbuckets) return NULL;
+  size_t h = hash_str(key);
+  sio_map_entry **pp = &m->buckets[h & (m->nbuckets - 1)];
+  while (*pp) {
+    sio_map_entry *e = *pp;
+    if (e->hash == h && strcmp(e->key, key) == 0) {
+      *pp = e->next;
+      void *v = e->value;
+      free(e);
+      m->count--;
+      return v;
+    }
+    pp = &e->next;
+  }
+  return NULL;
+}
+
+sio_map_entry *sio_map_first(const sio_map *m, size_t *it) {
+  for (*it = 0; *it < m->nbuckets; (*it)++)
+    if (m->buckets[*it]) return m->buckets[*it];
+  return NULL;
+}
+
+sio_map_entry *sio_map_next(const sio_map *m, sio_map_entry *e, size_t *it) {
+  if (e->next) return e->next;
+  for ((*it)++; *it < m->nbuckets; (*it)++)
+    if (m->buckets[*it]) return m->buckets[*it];
+  return NULL;
+}

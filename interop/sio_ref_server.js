@@ -1,0 +1,135 @@
+// Node socket.io 4.8 twin of sio_test_server.c: the same namespaces,
+// middlewares and handlers, the same JSON lines on stdout.
+"use strict";
+const http = require("node:http");
+const { Server } = require("socket.io");
+
+const cfg = JSON.parse(process.argv[2] || "{}");
+const opts = {};
+for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBufferSize"]) {
+  if (cfg[k] !== undefined) opts[k] = cfg[k];
+}
+if (cfg.connectionStateRecovery) {
+  opts.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
+}
+const line = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+const httpServer = http.createServer();
+const io = new Server(httpServer, opts);
+
+const sorted = (set) => [...set].sort();
+function targets(op, o = {}) {
+  if (o.rooms) op = op.to(o.rooms);
+  if (o.except) op = op.except(o.except);
+  if (o.volatile) op = op.volatile;
+  if (o.local) op = op.local;
+  if (o.timeout !== undefined) op = op.timeout(o.timeout);
+  return op;
+}
+
+function common(socket) {
+  socket.on("disconnecting", (reason) => line({ event: "disconnecting", nsp: socket.nsp.name,
+    id: socket.id, reason, rooms: sorted(socket.rooms) }));
+  socket.on("disconnect", (reason) => line({ event: "disconnect", nsp: socket.nsp.name,
+    id: socket.id, reason }));
+  socket.on("error", (err) => {
+    line({ event: "error", nsp: socket.nsp.name, id: socket.id, message: err.message });
+    if (socket.connected) socket.emit("middleware-error", { message: err.message, data: err.data });
+  });
+  socket.on("echo", (...args) => {
+    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    if (ack) ack(...args);
+    else socket.emit("echo", ...args);
+  });
+  line({ event: "connection", nsp: socket.nsp.name, id: socket.id,
+         recovered: socket.recovered, auth: socket.handshake.auth });
+}
+
+let lastOutgoing = "";
+io.on("connection", (socket) => {
+  common(socket);
+  socket.use(([event], next) => {
+    if (event === "forbidden") {
+      const err = new Error("forbidden event");
+      err.data = { why: "test" };
+      next(err);
+    } else next();
+  });
+  socket.onAny((event, ...args) => {
+    if (event === "any-probe") socket.emit("any-seen", [event, args.length]);
+  });
+  socket.onAnyOutgoing((event) => { lastOutgoing = event; });
+  socket.on("try-emit", (name, ack) => {
+    let ok = true;
+    try { socket.emit(name); } catch { ok = false; }
+    ack({ ok });
+  });
+  socket.on("request-ack", (t, ...rest) => {
+    const ack = rest.pop();
+    socket.timeout(t).emit("server-ack", ...rest, (err, ...args) => {
+      ack(err ? { err: err.message } : { err: null, args });
+    });
+  });
+  socket.on("join", (room, ack) => { socket.join(room); ack(sorted(socket.rooms)); });
+  socket.on("leave", (room, ack) => { socket.leave(room); ack(sorted(socket.rooms)); });
+  socket.on("to", (o, event, ...rest) => {
+    const ack = typeof rest[rest.length - 1] === "function" ? rest.pop() : null;
+    targets(io, o).emit(event, ...rest);
+    if (ack) ack();
+  });
+  socket.on("broadcast", (o, event, ...rest) => {
+    const ack = typeof rest[rest.length - 1] === "function" ? rest.pop() : null;
+    targets(socket.broadcast, o).emit(event, ...rest);
+    if (ack) ack();
+  });
+  socket.on("broadcast-ack", (o, event, ...rest) => {
+    const ack = rest.pop();
+    targets(io, o).emit(event, ...rest, (err, responses) => {
+      ack({ err: err ? err.message : null, responses });
+    });
+  });
+  socket.on("fetch", async (o, ack) => {
+    const list = await targets(io, o).fetchSockets();
+    ack(list.map((s) => ({ id: s.id, rooms: sorted(s.rooms), data: s.data }))
+            .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+  });
+  socket.on("sockets-join", (o, room, ack) => { targets(io, o).socketsJoin(room); ack(); });
+  socket.on("sockets-leave", (o, room, ack) => { targets(io, o).socketsLeave(room); ack(); });
+  socket.on("disconnect-sockets", (o, close, ack) => { targets(io, o).disconnectSockets(close); ack(); });
+  socket.on("set-data", (v, ack) => { socket.data = v; ack(); });
+  socket.on("disconnect-me", (close) => socket.disconnect(close));
+  socket.on("handshake", (ack) => {
+    const h = socket.handshake;
+    ack({ auth: h.auth, query: { ...h.query }, url: h.url, address: h.address,
+          xdomain: h.xdomain, secure: h.secure, hasHost: typeof h.headers.host === "string",
+          issuedIsNumber: typeof h.issued === "number", timeIsString: typeof h.time === "string",
+          recovered: socket.recovered });
+  });
+  socket.on("server-side-emit", (ack) => {
+    let ok = true, reservedRefused = false;
+    try { io.serverSideEmit("x"); } catch { ok = false; }
+    try { io.serverSideEmit("connection"); } catch { reservedRefused = true; }
+    ack({ ok, reservedRefused });
+  });
+  socket.on("last-outgoing", (ack) => ack(lastOutgoing));
+  socket.emit("auth", socket.handshake.auth);
+});
+
+const hello = (socket) => { common(socket); socket.emit("hello", socket.nsp.name); };
+io.of("/custom").on("connection", hello);
+io.of("/auth").use((socket, next) => {
+  const token = socket.handshake.auth.token;
+  if (token === "secret") return next();
+  const err = new Error("Not authorized");
+  if (token !== "nodata") err.data = { reason: "bad token" };
+  next(err);
+}).on("connection", hello);
+io.of("slow").use((socket, next) => setTimeout(next, 50)).on("connection", hello);
+io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
+
+httpServer.listen(0, "127.0.0.1", () => line({ event: "listening", port: httpServer.address().port }));
+const stop = () => {
+  io.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 3000).unref();
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,432 @@
+/*
+ * Socket.IO test server driven by interop/socketio.test.js; its Node twin
+ * interop/sio_ref_server.js has the same handlers, so each test runs
+ * against both. usage: sio_test_server '<options JSON>' with Node option
+ * names: pingInterval, pingTimeout, connectTimeout, maxHttpBufferSize,
+ * connectionStateRecovery (bool).
+ * stdout: one JSON line per event (listening, connection, disconnecting,
+ * disconnect, error).
+ */
+#include <event2/event.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio/socketio.h"
+
+static struct event_base *base;
+static sio_server *srv;
+static struct event *sigterm, *sigint;
+
+static void line(json_t *o) {
+  char *s = json_dumps(o, JSON_COMPACT);
+  printf("%s\n", s);
+  fflush(stdout);
+  free(s);
+  json_decref(o);
+}
+
+/* Rooms of a socket as a sorted JSON array. */
+static int cmp_json_str(const void *a, const void *b) {
+  return strcmp(json_string_value(*(json_t *const *)a),
+                json_string_value(*(json_t *const *)b));
+}
+static json_t *sorted(json_t *arr) {
+  size_t n = json_array_size(arr);
+  json_t **v = malloc((n ? n : 1) * sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = json_array_get(arr, i);
+  qsort(v, n, sizeof *v, cmp_json_str);
+  json_t *out = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append(out, v[i]);
+  free(v);
+  json_decref(arr);
+  return out;
+}
+
+static sio_args *one(json_t *v) {
+  sio_args *a = sio_args_new();
+  sio_args_push(a, v);
+  return a;
+}
+
+/* args[from..] as a new sio_args (binary carried over). */
+static sio_args *rest(sio_args *args, size_t from) {
+  sio_args *a = sio_args_copy(args);
+  json_t *arr = sio_args_json(a);
+  for (size_t i = 0; i < from && json_array_size(arr); i++) json_array_remove(arr, 0);
+  return a;
+}
+
+static void ack_or(sio_ack *ack, sio_args *a) {
+  if (ack) sio_ack_send(ack, a);
+  else sio_args_unref(a);
+}
+
+static void on_echo(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                    void *ud) {
+  (void)ud;
+  if (ack) sio_ack_send(ack, sio_args_ref(args));
+  else sio_emit(s, ev, sio_args_ref(args));
+}
+
+static void on_try_emit(sio_socket *s, const char *ev, sio_args *args,
+                        sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)ud;
+  int r = sio_emit(s, json_string_value(sio_args_get(args, 0)), NULL);
+  ack_or(ack, one(json_pack("{s:b}", "ok", r == SIO_OK)));
+}
+
+/* [v0, v1, ...] of src as a JSON array of out (binaries carried). */
+static json_t *import_all(sio_args *out, sio_args *src) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < sio_args_count(src); i++)
+    json_array_append_new(arr, sio_args_import(out, src, sio_args_get(src, i)));
+  return arr;
+}
+
+static void server_ack_done(sio_socket *s, int err, sio_args *args, void *ud) {
+  (void)s;
+  sio_ack *ack = ud;
+  if (err == SIO_ERR_CLOSED) return; /* the ack handle went with the socket */
+  sio_args *out = sio_args_new();
+  if (err)
+    sio_args_push(out, json_pack("{s:s}", "err", "operation has timed out"));
+  else
+    sio_args_push(out, json_pack("{s:n,s:o}", "err", "args", import_all(out, args)));
+  sio_ack_send(ack, out);
+}
+
+static void on_request_ack(sio_socket *s, const char *ev, sio_args *args,
+                           sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)ud;
+  unsigned t = (unsigned)json_integer_value(sio_args_get(args, 0));
+  sio_emit_with_ack(s, "server-ack", rest(args, 1), t, server_ack_done, ack);
+}
+
+static void on_join(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                    void *ud) {
+  (void)ud;
+  const char *room = json_string_value(sio_args_get(args, 0));
+  if (strcmp(ev, "join") == 0) sio_join(s, room);
+  else sio_leave(s, room);
+  ack_or(ack, one(sorted(sio_socket_rooms(s))));
+}
+
+static sio_broadcast *targets(sio_namespace *nsp, sio_broadcast *b, json_t *o) {
+  size_t i;
+  json_t *v;
+  if (!b) b = sio_broadcast_new(nsp);
+  json_array_foreach(json_object_get(o, "rooms"), i, v) sio_bc_to(b, json_string_value(v));
+  json_array_foreach(json_object_get(o, "except"), i, v) sio_bc_except(b, json_string_value(v));
+  if (json_is_true(json_object_get(o, "volatile"))) sio_bc_volatile(b);
+  if (json_is_true(json_object_get(o, "local"))) sio_bc_local(b);
+  if (json_object_get(o, "timeout"))
+    sio_bc_timeout(b, (unsigned)json_integer_value(json_object_get(o, "timeout")));
+  return b;
+}
+
+static void on_to(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                  void *ud) {
+  (void)ev;
+  (void)ud;
+  sio_broadcast *b = targets(sio_socket_namespace(s), NULL, sio_args_get(args, 0));
+  sio_bc_emit(b, json_string_value(sio_args_get(args, 1)), rest(args, 2));
+  ack_or(ack, sio_args_new());
+}
+
+static void on_broadcast(sio_socket *s, const char *ev, sio_args *args,
+                         sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)ud;
+  sio_broadcast *b = targets(sio_socket_namespace(s), sio_socket_broadcast(s),
+                             sio_args_get(args, 0));
+  sio_bc_emit(b, json_string_value(sio_args_get(args, 1)), rest(args, 2));
+  ack_or(ack, sio_args_new());
+}
+
+static void bc_ack_done(int err, sio_args *responses, void *ud) {
+  sio_ack *ack = ud;
+  sio_args *out = sio_args_new();
+  sio_args_push(out, json_pack("{s:s?,s:o}", "err",
+                               err ? "operation has timed out" : NULL, "responses",
+                               import_all(out, responses)));
+  sio_ack_send(ack, out);
+}
+
+static void on_broadcast_ack(sio_socket *s, const char *ev, sio_args *args,
+                             sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)ud;
+  sio_broadcast *b = targets(sio_socket_namespace(s), NULL, sio_args_get(args, 0));
+  sio_bc_emit_with_ack(b, json_string_value(sio_args_get(args, 1)), rest(args, 2),
+                       bc_ack_done, ack);
+}
+
+static int cmp_by_id(const void *a, const void *b) {
+  return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "id")),
+                json_string_value(json_object_get(*(json_t *const *)b, "id")));
+}
+
+static void fetch_done(json_t *sockets, void *ud) {
+  sio_ack *ack = ud;
+  size_t n = json_array_size(sockets);
+  json_t **v = malloc((n ? n : 1) * sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = json_array_get(sockets, i);
+  qsort(v, n, sizeof *v, cmp_by_id);
+  json_t *out = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(out, json_pack("{s:O,s:o,s:O}", "id", json_object_get(v[i], "id"),
+                                         "rooms", sorted(json_deep_copy(json_object_get(v[i], "rooms"))),
+                                         "data", json_object_get(v[i], "data")));
+  free(v);
+  json_decref(sockets);
+  sio_ack_send(ack, one(out));
+}
+
+static void on_utility(sio_socket *s, const char *ev, sio_args *args,
+                       sio_ack *ack, void *ud) {
+  (void)ud;
+  sio_broadcast *b = targets(sio_socket_namespace(s), NULL, sio_args_get(args, 0));
+  const char *room = json_string_value(sio_args_get(args, 1));
+  if (!strcmp(ev, "fetch")) {
+    sio_bc_fetch_sockets(b, fetch_done, ack);
+    return;
+  }
+  if (!strcmp(ev, "sockets-join")) sio_bc_sockets_join(b, room);
+  else if (!strcmp(ev, "sockets-leave")) sio_bc_sockets_leave(b, room);
+  else sio_bc_disconnect_sockets(b, json_is_true(sio_args_get(args, 1)));
+  ack_or(ack, sio_args_new());
+}
+
+static void on_set_data(sio_socket *s, const char *ev, sio_args *args,
+                        sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)ud;
+  sio_socket_set_data(s, json_deep_copy(sio_args_get(args, 0)));
+  ack_or(ack, sio_args_new());
+}
+
+static void on_disconnect_me(sio_socket *s, const char *ev, sio_args *args,
+                             sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)ud;
+  (void)ack;
+  sio_disconnect(s, json_is_true(sio_args_get(args, 0)));
+}
+
+static void on_handshake(sio_socket *s, const char *ev, sio_args *args,
+                         sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)args;
+  (void)ud;
+  const json_t *h = sio_socket_handshake(s);
+  json_t *headers = json_object_get(h, "headers");
+  ack_or(ack, one(json_pack(
+      "{s:O,s:O,s:O,s:O,s:O,s:O,s:b,s:b,s:b,s:b}", "auth", json_object_get(h, "auth"),
+      "query", json_object_get(h, "query"), "url", json_object_get(h, "url"),
+      "address", json_object_get(h, "address"), "xdomain", json_object_get(h, "xdomain"),
+      "secure", json_object_get(h, "secure"), "hasHost",
+      json_is_string(json_object_get(headers, "host")), "issuedIsNumber",
+      json_is_number(json_object_get(h, "issued")), "timeIsString",
+      json_is_string(json_object_get(h, "time")), "recovered", sio_socket_recovered(s))));
+}
+
+static void on_server_side_emit(sio_socket *s, const char *ev, sio_args *args,
+                                sio_ack *ack, void *ud) {
+  (void)ev;
+  (void)args;
+  (void)ud;
+  int ok = sio_server_side_emit(sio_socket_namespace(s), "x", NULL) == SIO_OK;
+  int refused = sio_server_side_emit(sio_socket_namespace(s), "connection", NULL) ==
+                SIO_ERR_RESERVED;
+  ack_or(ack, one(json_pack("{s:b,s:b}", "ok", ok, "reservedRefused", refused)));
+}
+
+static char last_outgoing[128];
+static void on_any_out(sio_socket *s, const char *ev, sio_args *args,
+                       sio_ack *ack, void *ud) {
+  (void)s;
+  (void)args;
+  (void)ack;
+  (void)ud;
+  snprintf(last_outgoing, sizeof last_outgoing, "%s", ev);
+}
+
+static void on_last_outgoing(sio_socket *s, const char *ev, sio_args *args,
+                             sio_ack *ack, void *ud) {
+  (void)s;
+  (void)ev;
+  (void)args;
+  (void)ud;
+  ack_or(ack, one(json_string(last_outgoing)));
+}
+
+static void on_any(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                   void *ud) {
+  (void)ack;
+  (void)ud;
+  if (!strcmp(ev, "any-probe"))
+    sio_emit(s, "any-seen", one(json_pack("[s,i]", ev, (int)sio_args_count(args))));
+}
+
+static void packet_mw(sio_socket *s, const char *ev, sio_args *args,
+                      sio_next *next, void *ud) {
+  (void)s;
+  (void)args;
+  (void)ud;
+  if (!strcmp(ev, "forbidden"))
+    sio_next_error(next, "forbidden event", json_pack("{s:s}", "why", "test"));
+  else
+    sio_next_ok(next);
+}
+
+static void on_error(sio_socket *s, const char *message, const json_t *data,
+                     void *ud) {
+  (void)ud;
+  line(json_pack("{s:s,s:s,s:s,s:s}", "event", "error", "nsp",
+                 sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
+                 "message", message));
+  if (sio_socket_connected(s))
+    sio_emit(s, "middleware-error", one(json_pack("{s:s,s:O?}", "message", message,
+                                                  "data", (json_t *)data)));
+}
+
+static void on_disconnecting(sio_socket *s, const char *reason, void *ud) {
+  (void)ud;
+  line(json_pack("{s:s,s:s,s:s,s:s,s:o}", "event", "disconnecting", "nsp",
+                 sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
+                 "reason", reason, "rooms", sorted(sio_socket_rooms(s))));
+}
+
+static void on_disconnect(sio_socket *s, const char *reason, void *ud) {
+  (void)ud;
+  line(json_pack("{s:s,s:s,s:s,s:s}", "event", "disconnect", "nsp",
+                 sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
+                 "reason", reason));
+}
+
+static void common(sio_socket *s) {
+  sio_socket_on_disconnecting(s, on_disconnecting, NULL);
+  sio_socket_on_disconnect(s, on_disconnect, NULL);
+  sio_socket_on_error(s, on_error, NULL);
+  sio_socket_on(s, "echo", on_echo, NULL);
+  line(json_pack("{s:s,s:s,s:s,s:b,s:O}", "event", "connection", "nsp",
+                 sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
+                 "recovered", sio_socket_recovered(s), "auth",
+                 json_object_get(sio_socket_handshake(s), "auth")));
+}
+
+static void on_main_connection(sio_socket *s, void *ud) {
+  (void)ud;
+  common(s);
+  sio_socket_use(s, packet_mw, NULL);
+  sio_socket_on_any(s, on_any, NULL);
+  sio_socket_on_any_outgoing(s, on_any_out, NULL);
+  sio_socket_on(s, "try-emit", on_try_emit, NULL);
+  sio_socket_on(s, "request-ack", on_request_ack, NULL);
+  sio_socket_on(s, "join", on_join, NULL);
+  sio_socket_on(s, "leave", on_join, NULL);
+  sio_socket_on(s, "to", on_to, NULL);
+  sio_socket_on(s, "broadcast", on_broadcast, NULL);
+  sio_socket_on(s, "broadcast-ack", on_broadcast_ack, NULL);
+  sio_socket_on(s, "fetch", on_utility, NULL);
+  sio_socket_on(s, "sockets-join", on_utility, NULL);
+  sio_socket_on(s, "sockets-leave", on_utility, NULL);
+  sio_socket_on(s, "disconnect-sockets", on_utility, NULL);
+  sio_socket_on(s, "set-data", on_set_data, NULL);
+  sio_socket_on(s, "disconnect-me", on_disconnect_me, NULL);
+  sio_socket_on(s, "handshake", on_handshake, NULL);
+  sio_socket_on(s, "server-side-emit", on_server_side_emit, NULL);
+  sio_socket_on(s, "last-outgoing", on_last_outgoing, NULL);
+  sio_emit(s, "auth", one(json_deep_copy(json_object_get(sio_socket_handshake(s), "auth"))));
+}
+
+static void on_hello_connection(sio_socket *s, void *ud) {
+  (void)ud;
+  common(s);
+  sio_emit(s, "hello", one(json_string(sio_namespace_name(sio_socket_namespace(s)))));
+}
+
+static void auth_mw(sio_socket *s, sio_next *next, void *ud) {
+  (void)ud;
+  const char *token = json_string_value(
+      json_object_get(json_object_get(sio_socket_handshake(s), "auth"), "token"));
+  if (token && !strcmp(token, "secret")) sio_next_ok(next);
+  else if (token && !strcmp(token, "nodata")) sio_next_error(next, "Not authorized", NULL);
+  else sio_next_error(next, "Not authorized", json_pack("{s:s}", "reason", "bad token"));
+}
+
+static void slow_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  sio_next_ok(arg);
+}
+
+static void slow_mw(sio_socket *s, sio_next *next, void *ud) {
+  (void)s;
+  (void)ud;
+  struct timeval tv = {0, 50000};
+  event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short w, void *arg) {
+  (void)sig;
+  (void)w;
+  (void)arg;
+  event_del(sigterm);
+  event_del(sigint);
+  sio_server_close(srv);
+}
+
+int main(int argc, char **argv) {
+  json_error_t jerr;
+  json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
+  if (!cfg) {
+    fprintf(stderr, "bad options JSON: %s\n", jerr.text);
+    return 2;
+  }
+  sio_options o;
+  sio_options_init(&o);
+  json_t *v;
+  if ((v = json_object_get(cfg, "pingInterval"))) o.eio.ping_interval_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "pingTimeout"))) o.eio.ping_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
+  if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  json_decref(cfg);
+
+  signal(SIGPIPE, SIG_IGN);
+  base = event_base_new();
+  srv = sio_server_new(base, &o);
+  if (!srv || sio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
+    fprintf(stderr, "cannot start server\n");
+    return 1;
+  }
+  sio_on_connection(sio_of(srv, "/"), on_main_connection, NULL);
+  sio_on_connection(sio_of(srv, "/custom"), on_hello_connection, NULL);
+  sio_namespace *auth = sio_of(srv, "/auth");
+  sio_use(auth, auth_mw, NULL);
+  sio_on_connection(auth, on_hello_connection, NULL);
+  sio_namespace *slow = sio_of(srv, "slow"); /* normalised to "/slow" */
+  sio_use(slow, slow_mw, NULL);
+  sio_on_connection(slow, on_hello_connection, NULL);
+  sio_namespace *dyn = sio_of_regex(srv, "^/dyn-[0-9]+$");
+  sio_on_connection(dyn, on_hello_connection, NULL);
+
+  sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
+  sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+  event_add(sigterm, NULL);
+  event_add(sigint, NULL);
+  line(json_pack("{s:s,s:i}", "event", "listening", "port", sio_server_port(srv)));
+  event_base_dispatch(base);
+  sio_server_free(srv);
+  event_free(sigterm);
+  event_free(sigint);
+  event_base_free(base);
+  libevent_global_shutdown();
+  return 0;
+}

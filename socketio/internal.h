@@ -1,0 +1,151 @@
+/* Private structures of the Socket.IO layer (server.c, broadcast.c). */
+#ifndef SIO_INTERNAL_H
+#define SIO_INTERNAL_H
+#include <event2/event.h>
+#include <regex.h>
+
+#include "adapter.h"
+#include "args.h"
+#include "map.h"
+#include "parser.h"
+#include "sio/socketio.h"
+
+typedef struct sio_client sio_client;
+
+typedef struct handler {
+  struct handler *next;
+  char *event;           /* NULL for catch-all lists */
+  sio_event_fn fn;
+  void *ud;
+} handler;
+
+typedef struct pmw {
+  struct pmw *next;
+  sio_packet_middleware_fn fn;
+  void *ud;
+} pmw;
+
+typedef struct fn_ud {
+  void (*fn)(void);
+  void *ud;
+} fn_ud;
+
+/* A broadcast waiting for acknowledgements. */
+typedef struct bc_ack {
+  unsigned refs;
+  sio_bc_ack_fn cb;
+  void *ud;
+  sio_args *responses;
+  size_t expected_clients;
+  size_t expected_servers, actual_servers;
+  int done;
+  int expect_single;
+  struct event *timer;
+} bc_ack;
+
+/* An ack the server waits for on one socket. */
+typedef struct pending_ack {
+  struct pending_ack *next;
+  long long id;
+  sio_ack_fn cb;     /* single emit */
+  void *ud;
+  struct event *timer;
+  bc_ack *bc;        /* or a broadcast's collector */
+  sio_socket *s;
+} pending_ack;
+
+struct sio_ack {
+  struct sio_ack *next;
+  sio_socket *s;
+  long long id;
+};
+
+enum sock_state { SOCK_NEW, SOCK_CONNECTED, SOCK_GONE };
+
+struct sio_socket {
+  sio_namespace *nsp;
+  sio_client *client;
+  char id[24];
+  char pid[24];
+  enum sock_state state;
+  int recovered;
+  unsigned refs;
+  json_t *handshake;
+  json_t *data;
+  handler *handlers, *any, *any_out;
+  pmw *mws;
+  sio_error_fn on_error;
+  void *on_error_ud;
+  sio_disconnect_fn on_disconnecting, on_disconnect;
+  void *on_disconnecting_ud, *on_disconnect_ud;
+  pending_ack *acks;
+  sio_ack *client_acks;
+  sio_socket *cnext;  /* in client's list */
+};
+
+struct sio_namespace {
+  sio_server *srv;
+  char *name;
+  sio_adapter *adapter;
+  sio_map sockets;        /* id -> connected sio_socket */
+  fn_ud *mws;
+  size_t nmws;
+  fn_ud *conns;
+  size_t nconns;
+  long long ids;          /* ack ids (nsp._ids) */
+  /* dynamic parents */
+  int is_parent;
+  sio_nsp_match_fn match;
+  void *match_ud;
+  regex_t re;
+  int has_re;
+  sio_namespace **children;
+  size_t nchildren;
+  sio_namespace *parent;
+  struct nsp_recovery *rec; /* connection state recovery, when on */
+};
+
+struct sio_client {
+  sio_server *srv;
+  eio_socket *conn;
+  sio_socket *sockets;     /* connected or connecting, one per namespace */
+  sio_packet partial;      /* binary packet awaiting attachments */
+  int partial_active;
+  struct event *connect_timer;
+  unsigned refs;
+  int closed;
+  sio_client *prev, *next;
+};
+
+struct sio_server {
+  struct event_base *base;
+  eio_server *eio;
+  sio_options o;
+  sio_map nsps;            /* name -> sio_namespace */
+  sio_namespace **parents;
+  size_t nparents;
+  sio_client *clients;
+  int closing;
+};
+
+struct sio_broadcast {
+  sio_namespace *nsp;
+  char **rooms;
+  size_t nrooms;
+  char **except;
+  size_t nexcept;
+  unsigned flags;
+  unsigned timeout_ms;
+};
+
+/* server.c */
+int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags);
+int sio_msg_encode(sio_msg *msg);
+void sio_msg_release(sio_msg *msg);
+void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg);
+void sio_socket_add_ack(sio_socket *s, pending_ack *a);
+bc_ack *sio_bc_ack_ref(bc_ack *b);
+void sio_bc_ack_unref(bc_ack *b);
+void sio_bc_ack_response(bc_ack *b, sio_args *args);
+void sio_bc_ack_check(bc_ack *b);
+#endif

@@ -1,0 +1,255 @@
+#include "recovery.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define PURGE_INTERVAL_S 60
+
+typedef struct stored_pkt {
+  struct stored_pkt *next;
+  char id[40];
+  long long emitted_ms;
+  sio_args *data;     /* [event, ...args, offset] */
+  char **rooms, **except;
+  size_t nrooms, nexcept;
+} stored_pkt;
+
+typedef struct session {
+  char sid[24], pid[24];
+  json_t *data;
+  char **rooms;
+  size_t nrooms;
+  long long disconnected_ms;
+} session;
+
+struct nsp_recovery {
+  sio_namespace *nsp;
+  stored_pkt *head, *tail;
+  sio_map sessions; /* pid -> session */
+  struct event *purge;
+  long long last_ms;
+  unsigned seq;
+};
+
+static long long now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static char **copy_names(const char *const *v, size_t n) {
+  char **out = calloc(n + 1, sizeof *out);
+  for (size_t i = 0; out && i < n; i++) out[i] = strdup(v[i]);
+  return out;
+}
+
+static void free_names(char **v, size_t n) {
+  for (size_t i = 0; v && i < n; i++) free(v[i]);
+  free(v);
+}
+
+static void pkt_free(stored_pkt *p) {
+  sio_args_unref(p->data);
+  free_names(p->rooms, p->nrooms);
+  free_names(p->except, p->nexcept);
+  free(p);
+}
+
+static void session_free(session *s) {
+  json_decref(s->data);
+  free_names(s->rooms, s->nrooms);
+  free(s);
+}
+
+static void purge_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  struct nsp_recovery *r = arg;
+  long long threshold = now_ms() - r->nsp->srv->o.recovery_max_disconnection_ms;
+  size_t it;
+  sio_map_entry *e = sio_map_first(&r->sessions, &it);
+  while (e) {
+    sio_map_entry *next = sio_map_next(&r->sessions, e, &it);
+    session *s = e->value;
+    if (s->disconnected_ms < threshold) session_free(sio_map_del(&r->sessions, s->pid));
+    e = next;
+  }
+  while (r->head && r->head->emitted_ms < threshold) {
+    stored_pkt *p = r->head;
+    r->head = p->next;
+    pkt_free(p);
+  }
+  if (!r->head) r->tail = NULL;
+}
+
+struct nsp_recovery *sio_nsp_recovery_new(sio_namespace *nsp) {
+  struct nsp_recovery *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->nsp = nsp;
+  sio_map_init(&r->sessions);
+  r->purge = event_new(nsp->srv->base, -1, EV_PERSIST, purge_cb, r);
+  struct timeval tv = {PURGE_INTERVAL_S, 0};
+  if (!r->purge || event_add(r->purge, &tv) != 0) {
+    if (r->purge) event_free(r->purge);
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+void sio_nsp_recovery_free(struct nsp_recovery *r) {
+  if (!r) return;
+  event_free(r->purge);
+  while (r->head) {
+    stored_pkt *p = r->head;
+    r->head = p->next;
+    pkt_free(p);
+  }
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&r->sessions, &it); e;
+       e = sio_map_next(&r->sessions, e, &it))
+    session_free(e->value);
+  sio_map_clear(&r->sessions);
+  free(r);
+}
+
+/* A unique offset per server, in the spirit of Node's yeast ids: the
+ * millisecond time in a 64-letter alphabet, ".N" for repeats. */
+static void make_offset(struct nsp_recovery *r, char out[40]) {
+  static const char abc[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+  long long ms = now_ms();
+  char tmp[16];
+  int n = 0;
+  long long v = ms;
+  do {
+    tmp[n++] = abc[v % 64];
+    v /= 64;
+  } while (v && n < 15);
+  int k = 0;
+  while (n) out[k++] = tmp[--n];
+  out[k] = '\0';
+  if (ms == r->last_ms) snprintf(out + k, 40 - (size_t)k, ".%u", r->seq++);
+  else {
+    r->last_ms = ms;
+    r->seq = 0;
+  }
+}
+
+void sio_recovery_broadcast(sio_namespace *nsp, sio_msg *msg,
+                            const sio_bcast_opts *o) {
+  struct nsp_recovery *r = nsp->rec;
+  if (msg->type == SIO_PACKET_EVENT && msg->id < 0 &&
+      !(o->flags & SIO_BC_VOLATILE)) {
+    stored_pkt *p = calloc(1, sizeof *p);
+    if (p) {
+      make_offset(r, p->id);
+      json_array_append_new(msg->data, json_string(p->id));
+      p->emitted_ms = now_ms();
+      p->data = sio_args_wrap(json_incref(msg->data), msg->bins, msg->nbins);
+      p->rooms = copy_names(o->rooms, o->nrooms);
+      p->nrooms = o->nrooms;
+      p->except = copy_names(o->except, o->nexcept);
+      p->nexcept = o->nexcept;
+      if (!p->data) {
+        pkt_free(p);
+      } else {
+        if (r->tail) r->tail->next = p;
+        else r->head = p;
+        r->tail = p;
+      }
+    }
+  }
+  nsp->adapter->ops->broadcast(nsp->adapter, msg, o);
+}
+
+int sio_recovery_emit_to_socket(sio_socket *s, sio_msg *msg) {
+  const char *rooms[1] = {s->id};
+  sio_bcast_opts o = {rooms, 1, NULL, 0, 0, 0};
+  sio_recovery_broadcast(s->nsp, msg, &o);
+  return 1;
+}
+
+void sio_recovery_persist(sio_socket *s) {
+  struct nsp_recovery *r = s->nsp->rec;
+  session *x = calloc(1, sizeof *x);
+  if (!x) return;
+  snprintf(x->sid, sizeof x->sid, "%s", s->id);
+  snprintf(x->pid, sizeof x->pid, "%s", s->pid);
+  x->data = json_incref(s->data);
+  const sio_map *rooms = s->nsp->adapter->ops->socket_rooms(s->nsp->adapter, s->id);
+  x->rooms = calloc((rooms ? rooms->count : 0) + 1, sizeof *x->rooms);
+  size_t it;
+  if (rooms && x->rooms)
+    for (sio_map_entry *e = sio_map_first(rooms, &it); e; e = sio_map_next(rooms, e, &it))
+      if ((x->rooms[x->nrooms] = strdup(e->key))) x->nrooms++;
+  x->disconnected_ms = now_ms();
+  session *old = sio_map_get(&r->sessions, x->pid);
+  if (sio_map_put(&r->sessions, x->pid, x) < 0) {
+    session_free(x);
+    return;
+  }
+  if (old) session_free(old);
+}
+
+static int has_name(char **v, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], name) == 0) return 1;
+  return 0;
+}
+
+/* Node's shouldIncludePacket. */
+static int include(const session *s, const stored_pkt *p) {
+  int included = p->nrooms == 0;
+  for (size_t i = 0; i < s->nrooms && !included; i++)
+    included = has_name(p->rooms, p->nrooms, s->rooms[i]);
+  for (size_t i = 0; i < s->nrooms; i++)
+    if (has_name(p->except, p->nexcept, s->rooms[i])) return 0;
+  return included;
+}
+
+int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
+                         sio_recovered *out) {
+  struct nsp_recovery *r = nsp->rec;
+  memset(out, 0, sizeof *out);
+  const char *pid = json_string_value(json_object_get(auth, "pid"));
+  const char *offset = json_string_value(json_object_get(auth, "offset"));
+  if (!pid || !offset) return -1;
+  session *s = sio_map_get(&r->sessions, pid);
+  if (!s) return -1;
+  if (s->disconnected_ms + (long long)nsp->srv->o.recovery_max_disconnection_ms <
+      now_ms()) {
+    session_free(sio_map_del(&r->sessions, pid));
+    return -1;
+  }
+  stored_pkt *p = r->head;
+  while (p && strcmp(p->id, offset) != 0) p = p->next;
+  if (!p) return -1;
+  size_t n = 0;
+  for (stored_pkt *q = p->next; q; q = q->next) n++;
+  out->packets = calloc(n + 1, sizeof *out->packets);
+  if (!out->packets) return -1;
+  for (stored_pkt *q = p->next; q; q = q->next)
+    if (include(s, q)) out->packets[out->npackets++] = sio_args_ref(q->data);
+  sio_map_del(&r->sessions, pid);
+  snprintf(out->sid, sizeof out->sid, "%s", s->sid);
+  snprintf(out->pid, sizeof out->pid, "%s", s->pid);
+  out->data = s->data;
+  s->data = NULL;
+  out->rooms = s->rooms;
+  out->nrooms = s->nrooms;
+  s->rooms = NULL;
+  s->nrooms = 0;
+  session_free(s);
+  return 0;
+}
+
+void sio_recovered_clear(sio_recovered *r) {
+  json_decref(r->data);
+  free_names(r->rooms, r->nrooms);
+  for (size_t i = 0; i < r->npackets; i++) sio_args_unref(r->packets[i]);
+  free(r->packets);
+  memset(r, 0, sizeof *r);
+}

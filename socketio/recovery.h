@@ -1,0 +1,36 @@
+/*
+ * Connection state recovery (Node's connectionStateRecovery and its
+ * SessionAwareAdapter): broadcast EVENTs without ack and not volatile get
+ * an offset (a last argument) and are kept; a socket that leaves for a
+ * recoverable reason leaves its session {sid, pid, rooms, data}; a client
+ * that comes back with {pid, offset} within maxDisconnectionDuration gets
+ * the same socket back and the packets it missed.
+ */
+#ifndef SIO_RECOVERY_H
+#define SIO_RECOVERY_H
+#include "internal.h"
+
+typedef struct sio_recovered {
+  char sid[24], pid[24];
+  json_t *data;
+  char **rooms;
+  size_t nrooms;
+  sio_args **packets; /* each: [event, ...args, offset] with its buffers */
+  size_t npackets;
+} sio_recovered;
+
+struct nsp_recovery *sio_nsp_recovery_new(sio_namespace *nsp);
+void sio_nsp_recovery_free(struct nsp_recovery *r);
+/* Adds the offset and keeps the packet when it qualifies, then hands it
+ * to the adapter. msg->data must be the caller's own array. */
+void sio_recovery_broadcast(sio_namespace *nsp, sio_msg *msg,
+                            const sio_bcast_opts *o);
+/* socket.emit with recovery on: a broadcast to the socket's own room. */
+int sio_recovery_emit_to_socket(sio_socket *s, sio_msg *msg);
+void sio_recovery_persist(sio_socket *s);
+/* 0 and *out filled when auth's {pid, offset} names a live session whose
+ * offset is still kept; -1 otherwise. */
+int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
+                         sio_recovered *out);
+void sio_recovered_clear(sio_recovered *r);
+#endif

@@ -1,0 +1,1175 @@
+/*
+ * The Socket.IO v5 server: one sio_client per Engine.IO session, one
+ * sio_socket per (client, namespace), namespaces with their middlewares
+ * and adapter, events and acknowledgements both ways.
+ * Reference behaviour: Node socket.io 4.8 (../shared/spec/socketio-v5.md).
+ *
+ * Memory: sockets and clients are reference-counted; a handler may
+ * disconnect its own socket or close the client, and the objects are freed
+ * only once the stack that uses them has unwound.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "http.h" /* the query-string decoder of the layer below */
+#include "recovery.h"
+
+static void client_close(sio_client *c, const char *reason);
+static void socket_onclose(sio_socket *s, const char *reason);
+static void client_unref(sio_client *c);
+
+/* ------------------------------------------------------------- options */
+
+void sio_options_init(sio_options *o) {
+  memset(o, 0, sizeof *o);
+  eio_options_init(&o->eio);
+  o->eio.path = "/socket.io/";
+  o->connect_timeout_ms = 45000;
+  o->max_attachments = 10;
+  o->max_namespace_length = 1024;
+  o->recovery_max_disconnection_ms = 120000;
+  o->recovery_skip_middlewares = 1;
+}
+
+/* ------------------------------------------------------ packet output */
+
+int sio_msg_encode(sio_msg *msg) {
+  if (msg->enc_text) return 0;
+  struct evbuffer *out = evbuffer_new();
+  if (!out) return -1;
+  int rc = sio_packet_encode(msg->type, msg->nsp, msg->id, msg->data, msg->bins,
+                             msg->nbins, out, &msg->enc_att, &msg->enc_natt);
+  if (rc == 0) {
+    size_t n = evbuffer_get_length(out);
+    msg->enc_text = sio_buf_alloc(n);
+    if (msg->enc_text) evbuffer_remove(out, sio_buf_mutable(msg->enc_text), n);
+    else rc = -1;
+  }
+  evbuffer_free(out);
+  return rc;
+}
+
+void sio_msg_release(sio_msg *msg) {
+  sio_buf_unref(msg->enc_text);
+  for (size_t i = 0; i < msg->enc_natt; i++) sio_buf_unref(msg->enc_att[i]);
+  free(msg->enc_att);
+  msg->enc_text = NULL;
+  msg->enc_att = NULL;
+  msg->enc_natt = 0;
+}
+
+/* Node's client.writeToEngine: the encoded packet (shared buffers) and its
+ * attachments; volatile packets are dropped while the transport cannot
+ * take them. Returns 1 when written. */
+int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
+  if (!c->conn || c->closed) return 0;
+  if ((flags & SIO_BC_VOLATILE) && !eio_socket_writable(c->conn)) return 0;
+  if (sio_msg_encode(msg) != 0) return 0;
+  if (eio_socket_send_buf(c->conn, msg->enc_text, 0) != EIO_OK) return 0;
+  for (size_t i = 0; i < msg->enc_natt && c->conn; i++)
+    eio_socket_send_buf(c->conn, msg->enc_att[i], 1);
+  return 1;
+}
+
+/* Sends one packet to one client (not through the adapter). */
+static int send_packet(sio_client *c, int type, const char *nsp, long long id,
+                       json_t *data, const sio_args *args, unsigned flags) {
+  sio_msg m = {type, nsp, data, args ? args->bins : NULL,
+               args ? args->nbins : 0, id, NULL, NULL, 0};
+  int r = sio_client_write(c, &m, flags);
+  sio_msg_release(&m);
+  return r;
+}
+
+/* ------------------------------------------------------------- sockets */
+
+static void socket_ref(sio_socket *s) { s->refs++; }
+
+static void free_handlers(handler *h) {
+  while (h) {
+    handler *n = h->next;
+    free(h->event);
+    free(h);
+    h = n;
+  }
+}
+
+static void socket_unref(sio_socket *s) {
+  if (--s->refs) return;
+  free_handlers(s->handlers);
+  free_handlers(s->any);
+  free_handlers(s->any_out);
+  while (s->mws) {
+    pmw *n = s->mws->next;
+    free(s->mws);
+    s->mws = n;
+  }
+  json_decref(s->handshake);
+  json_decref(s->data);
+  free(s);
+}
+
+const char *sio_socket_id(const sio_socket *s) { return s->id; }
+sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
+int sio_socket_connected(const sio_socket *s) { return s->state == SOCK_CONNECTED; }
+int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
+const json_t *sio_socket_handshake(const sio_socket *s) { return s->handshake; }
+const eio_request *sio_socket_request(const sio_socket *s) {
+  return s->client && s->client->conn ? eio_socket_request(s->client->conn) : NULL;
+}
+json_t *sio_socket_data(const sio_socket *s) { return s->data; }
+void sio_socket_set_data(sio_socket *s, json_t *data) {
+  json_decref(s->data);
+  s->data = data ? data : json_object();
+}
+
+static handler *handler_new(const char *event, sio_event_fn fn, void *ud) {
+  handler *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  if (event && !(h->event = strdup(event))) {
+    free(h);
+    return NULL;
+  }
+  h->fn = fn;
+  h->ud = ud;
+  return h;
+}
+
+/* Appends (listeners run in registration order). */
+static void handler_append(handler **list, handler *h) {
+  if (!h) return;
+  while (*list) list = &(*list)->next;
+  *list = h;
+}
+
+void sio_socket_on(sio_socket *s, const char *event, sio_event_fn fn, void *ud) {
+  handler_append(&s->handlers, handler_new(event, fn, ud));
+}
+void sio_socket_on_any(sio_socket *s, sio_event_fn fn, void *ud) {
+  handler_append(&s->any, handler_new(NULL, fn, ud));
+}
+void sio_socket_on_any_outgoing(sio_socket *s, sio_event_fn fn, void *ud) {
+  handler_append(&s->any_out, handler_new(NULL, fn, ud));
+}
+void sio_socket_use(sio_socket *s, sio_packet_middleware_fn fn, void *ud) {
+  pmw *m = calloc(1, sizeof *m);
+  if (!m) return;
+  m->fn = fn;
+  m->ud = ud;
+  pmw **pp = &s->mws;
+  while (*pp) pp = &(*pp)->next;
+  *pp = m;
+}
+void sio_socket_on_error(sio_socket *s, sio_error_fn fn, void *ud) {
+  s->on_error = fn;
+  s->on_error_ud = ud;
+}
+void sio_socket_on_disconnecting(sio_socket *s, sio_disconnect_fn fn, void *ud) {
+  s->on_disconnecting = fn;
+  s->on_disconnecting_ud = ud;
+}
+void sio_socket_on_disconnect(sio_socket *s, sio_disconnect_fn fn, void *ud) {
+  s->on_disconnect = fn;
+  s->on_disconnect_ud = ud;
+}
+
+/* The event name as a string: numbers too, as EventEmitter keys them. */
+static const char *event_name(const json_t *v, char *buf, size_t n) {
+  if (json_is_string(v)) return json_string_value(v);
+  if (json_is_integer(v)) {
+    snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return buf;
+  }
+  if (json_is_real(v)) {
+    sio_json_number(json_real_value(v), buf, n);
+    return buf;
+  }
+  return "";
+}
+
+void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg) {
+  if (!s->any_out || !json_is_array(msg->data)) return;
+  char nb[40];
+  const char *ev = event_name(json_array_get(msg->data, 0), nb, sizeof nb);
+  json_t *rest = json_array();
+  for (size_t i = 1; i < json_array_size(msg->data); i++)
+    json_array_append(rest, json_array_get(msg->data, i));
+  sio_args *a = sio_args_wrap(rest, msg->bins, msg->nbins);
+  if (!a) return;
+  socket_ref(s);
+  for (handler *h = s->any_out; h; h = h->next) h->fn(s, ev, a, NULL, h->ud);
+  socket_unref(s);
+  sio_args_unref(a);
+}
+
+/* -------------------------------------------------------------- acks */
+
+static void pending_free(pending_ack *a) {
+  if (a->timer) event_free(a->timer);
+  if (a->bc) sio_bc_ack_unref(a->bc);
+  free(a);
+}
+
+static pending_ack *pending_take(sio_socket *s, long long id) {
+  for (pending_ack **pp = &s->acks; *pp; pp = &(*pp)->next) {
+    if ((*pp)->id == id) {
+      pending_ack *a = *pp;
+      *pp = a->next;
+      return a;
+    }
+  }
+  return NULL;
+}
+
+void sio_socket_add_ack(sio_socket *s, pending_ack *a) {
+  a->s = s;
+  a->next = s->acks;
+  s->acks = a;
+}
+
+static void ack_timeout_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  pending_ack *a = arg;
+  sio_socket *s = a->s;
+  socket_ref(s);
+  pending_take(s, a->id);
+  if (a->cb) a->cb(s, SIO_ERR_TIMEOUT, NULL, a->ud);
+  pending_free(a);
+  socket_unref(s);
+}
+
+static void on_ack_packet(sio_socket *s, sio_packet *p) {
+  pending_ack *a = pending_take(s, p->id);
+  if (!a) return; /* unknown or late: ignored, as Node does */
+  json_t *data = p->data ? json_incref(p->data) : json_array();
+  sio_args *args = sio_args_wrap(data, p->bins, p->nbins);
+  if (a->timer) evtimer_del(a->timer);
+  if (args) {
+    if (a->bc) sio_bc_ack_response(a->bc, args);
+    else if (a->cb) a->cb(s, 0, args, a->ud);
+    sio_args_unref(args);
+  }
+  pending_free(a);
+}
+
+int sio_ack_send(sio_ack *ack, sio_args *args) {
+  sio_socket *s = ack->s;
+  int r = SIO_ERR_CLOSED;
+  if (!args) args = sio_args_new();
+  if (s && s->state == SOCK_CONNECTED && args) {
+    send_packet(s->client, SIO_PACKET_ACK, s->nsp->name, ack->id, args->arr,
+                args, 0);
+    r = SIO_OK;
+  }
+  sio_args_unref(args);
+  if (s) {
+    for (sio_ack **pp = &s->client_acks; *pp; pp = &(*pp)->next)
+      if (*pp == ack) {
+        *pp = ack->next;
+        break;
+      }
+  }
+  free(ack);
+  return r;
+}
+
+/* ------------------------------------------------------------- emitting */
+
+static int emit_packet(sio_socket *s, const char *event, sio_args *args,
+                       long long id) {
+  json_t *data = json_array();
+  json_array_append_new(data, json_string(event));
+  for (size_t i = 0; i < json_array_size(args->arr); i++)
+    json_array_append(data, json_array_get(args->arr, i));
+  sio_msg m = {SIO_PACKET_EVENT, s->nsp->name, data, args->bins, args->nbins,
+               id, NULL, NULL, 0};
+  int r;
+  if (s->nsp->rec && id < 0) {
+    /* With recovery, socket.emit goes through the session-aware adapter
+     * path: the packet gets an offset and is kept for replay. */
+    r = sio_recovery_emit_to_socket(s, &m);
+  } else {
+    sio_socket_notify_outgoing(s, &m);
+    r = sio_client_write(s->client, &m, 0);
+  }
+  sio_msg_release(&m);
+  json_decref(data);
+  return r ? SIO_OK : SIO_ERR_CLOSED;
+}
+
+int sio_emit(sio_socket *s, const char *event, sio_args *args) {
+  if (!args) args = sio_args_new();
+  if (!args) return SIO_ERR_NOMEM;
+  int r;
+  if (sio_reserved_event(event)) r = SIO_ERR_RESERVED;
+  else if (s->state != SOCK_CONNECTED) r = SIO_ERR_CLOSED;
+  else r = emit_packet(s, event, args, SIO_NO_ACK);
+  sio_args_unref(args);
+  return r;
+}
+
+int sio_emit_with_ack(sio_socket *s, const char *event, sio_args *args,
+                      unsigned timeout_ms, sio_ack_fn cb, void *ud) {
+  if (!args) args = sio_args_new();
+  if (!args) return SIO_ERR_NOMEM;
+  int r = SIO_OK;
+  if (sio_reserved_event(event)) r = SIO_ERR_RESERVED;
+  else if (s->state != SOCK_CONNECTED) r = SIO_ERR_CLOSED;
+  if (r == SIO_OK) {
+    pending_ack *a = calloc(1, sizeof *a);
+    if (!a) {
+      sio_args_unref(args);
+      return SIO_ERR_NOMEM;
+    }
+    a->id = s->nsp->ids++;
+    a->cb = cb;
+    a->ud = ud;
+    if (timeout_ms) {
+      a->timer = evtimer_new(s->nsp->srv->base, ack_timeout_cb, a);
+      struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+      if (a->timer) evtimer_add(a->timer, &tv);
+    }
+    sio_socket_add_ack(s, a);
+    r = emit_packet(s, event, args, a->id);
+  }
+  sio_args_unref(args);
+  return r;
+}
+
+/* --------------------------------------------------------------- rooms */
+
+int sio_join(sio_socket *s, const char *room) {
+  if (s->state == SOCK_GONE) return SIO_ERR_CLOSED;
+  const char *r[1] = {room};
+  return s->nsp->adapter->ops->add_all(s->nsp->adapter, s->id, r, 1) == 0
+             ? SIO_OK
+             : SIO_ERR_NOMEM;
+}
+
+int sio_leave(sio_socket *s, const char *room) {
+  if (s->state == SOCK_GONE) return SIO_ERR_CLOSED;
+  s->nsp->adapter->ops->del(s->nsp->adapter, s->id, room);
+  return SIO_OK;
+}
+
+int sio_socket_in(const sio_socket *s, const char *room) {
+  const sio_map *r = s->nsp->adapter->ops->socket_rooms(s->nsp->adapter, s->id);
+  return r && sio_map_has(r, room);
+}
+
+json_t *sio_socket_rooms(const sio_socket *s) {
+  json_t *out = json_array();
+  const sio_map *r = s->nsp->adapter->ops->socket_rooms(s->nsp->adapter, s->id);
+  size_t it;
+  if (r)
+    for (sio_map_entry *e = sio_map_first(r, &it); e; e = sio_map_next(r, e, &it))
+      json_array_append_new(out, json_string(e->key));
+  return out;
+}
+
+/* ---------------------------------------------------------- middleware */
+
+enum { NEXT_NSP, NEXT_PACKET };
+
+struct sio_next {
+  int kind;
+  sio_socket *s;
+  size_t index;        /* next middleware to run */
+  pmw *cur;            /* packet middlewares: the next one */
+  int called;
+  /* packet middlewares */
+  char *event;
+  sio_args *args;
+  sio_ack *ack;
+};
+
+static void nsp_run(sio_next *n);
+static void packet_run(sio_next *n);
+
+static void next_free(sio_next *n) {
+  socket_unref(n->s);
+  free(n->event);
+  sio_args_unref(n->args);
+  free(n);
+}
+
+static void connect_refused(sio_socket *s, const char *message, json_t *data);
+static void do_connect(sio_socket *s);
+static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
+                           sio_ack *ack);
+static void raise_error(sio_socket *s, const char *message, const json_t *data);
+
+void sio_next_ok(sio_next *n) {
+  if (n->kind == NEXT_NSP) {
+    n->index++;
+    nsp_run(n);
+  } else {
+    packet_run(n);
+  }
+}
+
+void sio_next_error(sio_next *n, const char *message, json_t *data) {
+  sio_socket *s = n->s;
+  if (n->kind == NEXT_NSP) {
+    if (s->client && !s->client->closed) connect_refused(s, message, data);
+    else json_decref(data);
+  } else {
+    if (s->state == SOCK_CONNECTED) raise_error(s, message, data);
+    json_decref(data);
+    /* The packet is dropped; its ack handle goes with the socket. */
+  }
+  next_free(n);
+}
+
+/* Runs the namespace middlewares from n->index; the socket connects when
+ * they all passed and the client is still there. */
+static void nsp_run(sio_next *n) {
+  sio_socket *s = n->s;
+  if (!s->client || s->client->closed) { /* Node: ignore, clean up */
+    next_free(n);
+    return;
+  }
+  if (n->index < s->nsp->nmws) {
+    fn_ud *m = &s->nsp->mws[n->index];
+    ((sio_middleware_fn)m->fn)(s, n, m->ud);
+    return;
+  }
+  do_connect(s);
+  next_free(n);
+}
+
+static void packet_run(sio_next *n) {
+  sio_socket *s = n->s;
+  pmw *m = n->cur;
+  if (m) {
+    n->cur = m->next;
+    m->fn(s, n->event, n->args, n, m->ud);
+    return;
+  }
+  if (s->state == SOCK_CONNECTED) {
+    sio_ack *ack = n->ack;
+    n->ack = NULL;
+    dispatch_event(s, n->event, n->args, ack);
+  }
+  next_free(n);
+}
+
+void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
+  fn_ud *v = realloc(nsp->mws, (nsp->nmws + 1) * sizeof *v);
+  if (!v) return;
+  nsp->mws = v;
+  v[nsp->nmws].fn = (void (*)(void))fn;
+  v[nsp->nmws++].ud = ud;
+}
+
+void sio_on_connection(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
+  fn_ud *v = realloc(nsp->conns, (nsp->nconns + 1) * sizeof *v);
+  if (!v) return;
+  nsp->conns = v;
+  v[nsp->nconns].fn = (void (*)(void))fn;
+  v[nsp->nconns++].ud = ud;
+}
+
+/* ------------------------------------------------------- disconnecting */
+
+static void client_remove_socket(sio_client *c, sio_socket *s) {
+  for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->cnext)
+    if (*pp == s) {
+      *pp = s->cnext;
+      s->cnext = NULL;
+      socket_unref(s); /* the client's reference */
+      return;
+    }
+}
+
+static void fail_acks(sio_socket *s) {
+  while (s->acks) {
+    pending_ack *a = s->acks;
+    s->acks = a->next;
+    if (a->timer) evtimer_del(a->timer);
+    if (a->bc) sio_bc_ack_check(a->bc);
+    else if (a->cb) a->cb(s, SIO_ERR_CLOSED, NULL, a->ud);
+    pending_free(a);
+  }
+  while (s->client_acks) {
+    sio_ack *k = s->client_acks;
+    s->client_acks = k->next;
+    free(k);
+  }
+}
+
+static int recoverable(const char *reason) {
+  static const char *const r[] = {"transport error", "transport close",
+                                  "forced close", "ping timeout",
+                                  "server shutting down", "forced server close"};
+  for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+    if (strcmp(reason, r[i]) == 0) return 1;
+  return 0;
+}
+
+/* Node's socket._onclose: "disconnecting" with the rooms still known,
+ * then the session is kept for recovery, the rooms are left, and
+ * "disconnect" follows. */
+static void socket_onclose(sio_socket *s, const char *reason) {
+  if (s->state != SOCK_CONNECTED) return;
+  socket_ref(s);
+  if (s->on_disconnecting) s->on_disconnecting(s, reason, s->on_disconnecting_ud);
+  if (s->nsp->rec && recoverable(reason)) sio_recovery_persist(s);
+  s->state = SOCK_GONE;
+  s->nsp->adapter->ops->del_all(s->nsp->adapter, s->id);
+  if (sio_map_del(&s->nsp->sockets, s->id)) socket_unref(s);
+  if (s->client) client_remove_socket(s->client, s);
+  if (s->on_disconnect) s->on_disconnect(s, reason, s->on_disconnect_ud);
+  fail_acks(s);
+  s->client = NULL;
+  socket_unref(s);
+}
+
+void sio_disconnect(sio_socket *s, int close) {
+  if (s->state != SOCK_CONNECTED) return;
+  sio_client *c = s->client;
+  if (close) {
+    /* Every namespace of the client is told, then the connection goes. */
+    c->refs++;
+    while (c->sockets && c->sockets->state == SOCK_CONNECTED) {
+      sio_socket *x = c->sockets;
+      send_packet(c, SIO_PACKET_DISCONNECT, x->nsp->name, SIO_NO_ACK, NULL,
+                  NULL, 0);
+      socket_onclose(x, "server namespace disconnect");
+    }
+    client_close(c, "forced server close");
+    client_unref(c);
+    return;
+  }
+  send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, SIO_NO_ACK, NULL, NULL, 0);
+  socket_onclose(s, "server namespace disconnect");
+}
+
+/* ---------------------------------------------------------- connecting */
+
+static json_t *query_object(const char *q) {
+  json_t *o = json_object();
+  size_t len = strlen(q), i = 0;
+  while (i < len) {
+    size_t s = i;
+    while (i < len && q[i] != '&') i++;
+    size_t e = i++;
+    if (e == s) continue;
+    const char *eq = memchr(q + s, '=', e - s);
+    size_t kl = eq ? (size_t)(eq - (q + s)) : e - s;
+    char *k = malloc(kl + 1), *v = malloc(e - s + 1);
+    if (!k || !v) {
+      free(k);
+      free(v);
+      break;
+    }
+    long kn = eio_http_pct_decode(q + s, kl, k, 1);
+    k[kn] = '\0';
+    long vn = eq ? eio_http_pct_decode(eq + 1, e - s - kl - 1, v, 1) : 0;
+    v[vn] = '\0';
+    json_t *prev = json_object_get(o, k);
+    if (!prev) json_object_set_new(o, k, json_stringn(v, (size_t)vn));
+    else if (json_is_array(prev)) json_array_append_new(prev, json_stringn(v, (size_t)vn));
+    else json_object_set_new(o, k, json_pack("[O,s%]", prev, v, (size_t)vn));
+    free(k);
+    free(v);
+  }
+  return o;
+}
+
+/* Node's socket.handshake. */
+static json_t *build_handshake(sio_client *c, json_t *auth) {
+  const eio_request *r = eio_socket_request(c->conn);
+  json_t *headers = json_object();
+  for (size_t i = 0; i < r->num_headers; i++) {
+    char name[256];
+    size_t n = strlen(r->header_names[i]);
+    if (n >= sizeof name) n = sizeof name - 1;
+    for (size_t k = 0; k < n; k++) {
+      char ch = r->header_names[i][k];
+      name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    name[n] = '\0';
+    json_t *prev = json_object_get(headers, name);
+    if (prev && json_is_string(prev)) {
+      /* Node joins repeated headers with ", " */
+      char *j;
+      if (asprintf(&j, "%s, %s", json_string_value(prev), r->header_values[i]) >= 0) {
+        json_object_set_new(headers, name, json_string(j));
+        free(j);
+      }
+    } else {
+      json_object_set_new(headers, name, json_string(r->header_values[i]));
+    }
+  }
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  char when[96];
+  struct tm tm;
+  localtime_r(&tv.tv_sec, &tm);
+  strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT%z", &tm);
+  if (tm.tm_gmtoff == 0) strcat(when, " (Coordinated Universal Time)");
+  return json_pack("{s:o,s:s,s:s,s:b,s:b,s:I,s:s,s:o,s:O}", "headers", headers,
+                   "time", when, "address", r->remote_address, "xdomain",
+                   eio_request_header(r, "origin") != NULL, "secure", r->secure,
+                   "issued",
+                   (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "url",
+                   r->url, "query", query_object(r->query), "auth", auth);
+}
+
+static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
+  sio_socket *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->nsp = nsp;
+  s->client = c;
+  s->refs = 1; /* the client's list */
+  s->data = json_object();
+  s->handshake = build_handshake(c, auth);
+  if (!s->data || !s->handshake || eio_generate_id(s->id) != 0 ||
+      eio_generate_id(s->pid) != 0) {
+    socket_unref(s);
+    return NULL;
+  }
+  s->cnext = c->sockets;
+  c->sockets = s;
+  return s;
+}
+
+static void connect_refused(sio_socket *s, const char *message, json_t *data) {
+  sio_client *c = s->client;
+  json_t *err = json_pack("{s:s}", "message", message ? message : "");
+  if (data) json_object_set_new(err, "data", data);
+  send_packet(c, SIO_PACKET_CONNECT_ERROR, s->nsp->name, SIO_NO_ACK, err, NULL, 0);
+  json_decref(err);
+  s->state = SOCK_GONE;
+  client_remove_socket(c, s);
+}
+
+/* Node's _doConnect: the socket joins its own room, the CONNECT reply goes
+ * out, then the connection handlers run. */
+static void do_connect(sio_socket *s) {
+  sio_client *c = s->client;
+  sio_namespace *nsp = s->nsp;
+  if (sio_map_put(&nsp->sockets, s->id, s) < 0) {
+    connect_refused(s, "out of memory", NULL);
+    return;
+  }
+  socket_ref(s); /* the namespace's */
+  s->state = SOCK_CONNECTED;
+  sio_join(s, s->id);
+  json_t *reply = nsp->rec ? json_pack("{s:s,s:s}", "sid", s->id, "pid", s->pid)
+                           : json_pack("{s:s}", "sid", s->id);
+  send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL, 0);
+  json_decref(reply);
+  if (c->connect_timer) evtimer_del(c->connect_timer);
+  socket_ref(s);
+  for (size_t i = 0; i < nsp->nconns && s->state == SOCK_CONNECTED; i++)
+    ((sio_connection_fn)nsp->conns[i].fn)(s, nsp->conns[i].ud);
+  socket_unref(s);
+}
+
+static sio_namespace *nsp_create(sio_server *srv, const char *name);
+
+/* A CONNECT for a namespace this client is not in yet. */
+static void client_connect(sio_client *c, const char *name, json_t *auth) {
+  sio_server *srv = c->srv;
+  sio_namespace *nsp = sio_map_get(&srv->nsps, name);
+  if (!nsp) {
+    for (size_t i = 0; i < srv->nparents && !nsp; i++) {
+      sio_namespace *p = srv->parents[i];
+      int ok = p->has_re ? regexec(&p->re, name, 0, NULL, 0) == 0
+                         : p->match(name, auth, p->match_ud);
+      if (!ok) continue;
+      nsp = sio_map_get(&srv->nsps, name);
+      if (nsp) break;
+      nsp = nsp_create(srv, name);
+      if (!nsp) break;
+      /* The child inherits its parent's middlewares and handlers. */
+      if (p->nmws) {
+        nsp->mws = malloc(p->nmws * sizeof *nsp->mws);
+        if (nsp->mws) {
+          memcpy(nsp->mws, p->mws, p->nmws * sizeof *nsp->mws);
+          nsp->nmws = p->nmws;
+        }
+      }
+      if (p->nconns) {
+        nsp->conns = malloc(p->nconns * sizeof *nsp->conns);
+        if (nsp->conns) {
+          memcpy(nsp->conns, p->conns, p->nconns * sizeof *nsp->conns);
+          nsp->nconns = p->nconns;
+        }
+      }
+      nsp->parent = p;
+      sio_namespace **ch = realloc(p->children, (p->nchildren + 1) * sizeof *ch);
+      if (ch) {
+        p->children = ch;
+        ch[p->nchildren++] = nsp;
+      }
+    }
+  }
+  if (!nsp) {
+    json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
+    send_packet(c, SIO_PACKET_CONNECT_ERROR, name, SIO_NO_ACK, err, NULL, 0);
+    json_decref(err);
+    return;
+  }
+  json_t *a = auth ? json_incref(auth) : json_object();
+  sio_recovered prev = {0};
+  int recovered = nsp->rec && sio_recovery_restore(nsp, a, &prev) == 0;
+  sio_socket *s = socket_new(nsp, c, a);
+  json_decref(a);
+  if (!s) {
+    sio_recovered_clear(&prev);
+    client_close(c, "forced server close");
+    return;
+  }
+  if (recovered) {
+    /* Same id, pid, rooms and data; the missed packets go out before the
+     * CONNECT reply (the client buffers them). */
+    snprintf(s->id, sizeof s->id, "%s", prev.sid);
+    snprintf(s->pid, sizeof s->pid, "%s", prev.pid);
+    sio_socket_set_data(s, json_incref(prev.data));
+    s->recovered = 1;
+    for (size_t i = 0; i < prev.nrooms; i++) {
+      const char *r[1] = {prev.rooms[i]};
+      nsp->adapter->ops->add_all(nsp->adapter, s->id, r, 1);
+    }
+    for (size_t i = 0; i < prev.npackets; i++)
+      send_packet(c, SIO_PACKET_EVENT, nsp->name, SIO_NO_ACK,
+                  prev.packets[i]->arr, prev.packets[i], 0);
+    sio_recovered_clear(&prev);
+    if (srv->o.recovery_skip_middlewares) {
+      do_connect(s);
+      return;
+    }
+  }
+  sio_next *n = calloc(1, sizeof *n);
+  if (!n) {
+    connect_refused(s, "out of memory", NULL);
+    return;
+  }
+  n->kind = NEXT_NSP;
+  n->s = s;
+  socket_ref(s);
+  nsp_run(n);
+}
+
+/* ------------------------------------------------------ incoming packets */
+
+static void raise_error(sio_socket *s, const char *message, const json_t *data) {
+  if (s->on_error) s->on_error(s, message, data, s->on_error_ud);
+}
+
+static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
+                           sio_ack *ack) {
+  socket_ref(s);
+  for (handler *h = s->handlers; h && s->state == SOCK_CONNECTED; h = h->next)
+    if (strcmp(h->event, event) == 0) h->fn(s, event, args, ack, h->ud);
+  socket_unref(s);
+}
+
+static void on_event_packet(sio_socket *s, sio_packet *p) {
+  char nb[40];
+  json_t *data = p->data ? p->data : NULL;
+  const char *event = data ? event_name(json_array_get(data, 0), nb, sizeof nb) : "";
+  json_t *rest = json_array();
+  for (size_t i = 1; data && i < json_array_size(data); i++)
+    json_array_append(rest, json_array_get(data, i));
+  sio_args *args = sio_args_wrap(rest, p->bins, p->nbins);
+  if (!args) return;
+  sio_ack *ack = NULL;
+  if (p->id != SIO_NO_ACK) {
+    ack = calloc(1, sizeof *ack);
+    if (ack) {
+      ack->s = s;
+      ack->id = p->id;
+      ack->next = s->client_acks;
+      s->client_acks = ack;
+    }
+  }
+  socket_ref(s);
+  /* onAny listeners see the event before the packet middlewares. */
+  for (handler *h = s->any; h && s->state == SOCK_CONNECTED; h = h->next)
+    h->fn(s, event, args, ack, h->ud);
+  if (s->state == SOCK_CONNECTED) {
+    sio_next *n = calloc(1, sizeof *n);
+    if (n) {
+      n->kind = NEXT_PACKET;
+      n->s = s;
+      socket_ref(s);
+      n->cur = s->mws;
+      n->event = strdup(event);
+      n->args = sio_args_ref(args);
+      n->ack = ack;
+      packet_run(n);
+    }
+  }
+  socket_unref(s);
+  sio_args_unref(args);
+}
+
+static sio_socket *client_socket(sio_client *c, const char *nsp) {
+  for (sio_socket *s = c->sockets; s; s = s->cnext)
+    if (strcmp(s->nsp->name, nsp) == 0) return s;
+  return NULL;
+}
+
+/* Node's client.ondecoded. */
+static void client_packet(sio_client *c, sio_packet *p) {
+  sio_socket *s = client_socket(c, p->nsp);
+  if (!s && p->type == SIO_PACKET_CONNECT) {
+    client_connect(c, p->nsp, p->data);
+    return;
+  }
+  if (s && p->type != SIO_PACKET_CONNECT && p->type != SIO_PACKET_CONNECT_ERROR) {
+    if (s->state != SOCK_CONNECTED) return; /* middleware still running */
+    switch (p->type) {
+    case SIO_PACKET_EVENT:
+    case SIO_PACKET_BINARY_EVENT:
+      on_event_packet(s, p);
+      break;
+    case SIO_PACKET_ACK:
+    case SIO_PACKET_BINARY_ACK:
+      on_ack_packet(s, p);
+      break;
+    case SIO_PACKET_DISCONNECT:
+      socket_onclose(s, "client namespace disconnect");
+      break;
+    }
+    return;
+  }
+  /* A second CONNECT, a CONNECT_ERROR, or a packet for a namespace the
+   * client never joined: the whole connection goes. */
+  client_close(c, "forced server close");
+}
+
+/* ------------------------------------------------------------- clients */
+
+static void client_unref(sio_client *c) {
+  if (--c->refs) return;
+  if (c->connect_timer) event_free(c->connect_timer);
+  if (c->partial_active) sio_packet_clear(&c->partial);
+  free(c);
+}
+
+/* The Engine.IO session ended (or the client was closed): every socket
+ * disconnects with the reason; the client leaves the server. */
+static void client_onclose(sio_client *c, const char *reason) {
+  c->refs++;
+  c->closed = 1;
+  if (c->connect_timer) evtimer_del(c->connect_timer);
+  while (c->sockets) {
+    sio_socket *s = c->sockets;
+    if (s->state == SOCK_CONNECTED) {
+      socket_onclose(s, reason);
+    } else { /* its middleware chain is still running */
+      s->state = SOCK_GONE;
+      client_remove_socket(c, s);
+    }
+  }
+  if (c->partial_active) {
+    sio_packet_clear(&c->partial);
+    c->partial_active = 0;
+  }
+  client_unref(c);
+}
+
+static void client_close(sio_client *c, const char *reason) {
+  if (c->closed) return;
+  c->refs++;
+  eio_socket *conn = c->conn;
+  client_onclose(c, reason);
+  if (conn && c->conn) eio_socket_close(conn);
+  client_unref(c);
+}
+
+/* Node's client.onerror: the decode error reaches each socket's error
+ * handler, then the Engine.IO session is closed ("forced close"). */
+static void client_decode_error(sio_client *c, const char *err) {
+  c->refs++;
+  for (sio_socket *s = c->sockets; s; s = s->cnext)
+    if (s->state == SOCK_CONNECTED) raise_error(s, err, NULL);
+  if (c->partial_active) {
+    sio_packet_clear(&c->partial);
+    c->partial_active = 0;
+  }
+  if (c->conn && !c->closed) eio_socket_close(c->conn);
+  client_unref(c);
+}
+
+static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
+                           int binary, void *ud) {
+  (void)conn;
+  sio_client *c = ud;
+  if (c->closed) return;
+  c->refs++;
+  const char *err = NULL;
+  if (binary) {
+    if (!c->partial_active) {
+      client_decode_error(c, "got binary data when not reconstructing a packet");
+    } else {
+      sio_buf *b = sio_buf_new(data, len);
+      int r = b ? sio_packet_add_binary(&c->partial, b, &err) : -1;
+      sio_buf_unref(b);
+      if (r < 0) {
+        client_decode_error(c, err ? err : "out of memory");
+      } else if (r == 1) {
+        sio_packet p = c->partial;
+        c->partial_active = 0;
+        memset(&c->partial, 0, sizeof c->partial);
+        client_packet(c, &p);
+        sio_packet_clear(&p);
+      }
+    }
+  } else if (c->partial_active) {
+    client_decode_error(c, "got plaintext data when reconstructing a packet");
+  } else {
+    sio_parser_limits lim = {c->srv->o.max_attachments,
+                             c->srv->o.max_namespace_length};
+    sio_packet p;
+    if (sio_packet_decode((const char *)data, len, &lim, &p, &err) != 0) {
+      client_decode_error(c, err);
+    } else if (p.type == SIO_PACKET_BINARY_EVENT ||
+               p.type == SIO_PACKET_BINARY_ACK) {
+      c->partial = p;
+      c->partial_active = 1;
+    } else {
+      client_packet(c, &p);
+      sio_packet_clear(&p);
+    }
+  }
+  client_unref(c);
+}
+
+static void on_eio_close(eio_socket *conn, const char *reason,
+                         const char *desc, void *ud) {
+  (void)conn;
+  (void)desc;
+  sio_client *c = ud;
+  sio_server *srv = c->srv;
+  c->refs++;
+  if (!c->closed) client_onclose(c, reason);
+  c->conn = NULL; /* the Engine.IO socket is gone after this callback */
+  if (c->prev) c->prev->next = c->next;
+  else srv->clients = c->next;
+  if (c->next) c->next->prev = c->prev;
+  client_unref(c); /* the server list's */
+  client_unref(c);
+}
+
+static void connect_timeout_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  sio_client *c = arg;
+  for (sio_socket *s = c->sockets; s; s = s->cnext)
+    if (s->state == SOCK_CONNECTED) return;
+  client_close(c, "forced server close");
+}
+
+static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
+  (void)eio;
+  sio_server *srv = ud;
+  sio_client *c = calloc(1, sizeof *c);
+  if (!c) {
+    eio_socket_close(conn);
+    return;
+  }
+  c->srv = srv;
+  c->conn = conn;
+  c->refs = 1; /* the server list's */
+  c->next = srv->clients;
+  if (c->next) c->next->prev = c;
+  srv->clients = c;
+  static const eio_socket_handlers h = {on_eio_message, on_eio_close, NULL, NULL};
+  eio_socket_set_handlers(conn, &h, c);
+  c->connect_timer = evtimer_new(srv->base, connect_timeout_cb, c);
+  if (c->connect_timer) {
+    struct timeval tv = {srv->o.connect_timeout_ms / 1000,
+                         (srv->o.connect_timeout_ms % 1000) * 1000};
+    evtimer_add(c->connect_timer, &tv);
+  }
+}
+
+/* ---------------------------------------------------------- namespaces */
+
+static int host_deliver(void *ctx, const char *sid, sio_msg *msg,
+                        unsigned flags, void *ack) {
+  sio_namespace *nsp = ctx;
+  sio_socket *s = sio_map_get(&nsp->sockets, sid);
+  if (!s || s->state != SOCK_CONNECTED) return 0;
+  if (ack) {
+    pending_ack *a = calloc(1, sizeof *a);
+    if (!a) return 0;
+    a->id = msg->id;
+    a->bc = sio_bc_ack_ref(ack);
+    sio_socket_add_ack(s, a);
+  }
+  sio_socket_notify_outgoing(s, msg);
+  return s->client ? sio_client_write(s->client, msg, flags) : 0;
+}
+
+static json_t *host_describe(void *ctx, const char *sid) {
+  sio_namespace *nsp = ctx;
+  sio_socket *s = sio_map_get(&nsp->sockets, sid);
+  if (!s) return NULL;
+  return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake", s->handshake,
+                   "rooms", sio_socket_rooms(s), "data", s->data);
+}
+
+static void host_disconnect(void *ctx, const char *sid, int close) {
+  sio_namespace *nsp = ctx;
+  sio_socket *s = sio_map_get(&nsp->sockets, sid);
+  if (s) sio_disconnect(s, close);
+}
+
+static sio_namespace *nsp_create(sio_server *srv, const char *name) {
+  sio_namespace *nsp = calloc(1, sizeof *nsp);
+  if (!nsp) return NULL;
+  nsp->srv = srv;
+  nsp->name = strdup(name);
+  sio_map_init(&nsp->sockets);
+  sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect};
+  nsp->adapter = sio_memory_adapter_new(&host);
+  if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
+  if (!nsp->name || !nsp->adapter || (srv->o.recovery && !nsp->rec) ||
+      sio_map_put(&srv->nsps, name, nsp) < 0) {
+    if (nsp->adapter) nsp->adapter->ops->free(nsp->adapter);
+    sio_nsp_recovery_free(nsp->rec);
+    free(nsp->name);
+    free(nsp);
+    return NULL;
+  }
+  return nsp;
+}
+
+static void nsp_free(sio_namespace *nsp) {
+  if (nsp->adapter) nsp->adapter->ops->free(nsp->adapter);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&nsp->sockets, &it); e;
+       e = sio_map_next(&nsp->sockets, e, &it))
+    socket_unref(e->value);
+  sio_map_clear(&nsp->sockets);
+  sio_nsp_recovery_free(nsp->rec);
+  if (nsp->has_re) regfree(&nsp->re);
+  free(nsp->mws);
+  free(nsp->conns);
+  free(nsp->children);
+  free(nsp->name);
+  free(nsp);
+}
+
+sio_namespace *sio_of(sio_server *srv, const char *name) {
+  char *norm = NULL;
+  if (name[0] != '/') {
+    if (asprintf(&norm, "/%s", name) < 0) return NULL;
+    name = norm;
+  }
+  sio_namespace *nsp = sio_map_get(&srv->nsps, name);
+  if (!nsp) nsp = nsp_create(srv, name);
+  free(norm);
+  return nsp;
+}
+
+static sio_namespace *parent_new(sio_server *srv) {
+  sio_namespace *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  if (asprintf(&p->name, "/_%zu", srv->nparents) < 0) {
+    free(p);
+    return NULL;
+  }
+  sio_namespace **v = realloc(srv->parents, (srv->nparents + 1) * sizeof *v);
+  if (!v) {
+    free(p->name);
+    free(p);
+    return NULL;
+  }
+  srv->parents = v;
+  v[srv->nparents++] = p;
+  p->srv = srv;
+  p->is_parent = 1;
+  sio_map_init(&p->sockets);
+  return p;
+}
+
+sio_namespace *sio_of_match(sio_server *srv, sio_nsp_match_fn match, void *ud) {
+  sio_namespace *p = parent_new(srv);
+  if (p) {
+    p->match = match;
+    p->match_ud = ud;
+  }
+  return p;
+}
+
+sio_namespace *sio_of_regex(sio_server *srv, const char *pattern) {
+  regex_t re;
+  if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) return NULL;
+  sio_namespace *p = parent_new(srv);
+  if (!p) {
+    regfree(&re);
+    return NULL;
+  }
+  p->re = re;
+  p->has_re = 1;
+  return p;
+}
+
+const char *sio_namespace_name(const sio_namespace *nsp) { return nsp->name; }
+sio_server *sio_namespace_server(const sio_namespace *nsp) { return nsp->srv; }
+
+/* -------------------------------------------------------------- server */
+
+sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
+  sio_server *srv = calloc(1, sizeof *srv);
+  if (!srv) return NULL;
+  srv->base = base;
+  if (opts) srv->o = *opts;
+  else sio_options_init(&srv->o);
+  if (!srv->o.eio.path) srv->o.eio.path = "/socket.io/";
+  if (!srv->o.max_attachments) srv->o.max_attachments = 10;
+  if (!srv->o.max_namespace_length) srv->o.max_namespace_length = 1024;
+  sio_map_init(&srv->nsps);
+  srv->eio = eio_server_new(base, &srv->o.eio);
+  if (!srv->eio || !sio_of(srv, "/")) {
+    sio_server_free(srv);
+    return NULL;
+  }
+  eio_server_on_connection(srv->eio, on_eio_connection, srv);
+  return srv;
+}
+
+int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
+  return eio_server_listen(srv->eio, host, port);
+}
+uint16_t sio_server_port(const sio_server *srv) { return eio_server_port(srv->eio); }
+eio_server *sio_server_engine(sio_server *srv) { return srv->eio; }
+
+void sio_server_close(sio_server *srv) {
+  if (srv->closing) return;
+  srv->closing = 1;
+  /* Node's io.close(): every socket closes "server shutting down", then
+   * the engine closes the connections. */
+  for (sio_client *c = srv->clients; c; c = c->next)
+    while (c->sockets && c->sockets->state == SOCK_CONNECTED)
+      socket_onclose(c->sockets, "server shutting down");
+  if (srv->eio) eio_server_close(srv->eio);
+}
+
+void sio_server_free(sio_server *srv) {
+  if (!srv) return;
+  sio_server_close(srv);
+  if (srv->eio) eio_server_free(srv->eio);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
+       e = sio_map_next(&srv->nsps, e, &it))
+    nsp_free(e->value);
+  sio_map_clear(&srv->nsps);
+  for (size_t i = 0; i < srv->nparents; i++) nsp_free(srv->parents[i]);
+  free(srv->parents);
+  free(srv);
+}
