@@ -125,6 +125,7 @@ io.of("/auth").use((socket, next) => {
 }).on("connection", hello);
 io.of("slow").use((socket, next) => setTimeout(next, 50)).on("connection", hello);
 io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
+io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 
 httpServer.listen(0, "127.0.0.1", () => line({ event: "listening", port: httpServer.address().port }));
 const stop = () => {

@@ -373,6 +373,12 @@ static void slow_mw(sio_socket *s, sio_next *next, void *ud) {
   event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
 }
 
+/* io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok)) */
+static int match_fn(const char *name, const json_t *auth, void *ud) {
+  (void)ud;
+  return strncmp(name, "/fn-", 4) == 0 && json_is_true(json_object_get(auth, "ok"));
+}
+
 static void on_signal(evutil_socket_t sig, short w, void *arg) {
   (void)sig;
   (void)w;
@@ -416,6 +422,7 @@ int main(int argc, char **argv) {
   sio_on_connection(slow, on_hello_connection, NULL);
   sio_namespace *dyn = sio_of_regex(srv, "^/dyn-[0-9]+$");
   sio_on_connection(dyn, on_hello_connection, NULL);
+  sio_on_connection(sio_of_match(srv, match_fn, NULL), on_hello_connection, NULL);
 
   sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
   sigint = evsignal_new(base, SIGINT, on_signal, NULL);

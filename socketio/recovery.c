@@ -99,6 +99,10 @@ struct nsp_recovery *sio_nsp_recovery_new(sio_namespace *nsp) {
   return r;
 }
 
+void sio_nsp_recovery_stop(struct nsp_recovery *r) {
+  if (r) event_del(r->purge);
+}
+
 void sio_nsp_recovery_free(struct nsp_recovery *r) {
   if (!r) return;
   event_free(r->purge);

@@ -21,6 +21,8 @@ typedef struct sio_recovered {
 
 struct nsp_recovery *sio_nsp_recovery_new(sio_namespace *nsp);
 void sio_nsp_recovery_free(struct nsp_recovery *r);
+/* Stops the periodic purge (server closing: the loop may then end). */
+void sio_nsp_recovery_stop(struct nsp_recovery *r);
 /* Adds the offset and keeps the packet when it qualifies, then hands it
  * to the adapter. msg->data must be the caller's own array. */
 void sio_recovery_broadcast(sio_namespace *nsp, sio_msg *msg,

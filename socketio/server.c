@@ -880,12 +880,14 @@ static void client_onclose(sio_client *c, const char *reason) {
   client_unref(c);
 }
 
+/* Node's client.close(): the Engine.IO session is closed first. Over
+ * WebSocket that ends it at once and the sockets hear "forced close"; over
+ * polling the close waits for the next GET, so they hear this reason. */
 static void client_close(sio_client *c, const char *reason) {
   if (c->closed) return;
   c->refs++;
-  eio_socket *conn = c->conn;
-  client_onclose(c, reason);
-  if (conn && c->conn) eio_socket_close(conn);
+  if (c->conn) eio_socket_close(c->conn);
+  if (!c->closed) client_onclose(c, reason);
   client_unref(c);
 }
 
@@ -1157,6 +1159,10 @@ void sio_server_close(sio_server *srv) {
   for (sio_client *c = srv->clients; c; c = c->next)
     while (c->sockets && c->sockets->state == SOCK_CONNECTED)
       socket_onclose(c->sockets, "server shutting down");
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
+       e = sio_map_next(&srv->nsps, e, &it))
+    sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
   if (srv->eio) eio_server_close(srv->eio);
 }
 

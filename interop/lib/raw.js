@@ -80,7 +80,7 @@ function frame(opcode, payload, { fin = true, mask = true, rsv = 0 } = {}) {
 // Opens a WebSocket with a raw handshake. Resolves with
 // { status, socket, frames, closed, waitFrame(pred), send(buf) } where frames
 // are {opcode, data, code}; a non-101 answer resolves with status and text.
-function wsConnect(port, query, extraHeaders = "") {
+function wsConnect(port, query, extraHeaders = "", path = "/engine.io/") {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, "127.0.0.1");
     const key = crypto.randomBytes(16).toString("base64");
@@ -110,14 +110,21 @@ function wsConnect(port, query, extraHeaders = "") {
         else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
         if (buf.length < off + len) return;
         const f = { opcode: buf[0] & 0x0f, data: buf.subarray(off, off + len) };
-        if (f.opcode === 8) f.code = len >= 2 ? f.data.readUInt16BE(0) : 1005;
+        if (f.opcode === 8) {
+          f.code = len >= 2 ? f.data.readUInt16BE(0) : 1005;
+          // Answer the close handshake as a real client does.
+          if (!st.closeSent && !s.destroyed) {
+            st.closeSent = true;
+            s.write(frame(8, len >= 2 ? f.data.subarray(0, 2) : Buffer.alloc(0)));
+          }
+        }
         buf = buf.subarray(off + len);
         frames.push(f);
         for (const w of [...waiters]) if (w.pred(f)) { waiters.splice(waiters.indexOf(w), 1); w.res(f); }
       }
     };
     s.on("connect", () => {
-      s.write(`GET /engine.io/?EIO=4&transport=websocket${query ? "&" + query : ""} HTTP/1.1\r\n` +
+      s.write(`GET ${path}?EIO=4&transport=websocket${query ? "&" + query : ""} HTTP/1.1\r\n` +
         `Host: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`);
     });

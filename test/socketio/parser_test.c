@@ -112,6 +112,21 @@ static void test_decode_invalid(void) {
     CHECK(err != NULL);
     if (r == 0) sio_packet_clear(&p);
   }
+  /* JSON nested past jansson's bound (2048) is refused, without a crash
+   * (Node's iterative JSON.parse accepts any depth). */
+  {
+    size_t depth = 100000;
+    char *deep = malloc(2 * depth + 16);
+    strcpy(deep, "2[\"x\",");
+    size_t k = strlen(deep);
+    memset(deep + k, '[', depth);
+    memset(deep + k + depth, ']', depth);
+    strcpy(deep + k + 2 * depth, "]");
+    sio_packet dp;
+    const char *derr;
+    CHECK_EQ_INT(dec(deep, &dp, &derr), -1);
+    free(deep);
+  }
   /* A namespace over the limit. */
   char longns[1100] = "0/";
   memset(longns + 2, 'n', 1030);
