@@ -1210,7 +1210,11 @@ void eio_srv_request(eio_conn *c) {
   size_t mp = strlen(srv->path);
   free(c->resp_headers);
   c->resp_headers = NULL;
-  if (pl < mp || memcmp(path, srv->path, mp) != 0) {
+  /* Outside the Engine.IO path, and below it but not the endpoint itself
+   * (e.g. /socket.io/socket.io.min.js, which Node's serveClient answers
+   * before engine.io sees it), requests go to the application's handler. */
+  if (pl < mp || memcmp(path, srv->path, mp) != 0 ||
+      (pl > mp && srv->on_request && !c->is_upgrade)) {
     user_request(srv, c);
     return;
   }

@@ -403,6 +403,10 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  /* serveClient is on by default in Node: serve the same bundle here. */
+  static char client_dir[4096];
+  snprintf(client_dir, sizeof client_dir, "%s", json_string_value(json_object_get(cfg, "clientDir")) ? json_string_value(json_object_get(cfg, "clientDir")) : "");
+  if (client_dir[0]) o.serve_client_dir = client_dir;
   json_decref(cfg);
 
   signal(SIGPIPE, SIG_IGN);

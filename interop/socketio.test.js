@@ -497,6 +497,37 @@ for (const kind of serverKinds()) {
       });
     });
 
+    describe("serveClient", () => {
+      test("the client bundle with Node's headers, ETag and 304", async () => {
+        const srv = await startServer(kind, "sio_test_server", {});
+        const get = (p, headers = {}) => new Promise((resolve, reject) => {
+          require("node:http").get(srv.url + p, { headers, agent: false }, (res) => {
+            const chunks = [];
+            res.on("data", (c) => chunks.push(c));
+            res.on("end", () => resolve({ status: res.statusCode, headers: res.headers,
+                                          body: Buffer.concat(chunks).toString() }));
+          }).on("error", reject);
+        });
+        try {
+          const r = await get("/socket.io/socket.io.min.js");
+          assert.equal(r.status, 200);
+          assert.equal(r.headers["content-type"], "application/javascript; charset=utf-8");
+          assert.equal(r.headers["cache-control"], "public, max-age=0");
+          assert.match(r.headers.etag, /^"4\.8\.\d+"$/);
+          assert.match(r.body, /^\/\*!\n \* Socket\.IO v4\.8/);
+          const again = await get("/socket.io/socket.io.min.js", { "if-none-match": r.headers.etag });
+          assert.equal(again.status, 304);
+          const weak = await get("/socket.io/socket.io.min.js", { "if-none-match": "W/" + r.headers.etag });
+          assert.equal(weak.status, 304);
+          const map = await get("/socket.io/socket.io.js.map");
+          assert.equal(map.headers["content-type"], "application/json; charset=utf-8");
+          JSON.parse(map.body);
+        } finally {
+          await srv.stop();
+        }
+      });
+    });
+
     describe("timeouts", () => {
       let srv;
       before(async () => {

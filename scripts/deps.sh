@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # not touch apt at all).
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libevent-dev libmbedtls-dev libjansson-dev libhiredis-dev libmsgpack-dev
-      redis-server openssl ca-certificates)
+      redis-server openssl ca-certificates chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

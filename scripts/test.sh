@@ -26,17 +26,19 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 echo "== fuzz targets"
 cmake -S . -B build/fuzz -DSIO_FUZZ=ON -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build/fuzz -j "$JOBS" >/dev/null
+mkdir -p build/fuzz-logs
 for f in build/fuzz/fuzz_*; do
+  [ -f "$f" ] && [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus=$(mktemp -d)
   [ -d "test/fuzz/corpus/$name" ] && cp "test/fuzz/corpus/$name"/* "$corpus"/
   if ! "$f" -max_total_time="${SIO_FUZZ_SECONDS:-20}" -max_len=8192 "$corpus" \
-      >"build/fuzz/$name.log" 2>&1; then
-    tail -40 "build/fuzz/$name.log"
+      >"build/fuzz-logs/$name.log" 2>&1; then
+    tail -40 "build/fuzz-logs/$name.log"
     echo "fuzz target $name failed"
     exit 1
   fi
-  echo "$name: $(grep -E '^Done' "build/fuzz/$name.log")"
+  echo "$name: $(grep -E '^Done' "build/fuzz-logs/$name.log")"
   rm -rf "$corpus"
 done
 

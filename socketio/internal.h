@@ -126,6 +126,9 @@ struct sio_server {
   size_t nparents;
   sio_client *clients;
   int closing;
+  struct sio_serve *serve;          /* serveClient, when on */
+  eio_request_handler on_request;   /* the application's pages */
+  void *on_request_ud;
 };
 
 struct sio_broadcast {

@@ -18,8 +18,11 @@
 
 #include "http.h" /* the query-string decoder of the layer below */
 #include "recovery.h"
+#include "serve.h"
+#include "sio/log.h"
 
 static void client_close(sio_client *c, const char *reason);
+static int http_request(const eio_request *req, eio_http_response *res, void *ud);
 static void socket_onclose(sio_socket *s, const char *reason);
 static void client_unref(sio_client *c);
 
@@ -99,7 +102,8 @@ static void free_handlers(handler *h) {
   }
 }
 
-static void socket_unref(sio_socket *s) {
+/* Out of line for the same reason as client_unref. */
+__attribute__((noinline)) static void socket_unref(sio_socket *s) {
   if (--s->refs) return;
   free_handlers(s->handlers);
   free_handlers(s->any);
@@ -518,6 +522,8 @@ static int recoverable(const char *reason) {
  * "disconnect" follows. */
 static void socket_onclose(sio_socket *s, const char *reason) {
   if (s->state != SOCK_CONNECTED) return;
+  sio_log(SIO_LOG_DEBUG, "sio:socket", "disconnect id=%s nsp=%s reason=\"%s\"", s->id,
+          s->nsp->name, reason);
   socket_ref(s);
   if (s->on_disconnecting) s->on_disconnecting(s, reason, s->on_disconnecting_ud);
   if (s->nsp->rec && recoverable(reason)) sio_recovery_persist(s);
@@ -668,6 +674,8 @@ static void do_connect(sio_socket *s) {
   send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL, 0);
   json_decref(reply);
   if (c->connect_timer) evtimer_del(c->connect_timer);
+  sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
+          nsp->name, s->recovered);
   socket_ref(s);
   for (size_t i = 0; i < nsp->nconns && s->state == SOCK_CONNECTED; i++)
     ((sio_connection_fn)nsp->conns[i].fn)(s, nsp->conns[i].ud);
@@ -851,7 +859,9 @@ static void client_packet(sio_client *c, sio_packet *p) {
 
 /* ------------------------------------------------------------- clients */
 
-static void client_unref(sio_client *c) {
+/* Out of line: once inlined into a caller that holds its own reference,
+ * GCC 12's -Wuse-after-free cannot see that the count stays above zero. */
+__attribute__((noinline)) static void client_unref(sio_client *c) {
   if (--c->refs) return;
   if (c->connect_timer) event_free(c->connect_timer);
   if (c->partial_active) sio_packet_clear(&c->partial);
@@ -895,6 +905,8 @@ static void client_close(sio_client *c, const char *reason) {
  * handler, then the Engine.IO session is closed ("forced close"). */
 static void client_decode_error(sio_client *c, const char *err) {
   c->refs++;
+  sio_log(SIO_LOG_DEBUG, "sio:client", "decode error on %s: %s",
+          c->conn ? eio_socket_id(c->conn) : "?", err);
   for (sio_socket *s = c->sockets; s; s = s->cnext)
     if (s->state == SOCK_CONNECTED) raise_error(s, err, NULL);
   if (c->partial_active) {
@@ -961,7 +973,7 @@ static void on_eio_close(eio_socket *conn, const char *reason,
   if (c->prev) c->prev->next = c->next;
   else srv->clients = c->next;
   if (c->next) c->next->prev = c->prev;
-  client_unref(c); /* the server list's */
+  c->refs--; /* the server list's; ours keeps c alive */
   client_unref(c);
 }
 
@@ -985,6 +997,8 @@ static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   c->srv = srv;
   c->conn = conn;
   c->refs = 1; /* the server list's */
+  sio_log(SIO_LOG_DEBUG, "sio:client", "engine connection %s from %s",
+          eio_socket_id(conn), eio_socket_request(conn)->remote_address);
   c->next = srv->clients;
   if (c->next) c->next->prev = c;
   srv->clients = c;
@@ -1142,7 +1156,27 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
     return NULL;
   }
   eio_server_on_connection(srv->eio, on_eio_connection, srv);
+  if (srv->o.serve_client_dir) {
+    srv->serve = sio_serve_new(srv->o.serve_client_dir, srv->o.eio.path);
+    if (!srv->serve) {
+      sio_server_free(srv);
+      return NULL;
+    }
+    eio_server_on_request(srv->eio, http_request, srv);
+  }
   return srv;
+}
+
+static int http_request(const eio_request *req, eio_http_response *res, void *ud) {
+  sio_server *srv = ud;
+  if (srv->serve && sio_serve_handle(srv->serve, req, res)) return 1;
+  return srv->on_request ? srv->on_request(req, res, srv->on_request_ud) : 0;
+}
+
+void sio_server_on_request(sio_server *srv, eio_request_handler cb, void *ud) {
+  srv->on_request = cb;
+  srv->on_request_ud = ud;
+  eio_server_on_request(srv->eio, http_request, srv);
 }
 
 int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
@@ -1177,5 +1211,6 @@ void sio_server_free(sio_server *srv) {
   sio_map_clear(&srv->nsps);
   for (size_t i = 0; i < srv->nparents; i++) nsp_free(srv->parents[i]);
   free(srv->parents);
+  sio_serve_free(srv->serve);
   free(srv);
 }

@@ -144,9 +144,10 @@ typedef struct eio_socket_handlers {
 
 /* A response to an HTTP request outside the Engine.IO path. */
 typedef struct eio_http_response eio_http_response;
-/* Handles a request outside the Engine.IO path. Return 1 after filling
- * res, 0 to answer 404. Called synchronously; the request body, if any, is
- * discarded. req is valid during the call only. */
+/* Handles a request outside the Engine.IO endpoint: any other path, or a
+ * path below the endpoint's (/socket.io/socket.io.min.js). Return 1 after
+ * filling res, 0 to answer 404. Called synchronously; the request body, if
+ * any, is discarded. req is valid during the call only. */
 typedef int (*eio_request_handler)(const eio_request *req,
                                    eio_http_response *res, void *user_data);
 void eio_response_status(eio_http_response *res, int status);

@@ -96,6 +96,10 @@ typedef struct sio_options {
   int recovery;                      /* 0: off */
   unsigned recovery_max_disconnection_ms; /* 120000 */
   int recovery_skip_middlewares;     /* 1 */
+  /* serveClient: the socket.io-client "dist" folder whose bundle is served
+   * at <path>socket.io.min.js (and .js, .msgpack.min.js, .esm.min.js, maps)
+   * with Node's Cache-Control, ETag and 304. NULL: not served. */
+  const char *serve_client_dir;
 } sio_options;
 
 void sio_options_init(sio_options *o);
@@ -103,8 +107,12 @@ void sio_options_init(sio_options *o);
 sio_server *sio_server_new(struct event_base *base, const sio_options *opts);
 int sio_server_listen(sio_server *srv, const char *host, uint16_t port);
 uint16_t sio_server_port(const sio_server *srv);
-/* The Engine.IO server underneath (for eio_server_on_request etc.). */
+/* The Engine.IO server underneath. */
 eio_server *sio_server_engine(sio_server *srv);
+/* The application's HTTP handler for other paths (pages, assets); see
+ * eio_request_handler. The client bundle, when served, comes first. */
+void sio_server_on_request(sio_server *srv, eio_request_handler cb,
+                           void *user_data);
 /* Disconnects every socket ("server shutting down") and stops the engine.
  * Callbacks run from inside this call. */
 void sio_server_close(sio_server *srv);

@@ -18,6 +18,8 @@ function serverKinds() {
 }
 
 async function startServer(kind, program, options = {}) {
+  if (program === "sio_test_server" && kind === "c")
+    options = { clientDir: path.join(__dirname, "..", "node_modules", "socket.io-client", "dist"), ...options };
   const cmd = kind === "c"
     ? [path.join(BUILD, program), [JSON.stringify(options)]]
     : [process.execPath, [path.join(__dirname, "..", `${program.replace("_test_", "_ref_")}.js`),

@@ -1,0 +1,119 @@
+// The main job, as a person sees it: the C chat example (examples/chat)
+// in a real browser (Debian's Chromium driven by playwright-core). Two
+// pages log in two users; a message typed in one appears in the other,
+// once over WebSocket and once with the client forced to polling.
+"use strict";
+const { describe, test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const http = require("node:http");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+const { BUILD } = require("./lib/harness");
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
+function startChat() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(BUILD, "chat"), ["--port", "0", "--debug"],
+                        { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+      const m = /listening on (http:\/\/[^/\s]+)\//.exec(err);
+      if (m && !child.url) { child.url = m[1]; resolve(child); }
+    });
+    child.on("exit", (code) => { if (!child.url) reject(new Error(`chat exited ${code}: ${err}`)); });
+    child.log = () => err;
+    child.stop = () => new Promise((r) => {
+      child.on("exit", (code, sig) => r({ code, sig }));
+      child.kill("SIGTERM");
+    });
+  });
+}
+
+function get(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on("error", reject);
+  });
+}
+
+describe("chat example in a real browser", () => {
+  let chat, browser;
+  before(async () => {
+    chat = await startChat();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    const { code, sig } = await chat.stop();
+    assert.equal(sig, null, chat.log());
+    assert.doesNotMatch(chat.log(), /Sanitizer|runtime error:/);
+    assert.equal(code, 0, chat.log());
+  });
+
+  test("the client bundle is served the way Node's serveClient does", async () => {
+    const r = await get(`${chat.url}/socket.io/socket.io.min.js`);
+    assert.equal(r.status, 200);
+    const pkg = path.join(__dirname, "node_modules", "socket.io-client");
+    const version = JSON.parse(fs.readFileSync(path.join(pkg, "package.json"), "utf8")).version;
+    assert.equal(r.headers.etag, `"${version}"`);
+    assert.equal(r.headers["cache-control"], "public, max-age=0");
+    assert.equal(r.headers["content-type"], "application/javascript; charset=utf-8");
+    const file = fs.readFileSync(path.join(pkg, "dist", "socket.io.min.js"));
+    assert.ok(r.body.equals(file));
+    const again = await get(`${chat.url}/socket.io/socket.io.min.js`, { "if-none-match": `"${version}"` });
+    assert.equal(again.status, 304);
+    const map = await get(`${chat.url}/socket.io/socket.io.min.js.map`);
+    assert.equal(map.headers["content-type"], "application/json; charset=utf-8");
+  });
+
+  for (const transport of ["websocket", "polling"]) {
+    test(`two users chat over ${transport}`, async () => {
+      const ctxA = await browser.newContext();
+      const ctxB = await browser.newContext();
+      const a = await ctxA.newPage();
+      const b = await ctxB.newPage();
+      const login = async (page, name) => {
+        await page.goto(`${chat.url}/?transport=${transport}`);
+        await page.fill("#nickname", name);
+        await page.press("#nickname", "Enter");
+        await page.waitForSelector(`#status:has-text("connected (${transport})")`);
+      };
+      await login(a, `alice-${transport}`);
+      await a.waitForSelector('#messages .notice:has-text("there is 1 participant")');
+      await login(b, `bob-${transport}`);
+      await a.waitForSelector(`#messages .notice:has-text("bob-${transport} joined")`);
+      await a.waitForSelector('#messages .notice:has-text("there are 2 participants")');
+
+      await b.type("#message", "typing slowly", { delay: 20 });
+      await a.waitForSelector(`#typing:has-text("bob-${transport} is typing")`);
+      await b.fill("#message", "");
+
+      await a.fill("#message", `hello from alice over ${transport}`);
+      await a.press("#message", "Enter");
+      const got = b.locator("#messages li.message").last();
+      await got.waitFor();
+      assert.equal(await got.locator(".user").textContent(), `alice-${transport}`);
+      assert.equal(await got.locator(".body").textContent(), `hello from alice over ${transport}`);
+
+      await b.fill("#message", "hi alice");
+      await b.press("#message", "Enter");
+      await a.waitForSelector('#messages li.message:has-text("hi alice")');
+
+      await b.screenshot({ path: path.join(BUILD, `chat-${transport}.png`) });
+      await ctxB.close();
+      await a.waitForSelector(`#messages .notice:has-text("bob-${transport} left")`);
+      await ctxA.close();
+    });
+  }
+});
