@@ -31,7 +31,9 @@
 #define LINGER_MS 2000
 #define WS_CLOSE_WAIT_MS 10000
 
-enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE };
+enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE,
+                  TM_FLUSH };
+#define FLUSH_POLL_MS 20
 
 /* Extra per-connection state kept here, not in internal.h, because only
  * this file touches it. */
@@ -40,6 +42,7 @@ typedef struct conn_ext {
   unsigned body_pending : 1;
   unsigned responded : 1;
   unsigned wsf_active : 1;
+  unsigned flush_polls;
   eio_ws_frame wsf;
   uint64_t wsf_left;
   size_t wsf_off;
@@ -115,13 +118,31 @@ static void set_timer(eio_conn *c, enum timer_mode m) {
     evtimer_add(c->timer, &tv);
     break;
   }
+  case TM_FLUSH: {
+    struct timeval tv = {0, FLUSH_POLL_MS * 1000};
+    evtimer_add(c->timer, &tv);
+    break;
   }
+  }
+}
+
+/* Bytes not yet handed to the kernel: under TLS the socket bufferevent
+ * below the filter holds the records. */
+static size_t unsent(eio_conn *c) {
+  size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+  struct bufferevent *u = bufferevent_get_underlying(c->bev);
+  if (u) n += evbuffer_get_length(bufferevent_get_output(u));
+  return n;
 }
 
 /* Output is written: half-close and drain whatever the peer still sends,
  * so our last response is not destroyed by a reset. */
 static void start_linger(eio_conn *c) {
   c->state = CONN_LINGER;
+  if (unsent(c) && X(c)->flush_polls++ < LINGER_MS / FLUSH_POLL_MS) {
+    set_timer(c, TM_FLUSH); /* TLS records still below the filter */
+    return;
+  }
   shutdown(bufferevent_getfd(c->bev), SHUT_WR);
   bufferevent_disable(c->bev, EV_WRITE);
   bufferevent_enable(c->bev, EV_READ);
@@ -157,6 +178,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
   case TM_LINGER:
   case TM_WS_CLOSE:
     conn_die(c, 1);
+    break;
+  case TM_FLUSH:
+    start_linger(c);
     break;
   case TM_NONE:
     break;
@@ -203,10 +227,15 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
   eio_conn *c = &f->c;
   c->srv = srv;
   c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  if (c->bev && srv->tls) {
+    c->bev = eio_tls_wrap(srv->tls, c->bev); /* frees the socket's on failure */
+    c->secure = 1;
+    fd = -1;
+  }
   c->timer = evtimer_new(srv->base, timer_cb, c);
   if (!c->bev || !c->timer) {
     if (c->bev) bufferevent_free(c->bev);
-    else evutil_closesocket(fd);
+    else if (fd >= 0) evutil_closesocket(fd);
     if (c->timer) event_free(c->timer);
     free(f);
     return NULL;

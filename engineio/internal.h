@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "http.h"
+#include "tls.h"
 #include "sio/engineio.h"
 #include "ws.h"
 
@@ -49,6 +50,7 @@ struct eio_conn {
   unsigned ws_close_sent : 1;
   unsigned ws_probe : 1;   /* WebSocket probing an upgrade, not yet bound */
   unsigned body_discard : 1;
+  unsigned secure : 1;     /* over TLS */
   /* The current request head (a private copy) and its parse. */
   char *head;
   eio_http_request req;
@@ -131,6 +133,8 @@ struct eio_server {
   const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
       *tv_request, *tv_keepalive, *tv_check;
   int closing;
+  eio_tls_ctx *tls;         /* NULL: plain HTTP */
+  eio_tls_options tls_opts; /* owned copies of the file names */
 };
 
 /* conn.c */

@@ -81,6 +81,9 @@ static const char *keep_string(eio_server *srv, const char *s) {
   return d;
 }
 
+static __thread char last_error[256];
+const char *eio_last_error(void) { return last_error; }
+
 static const struct timeval *common_tv(struct event_base *b, unsigned ms) {
   struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
   return event_base_init_common_timeout(b, &tv);
@@ -131,6 +134,16 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     srv->cookie.same_site =
         keep_string(srv, o->cookie->same_site ? o->cookie->same_site : "Lax");
     o->cookie = &srv->cookie;
+  }
+  last_error[0] = '\0';
+  if (o->tls) {
+    srv->tls_opts.cert_file = keep_string(srv, o->tls->cert_file);
+    srv->tls_opts.key_file = keep_string(srv, o->tls->key_file);
+    srv->tls_opts.key_password = keep_string(srv, o->tls->key_password);
+    srv->tls_opts.min_version = o->tls->min_version;
+    o->tls = &srv->tls_opts;
+    srv->tls = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
+    if (!srv->tls) goto fail;
   }
   srv->table_size = 64;
   srv->table = calloc(srv->table_size, sizeof *srv->table);
@@ -864,6 +877,7 @@ static int copy_request(eio_socket *s, eio_conn *c) {
   s->req.header_values = values;
   s->req.num_headers = nh;
   s->req.remote_port = c->remote_port;
+  s->req.secure = c->secure;
   return 0;
 }
 
@@ -1365,6 +1379,19 @@ int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
 
 uint16_t eio_server_port(const eio_server *srv) { return srv->port; }
 
+int eio_server_reload_tls(eio_server *srv) {
+  last_error[0] = '\0';
+  if (!srv->tls) {
+    snprintf(last_error, sizeof last_error, "this server has no TLS");
+    return EIO_ERR_INVALID;
+  }
+  eio_tls_ctx *t = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
+  if (!t) return EIO_ERR_INVALID;
+  eio_tls_ctx_unref(srv->tls); /* open connections hold their own */
+  srv->tls = t;
+  return EIO_OK;
+}
+
 void eio_server_on_connection(eio_server *srv, eio_connection_cb cb, void *ud) {
   srv->on_connection = cb;
   srv->on_connection_ud = ud;
@@ -1406,6 +1433,7 @@ void eio_server_free(eio_server *srv) {
   eio_conn_free_all(srv);
   free(srv->table);
   free(srv->path);
+  eio_tls_ctx_unref(srv->tls);
   free((void *)srv->cors.origins);
   for (size_t i = 0; i < srv->n_cors_strings; i++) free(srv->cors_strings[i]);
   free(srv->cors_strings);

@@ -11,17 +11,19 @@ const http = require("node:http");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
 const { BUILD } = require("./lib/harness");
+const { makeCerts } = require("./lib/certs");
+const https = require("node:https");
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
-function startChat() {
+function startChat(extra = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(BUILD, "chat"), ["--port", "0", "--debug"],
+    const child = spawn(path.join(BUILD, "chat"), ["--port", "0", "--debug", ...extra],
                         { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     child.stderr.on("data", (d) => {
       err += d;
-      const m = /listening on (http:\/\/[^/\s]+)\//.exec(err);
+      const m = /listening on (https?:\/\/[^/\s]+)\//.exec(err);
       if (m && !child.url) { child.url = m[1]; resolve(child); }
     });
     child.on("exit", (code) => { if (!child.url) reject(new Error(`chat exited ${code}: ${err}`)); });
@@ -75,6 +77,49 @@ describe("chat example in a real browser", () => {
     assert.equal(again.status, 304);
     const map = await get(`${chat.url}/socket.io/socket.io.min.js.map`);
     assert.equal(map.headers["content-type"], "application/json; charset=utf-8");
+  });
+
+  test("--cert/--key: the page and the bundle over https, then a chat over wss", async () => {
+    const certs = makeCerts();
+    const secure = await startChat(["--cert", certs.server.cert, "--key", certs.server.key]);
+    try {
+      assert.match(secure.url, /^https:/);
+      const page = await new Promise((resolve, reject) => {
+        https.get(secure.url + "/", { ca: certs.ca, agent: false }, (res) => {
+          let body = "";
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+        }).on("error", reject);
+      });
+      assert.equal(page.status, 200);
+      assert.match(page.body, /socket\.io\.min\.js/);
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      const p = await ctx.newPage();
+      await p.goto(`${secure.url}/?transport=websocket`);
+      await p.fill("#nickname", "tls-user");
+      await p.press("#nickname", "Enter");
+      await p.waitForSelector('#status:has-text("connected (websocket)")');
+      await p.waitForSelector('#messages .notice:has-text("there is 1 participant")');
+      await ctx.close();
+    } finally {
+      const { code } = await secure.stop();
+      certs.cleanup();
+      assert.equal(code, 0, secure.log());
+    }
+  });
+
+  test("clear errors: a port in use, a missing page folder", async () => {
+    const { spawnSync } = require("node:child_process");
+    const port = new URL(chat.url).port;
+    const inUse = spawnSync(path.join(BUILD, "chat"), ["--port", port], { encoding: "utf8" });
+    assert.equal(inUse.status, 1);
+    assert.match(inUse.stderr, /cannot listen on 127\.0\.0\.1:\d+: Address already in use/);
+    const missing = spawnSync(path.join(BUILD, "chat"), ["--public", "/nonexistent"], { encoding: "utf8" });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /the page is missing/);
+    const help = spawnSync(path.join(BUILD, "chat"), ["--help"], { encoding: "utf8" });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--port N/);
   });
 
   for (const transport of ["websocket", "polling"]) {

@@ -3,6 +3,8 @@
 // so an expectation that only libsio meets fails here.
 "use strict";
 const http = require("node:http");
+const https = require("node:https");
+const fs = require("node:fs");
 const { Server } = require("engine.io");
 
 const cfg = JSON.parse(process.argv[2] || "{}");
@@ -21,7 +23,15 @@ if (cfg.denyQuery) {
 }
 
 const line = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const httpServer = http.createServer();
+const tlsOpts = () => ({ cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSync(cfg.tls.key),
+                         passphrase: cfg.tls.passphrase });
+const httpServer = cfg.tls
+  ? https.createServer({ ...tlsOpts(), handshakeTimeout: cfg.httpRequestTimeout || 120000 })
+  : http.createServer();
+process.on("SIGHUP", () => {
+  try { httpServer.setSecureContext(tlsOpts()); line({ event: "reloaded" }); }
+  catch (e) { line({ event: "reload-failed", error: e.message }); }
+});
 const engine = new Server(opts);
 engine.attach(httpServer, { path: opts.path || "/engine.io" });
 

@@ -83,6 +83,15 @@ static int deny_query(const eio_request *req, const char **message, void *ud) {
   return 1;
 }
 
+static struct event *sighup;
+static void on_hup(evutil_socket_t sig, short w, void *arg) {
+  (void)sig;
+  (void)w;
+  (void)arg;
+  if (eio_server_reload_tls(srv) == EIO_OK) emit_line(json_pack("{s:s}", "event", "reloaded"));
+  else emit_line(json_pack("{s:s,s:s}", "event", "reload-failed", "error", eio_last_error()));
+}
+
 static void on_signal(evutil_socket_t sig, short w, void *arg) {
   (void)sig;
   (void)w;
@@ -91,6 +100,7 @@ static void on_signal(evutil_socket_t sig, short w, void *arg) {
    * last connection has finished closing. */
   event_del(sigterm);
   event_del(sigint);
+  event_del(sighup);
   eio_server_close(srv);
 }
 
@@ -140,25 +150,41 @@ int main(int argc, char **argv) {
   eio_cookie cookie = {NULL, NULL, NULL, 1};
   if (json_is_true(json_object_get(cfg, "cookie"))) o.cookie = &cookie;
   if (json_is_true(json_object_get(cfg, "denyQuery"))) o.allow_request = deny_query;
+  if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.http_request_timeout_ms = (unsigned)json_integer_value(v);
+  eio_tls_options tls = {0};
+  if ((v = json_object_get(cfg, "tls"))) {
+    tls.cert_file = json_string_value(json_object_get(v, "cert"));
+    tls.key_file = json_string_value(json_object_get(v, "key"));
+    tls.key_password = json_string_value(json_object_get(v, "passphrase"));
+    o.tls = &tls;
+  }
 
   signal(SIGPIPE, SIG_IGN);
   base = event_base_new();
   srv = eio_server_new(base, &o);
   json_decref(cfg); /* options are copied by eio_server_new */
-  if (!srv || eio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
-    fprintf(stderr, "cannot start server\n");
+  if (!srv) {
+    fprintf(stderr, "cannot start server: %s\n", eio_last_error());
+    event_base_free(base);
+    return 1;
+  }
+  if (eio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
+    fprintf(stderr, "cannot listen\n");
     return 1;
   }
   eio_server_on_connection(srv, on_connection, NULL);
   sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
   sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+  sighup = evsignal_new(base, SIGHUP, on_hup, NULL);
   event_add(sigterm, NULL);
   event_add(sigint, NULL);
+  event_add(sighup, NULL);
   emit_line(json_pack("{s:s,s:i}", "event", "listening", "port", eio_server_port(srv)));
   event_base_dispatch(base);
   eio_server_free(srv);
   event_free(sigterm);
   event_free(sigint);
+  event_free(sighup);
   event_base_free(base);
   libevent_global_shutdown();
   return 0;

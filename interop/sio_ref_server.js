@@ -2,6 +2,8 @@
 // middlewares and handlers, the same JSON lines on stdout.
 "use strict";
 const http = require("node:http");
+const https = require("node:https");
+const fs = require("node:fs");
 const { Server } = require("socket.io");
 
 const cfg = JSON.parse(process.argv[2] || "{}");
@@ -13,7 +15,9 @@ if (cfg.connectionStateRecovery) {
   opts.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
 }
 const line = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const httpServer = http.createServer();
+const httpServer = cfg.tls
+  ? https.createServer({ cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSync(cfg.tls.key) })
+  : http.createServer();
 const io = new Server(httpServer, opts);
 
 const sorted = (set) => [...set].sort();

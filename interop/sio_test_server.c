@@ -403,6 +403,15 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  static eio_tls_options tls;
+  static char cert[4096], key[4096];
+  if ((v = json_object_get(cfg, "tls"))) {
+    snprintf(cert, sizeof cert, "%s", json_string_value(json_object_get(v, "cert")));
+    snprintf(key, sizeof key, "%s", json_string_value(json_object_get(v, "key")));
+    tls.cert_file = cert;
+    tls.key_file = key;
+    o.eio.tls = &tls;
+  }
   /* serveClient is on by default in Node: serve the same bundle here. */
   static char client_dir[4096];
   snprintf(client_dir, sizeof client_dir, "%s", json_string_value(json_object_get(cfg, "clientDir")) ? json_string_value(json_object_get(cfg, "clientDir")) : "");
@@ -412,8 +421,13 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   base = event_base_new();
   srv = sio_server_new(base, &o);
-  if (!srv || sio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
-    fprintf(stderr, "cannot start server\n");
+  if (!srv) {
+    fprintf(stderr, "cannot start server: %s\n", eio_last_error());
+    event_base_free(base);
+    return 1;
+  }
+  if (sio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
+    fprintf(stderr, "cannot listen\n");
     return 1;
   }
   sio_on_connection(sio_of(srv, "/"), on_main_connection, NULL);

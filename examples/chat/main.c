@@ -29,7 +29,7 @@
 static const char *public_dir = CHAT_PUBLIC_DIR;
 static struct event_base *base;
 static sio_server *io;
-static struct event *sig_int, *sig_term;
+static struct event *sig_int, *sig_term, *sig_hup;
 static int num_users;
 
 static const char *username_of(sio_socket *s) {
@@ -148,12 +148,25 @@ static int on_request(const eio_request *req, eio_http_response *res, void *ud) 
   return 1;
 }
 
+/* SIGHUP: read the certificate and key again; open connections stay. */
+static void on_hup(evutil_socket_t sig, short w, void *arg) {
+  (void)sig;
+  (void)w;
+  (void)arg;
+  if (eio_server_reload_tls(sio_server_engine(io)) == EIO_OK)
+    sio_log(SIO_LOG_INFO, "chat", "SIGHUP: certificate and key reloaded");
+  else
+    sio_log(SIO_LOG_ERROR, "chat", "SIGHUP: reload failed, keeping the old ones: %s",
+            eio_last_error());
+}
+
 static void on_signal(evutil_socket_t sig, short w, void *arg) {
   (void)w;
   (void)arg;
   sio_log(SIO_LOG_INFO, "chat", "%s: closing", sig == SIGINT ? "SIGINT" : "SIGTERM");
   event_del(sig_int);
   event_del(sig_term);
+  event_del(sig_hup);
   sio_server_close(io); /* the loop ends once the connections are closed */
 }
 
@@ -165,6 +178,9 @@ static void usage(FILE *f, const char *argv0) {
           "  --public DIR       the page's folder (default %s)\n"
           "  --client-dir DIR   socket.io-client's dist folder, served at\n"
           "                     /socket.io/socket.io.min.js (default %s)\n"
+          "  --cert FILE        serve https/wss with this PEM certificate (chain)\n"
+          "  --key FILE         ... and this PEM private key (SIGHUP reloads both)\n"
+          "  --key-password PW  password of an encrypted key\n"
           "  --debug            debug logs (same as DEBUG=sio:*,chat)\n"
           "  --help             this text\n",
           argv0, CHAT_PUBLIC_DIR, CHAT_CLIENT_DIR);
@@ -177,6 +193,7 @@ static int is_dir(const char *p) {
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1", *client_dir = CHAT_CLIENT_DIR;
+  eio_tls_options tls = {0};
   long port = 3000;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -197,6 +214,12 @@ int main(int argc, char **argv) {
       public_dir = argv[++i];
     } else if (!strcmp(a, "--client-dir") && more) {
       client_dir = argv[++i];
+    } else if (!strcmp(a, "--cert") && more) {
+      tls.cert_file = argv[++i];
+    } else if (!strcmp(a, "--key") && more) {
+      tls.key_file = argv[++i];
+    } else if (!strcmp(a, "--key-password") && more) {
+      tls.key_password = argv[++i];
     } else if (!strcmp(a, "--debug")) {
       sio_log_set_debug("sio:*,chat");
     } else {
@@ -204,6 +227,10 @@ int main(int argc, char **argv) {
       usage(stderr, argv[0]);
       return 2;
     }
+  }
+  if (!tls.cert_file != !tls.key_file) {
+    fprintf(stderr, "%s: --cert and --key go together\n", argv[0]);
+    return 2;
   }
   char index[PATH_MAX];
   snprintf(index, sizeof index, "%s/index.html", public_dir);
@@ -226,10 +253,13 @@ int main(int argc, char **argv) {
   sio_options o;
   sio_options_init(&o);
   o.serve_client_dir = client_dir;
+  if (tls.cert_file) o.eio.tls = &tls;
   io = sio_server_new(base, &o);
   if (!io) {
-    fprintf(stderr, "%s: cannot create the server (client bundle at %s unreadable?)\n",
-            argv[0], client_dir);
+    const char *why = eio_last_error();
+    fprintf(stderr, "%s: cannot create the server: %s\n", argv[0],
+            *why ? why : "the client bundle is unreadable");
+    event_base_free(base);
     return 1;
   }
   sio_server_on_request(io, on_request, NULL);
@@ -244,13 +274,17 @@ int main(int argc, char **argv) {
   sio_on_connection(sio_of(io, "/"), on_connection, NULL);
   sig_int = evsignal_new(base, SIGINT, on_signal, NULL);
   sig_term = evsignal_new(base, SIGTERM, on_signal, NULL);
+  sig_hup = evsignal_new(base, SIGHUP, on_hup, NULL);
   event_add(sig_int, NULL);
   event_add(sig_term, NULL);
-  sio_log(SIO_LOG_INFO, "chat", "listening on http://%s:%u/", host, sio_server_port(io));
+  event_add(sig_hup, NULL);
+  sio_log(SIO_LOG_INFO, "chat", "listening on %s://%s:%u/", tls.cert_file ? "https" : "http",
+          host, sio_server_port(io));
   event_base_dispatch(base);
   sio_server_free(io);
   event_free(sig_int);
   event_free(sig_term);
+  event_free(sig_hup);
   event_base_free(base);
   libevent_global_shutdown();
   return 0;

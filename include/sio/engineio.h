@@ -89,6 +89,15 @@ typedef struct eio_cookie {
   int http_only;         /* default 1 */
 } eio_cookie;
 
+/* TLS (mbedtls): https long-polling and wss on the listening port. */
+typedef struct eio_tls_options {
+  const char *cert_file;     /* PEM: the certificate, then its chain */
+  const char *key_file;      /* PEM private key */
+  const char *key_password;  /* NULL when the key is not encrypted */
+  int min_version;           /* 12 (TLS 1.2, the default and the only one
+                                mbedtls 2.28 offers); 0 means 12 */
+} eio_tls_options;
+
 /* allowRequest: return 1 to accept a handshake; return 0 to refuse it with
  * HTTP 403 {"code":4,"message":...}, *message set to a static or
  * user-owned string (NULL: "Forbidden"). */
@@ -117,6 +126,10 @@ typedef struct eio_options {
    * kernel. Past it, sends fail with EIO_ERR_LIMIT and the socket is closed
    * ("transport error", "output buffer limit exceeded"). 0: 64 MiB. */
   size_t max_output_bytes;
+  /* TLS on every connection of this server; NULL: plain HTTP. The file
+   * names are copied; the files are read by eio_server_new and again by
+   * eio_server_reload_tls. */
+  const eio_tls_options *tls;
 } eio_options;
 
 /* Fills o with Node's defaults. */
@@ -158,10 +171,19 @@ int eio_response_header(eio_http_response *res, const char *name,
 void eio_response_body(eio_http_response *res, sio_buf *body);
 
 /* Creates a server on base with a copy of opts (NULL: defaults).
- * Returns NULL when out of memory or when the options are invalid. */
+ * Returns NULL when out of memory or when the options are invalid (an
+ * unreadable, mismatched or expired certificate, say): eio_last_error()
+ * then says why. */
 eio_server *eio_server_new(struct event_base *base, const eio_options *opts);
 /* Listens on host:port ("127.0.0.1", 0 picks a free port). */
 int eio_server_listen(eio_server *srv, const char *host, uint16_t port);
+/* Reads the certificate and key files again; new connections use them,
+ * open ones keep theirs. EIO_OK, or EIO_ERR_INVALID with eio_last_error()
+ * saying why (the old ones stay in use). */
+int eio_server_reload_tls(eio_server *srv);
+/* Why the last eio_server_new / eio_server_reload_tls on this thread
+ * failed ("" if none did). */
+const char *eio_last_error(void);
 /* The bound port, after eio_server_listen. */
 uint16_t eio_server_port(const eio_server *srv);
 void eio_server_on_connection(eio_server *srv, eio_connection_cb cb,

@@ -64,8 +64,9 @@ async function startServer(kind, program, options = {}) {
   ]);
   return {
     kind,
+    pid: child.pid,
     port: listening.port,
-    url: `http://127.0.0.1:${listening.port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${listening.port}`,
     events,
     waitFor,
     get stderr() { return stderr; },

@@ -1,0 +1,33 @@
+/*
+ * TLS for the HTTP front door with mbedtls, as a libevent filter
+ * bufferevent over the socket's: the connection code above it sees plain
+ * bytes. libevent 2.1's own TLS bufferevents are OpenSSL-only, hence this.
+ *
+ * Data path: incoming records are read by mbedtls straight from the socket
+ * bufferevent's input and decrypted into space reserved in the filter's
+ * input (no intermediate buffer); outgoing plaintext is handed to mbedtls
+ * chunk by chunk from the evbuffer's own memory (evbuffer_peek, so shared
+ * broadcast buffers are not linearised), and each record goes once into
+ * the socket's output.
+ */
+#ifndef EIO_TLS_H
+#define EIO_TLS_H
+#include <event2/bufferevent.h>
+#include <stddef.h>
+
+#include "sio/engineio.h"
+
+typedef struct eio_tls_ctx eio_tls_ctx;
+
+/* Loads and checks the certificate chain and key (PEM). Returns NULL with
+ * a readable reason in err: unreadable file, bad PEM, wrong password, key
+ * not matching the certificate, certificate expired or not yet valid,
+ * unsupported minimum version. */
+eio_tls_ctx *eio_tls_ctx_new(const eio_tls_options *o, char *err, size_t errlen);
+eio_tls_ctx *eio_tls_ctx_ref(eio_tls_ctx *t);
+void eio_tls_ctx_unref(eio_tls_ctx *t);
+
+/* Wraps a socket bufferevent (taken over: freed with the result). NULL
+ * when out of memory (under is then freed). */
+struct bufferevent *eio_tls_wrap(eio_tls_ctx *t, struct bufferevent *under);
+#endif
