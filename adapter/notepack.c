@@ -1,0 +1,184 @@
+#include "notepack.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int is_placeholder(const json_t *v, long long *num) {
+  if (!json_is_object(v) || !json_is_true(json_object_get(v, "_placeholder"))) return 0;
+  json_t *n = json_object_get(v, "num");
+  if (!json_is_integer(n)) return 0;
+  *num = json_integer_value(n);
+  return 1;
+}
+
+static int pack_double(msgpack_packer *pk, double d) {
+  /* notepack: a finite integral number is an integer */
+  if (isfinite(d) && floor(d) == d && d >= -9223372036854775808.0 &&
+      d < 9223372036854775808.0) {
+    if (d == 0) return msgpack_pack_int64(pk, 0); /* -0 as 00 */
+    return msgpack_pack_int64(pk, (int64_t)d);
+  }
+  return msgpack_pack_double(pk, d);
+}
+
+int sio_mp_pack(msgpack_packer *pk, const json_t *v, sio_buf *const *bins,
+                size_t nbins) {
+  long long k;
+  switch (json_typeof(v)) {
+  case JSON_NULL: return msgpack_pack_nil(pk);
+  case JSON_TRUE: return msgpack_pack_true(pk);
+  case JSON_FALSE: return msgpack_pack_false(pk);
+  case JSON_INTEGER: return msgpack_pack_int64(pk, json_integer_value(v));
+  case JSON_REAL: return pack_double(pk, json_real_value(v));
+  case JSON_STRING: {
+    size_t n = json_string_length(v);
+    return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, json_string_value(v), n);
+  }
+  case JSON_ARRAY: {
+    size_t n = json_array_size(v);
+    if (msgpack_pack_array(pk, n)) return -1;
+    for (size_t i = 0; i < n; i++)
+      if (sio_mp_pack(pk, json_array_get(v, i), bins, nbins)) return -1;
+    return 0;
+  }
+  case JSON_OBJECT: {
+    if (is_placeholder(v, &k) && k >= 0 && (size_t)k < nbins) {
+      size_t n = sio_buf_len(bins[k]);
+      return msgpack_pack_bin(pk, n) ||
+             msgpack_pack_bin_body(pk, sio_buf_data(bins[k]), n);
+    }
+    if (msgpack_pack_map(pk, json_object_size(v))) return -1;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+      size_t kl = strlen(key);
+      if (msgpack_pack_str(pk, kl) || msgpack_pack_str_body(pk, key, kl) ||
+          sio_mp_pack(pk, val, bins, nbins))
+        return -1;
+    }
+    return 0;
+  }
+  }
+  return -1;
+}
+
+void sio_mp_bins_clear(sio_mp_bins *b) {
+  for (size_t i = 0; i < b->n; i++) sio_buf_unref(b->v[i]);
+  free(b->v);
+  memset(b, 0, sizeof *b);
+}
+
+static json_t *bin_value(const void *data, size_t len, sio_mp_bins *bins) {
+  if (bins->n == bins->cap) {
+    size_t nc = bins->cap ? bins->cap * 2 : 4;
+    sio_buf **nv = realloc(bins->v, nc * sizeof *nv);
+    if (!nv) return NULL;
+    bins->v = nv;
+    bins->cap = nc;
+  }
+  sio_buf *b = sio_buf_new(data, len);
+  if (!b) return NULL;
+  bins->v[bins->n] = b;
+  return json_pack("{s:b,s:I}", "_placeholder", 1, "num", (json_int_t)bins->n++);
+}
+
+static json_t *number(double d) {
+  /* JSON has no NaN/Infinity: JSON.stringify writes null */
+  return isfinite(d) ? json_real(d) : json_null();
+}
+
+/* ext -1: a Date, which reaches clients as its ISO-8601 string. */
+static json_t *timestamp(const char *p, uint32_t n) {
+  int64_t sec;
+  uint32_t nsec = 0;
+  const unsigned char *u = (const unsigned char *)p;
+  if (n == 4) {
+    sec = (int64_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3]);
+  } else if (n == 8) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | u[i];
+    nsec = (uint32_t)(v >> 34);
+    sec = (int64_t)(v & 0x3ffffffffULL);
+  } else if (n == 12) {
+    for (int i = 0; i < 4; i++) nsec = nsec << 8 | u[i];
+    uint64_t v = 0;
+    for (int i = 4; i < 12; i++) v = v << 8 | u[i];
+    sec = (int64_t)v;
+  } else {
+    return NULL;
+  }
+  time_t t = (time_t)sec;
+  struct tm tm;
+  if (!gmtime_r(&t, &tm)) return NULL;
+  char s[40];
+  snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000000);
+  return json_string(s);
+}
+
+json_t *sio_mp_to_json(const msgpack_object *o, sio_mp_bins *bins) {
+  switch (o->type) {
+  case MSGPACK_OBJECT_NIL: return json_null();
+  case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    return o->via.u64 <= (uint64_t)INT64_MAX ? json_integer((json_int_t)o->via.u64)
+                                             : json_real((double)o->via.u64);
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64: return number(o->via.f64);
+  case MSGPACK_OBJECT_STR: return json_stringn(o->via.str.ptr, o->via.str.size);
+  case MSGPACK_OBJECT_BIN: return bin_value(o->via.bin.ptr, o->via.bin.size, bins);
+  case MSGPACK_OBJECT_ARRAY: {
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < o->via.array.size; i++) {
+      json_t *x = sio_mp_to_json(&o->via.array.ptr[i], bins);
+      if (!x || json_array_append_new(a, x)) {
+        json_decref(a);
+        return NULL;
+      }
+    }
+    return a;
+  }
+  case MSGPACK_OBJECT_MAP: {
+    json_t *m = json_object();
+    for (uint32_t i = 0; m && i < o->via.map.size; i++) {
+      const msgpack_object *k = &o->via.map.ptr[i].key;
+      if (k->type != MSGPACK_OBJECT_STR) goto bad_map;
+      char *key = strndup(k->via.str.ptr, k->via.str.size);
+      json_t *x = key && strlen(key) == k->via.str.size
+                      ? sio_mp_to_json(&o->via.map.ptr[i].val, bins)
+                      : NULL;
+      if (!x || json_object_set_new(m, key, x)) {
+        free(key);
+        goto bad_map;
+      }
+      free(key);
+    }
+    return m;
+  bad_map:
+    json_decref(m);
+    return NULL;
+  }
+  case MSGPACK_OBJECT_EXT:
+    if (o->via.ext.type == -1) return timestamp(o->via.ext.ptr, o->via.ext.size);
+    if (o->via.ext.type == 0) /* notepack 2 ArrayBuffer */
+      return bin_value(o->via.ext.ptr, o->via.ext.size, bins);
+    return json_pack("[i,o]", o->via.ext.type,
+                     bin_value(o->via.ext.ptr, o->via.ext.size, bins));
+  }
+  return NULL;
+}
+
+json_t *sio_mp_decode(const char *buf, size_t len, sio_mp_bins *bins) {
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  json_t *v = NULL;
+  if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
+    v = sio_mp_to_json(&u.data, bins);
+  msgpack_unpacked_destroy(&u);
+  return v;
+}
