@@ -66,10 +66,37 @@ typedef struct sio_adapter_host {
   json_t *(*describe)(void *ctx, const char *sid);
   /* Disconnects local socket sid (close: the whole connection). */
   void (*disconnect)(void *ctx, const char *sid, int close);
+  /* Broadcast acks crossing servers. ack_ref/ack_unref keep an ack
+   * object (from broadcast_with_ack) alive while a remote answer may come;
+   * ack_remote hands it one remote client's first ack argument. */
+  void *(*ack_ref)(void *ack);
+  void (*ack_unref)(void *ack);
+  void (*ack_remote)(void *ack, const json_t *value, sio_buf *const *bins,
+                     size_t nbins);
+  /* An ack object whose every client answer goes to fn (for a broadcast
+   * with ack that another server asked for); release with ack_unref. */
+  void *(*ack_relay)(void *ctx, void (*fn)(void *ud, const json_t *value,
+                                           sio_buf *const *bins, size_t nbins),
+                     void *ud, void (*ud_free)(void *ud), unsigned timeout_ms);
+  /* A server-side event from another server (serverSideEmit); reply is
+   * non-NULL when an answer is wanted: call it once with the first
+   * argument, then it is freed. */
+  /* The namespace's next ack id (for a broadcast with ack relayed from
+   * another server). */
+  long long (*next_ack_id)(void *ctx);
+  void (*server_side)(void *ctx, const json_t *data, sio_buf *const *bins,
+                      size_t nbins, void (*reply)(void *rctx, const json_t *value,
+                                                  sio_buf *const *bins, size_t nbins),
+                      void *rctx);
 } sio_adapter_host;
 
 typedef void (*sio_count_cb)(void *ctx, size_t clients);
-typedef void (*sio_fetch_cb)(void *ctx, json_t *sockets /* owned array */);
+/* err: 0, or SIO_ERR_TIMEOUT (-7) with what arrived. sockets is owned. */
+typedef void (*sio_fetch_cb)(void *ctx, int err, json_t *sockets);
+/* serverSideEmit with ack: err 0 or SIO_ERR_TIMEOUT, responses (owned
+ * array of first arguments, binary as placeholders into bins). */
+typedef void (*sio_sse_cb)(void *ctx, int err, json_t *responses,
+                           sio_buf *const *bins, size_t nbins);
 
 typedef struct sio_adapter_ops {
   void (*free)(sio_adapter *a);
@@ -97,15 +124,23 @@ typedef struct sio_adapter_ops {
                       const char *const *rooms, size_t n);
   void (*disconnect_sockets)(sio_adapter *a, const sio_bcast_opts *o,
                              int close);
-  /* Locally a no-op, as in Node; cluster adapters publish it. */
-  void (*server_side_emit)(sio_adapter *a, sio_msg *msg);
-  size_t (*server_count)(sio_adapter *a);
+  /* Locally a no-op, as in Node (cb, when given, gets no responses at
+   * once); cluster adapters publish it. */
+  void (*server_side_emit)(sio_adapter *a, sio_msg *msg, sio_sse_cb cb,
+                           void *ctx);
+  /* How many servers share this namespace, this one included. */
+  void (*server_count)(sio_adapter *a, sio_count_cb cb, void *ctx);
+  /* Every room of the local sockets (a set), for allRooms. */
+  void (*rooms)(sio_adapter *a, sio_map *out);
 } sio_adapter_ops;
 
 struct sio_adapter {
   const sio_adapter_ops *ops;
   sio_adapter_host host;
 };
+
+/* Drops the cached encoding of msg (not data/bins: the owner's). */
+void sio_msg_release(sio_msg *msg);
 
 /* The in-memory adapter. */
 sio_adapter *sio_memory_adapter_new(const sio_adapter_host *host);

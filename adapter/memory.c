@@ -14,6 +14,15 @@ typedef struct mem_adapter {
   sio_map sids;  /* sid -> sio_map* (set of rooms) */
 } mem_adapter;
 
+void sio_msg_release(sio_msg *msg) {
+  sio_buf_unref(msg->enc_text);
+  for (size_t i = 0; i < msg->enc_natt; i++) sio_buf_unref(msg->enc_att[i]);
+  free(msg->enc_att);
+  msg->enc_text = NULL;
+  msg->enc_att = NULL;
+  msg->enc_natt = 0;
+}
+
 static sio_map *set_new(void) {
   sio_map *s = malloc(sizeof *s);
   if (s) sio_map_init(s);
@@ -154,7 +163,7 @@ static void mem_fetch_sockets(sio_adapter *a, const sio_bcast_opts *o,
     if (d) json_array_append_new(list, d);
   }
   sio_map_clear(&targets);
-  cb(ctx, list);
+  cb(ctx, 0, list);
 }
 
 /* Collects the target ids into a plain array, so the rooms can change
@@ -205,14 +214,24 @@ static void mem_disconnect_sockets(sio_adapter *a, const sio_bcast_opts *o,
   free_ids(ids, k);
 }
 
-static void mem_server_side_emit(sio_adapter *a, sio_msg *msg) {
+static void mem_server_side_emit(sio_adapter *a, sio_msg *msg, sio_sse_cb cb,
+                                 void *ctx) {
   (void)a;
   (void)msg; /* a single server has no one to tell */
+  if (cb) cb(ctx, 0, json_array(), NULL, 0);
 }
 
-static size_t mem_server_count(sio_adapter *a) {
+static void mem_server_count(sio_adapter *a, sio_count_cb cb, void *ctx) {
   (void)a;
-  return 1;
+  cb(ctx, 1);
+}
+
+static void mem_rooms(sio_adapter *a, sio_map *out) {
+  mem_adapter *m = (mem_adapter *)a;
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&m->rooms, &it); e;
+       e = sio_map_next(&m->rooms, e, &it))
+    sio_map_put(out, e->key, NULL);
 }
 
 static void mem_free(sio_adapter *a) {
@@ -234,7 +253,7 @@ static const sio_adapter_ops mem_ops = {
     mem_del_all,       mem_broadcast,        mem_broadcast_with_ack,
     mem_sockets,       mem_socket_rooms,     mem_fetch_sockets,
     mem_add_sockets,   mem_del_sockets,      mem_disconnect_sockets,
-    mem_server_side_emit, mem_server_count,
+    mem_server_side_emit, mem_server_count, mem_rooms,
 };
 
 sio_adapter *sio_memory_adapter_new(const sio_adapter_host *host) {

@@ -15,6 +15,7 @@ if (cfg.connectionStateRecovery) {
   opts.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
 }
 const line = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+const serverName = cfg.name || "node";
 const httpServer = cfg.tls
   ? https.createServer({ cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSync(cfg.tls.key) })
   : http.createServer();
@@ -115,7 +116,20 @@ io.on("connection", (socket) => {
     ack({ ok, reservedRefused });
   });
   socket.on("last-outgoing", (ack) => ack(lastOutgoing));
+  socket.on("sse-send", (...args) => {
+    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    if (!ack) return io.serverSideEmit("sse", ...args);
+    io.serverSideEmit("sse", ...args, (err, responses) => {
+      ack({ err: err ? "timeout reached" : null, responses });
+    });
+  });
   socket.emit("auth", socket.handshake.auth);
+});
+
+io.on("sse", (...args) => {
+  const cb = typeof args[args.length - 1] === "function" ? args.pop() : null;
+  line({ event: "sse", name: "sse", args });
+  if (cb) cb(`${serverName}-reply`);
 });
 
 const hello = (socket) => { common(socket); socket.emit("hello", socket.nsp.name); };
@@ -131,7 +145,22 @@ io.of("slow").use((socket, next) => setTimeout(next, 50)).on("connection", hello
 io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
 io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 
-httpServer.listen(0, "127.0.0.1", () => line({ event: "listening", port: httpServer.address().port }));
+async function start() {
+  if (cfg.redis) {
+    const { createClient } = require("redis");
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    const pub = createClient({ url: cfg.redis });
+    const sub = pub.duplicate();
+    pub.on("error", () => {});
+    sub.on("error", () => {});
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub, { requestsTimeout: cfg.requestsTimeout || 5000 }));
+    // the adapter of "/" must exist before handlers rely on it
+    io.of("/");
+  }
+  httpServer.listen(0, "127.0.0.1", () => line({ event: "listening", port: httpServer.address().port }));
+}
+start();
 const stop = () => {
   io.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 3000).unref();

@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sio/redis.h"
 #include "sio/socketio.h"
 
 static struct event_base *base;
 static sio_server *srv;
 static struct event *sigterm, *sigint;
+static char server_name[64] = "c";
 
 static void line(json_t *o) {
   char *s = json_dumps(o, JSON_COMPACT);
@@ -171,7 +173,8 @@ static int cmp_by_id(const void *a, const void *b) {
                 json_string_value(json_object_get(*(json_t *const *)b, "id")));
 }
 
-static void fetch_done(json_t *sockets, void *ud) {
+static void fetch_done(int err, json_t *sockets, void *ud) {
+  (void)err;
   sio_ack *ack = ud;
   size_t n = json_array_size(sockets);
   json_t **v = malloc((n ? n : 1) * sizeof *v);
@@ -244,6 +247,36 @@ static void on_server_side_emit(sio_socket *s, const char *ev, sio_args *args,
   int refused = sio_server_side_emit(sio_socket_namespace(s), "connection", NULL) ==
                 SIO_ERR_RESERVED;
   ack_or(ack, one(json_pack("{s:b,s:b}", "ok", ok, "reservedRefused", refused)));
+}
+
+/* serverSideEmit from other servers: io.on("sse", (...args, cb) => ...) */
+static void on_sse(sio_namespace *nsp, const char *ev, sio_args *args, sio_ack *ack,
+                   void *ud) {
+  (void)nsp;
+  (void)ud;
+  line(json_pack("{s:s,s:s,s:O}", "event", "sse", "name", ev, "args", sio_args_json(args)));
+  if (ack) {
+    char reply[96];
+    snprintf(reply, sizeof reply, "%s-reply", server_name);
+    sio_ack_send(ack, one(json_string(reply)));
+  }
+}
+
+static void sse_done(int err, sio_args *responses, void *ud) {
+  sio_ack *ack = ud;
+  sio_ack_send(ack, one(json_pack("{s:s?,s:O}", "err", err ? "timeout reached" : NULL,
+                                  "responses", sio_args_json(responses))));
+}
+
+static void on_sse_send(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                        void *ud) {
+  (void)ev;
+  (void)ud;
+  if (ack)
+    sio_server_side_emit_with_ack(sio_socket_namespace(s), "sse", sio_args_copy(args),
+                                  sse_done, ack);
+  else
+    sio_server_side_emit(sio_socket_namespace(s), "sse", sio_args_copy(args));
 }
 
 static char last_outgoing[128];
@@ -342,6 +375,7 @@ static void on_main_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "handshake", on_handshake, NULL);
   sio_socket_on(s, "server-side-emit", on_server_side_emit, NULL);
   sio_socket_on(s, "last-outgoing", on_last_outgoing, NULL);
+  sio_socket_on(s, "sse-send", on_sse_send, NULL);
   sio_emit(s, "auth", one(json_deep_copy(json_object_get(sio_socket_handshake(s), "auth"))));
 }
 
@@ -403,6 +437,10 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
+  static char redis_url[512];
+  snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
+  unsigned requests_timeout = (unsigned)json_integer_value(json_object_get(cfg, "requestsTimeout"));
   static eio_tls_options tls;
   static char cert[4096], key[4096];
   if ((v = json_object_get(cfg, "tls"))) {
@@ -430,7 +468,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot listen\n");
     return 1;
   }
+  if (redis_url[0]) {
+    sio_redis_options ro;
+    sio_redis_options_init(&ro);
+    ro.url = redis_url;
+    if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
+    char err[256];
+    if (sio_server_use_redis(srv, &ro, err, sizeof err) != SIO_OK) {
+      fprintf(stderr, "cannot use Redis: %s\n", err);
+      return 1;
+    }
+  }
   sio_on_connection(sio_of(srv, "/"), on_main_connection, NULL);
+  sio_on_server_side(sio_of(srv, "/"), "sse", on_sse, NULL);
   sio_on_connection(sio_of(srv, "/custom"), on_hello_connection, NULL);
   sio_namespace *auth = sio_of(srv, "/auth");
   sio_use(auth, auth_mw, NULL);

@@ -130,6 +130,7 @@ bc_ack *sio_bc_ack_ref(bc_ack *k) {
 void sio_bc_ack_unref(bc_ack *k) {
   if (--k->refs) return;
   if (k->timer) event_free(k->timer);
+  if (k->relay_free) k->relay_free(k->relay_ud);
   sio_args_unref(k->responses);
   free(k);
 }
@@ -144,6 +145,11 @@ void sio_bc_ack_check(bc_ack *k) {
 }
 
 void sio_bc_ack_response(bc_ack *k, sio_args *args) {
+  if (k->relay) {
+    json_t *first = sio_args_get(args, 0);
+    k->relay(k->relay_ud, first ? first : json_null(), args->bins, args->nbins);
+    return;
+  }
   if (k->done) return;
   /* Node keeps the first argument of each client's ack. */
   sio_args_push_from(k->responses, sio_args_get(args, 0), args);
@@ -159,6 +165,13 @@ static void bc_timeout_cb(evutil_socket_t fd, short w, void *arg) {
   sio_bc_ack_ref(k);
   k->cb(SIO_ERR_TIMEOUT, k->responses, k->ud);
   sio_bc_ack_unref(k);
+}
+
+static void bc_server_count(void *ctx, size_t n) {
+  bc_ack *k = ctx;
+  k->expected_servers = n;
+  sio_bc_ack_check(k);
+  sio_bc_ack_unref(k); /* the reference held for this answer */
 }
 
 static void bc_client_count(void *ctx, size_t n) {
@@ -204,8 +217,7 @@ int sio_bc_emit_with_ack(sio_broadcast *b, const char *event, sio_args *args,
   sio_bcast_opts o = opts_of(b);
   nsp->adapter->ops->broadcast_with_ack(nsp->adapter, &m, &o, bc_client_count,
                                         k, k);
-  k->expected_servers = nsp->adapter->ops->server_count(nsp->adapter);
-  sio_bc_ack_check(k);
+  nsp->adapter->ops->server_count(nsp->adapter, bc_server_count, sio_bc_ack_ref(k));
   sio_msg_release(&m);
   json_decref(data);
   sio_bc_ack_unref(k);
@@ -221,16 +233,16 @@ typedef struct fetch_ctx {
   void *ud;
 } fetch_ctx;
 
-static void fetch_done(void *ctx, json_t *sockets) {
+static void fetch_done(void *ctx, int err, json_t *sockets) {
   fetch_ctx *f = ctx;
-  f->cb(sockets, f->ud);
+  f->cb(err, sockets, f->ud);
   free(f);
 }
 
 void sio_bc_fetch_sockets(sio_broadcast *b, sio_fetch_fn cb, void *ud) {
   fetch_ctx *f = malloc(sizeof *f);
   if (!f) {
-    cb(json_array(), ud);
+    cb(SIO_ERR_NOMEM, json_array(), ud);
   } else {
     f->cb = cb;
     f->ud = ud;
@@ -260,7 +272,23 @@ void sio_bc_disconnect_sockets(sio_broadcast *b, int close) {
   sio_bc_free(b);
 }
 
-int sio_server_side_emit(sio_namespace *nsp, const char *event, sio_args *args) {
+typedef struct sse_ctx {
+  sio_bc_ack_fn cb;
+  void *ud;
+} sse_ctx;
+
+static void sse_done(void *ctx, int err, json_t *responses, sio_buf *const *bins,
+                     size_t nbins) {
+  sse_ctx *x = ctx;
+  sio_args *a = sio_args_wrap(responses, bins, nbins);
+  if (!a) a = sio_args_new();
+  if (x->cb) x->cb(err, a, x->ud);
+  sio_args_unref(a);
+  free(x);
+}
+
+static int server_side_emit(sio_namespace *nsp, const char *event, sio_args *args,
+                            sio_bc_ack_fn cb, void *ud) {
   if (!args) args = sio_args_new();
   if (!args) return SIO_ERR_NOMEM;
   int r = SIO_OK;
@@ -268,13 +296,30 @@ int sio_server_side_emit(sio_namespace *nsp, const char *event, sio_args *args) 
       !strcmp(event, "new_namespace")) {
     r = SIO_ERR_RESERVED;
   } else {
-    json_t *data = event_array(event, args);
-    sio_msg m = {SIO_PACKET_EVENT, nsp->name, data, args->bins, args->nbins,
-                 SIO_NO_ACK, NULL, NULL, 0};
-    nsp->adapter->ops->server_side_emit(nsp->adapter, &m);
-    sio_msg_release(&m);
-    json_decref(data);
+    sse_ctx *x = NULL;
+    if (cb && !(x = calloc(1, sizeof *x))) r = SIO_ERR_NOMEM;
+    if (r == SIO_OK) {
+      if (x) {
+        x->cb = cb;
+        x->ud = ud;
+      }
+      json_t *data = event_array(event, args);
+      sio_msg m = {SIO_PACKET_EVENT, nsp->name, data, args->bins, args->nbins,
+                   SIO_NO_ACK, NULL, NULL, 0};
+      nsp->adapter->ops->server_side_emit(nsp->adapter, &m, x ? sse_done : NULL, x);
+      sio_msg_release(&m);
+      json_decref(data);
+    }
   }
   sio_args_unref(args);
   return r;
+}
+
+int sio_server_side_emit(sio_namespace *nsp, const char *event, sio_args *args) {
+  return server_side_emit(nsp, event, args, NULL, NULL);
+}
+
+int sio_server_side_emit_with_ack(sio_namespace *nsp, const char *event,
+                                  sio_args *args, sio_bc_ack_fn cb, void *ud) {
+  return server_side_emit(nsp, event, args, cb, ud);
 }

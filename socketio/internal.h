@@ -36,6 +36,10 @@ typedef struct bc_ack {
   sio_bc_ack_fn cb;
   void *ud;
   sio_args *responses;
+  /* relay mode (another server's broadcast): each answer goes here */
+  void (*relay)(void *ud, const json_t *value, sio_buf *const *bins, size_t nbins);
+  void *relay_ud;
+  void (*relay_free)(void *ud);
   size_t expected_clients;
   size_t expected_servers, actual_servers;
   int done;
@@ -58,6 +62,9 @@ struct sio_ack {
   struct sio_ack *next;
   sio_socket *s;
   long long id;
+  /* an answer to another server (serverSideEmit with ack) */
+  void (*remote)(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins);
+  void *rctx;
 };
 
 enum sock_state { SOCK_NEW, SOCK_CONNECTED, SOCK_GONE };
@@ -103,6 +110,8 @@ struct sio_namespace {
   size_t nchildren;
   sio_namespace *parent;
   struct nsp_recovery *rec; /* connection state recovery, when on */
+  struct ss_handler *ss;    /* server-side event handlers */
+  struct sio_ack ss_acks;   /* list head (next) of unanswered ones */
 };
 
 struct sio_client {
@@ -127,6 +136,11 @@ struct sio_server {
   sio_client *clients;
   int closing;
   struct sio_serve *serve;          /* serveClient, when on */
+  /* Makes each namespace's adapter (default: the in-memory one). */
+  sio_adapter *(*adapter_new)(void *ud, const char *nsp, const sio_adapter_host *host);
+  void *adapter_ud;
+  void (*adapter_free)(void *ud);
+  void (*adapter_close)(void *ud);
   eio_request_handler on_request;   /* the application's pages */
   void *on_request_ud;
 };
@@ -144,7 +158,6 @@ struct sio_broadcast {
 /* server.c */
 int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags);
 int sio_msg_encode(sio_msg *msg);
-void sio_msg_release(sio_msg *msg);
 void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg);
 void sio_socket_add_ack(sio_socket *s, pending_ack *a);
 bc_ack *sio_bc_ack_ref(bc_ack *b);

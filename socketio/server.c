@@ -20,6 +20,8 @@
 #include "recovery.h"
 #include "serve.h"
 #include "sio/log.h"
+#include "sio/redis.h"
+#include "redis_adapter.h"
 
 static void client_close(sio_client *c, const char *reason);
 static int http_request(const eio_request *req, eio_http_response *res, void *ud);
@@ -55,15 +57,6 @@ int sio_msg_encode(sio_msg *msg) {
   }
   evbuffer_free(out);
   return rc;
-}
-
-void sio_msg_release(sio_msg *msg) {
-  sio_buf_unref(msg->enc_text);
-  for (size_t i = 0; i < msg->enc_natt; i++) sio_buf_unref(msg->enc_att[i]);
-  free(msg->enc_att);
-  msg->enc_text = NULL;
-  msg->enc_att = NULL;
-  msg->enc_natt = 0;
 }
 
 /* Node's client.writeToEngine: the encoded packet (shared buffers) and its
@@ -262,10 +255,21 @@ static void on_ack_packet(sio_socket *s, sio_packet *p) {
   pending_free(a);
 }
 
+static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack);
+
 int sio_ack_send(sio_ack *ack, sio_args *args) {
   sio_socket *s = ack->s;
   int r = SIO_ERR_CLOSED;
   if (!args) args = sio_args_new();
+  if (ack->remote) { /* an answer to another server's serverSideEmit */
+    json_t *first = args ? sio_args_get(args, 0) : NULL;
+    ack->remote(ack->rctx, first ? first : json_null(), args ? args->bins : NULL,
+                args ? args->nbins : 0);
+    sio_args_unref(args);
+    nsp_forget_ack((sio_namespace *)ack->s, ack);
+    free(ack);
+    return SIO_OK;
+  }
   if (s && s->state == SOCK_CONNECTED && args) {
     send_packet(s->client, SIO_PACKET_ACK, s->nsp->name, ack->id, args->arr,
                 args, 0);
@@ -1044,14 +1048,131 @@ static void host_disconnect(void *ctx, const char *sid, int close) {
   if (s) sio_disconnect(s, close);
 }
 
+static void *host_ack_ref(void *ack) { return sio_bc_ack_ref(ack); }
+static void host_ack_unref(void *ack) { sio_bc_ack_unref(ack); }
+
+static void host_ack_remote(void *ack, const json_t *value, sio_buf *const *bins,
+                            size_t nbins) {
+  sio_args *a = sio_args_wrap(json_pack("[O]", value), bins, nbins);
+  if (a) {
+    sio_bc_ack_response(ack, a);
+    sio_args_unref(a);
+  }
+}
+
+static void *host_ack_relay(void *ctx, void (*fn)(void *, const json_t *, sio_buf *const *, size_t),
+                            void *ud, void (*ud_free)(void *), unsigned timeout_ms) {
+  (void)ctx;
+  (void)timeout_ms; /* sockets drop their pending ack when they go */
+  bc_ack *k = calloc(1, sizeof *k);
+  if (!k) {
+    ud_free(ud);
+    return NULL;
+  }
+  k->refs = 1;
+  k->relay = fn;
+  k->relay_ud = ud;
+  k->relay_free = ud_free;
+  k->done = 1; /* never completes: each answer is relayed */
+  return k;
+}
+
+typedef struct ss_handler {
+  struct ss_handler *next;
+  char *event;
+  sio_server_side_fn fn;
+  void *ud;
+} ss_handler;
+
+/* Acks handed to server-side handlers and not answered yet, per
+ * namespace: released (without an answer) when the server goes. */
+typedef struct ss_ack_list {
+  sio_ack *head;
+} ss_ack_list;
+
+void sio_on_server_side(sio_namespace *nsp, const char *event,
+                        sio_server_side_fn fn, void *ud) {
+  ss_handler *h = calloc(1, sizeof *h);
+  if (!h || !(h->event = strdup(event))) {
+    free(h);
+    return;
+  }
+  h->fn = fn;
+  h->ud = ud;
+  ss_handler **pp = &nsp->ss;
+  while (*pp) pp = &(*pp)->next;
+  *pp = h;
+}
+
+static sio_ack *ss_acks_of(sio_namespace *nsp) { return &nsp->ss_acks; }
+
+static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack) {
+  for (sio_ack **pp = &ss_acks_of(nsp)->next; *pp; pp = &(*pp)->next)
+    if (*pp == ack) {
+      *pp = ack->next;
+      return;
+    }
+}
+
+static void host_server_side(void *ctx, const json_t *data, sio_buf *const *bins,
+                             size_t nbins,
+                             void (*reply)(void *, const json_t *, sio_buf *const *, size_t),
+                             void *rctx) {
+  sio_namespace *nsp = ctx;
+  char nb[40];
+  const char *event = event_name(json_array_get(data, 0), nb, sizeof nb);
+  json_t *rest = json_array();
+  for (size_t i = 1; i < json_array_size(data); i++)
+    json_array_append(rest, json_array_get(data, i));
+  sio_args *args = sio_args_wrap(rest, bins, nbins);
+  sio_ack *ack = NULL;
+  int handled = 0;
+  if (reply) {
+    ack = calloc(1, sizeof *ack);
+    if (ack) {
+      ack->remote = reply;
+      ack->rctx = rctx;
+      ack->s = (sio_socket *)nsp; /* the namespace, for bookkeeping */
+      ack->next = ss_acks_of(nsp)->next;
+      ss_acks_of(nsp)->next = ack;
+    }
+  }
+  for (ss_handler *h = nsp->ss; h && args; h = h->next)
+    if (!strcmp(h->event, event)) {
+      h->fn(nsp, event, args, ack, h->ud);
+      handled = 1;
+      break; /* the first handler owns the ack */
+    }
+  if (reply && (!ack || !handled)) {
+    if (ack) {
+      nsp_forget_ack(nsp, ack);
+      free(ack);
+    }
+    reply(rctx, NULL, NULL, 0); /* released unanswered */
+  }
+  sio_args_unref(args);
+}
+
+static long long host_next_ack_id(void *ctx) {
+  return ((sio_namespace *)ctx)->ids++;
+}
+
+static sio_adapter_host nsp_host(sio_namespace *nsp) {
+  sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect,
+                           host_ack_ref, host_ack_unref, host_ack_remote,
+                           host_ack_relay, host_next_ack_id, host_server_side};
+  return host;
+}
+
 static sio_namespace *nsp_create(sio_server *srv, const char *name) {
   sio_namespace *nsp = calloc(1, sizeof *nsp);
   if (!nsp) return NULL;
   nsp->srv = srv;
   nsp->name = strdup(name);
   sio_map_init(&nsp->sockets);
-  sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect};
-  nsp->adapter = sio_memory_adapter_new(&host);
+  sio_adapter_host host = nsp_host(nsp);
+  nsp->adapter = srv->adapter_new ? srv->adapter_new(srv->adapter_ud, name, &host)
+                                  : sio_memory_adapter_new(&host);
   if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
   if (!nsp->name || !nsp->adapter || (srv->o.recovery && !nsp->rec) ||
       sio_map_put(&srv->nsps, name, nsp) < 0) {
@@ -1065,6 +1186,18 @@ static sio_namespace *nsp_create(sio_server *srv, const char *name) {
 }
 
 static void nsp_free(sio_namespace *nsp) {
+  while (nsp->ss_acks.next) { /* unanswered server-side acks */
+    sio_ack *a = nsp->ss_acks.next;
+    nsp->ss_acks.next = a->next;
+    a->remote(a->rctx, NULL, NULL, 0);
+    free(a);
+  }
+  while (nsp->ss) {
+    ss_handler *h = nsp->ss;
+    nsp->ss = h->next;
+    free(h->event);
+    free(h);
+  }
   if (nsp->adapter) nsp->adapter->ops->free(nsp->adapter);
   size_t it;
   for (sio_map_entry *e = sio_map_first(&nsp->sockets, &it); e;
@@ -1179,6 +1312,37 @@ void sio_server_on_request(sio_server *srv, eio_request_handler cb, void *ud) {
   eio_server_on_request(srv->eio, http_request, srv);
 }
 
+void sio_redis_options_init(sio_redis_options *o) {
+  memset(o, 0, sizeof *o);
+  o->key = "socket.io";
+  o->requests_timeout_ms = 5000;
+}
+
+int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
+                         size_t errlen) {
+  sio_redis_cluster *cl = sio_redis_cluster_new(srv->base, o, err, errlen);
+  if (!cl) return SIO_ERR_INVALID;
+  if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
+  srv->adapter_new = sio_redis_adapter_new;
+  srv->adapter_free = sio_redis_cluster_free;
+  srv->adapter_close = sio_redis_cluster_close;
+  srv->adapter_ud = cl;
+  /* Namespaces made before (the main one) switch now: they have no
+   * sockets yet when this is called at start-up. */
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
+       e = sio_map_next(&srv->nsps, e, &it)) {
+    sio_namespace *nsp = e->value;
+    if (nsp->sockets.count) continue;
+    sio_adapter_host host = nsp_host(nsp);
+    sio_adapter *a = sio_redis_adapter_new(cl, nsp->name, &host);
+    if (!a) continue;
+    nsp->adapter->ops->free(nsp->adapter);
+    nsp->adapter = a;
+  }
+  return SIO_OK;
+}
+
 int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
   return eio_server_listen(srv->eio, host, port);
 }
@@ -1197,6 +1361,7 @@ void sio_server_close(sio_server *srv) {
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
+  if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
   if (srv->eio) eio_server_close(srv->eio);
 }
 
@@ -1212,5 +1377,6 @@ void sio_server_free(sio_server *srv) {
   for (size_t i = 0; i < srv->nparents; i++) nsp_free(srv->parents[i]);
   free(srv->parents);
   sio_serve_free(srv->serve);
+  if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
   free(srv);
 }

@@ -245,8 +245,10 @@ int sio_bc_emit(sio_broadcast *b, const char *event, sio_args *args);
 typedef void (*sio_bc_ack_fn)(int err, sio_args *responses, void *user_data);
 int sio_bc_emit_with_ack(sio_broadcast *b, const char *event, sio_args *args,
                          sio_bc_ack_fn cb, void *user_data);
-/* fetchSockets: cb gets an array (owned) of {id, handshake, rooms, data}. */
-typedef void (*sio_fetch_fn)(json_t *sockets, void *user_data);
+/* fetchSockets: cb gets an array (owned) of {id, handshake, rooms, data},
+ * local sockets first; err is SIO_ERR_TIMEOUT when some server of a
+ * cluster did not answer in time (what arrived is still given). */
+typedef void (*sio_fetch_fn)(int err, json_t *sockets, void *user_data);
 void sio_bc_fetch_sockets(sio_broadcast *b, sio_fetch_fn cb, void *user_data);
 void sio_bc_sockets_join(sio_broadcast *b, const char *room);
 void sio_bc_sockets_leave(sio_broadcast *b, const char *room);
@@ -254,6 +256,19 @@ void sio_bc_disconnect_sockets(sio_broadcast *b, int close);
 
 /* serverSideEmit: to the other servers of a cluster (a no-op alone). */
 int sio_server_side_emit(sio_namespace *nsp, const char *event, sio_args *args);
+/* ... with an ack: cb gets every other server's first ack argument, or
+ * SIO_ERR_TIMEOUT with those that came (alone: no responses at once). */
+int sio_server_side_emit_with_ack(sio_namespace *nsp, const char *event,
+                                  sio_args *args, sio_bc_ack_fn cb,
+                                  void *user_data);
+/* io.on(event) for events other servers send with serverSideEmit; ack is
+ * non-NULL when the sender wants an answer (answer once, or it is freed
+ * with the server). */
+typedef void (*sio_server_side_fn)(sio_namespace *nsp, const char *event,
+                                   sio_args *args, sio_ack *ack,
+                                   void *user_data);
+void sio_on_server_side(sio_namespace *nsp, const char *event,
+                        sio_server_side_fn fn, void *user_data);
 
 #ifdef __cplusplus
 }

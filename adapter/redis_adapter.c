@@ -1,0 +1,891 @@
+/*
+ * The classic Redis adapter (@socket.io/redis-adapter's createAdapter).
+ * Local work goes to an in-memory adapter; what other servers must see is
+ * published: broadcasts as msgpack [uid, packet, opts] on P#NSP# (or the
+ * room channel), requests as JSON (broadcast-with-ack as msgpack) on
+ * P-request#NSP#, answers on P-response#NSP#[<uid>#].
+ */
+#include "redis_adapter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "notepack.h"
+#include "redis_conn.h"
+#include "sio/log.h"
+
+#define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
+
+enum { REQ_SOCKETS = 0, REQ_ALL_ROOMS = 1, REQ_JOIN = 2, REQ_LEAVE = 3,
+       REQ_DISCONNECT = 4, REQ_FETCH = 5, REQ_SSE = 6, REQ_BCAST = 7,
+       RESP_COUNT = 8, RESP_ACK = 9 };
+
+struct sio_redis_cluster {
+  struct event_base *base;
+  sio_redis *pub, *sub;
+  char *key;
+  unsigned timeout_ms;
+  int specific;
+  sio_map by_channel; /* channel or pattern -> redis_adapter */
+};
+
+typedef struct redis_adapter redis_adapter;
+
+typedef struct req {
+  struct req *next;
+  redis_adapter *owner;
+  char id[8];
+  int type;
+  size_t expected, got;
+  struct event *timer;
+  json_t *acc;             /* sockets / responses so far */
+  sio_mp_bins bins;
+  sio_fetch_cb fetch_cb;
+  sio_sse_cb sse_cb;
+  void *ctx;
+  void *ack;               /* broadcast with ack: the core's ack object */
+  sio_count_cb count_cb;
+  void *count_ctx;
+} req;
+
+struct redis_adapter {
+  sio_adapter base;
+  sio_adapter *local;
+  sio_redis_cluster *cl;
+  char uid[8];
+  char *nsp;
+  char *ch_main, *pattern, *ch_req, *ch_resp, *ch_resp_own;
+  req *reqs;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static void random_id(char out[7]) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  unsigned char r[6];
+  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) memset(r, 7, sizeof r);
+  for (int i = 0; i < 6; i++) out[i] = abc[r[i] & 63];
+  out[6] = '\0';
+}
+
+static char *cat(const char *a, const char *b, const char *c, const char *d) {
+  char *s;
+  if (asprintf(&s, "%s%s%s%s", a, b, c ? c : "", d ? d : "") < 0) return NULL;
+  return s;
+}
+
+static void publish(redis_adapter *a, const char *channel, const char *payload,
+                    size_t len) {
+  const char *argv[3] = {"PUBLISH", channel, payload};
+  size_t lens[3] = {7, strlen(channel), len};
+  sio_redis_command(a->cl->pub, NULL, NULL, 3, argv, lens);
+}
+
+static void publish_json(redis_adapter *a, const char *channel, json_t *j) {
+  char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (s) publish(a, channel, s, strlen(s));
+  free(s);
+  json_decref(j);
+}
+
+static const char *resp_channel(redis_adapter *a, const char *requester) {
+  static char buf[1024];
+  if (!a->cl->specific || !requester) return a->ch_resp;
+  snprintf(buf, sizeof buf, "%s%s#", a->ch_resp, requester);
+  return buf;
+}
+
+static json_t *names_json(const char *const *v, size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+  return a;
+}
+
+/* opts {rooms, except, flags} as msgpack, flags with the keys set only. */
+static int pack_opts(msgpack_packer *pk, const sio_bcast_opts *o, int with_timeout) {
+  msgpack_pack_map(pk, 3);
+  msgpack_pack_str_with_body(pk, "rooms", 5);
+  msgpack_pack_array(pk, o->nrooms);
+  for (size_t i = 0; i < o->nrooms; i++)
+    msgpack_pack_str_with_body(pk, o->rooms[i], strlen(o->rooms[i]));
+  msgpack_pack_str_with_body(pk, "except", 6);
+  msgpack_pack_array(pk, o->nexcept);
+  for (size_t i = 0; i < o->nexcept; i++)
+    msgpack_pack_str_with_body(pk, o->except[i], strlen(o->except[i]));
+  msgpack_pack_str_with_body(pk, "flags", 5);
+  int nf = !!(o->flags & SIO_BC_VOLATILE) + !!(o->flags & SIO_BC_COMPRESS_OFF) +
+           !!(o->flags & SIO_BC_EXPECT_SINGLE) + (with_timeout && o->timeout_ms);
+  msgpack_pack_map(pk, (size_t)nf);
+  if (o->flags & SIO_BC_VOLATILE) {
+    msgpack_pack_str_with_body(pk, "volatile", 8);
+    msgpack_pack_true(pk);
+  }
+  if (o->flags & SIO_BC_COMPRESS_OFF) {
+    msgpack_pack_str_with_body(pk, "compress", 8);
+    msgpack_pack_false(pk);
+  }
+  if (o->flags & SIO_BC_EXPECT_SINGLE) {
+    msgpack_pack_str_with_body(pk, "expectSingleResponse", 20);
+    msgpack_pack_true(pk);
+  }
+  if (with_timeout && o->timeout_ms) {
+    msgpack_pack_str_with_body(pk, "timeout", 7);
+    msgpack_pack_uint32(pk, o->timeout_ms);
+  }
+  return 0;
+}
+
+static void pack_packet(msgpack_packer *pk, const sio_msg *m, const char *nsp) {
+  msgpack_pack_map(pk, 3);
+  msgpack_pack_str_with_body(pk, "type", 4);
+  msgpack_pack_int(pk, 2);
+  msgpack_pack_str_with_body(pk, "data", 4);
+  sio_mp_pack(pk, m->data, m->bins, m->nbins);
+  msgpack_pack_str_with_body(pk, "nsp", 3);
+  msgpack_pack_str_with_body(pk, nsp, strlen(nsp));
+}
+
+/* Received opts -> sio_bcast_opts (pointers into the JSON, which must
+ * outlive it). Missing except/flags are empty. */
+typedef struct opts_view {
+  sio_bcast_opts o;
+  const char **v; /* rooms then except */
+} opts_view;
+
+static int opts_from_json(const json_t *j, opts_view *ov) {
+  memset(ov, 0, sizeof *ov);
+  const json_t *rooms = json_object_get(j, "rooms"), *except = json_object_get(j, "except");
+  size_t nr = json_array_size(rooms), ne = json_array_size(except);
+  if ((rooms && !json_is_array(rooms)) || (except && !json_is_array(except))) return -1;
+  ov->v = calloc(nr + ne + 1, sizeof *ov->v);
+  if (!ov->v) return -1;
+  for (size_t i = 0; i < nr; i++)
+    if (!(ov->v[i] = json_string_value(json_array_get(rooms, i)))) return -1;
+  for (size_t i = 0; i < ne; i++)
+    if (!(ov->v[nr + i] = json_string_value(json_array_get(except, i)))) return -1;
+  ov->o.rooms = ov->v;
+  ov->o.nrooms = nr;
+  ov->o.except = ov->v + nr;
+  ov->o.nexcept = ne;
+  const json_t *flags = json_object_get(j, "flags");
+  if (json_is_true(json_object_get(flags, "volatile"))) ov->o.flags |= SIO_BC_VOLATILE;
+  if (json_is_false(json_object_get(flags, "compress"))) ov->o.flags |= SIO_BC_COMPRESS_OFF;
+  if (json_is_true(json_object_get(flags, "expectSingleResponse")))
+    ov->o.flags |= SIO_BC_EXPECT_SINGLE;
+  json_t *t = json_object_get(flags, "timeout");
+  if (json_is_integer(t)) ov->o.timeout_ms = (unsigned)json_integer_value(t);
+  return 0;
+}
+
+static json_t *opts_json(const sio_bcast_opts *o) {
+  return json_pack("{s:o,s:o}", "rooms", names_json(o->rooms, o->nrooms), "except",
+                   names_json(o->except, o->nexcept));
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void req_free(req *r) {
+  redis_adapter *a = r->owner;
+  for (req **pp = &a->reqs; *pp; pp = &(*pp)->next)
+    if (*pp == r) {
+      *pp = r->next;
+      break;
+    }
+  if (r->timer) event_free(r->timer);
+  if (r->ack) a->base.host.ack_unref(r->ack);
+  json_decref(r->acc);
+  sio_mp_bins_clear(&r->bins);
+  free(r);
+}
+
+static req *req_find(redis_adapter *a, const char *id) {
+  for (req *r = a->reqs; r; r = r->next)
+    if (!strcmp(r->id, id)) return r;
+  return NULL;
+}
+
+/* Completes (or times out) a request, calling back exactly once. */
+static void req_finish(req *r, int err) {
+  if (r->type == REQ_FETCH && r->fetch_cb) {
+    json_t *acc = json_incref(r->acc);
+    r->fetch_cb(r->ctx, err, acc);
+  } else if (r->type == REQ_SSE && r->sse_cb) {
+    r->sse_cb(r->ctx, err, json_incref(r->acc), r->bins.v, r->bins.n);
+  }
+  req_free(r);
+}
+
+static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  req *r = arg;
+  if (r->type != REQ_BCAST)
+    sio_log(SIO_LOG_WARN, "sio:redis", "request %s (type %d) on %s timed out: only %zu "
+            "responses received out of %zu", r->id, r->type, r->owner->nsp, r->got,
+            r->expected);
+  req_finish(r, ERR_TIMEOUT);
+}
+
+static req *req_new(redis_adapter *a, int type, unsigned timeout_ms) {
+  req *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->owner = a;
+  r->type = type;
+  random_id(r->id);
+  r->acc = json_array();
+  r->timer = evtimer_new(a->cl->base, req_timeout_cb, r);
+  struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  if (!r->acc || !r->timer || evtimer_add(r->timer, &tv)) {
+    if (r->timer) event_free(r->timer);
+    json_decref(r->acc);
+    free(r);
+    return NULL;
+  }
+  r->next = a->reqs;
+  a->reqs = r;
+  return r;
+}
+
+/* PUBSUB NUMSUB P-request#NSP#: the servers of the cluster, self included. */
+typedef struct numsub_ctx {
+  sio_count_cb cb;
+  void *ctx;
+} numsub_ctx;
+
+static void numsub_reply(redisReply *rep, void *ud) {
+  numsub_ctx *x = ud;
+  size_t n = 1;
+  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+      rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[1]->integer > 0)
+    n = (size_t)rep->element[1]->integer;
+  x->cb(x->ctx, n);
+  free(x);
+}
+
+static void ra_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
+  redis_adapter *a = (redis_adapter *)base;
+  numsub_ctx *x = malloc(sizeof *x);
+  if (!x) {
+    cb(ctx, 1);
+    return;
+  }
+  x->cb = cb;
+  x->ctx = ctx;
+  const char *argv[3] = {"PUBSUB", "NUMSUB", a->ch_req};
+  sio_redis_command(a->cl->pub, numsub_reply, x, 3, argv, NULL);
+}
+
+/* ----------------------------------------------------- local operations */
+
+static int ra_add_all(sio_adapter *b, const char *sid, const char *const *rooms, size_t n) {
+  sio_adapter *l = ((redis_adapter *)b)->local;
+  return l->ops->add_all(l, sid, rooms, n);
+}
+static void ra_del(sio_adapter *b, const char *sid, const char *room) {
+  sio_adapter *l = ((redis_adapter *)b)->local;
+  l->ops->del(l, sid, room);
+}
+static void ra_del_all(sio_adapter *b, const char *sid) {
+  sio_adapter *l = ((redis_adapter *)b)->local;
+  l->ops->del_all(l, sid);
+}
+static void ra_sockets(sio_adapter *b, const char *const *rooms, size_t n, sio_map *out) {
+  sio_adapter *l = ((redis_adapter *)b)->local;
+  l->ops->sockets(l, rooms, n, out);
+}
+static const sio_map *ra_socket_rooms(sio_adapter *b, const char *sid) {
+  sio_adapter *l = ((redis_adapter *)b)->local;
+  return l->ops->socket_rooms(l, sid);
+}
+static void ra_rooms(sio_adapter *b, sio_map *out) {
+  sio_adapter *l = ((redis_adapter *)b)->local;
+  l->ops->rooms(l, out);
+}
+
+/* ---------------------------------------------------------- broadcasts */
+
+static void ra_broadcast(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o) {
+  redis_adapter *a = (redis_adapter *)base;
+  if (!(o->flags & SIO_BC_LOCAL)) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_str_with_body(&pk, a->uid, strlen(a->uid));
+    pack_packet(&pk, m, a->nsp);
+    pack_opts(&pk, o, 0);
+    char *ch = o->nrooms == 1 ? cat(a->ch_main, o->rooms[0], "#", NULL) : NULL;
+    publish(a, ch ? ch : a->ch_main, sb.data, sb.size);
+    free(ch);
+    msgpack_sbuffer_destroy(&sb);
+  }
+  a->local->ops->broadcast(a->local, m, o);
+}
+
+static void ra_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o,
+                                  sio_count_cb client_count, void *ack, void *ctx) {
+  redis_adapter *a = (redis_adapter *)base;
+  if (!(o->flags & SIO_BC_LOCAL)) {
+    /* The answers of other servers are expected for flags.timeout. */
+    req *r = req_new(a, REQ_BCAST, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms);
+    if (r) {
+      r->ack = a->base.host.ack_ref(ack);
+      r->count_cb = client_count;
+      r->count_ctx = ctx;
+      msgpack_sbuffer sb;
+      msgpack_sbuffer_init(&sb);
+      msgpack_packer pk;
+      msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+      msgpack_pack_map(&pk, 5);
+      msgpack_pack_str_with_body(&pk, "uid", 3);
+      msgpack_pack_str_with_body(&pk, a->uid, strlen(a->uid));
+      msgpack_pack_str_with_body(&pk, "requestId", 9);
+      msgpack_pack_str_with_body(&pk, r->id, strlen(r->id));
+      msgpack_pack_str_with_body(&pk, "type", 4);
+      msgpack_pack_int(&pk, REQ_BCAST);
+      msgpack_pack_str_with_body(&pk, "packet", 6);
+      pack_packet(&pk, m, a->nsp);
+      msgpack_pack_str_with_body(&pk, "opts", 4);
+      pack_opts(&pk, o, 1);
+      publish(a, a->ch_req, sb.data, sb.size);
+      msgpack_sbuffer_destroy(&sb);
+    }
+  }
+  a->local->ops->broadcast_with_ack(a->local, m, o, client_count, ack, ctx);
+}
+
+/* -------------------------------------------------- cluster utilities */
+
+typedef struct fetch_ctx {
+  redis_adapter *a;
+  sio_bcast_opts o;
+  json_t *opts_json;
+  sio_fetch_cb cb;
+  void *ctx;
+  json_t *local;
+} fetch_ctx;
+
+static void got_local(void *ctx, int err, json_t *sockets) {
+  (void)err;
+  ((fetch_ctx *)ctx)->local = sockets;
+}
+
+static void fetch_counted(void *ctx, size_t servers) {
+  fetch_ctx *f = ctx;
+  redis_adapter *a = f->a;
+  req *r = servers > 1 ? req_new(a, REQ_FETCH, a->cl->timeout_ms) : NULL;
+  if (!r) {
+    f->cb(f->ctx, 0, f->local);
+  } else {
+    json_decref(r->acc);
+    r->acc = f->local;
+    r->expected = servers - 1;
+    r->fetch_cb = f->cb;
+    r->ctx = f->ctx;
+    publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId",
+                                         r->id, "type", REQ_FETCH, "opts", f->opts_json));
+  }
+  json_decref(f->opts_json);
+  free(f);
+}
+
+static void ra_fetch_sockets(sio_adapter *base, const sio_bcast_opts *o, sio_fetch_cb cb,
+                             void *ctx) {
+  redis_adapter *a = (redis_adapter *)base;
+  fetch_ctx *f = calloc(1, sizeof *f);
+  if (!f) {
+    a->local->ops->fetch_sockets(a->local, o, cb, ctx);
+    return;
+  }
+  f->a = a;
+  f->cb = cb;
+  f->ctx = ctx;
+  a->local->ops->fetch_sockets(a->local, o, got_local, f);
+  if (o->flags & SIO_BC_LOCAL) {
+    cb(ctx, 0, f->local);
+    free(f);
+    return;
+  }
+  f->opts_json = opts_json(o);
+  ra_server_count(base, fetch_counted, f);
+}
+
+static void publish_rooms_op(redis_adapter *a, int type, const sio_bcast_opts *o,
+                             const char *const *rooms, size_t n) {
+  publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:o,s:o}", "uid", a->uid, "type", type,
+                                       "opts", opts_json(o), "rooms", names_json(rooms, n)));
+}
+
+/* Applied here at once, and published for the others (our own echo is
+ * skipped by uid), so each server applies it exactly once. */
+static void ra_add_sockets(sio_adapter *base, const sio_bcast_opts *o,
+                           const char *const *rooms, size_t n) {
+  redis_adapter *a = (redis_adapter *)base;
+  a->local->ops->add_sockets(a->local, o, rooms, n);
+  if (!(o->flags & SIO_BC_LOCAL)) publish_rooms_op(a, REQ_JOIN, o, rooms, n);
+}
+
+static void ra_del_sockets(sio_adapter *base, const sio_bcast_opts *o,
+                           const char *const *rooms, size_t n) {
+  redis_adapter *a = (redis_adapter *)base;
+  a->local->ops->del_sockets(a->local, o, rooms, n);
+  if (!(o->flags & SIO_BC_LOCAL)) publish_rooms_op(a, REQ_LEAVE, o, rooms, n);
+}
+
+static void ra_disconnect_sockets(sio_adapter *base, const sio_bcast_opts *o, int close) {
+  redis_adapter *a = (redis_adapter *)base;
+  if (!(o->flags & SIO_BC_LOCAL))
+    publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:o,s:b}", "uid", a->uid, "type",
+                                         REQ_DISCONNECT, "opts", opts_json(o), "close", close));
+  a->local->ops->disconnect_sockets(a->local, o, close);
+}
+
+typedef struct sse_ctx {
+  redis_adapter *a;
+  json_t *data;
+  sio_sse_cb cb;
+  void *ctx;
+} sse_ctx;
+
+static void sse_counted(void *ctx, size_t servers) {
+  sse_ctx *x = ctx;
+  redis_adapter *a = x->a;
+  req *r = servers > 1 ? req_new(a, REQ_SSE, a->cl->timeout_ms) : NULL;
+  if (!r) {
+    x->cb(x->ctx, 0, json_array(), NULL, 0);
+  } else {
+    r->expected = servers - 1;
+    r->sse_cb = x->cb;
+    r->ctx = x->ctx;
+    publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId",
+                                         r->id, "type", REQ_SSE, "data", x->data));
+  }
+  json_decref(x->data);
+  free(x);
+}
+
+static void ra_server_side_emit(sio_adapter *base, sio_msg *m, sio_sse_cb cb, void *ctx) {
+  redis_adapter *a = (redis_adapter *)base;
+  if (!cb) {
+    publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:O}", "uid", a->uid, "type", REQ_SSE,
+                                         "data", m->data));
+    return;
+  }
+  sse_ctx *x = calloc(1, sizeof *x);
+  if (!x) {
+    cb(ctx, ERR_TIMEOUT, json_array(), NULL, 0);
+    return;
+  }
+  x->a = a;
+  x->data = json_incref(m->data);
+  x->cb = cb;
+  x->ctx = ctx;
+  ra_server_count(base, sse_counted, x);
+}
+
+/* ------------------------------------------------------------ receiving */
+
+/* P#NSP#* : a broadcast from another server or the emitter. */
+static void on_broadcast(redis_adapter *a, const char *channel, size_t chlen,
+                         const char *payload, size_t len) {
+  size_t pl = strlen(a->ch_main);
+  if (chlen > pl) { /* a room channel: P#NSP#<room># */
+    if (channel[chlen - 1] != '#') return;
+    char *room = strndup(channel + pl, chlen - pl - 1);
+    sio_map members;
+    sio_map_init(&members);
+    const char *r[1] = {room};
+    if (room) a->local->ops->sockets(a->local, r, 1, &members);
+    size_t have = members.count;
+    sio_map_clear(&members);
+    free(room);
+    if (!have) return; /* no local socket there: not decoded at all */
+  }
+  sio_mp_bins bins = {0};
+  json_t *v = sio_mp_decode(payload, len, &bins);
+  const char *uid = json_string_value(json_array_get(v, 0));
+  json_t *packet = json_array_get(v, 1), *opts = json_array_get(v, 2);
+  json_t *data = json_object_get(packet, "data");
+  const char *nsp = json_string_value(json_object_get(packet, "nsp"));
+  opts_view ov = {0};
+  if (!json_is_array(v) || json_array_size(v) != 3 || !uid || !json_is_object(packet) ||
+      !json_is_array(data) || json_array_size(data) == 0 || !json_is_object(opts) ||
+      opts_from_json(opts, &ov) != 0) {
+    sio_log(SIO_LOG_WARN, "sio:redis", "malformed broadcast on %.*s (%zu bytes) dropped",
+            (int)chlen, channel, len);
+  } else if (strcmp(uid, a->uid) != 0 && !strcmp(nsp ? nsp : "/", a->nsp)) {
+    ov.o.flags &= ~(unsigned)SIO_BC_LOCAL;
+    sio_msg m = {2, a->nsp, data, bins.v, bins.n, -1, NULL, NULL, 0};
+    a->local->ops->broadcast(a->local, &m, &ov.o);
+    sio_msg_release(&m);
+  }
+  free(ov.v);
+  json_decref(v);
+  sio_mp_bins_clear(&bins);
+}
+
+typedef struct relay_ctx {
+  redis_adapter *a;
+  char request_id[64];
+  char requester[64];
+} relay_ctx;
+
+/* A client of ours answered another server's broadcast: BROADCAST_ACK. */
+static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_t nbins) {
+  relay_ctx *x = ud;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 3);
+  msgpack_pack_str_with_body(&pk, "type", 4);
+  msgpack_pack_int(&pk, RESP_ACK);
+  msgpack_pack_str_with_body(&pk, "requestId", 9);
+  msgpack_pack_str_with_body(&pk, x->request_id, strlen(x->request_id));
+  msgpack_pack_str_with_body(&pk, "packet", 6);
+  sio_mp_pack(&pk, value, bins, nbins);
+  publish(x->a, resp_channel(x->a, x->requester), sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+}
+
+static void relay_count(void *ctx, size_t n) {
+  relay_ctx *x = ctx;
+  publish_json(x->a, resp_channel(x->a, x->requester),
+               json_pack("{s:i,s:s,s:I}", "type", RESP_COUNT, "requestId", x->request_id,
+                         "clientCount", (json_int_t)n));
+}
+
+typedef struct sse_reply {
+  redis_adapter *a;
+  char request_id[64];
+} sse_reply;
+
+static void sse_answer(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins) {
+  (void)bins;
+  (void)nbins;
+  sse_reply *x = rctx;
+  if (value) /* always on the generic channel, as Node does */
+    publish_json(x->a, x->a->ch_resp, json_pack("{s:i,s:s,s:O}", "type", REQ_SSE,
+                                                "requestId", x->request_id, "data", value));
+  free(x);
+}
+
+static void on_request(redis_adapter *a, const char *payload, size_t len) {
+  sio_mp_bins bins = {0};
+  json_t *j = len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
+                                       : sio_mp_decode(payload, len, &bins);
+  json_t *type_j = json_object_get(j, "type");
+  if (!json_is_object(j) || !json_is_integer(type_j)) {
+    sio_log(SIO_LOG_WARN, "sio:redis", "malformed request on %s (%zu bytes) dropped",
+            a->ch_req, len);
+    goto out;
+  }
+  int type = (int)json_integer_value(type_j);
+  const char *uid = json_string_value(json_object_get(j, "uid"));
+  const char *rid = json_string_value(json_object_get(j, "requestId"));
+  int own = uid && !strcmp(uid, a->uid);
+  opts_view ov = {0};
+  if (json_object_get(j, "opts") && opts_from_json(json_object_get(j, "opts"), &ov)) {
+    sio_log(SIO_LOG_WARN, "sio:redis", "request with malformed opts dropped");
+    free(ov.v);
+    goto out;
+  }
+  switch (type) {
+  case REQ_SOCKETS:
+  case REQ_ALL_ROOMS: {
+    if (!rid || req_find(a, rid)) break;
+    sio_map set;
+    sio_map_init(&set);
+    json_t *rooms = json_object_get(j, "rooms");
+    size_t n = json_array_size(rooms);
+    const char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++) v[i] = json_string_value(json_array_get(rooms, i));
+    if (type == REQ_SOCKETS) a->local->ops->sockets(a->local, v, v ? n : 0, &set);
+    else a->local->ops->rooms(a->local, &set);
+    free(v);
+    json_t *list = json_array();
+    size_t it;
+    for (sio_map_entry *e = sio_map_first(&set, &it); e; e = sio_map_next(&set, e, &it))
+      json_array_append_new(list, json_string(e->key));
+    sio_map_clear(&set);
+    publish_json(a, resp_channel(a, uid), json_pack("{s:s,s:o}", "requestId", rid,
+                                                    type == REQ_SOCKETS ? "sockets" : "rooms", list));
+    break;
+  }
+  case REQ_JOIN:
+  case REQ_LEAVE:
+  case REQ_DISCONNECT: {
+    const char *sid = json_string_value(json_object_get(j, "sid"));
+    if (sid) { /* legacy v7 form: only the owner acts and answers */
+      if (!a->local->ops->socket_rooms(a->local, sid) || !rid) break;
+      if (type == REQ_DISCONNECT) {
+        a->base.host.disconnect(a->base.host.ctx, sid,
+                                json_is_true(json_object_get(j, "close")));
+      } else {
+        const char *room = json_string_value(json_object_get(j, "room"));
+        if (room && type == REQ_JOIN) a->local->ops->add_all(a->local, sid, &room, 1);
+        else if (room) a->local->ops->del(a->local, sid, room);
+      }
+      publish_json(a, resp_channel(a, uid), json_pack("{s:s}", "requestId", rid));
+      break;
+    }
+    if (own || !ov.v) break; /* applied when we sent it */
+    if (type == REQ_DISCONNECT) {
+      a->local->ops->disconnect_sockets(a->local, &ov.o,
+                                        json_is_true(json_object_get(j, "close")));
+    } else {
+      json_t *rooms = json_object_get(j, "rooms");
+      size_t n = json_array_size(rooms);
+      const char **v = calloc(n + 1, sizeof *v);
+      for (size_t i = 0; v && i < n; i++) v[i] = json_string_value(json_array_get(rooms, i));
+      int ok = v != NULL;
+      for (size_t i = 0; v && i < n; i++) ok &= v[i] != NULL;
+      if (ok && type == REQ_JOIN) a->local->ops->add_sockets(a->local, &ov.o, v, n);
+      else if (ok) a->local->ops->del_sockets(a->local, &ov.o, v, n);
+      free(v);
+    }
+    break;
+  }
+  case REQ_FETCH: {
+    if (!rid || own || req_find(a, rid) || !ov.v) break;
+    json_t *list = NULL;
+    fetch_ctx f = {0};
+    a->local->ops->fetch_sockets(a->local, &ov.o, got_local, &f);
+    list = f.local ? f.local : json_array();
+    publish_json(a, resp_channel(a, uid), json_pack("{s:s,s:o}", "requestId", rid, "sockets", list));
+    break;
+  }
+  case REQ_SSE: {
+    if (own) break;
+    json_t *data = json_object_get(j, "data");
+    if (!json_is_array(data) || !json_array_size(data)) break;
+    sse_reply *x = NULL;
+    if (rid && (x = calloc(1, sizeof *x))) {
+      x->a = a;
+      snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+    }
+    a->base.host.server_side(a->base.host.ctx, data, bins.v, bins.n,
+                             x ? sse_answer : NULL, x);
+    break;
+  }
+  case REQ_BCAST: {
+    if (!rid || own || req_find(a, rid) || !ov.v) break;
+    json_t *packet = json_object_get(j, "packet");
+    json_t *data = json_object_get(packet, "data");
+    if (!json_is_array(data) || !json_array_size(data)) break;
+    relay_ctx *x = calloc(1, sizeof *x);
+    if (!x) break;
+    x->a = a;
+    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+    snprintf(x->requester, sizeof x->requester, "%s", uid ? uid : "");
+    /* Our clients get it with our own ack id; one client count, then one
+     * BROADCAST_ACK per answer. */
+    void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
+    if (!ack) break;
+    sio_msg m = {2, a->nsp, data, bins.v, bins.n,
+                 a->base.host.next_ack_id(a->base.host.ctx), NULL, NULL, 0};
+    ov.o.flags &= ~(unsigned)SIO_BC_LOCAL;
+    a->local->ops->broadcast_with_ack(a->local, &m, &ov.o, relay_count, ack, x);
+    sio_msg_release(&m);
+    a->base.host.ack_unref(ack);
+    break;
+  }
+  default:
+    break;
+  }
+  free(ov.v);
+out:
+  json_decref(j);
+  sio_mp_bins_clear(&bins);
+}
+
+static void on_response(redis_adapter *a, const char *payload, size_t len) {
+  sio_mp_bins bins = {0};
+  json_t *j = len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
+                                       : sio_mp_decode(payload, len, &bins);
+  const char *rid = json_string_value(json_object_get(j, "requestId"));
+  req *r = rid ? req_find(a, rid) : NULL;
+  if (!json_is_object(j)) {
+    sio_log(SIO_LOG_WARN, "sio:redis", "malformed response (%zu bytes) dropped", len);
+  } else if (r) {
+    json_t *type_j = json_object_get(j, "type");
+    int type = json_is_integer(type_j) ? (int)json_integer_value(type_j) : -1;
+    if (r->type == REQ_BCAST) {
+      if (type == RESP_COUNT) {
+        json_t *n = json_object_get(j, "clientCount");
+        r->count_cb(r->count_ctx, json_is_integer(n) ? (size_t)json_integer_value(n) : 0);
+      } else if (type == RESP_ACK) {
+        json_t *p = json_object_get(j, "packet");
+        a->base.host.ack_remote(r->ack, p ? p : json_null(), bins.v, bins.n);
+      }
+    } else if (r->type == REQ_FETCH) {
+      json_t *s = json_object_get(j, "sockets");
+      if (json_is_array(s)) json_array_extend(r->acc, s);
+      if (++r->got == r->expected) req_finish(r, 0);
+    } else if (r->type == REQ_SSE && type == REQ_SSE) {
+      json_t *d = json_object_get(j, "data");
+      json_array_append(r->acc, d ? d : json_null());
+      if (++r->got == r->expected) req_finish(r, 0);
+    }
+  }
+  json_decref(j);
+  sio_mp_bins_clear(&bins);
+}
+
+static void on_message(void *ud, const char *pattern, const char *channel, size_t chlen,
+                       const char *payload, size_t len) {
+  sio_redis_cluster *cl = ud;
+  char *ch = strndup(channel, chlen);
+  if (!ch) return;
+  redis_adapter *a = sio_map_get(&cl->by_channel, pattern ? pattern : ch);
+  if (a) {
+    if (pattern) on_broadcast(a, channel, chlen, payload, len);
+    else if (!strcmp(ch, a->ch_req)) on_request(a, payload, len);
+    else on_response(a, payload, len);
+  }
+  free(ch);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void ra_free(sio_adapter *base) {
+  redis_adapter *a = (redis_adapter *)base;
+  while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+  sio_redis *sub = a->cl->sub;
+  const char *chans[] = {a->ch_req, a->ch_resp, a->ch_resp_own};
+  sio_redis_unsubscribe(sub, "PSUBSCRIBE", a->pattern);
+  sio_map_del(&a->cl->by_channel, a->pattern);
+  for (int i = 0; i < 3; i++) {
+    sio_redis_unsubscribe(sub, "SUBSCRIBE", chans[i]);
+    sio_map_del(&a->cl->by_channel, chans[i]);
+  }
+  a->local->ops->free(a->local);
+  free(a->nsp);
+  free(a->ch_main);
+  free(a->pattern);
+  free(a->ch_req);
+  free(a->ch_resp);
+  free(a->ch_resp_own);
+  free(a);
+}
+
+static const sio_adapter_ops redis_ops = {
+    ra_free,          ra_add_all,          ra_del,
+    ra_del_all,       ra_broadcast,        ra_broadcast_with_ack,
+    ra_sockets,       ra_socket_rooms,     ra_fetch_sockets,
+    ra_add_sockets,   ra_del_sockets,      ra_disconnect_sockets,
+    ra_server_side_emit, ra_server_count,  ra_rooms,
+};
+
+/* The pattern is the namespace with glob characters escaped, so a name
+ * like "/a*" cannot subscribe to other namespaces' traffic. */
+static char *escaped_pattern(const char *key, const char *nsp) {
+  size_t n = strlen(nsp);
+  char *esc = malloc(2 * n + 1), *o = esc;
+  if (!esc) return NULL;
+  for (const char *p = nsp; *p; p++) {
+    if (strchr("*?[]\\", *p)) *o++ = '\\';
+    *o++ = *p;
+  }
+  *o = '\0';
+  char *pat = cat(key, "#", esc, "#*");
+  free(esc);
+  return pat;
+}
+
+sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter_host *host) {
+  sio_redis_cluster *cl = clp;
+  redis_adapter *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  a->base.ops = &redis_ops;
+  a->base.host = *host;
+  a->cl = cl;
+  random_id(a->uid);
+  a->local = sio_memory_adapter_new(host);
+  a->nsp = strdup(nsp);
+  a->ch_main = cat(cl->key, "#", nsp, "#");
+  a->pattern = escaped_pattern(cl->key, nsp);
+  a->ch_req = cat(cl->key, "-request#", nsp, "#");
+  a->ch_resp = cat(cl->key, "-response#", nsp, "#");
+  char tail[16];
+  snprintf(tail, sizeof tail, "%s#", a->uid);
+  a->ch_resp_own = a->ch_resp ? cat(a->ch_resp, tail, NULL, NULL) : NULL;
+  if (!a->local || !a->nsp || !a->ch_main || !a->pattern || !a->ch_req || !a->ch_resp ||
+      !a->ch_resp_own) {
+    if (a->local) a->local->ops->free(a->local);
+    free(a->nsp);
+    free(a->ch_main);
+    free(a->pattern);
+    free(a->ch_req);
+    free(a->ch_resp);
+    free(a->ch_resp_own);
+    free(a);
+    return NULL;
+  }
+  sio_map_put(&cl->by_channel, a->pattern, a);
+  sio_map_put(&cl->by_channel, a->ch_req, a);
+  sio_map_put(&cl->by_channel, a->ch_resp, a);
+  sio_map_put(&cl->by_channel, a->ch_resp_own, a);
+  /* Node's order: the pattern, then the three channels. */
+  sio_redis_subscribe(cl->sub, "PSUBSCRIBE", a->pattern);
+  sio_redis_subscribe(cl->sub, "SUBSCRIBE", a->ch_req);
+  sio_redis_subscribe(cl->sub, "SUBSCRIBE", a->ch_resp);
+  sio_redis_subscribe(cl->sub, "SUBSCRIBE", a->ch_resp_own);
+  sio_log(SIO_LOG_DEBUG, "sio:redis", "adapter for %s, uid %s", nsp, a->uid);
+  return &a->base;
+}
+
+sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redis_options *o,
+                                         char *err, size_t errlen) {
+  sio_redis_url url;
+  if (!o || !o->url || sio_redis_parse_url(o->url, &url) != 0) {
+    snprintf(err, errlen, "invalid Redis URL \"%s\" (redis://[[user]:password@]host[:port][/db])",
+             o && o->url ? o->url : "");
+    return NULL;
+  }
+  sio_redis_cluster *cl = calloc(1, sizeof *cl);
+  if (!cl) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  cl->base = base;
+  cl->key = strdup(o->key ? o->key : "socket.io");
+  cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
+  cl->specific = o->publish_on_specific_response_channel;
+  sio_map_init(&cl->by_channel);
+  cl->pub = sio_redis_new(base, &url, 0, NULL, NULL, cl);
+  cl->sub = sio_redis_new(base, &url, 1, on_message, NULL, cl);
+  if (!cl->key || !cl->pub || !cl->sub) {
+    sio_redis_cluster_free(cl);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  return cl;
+}
+
+void sio_redis_cluster_close(void *clp) {
+  sio_redis_cluster *cl = clp;
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&cl->by_channel, &it); e;
+       e = sio_map_next(&cl->by_channel, e, &it)) {
+    redis_adapter *a = e->value;
+    while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+  }
+  sio_redis_free(cl->pub);
+  sio_redis_free(cl->sub);
+  cl->pub = cl->sub = NULL;
+}
+
+void sio_redis_cluster_free(void *clp) {
+  sio_redis_cluster *cl = clp;
+  if (!cl) return;
+  sio_redis_free(cl->pub);
+  sio_redis_free(cl->sub);
+  sio_map_clear(&cl->by_channel);
+  free(cl->key);
+  free(cl);
+}

@@ -1,0 +1,37 @@
+/*
+ * The Redis adapter, wire-compatible with @socket.io/redis-adapter 8.3
+ * (classic protocol, Node's createAdapter): libsio servers and Node
+ * socket.io servers on one Redis form one cluster, and
+ * @socket.io/redis-emitter reaches every server's sockets.
+ */
+#ifndef SIO_REDIS_H
+#define SIO_REDIS_H
+
+#include "sio/socketio.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sio_redis_options {
+  /* redis://[[user]:password@]host[:port][/db] */
+  const char *url;
+  const char *key;                 /* channel prefix, "socket.io" */
+  unsigned requests_timeout_ms;    /* 5000 (0 means 5000, as in Node) */
+  int publish_on_specific_response_channel; /* 0 */
+} sio_redis_options;
+
+void sio_redis_options_init(sio_redis_options *o);
+
+/* Makes every namespace of srv use the Redis adapter: existing ones (that
+ * have no sockets yet) and those created later. Connections are made in
+ * the background and kept with reconnection and backoff; until Redis is
+ * reachable, local delivery works and cross-server requests end at their
+ * timeout. Returns SIO_OK, or SIO_ERR_INVALID with err filled (bad URL). */
+int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
+                         size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
