@@ -1,0 +1,41 @@
+// A real redis-server for the cluster tests, on a free loopback port,
+// started and stopped by the harness (and restartable on the same port).
+"use strict";
+const { spawn } = require("node:child_process");
+const net = require("node:net");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function startRedis(port) {
+  port = port || await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no"],
+                      { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("redis-server did not start: " + out)), 10000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (/Ready to accept connections/.test(out)) { clearTimeout(t); resolve(); }
+    });
+    child.on("exit", (code) => { clearTimeout(t); reject(new Error(`redis-server exited ${code}: ${out}`)); });
+  });
+  child.removeAllListeners("exit");
+  const exited = new Promise((r) => child.on("exit", r));
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() { child.kill("SIGTERM"); await exited; },
+  };
+}
+
+module.exports = { startRedis };
