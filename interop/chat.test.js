@@ -13,6 +13,7 @@ const { chromium } = require("playwright-core");
 const { BUILD } = require("./lib/harness");
 const { makeCerts } = require("./lib/certs");
 const https = require("node:https");
+const { startRedis } = require("./lib/redis");
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
@@ -120,6 +121,58 @@ describe("chat example in a real browser", () => {
     const help = spawnSync(path.join(BUILD, "chat"), ["--help"], { encoding: "utf8" });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--port N/);
+  });
+
+  test("--redis: two chat servers, one Redis, a message crosses between them", async () => {
+    const redis = await startRedis();
+    const one = await startChat(["--redis", redis.url]);
+    const two = await startChat(["--redis", redis.url]);
+    try {
+      const ctxA = await browser.newContext();
+      const ctxB = await browser.newContext();
+      const a = await ctxA.newPage();
+      const b = await ctxB.newPage();
+      for (const [page, url, name] of [[a, one.url, "ann"], [b, two.url, "ben"]]) {
+        await page.goto(url + "/");
+        await page.fill("#nickname", name);
+        await page.press("#nickname", "Enter");
+        await page.waitForSelector('#status:has-text("connected")');
+      }
+      await a.waitForSelector('#messages .notice:has-text("ben joined")');
+      await a.fill("#message", "across the cluster");
+      await a.press("#message", "Enter");
+      await b.waitForSelector('#messages li.message:has-text("across the cluster")');
+      await ctxA.close();
+      await ctxB.close();
+    } finally {
+      for (const c of [one, two]) {
+        const { code } = await c.stop();
+        assert.equal(code, 0, c.log());
+      }
+      await redis.stop();
+    }
+  });
+
+  test("--redis: a bad URL is refused, an unreachable Redis is said clearly", async () => {
+    const { spawnSync } = require("node:child_process");
+    const bad = spawnSync(path.join(BUILD, "chat"), ["--port", "0", "--redis", "http://x"], { encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /invalid Redis URL/);
+    const lone = await startChat(["--redis", "redis://127.0.0.1:1"]);
+    try {
+      const deadline = Date.now() + 5000;
+      while (!/127\.0\.0\.1:1 .*reconnecting with backoff/.test(lone.log()) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.match(lone.log(), /127\.0\.0\.1:1 .*reconnecting with backoff/);
+      // and it still serves its own users
+      const page = await new Promise((resolve, reject) => {
+        http.get(lone.url + "/", { agent: false }, (res) => { res.resume(); resolve(res.statusCode); }).on("error", reject);
+      });
+      assert.equal(page, 200);
+    } finally {
+      const { code } = await lone.stop();
+      assert.equal(code, 0, lone.log());
+    }
   });
 
   for (const transport of ["websocket", "polling"]) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sio/log.h"
+#include "sio/redis.h"
 #include "sio/socketio.h"
 
 #ifndef CHAT_PUBLIC_DIR
@@ -178,6 +179,8 @@ static void usage(FILE *f, const char *argv0) {
           "  --public DIR       the page's folder (default %s)\n"
           "  --client-dir DIR   socket.io-client's dist folder, served at\n"
           "                     /socket.io/socket.io.min.js (default %s)\n"
+          "  --redis URL        join a cluster through Redis (redis://[:pw@]host[:port][/db]);\n"
+          "                     without it the in-memory adapter is used\n"
           "  --cert FILE        serve https/wss with this PEM certificate (chain)\n"
           "  --key FILE         ... and this PEM private key (SIGHUP reloads both)\n"
           "  --key-password PW  password of an encrypted key\n"
@@ -194,6 +197,7 @@ static int is_dir(const char *p) {
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1", *client_dir = CHAT_CLIENT_DIR;
   eio_tls_options tls = {0};
+  const char *redis_url = NULL;
   long port = 3000;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -214,6 +218,8 @@ int main(int argc, char **argv) {
       public_dir = argv[++i];
     } else if (!strcmp(a, "--client-dir") && more) {
       client_dir = argv[++i];
+    } else if (!strcmp(a, "--redis") && more) {
+      redis_url = argv[++i];
     } else if (!strcmp(a, "--cert") && more) {
       tls.cert_file = argv[++i];
     } else if (!strcmp(a, "--key") && more) {
@@ -261,6 +267,20 @@ int main(int argc, char **argv) {
             *why ? why : "the client bundle is unreadable");
     event_base_free(base);
     return 1;
+  }
+  if (redis_url) {
+    sio_redis_options ro;
+    sio_redis_options_init(&ro);
+    ro.url = redis_url;
+    char err[256];
+    if (sio_server_use_redis(io, &ro, err, sizeof err) != SIO_OK) {
+      fprintf(stderr, "%s: %s\n", argv[0], err);
+      sio_server_free(io);
+      event_base_free(base);
+      return 2;
+    }
+    sio_log(SIO_LOG_INFO, "chat", "joining the cluster on %s (Redis adapter); until Redis "
+            "answers, messages reach this server's users only", redis_url);
   }
   sio_server_on_request(io, on_request, NULL);
   int rc = sio_server_listen(io, host, (uint16_t)port);
