@@ -113,9 +113,10 @@ static json_t *timestamp(const char *p, uint32_t n) {
   time_t t = (time_t)sec;
   struct tm tm;
   if (!gmtime_r(&t, &tm)) return NULL;
-  char s[40];
+  char s[96];
   snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000000);
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           (nsec % 1000000000u) / 1000000);
   return json_string(s);
 }
 

@@ -22,12 +22,21 @@ enum { REQ_SOCKETS = 0, REQ_ALL_ROOMS = 1, REQ_JOIN = 2, REQ_LEAVE = 3,
        REQ_DISCONNECT = 4, REQ_FETCH = 5, REQ_SSE = 6, REQ_BCAST = 7,
        RESP_COUNT = 8, RESP_ACK = 9 };
 
+enum { MODE_STATIC, MODE_DYNAMIC, MODE_DYNAMIC_PRIVATE };
+
+/* Sharded MessageType codes (a different numbering from the classic one). */
+enum { S_BROADCAST = 3, S_SOCKETS_JOIN = 4, S_SOCKETS_LEAVE = 5, S_DISCONNECT = 6,
+       S_FETCH = 7, S_FETCH_RESPONSE = 8, S_SSE = 9, S_SSE_RESPONSE = 10,
+       S_CLIENT_COUNT = 11, S_ACK = 12 };
+
 struct sio_redis_cluster {
   struct event_base *base;
   sio_redis *pub, *sub;
   char *key;
   unsigned timeout_ms;
   int specific;
+  int sharded;
+  int mode;
   sio_map by_channel; /* channel or pattern -> redis_adapter */
 };
 
@@ -36,7 +45,7 @@ typedef struct redis_adapter redis_adapter;
 typedef struct req {
   struct req *next;
   redis_adapter *owner;
-  char id[8];
+  char id[20];
   int type;
   size_t expected, got;
   struct event *timer;
@@ -54,13 +63,19 @@ struct redis_adapter {
   sio_adapter base;
   sio_adapter *local;
   sio_redis_cluster *cl;
-  char uid[8];
+  char uid[20];
   char *nsp;
   char *ch_main, *pattern, *ch_req, *ch_resp, *ch_resp_own;
   req *reqs;
 };
 
 /* ------------------------------------------------------------ helpers */
+
+static void hex_id(char out[17]) {
+  unsigned char r[8];
+  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) memset(r, 9, sizeof r);
+  for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
 
 static void random_id(char out[7]) {
   static const char abc[] =
@@ -234,7 +249,8 @@ static req *req_new(redis_adapter *a, int type, unsigned timeout_ms) {
   if (!r) return NULL;
   r->owner = a;
   r->type = type;
-  random_id(r->id);
+  if (a->cl->sharded) hex_id(r->id);
+  else random_id(r->id);
   r->acc = json_array();
   r->timer = evtimer_new(a->cl->base, req_timeout_cb, r);
   struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -274,23 +290,159 @@ static void ra_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
   }
   x->cb = cb;
   x->ctx = ctx;
-  const char *argv[3] = {"PUBSUB", "NUMSUB", a->ch_req};
+  const char *argv[3] = {"PUBSUB", a->cl->sharded ? "SHARDNUMSUB" : "NUMSUB",
+                         a->cl->sharded ? a->ch_main : a->ch_req};
   sio_redis_command(a->cl->pub, numsub_reply, x, 3, argv, NULL);
+}
+
+
+/* -------------------------------------------------------------- sharded */
+
+static void spublish(redis_adapter *a, const char *channel, const char *payload,
+                     size_t len) {
+  const char *argv[3] = {"SPUBLISH", channel, payload};
+  size_t lens[3] = {8, strlen(channel), len};
+  sio_redis_command(a->cl->pub, NULL, NULL, 3, argv, lens);
+}
+
+/* The envelope {type, data, uid, nsp}: msgpack when data carries binary,
+ * else JSON (as Node's encode()). data is stolen. */
+static void s_send(redis_adapter *a, const char *channel, int type, json_t *data,
+                   sio_buf *const *bins, size_t nbins) {
+  json_t *env = json_object();
+  json_object_set_new(env, "type", json_integer(type));
+  if (data) json_object_set_new(env, "data", data);
+  json_object_set_new(env, "uid", json_string(a->uid));
+  json_object_set_new(env, "nsp", json_string(a->nsp));
+  if (nbins) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    sio_mp_pack(&pk, env, bins, nbins);
+    spublish(a, channel, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+  } else {
+    char *txt = json_dumps(env, JSON_COMPACT);
+    if (txt) spublish(a, channel, txt, strlen(txt));
+    free(txt);
+  }
+  json_decref(env);
+}
+
+static json_t *s_opts_json(const sio_bcast_opts *o) {
+  json_t *flags = json_object();
+  if (o->flags & SIO_BC_VOLATILE) json_object_set_new(flags, "volatile", json_true());
+  if (o->flags & SIO_BC_COMPRESS_OFF) json_object_set_new(flags, "compress", json_false());
+  if (o->flags & SIO_BC_EXPECT_SINGLE)
+    json_object_set_new(flags, "expectSingleResponse", json_true());
+  if (o->timeout_ms) json_object_set_new(flags, "timeout", json_integer(o->timeout_ms));
+  return json_pack("{s:o,s:o,s:o}", "rooms", names_json(o->rooms, o->nrooms), "except",
+                   names_json(o->except, o->nexcept), "flags", flags);
+}
+
+static char *response_channel_of(redis_adapter *a, const char *uid) {
+  return cat(a->ch_main, uid, "#", NULL);
+}
+
+/* Node's computeChannel: a room channel only for a broadcast without ack
+ * to exactly one room that has its own channel in this mode. */
+static char *s_channel(redis_adapter *a, const sio_bcast_opts *o, int with_ack) {
+  if (!with_ack && o->nrooms == 1 &&
+      ((a->cl->mode == MODE_DYNAMIC && strlen(o->rooms[0]) != 20) ||
+       a->cl->mode == MODE_DYNAMIC_PRIVATE))
+    return cat(a->ch_main, o->rooms[0], "#", NULL);
+  return strdup(a->ch_main);
+}
+
+static json_t *s_packet(const sio_msg *m) {
+  return json_pack("{s:i,s:O}", "type", 2, "data", m->data);
+}
+
+/* Dynamic modes: a room gets its own channel while it has local sockets. */
+static int separate_channel(redis_adapter *a, const char *room, int room_is_sid) {
+  return (a->cl->mode == MODE_DYNAMIC && !room_is_sid) || a->cl->mode == MODE_DYNAMIC_PRIVATE;
+}
+
+static int room_size(redis_adapter *a, const char *room) {
+  sio_map m;
+  sio_map_init(&m);
+  const char *r[1] = {room};
+  a->local->ops->sockets(a->local, r, 1, &m);
+  int n = (int)m.count;
+  sio_map_clear(&m);
+  return n;
+}
+
+static void room_channel(redis_adapter *a, const char *room, int on) {
+  char *ch = cat(a->ch_main, room, "#", NULL);
+  if (!ch) return;
+  if (on) {
+    sio_map_put(&a->cl->by_channel, ch, a);
+    sio_redis_subscribe(a->cl->sub, "SSUBSCRIBE", ch);
+  } else {
+    sio_redis_unsubscribe(a->cl->sub, "SSUBSCRIBE", ch);
+    sio_map_del(&a->cl->by_channel, ch);
+  }
+  free(ch);
 }
 
 /* ----------------------------------------------------- local operations */
 
+static int dynamic(redis_adapter *a) {
+  return a->cl->sharded && a->cl->mode != MODE_STATIC;
+}
+
 static int ra_add_all(sio_adapter *b, const char *sid, const char *const *rooms, size_t n) {
-  sio_adapter *l = ((redis_adapter *)b)->local;
-  return l->ops->add_all(l, sid, rooms, n);
+  redis_adapter *a = (redis_adapter *)b;
+  sio_adapter *l = a->local;
+  if (!dynamic(a)) return l->ops->add_all(l, sid, rooms, n);
+  int *fresh = calloc(n + 1, sizeof *fresh);
+  for (size_t i = 0; fresh && i < n; i++) fresh[i] = room_size(a, rooms[i]) == 0;
+  int r = l->ops->add_all(l, sid, rooms, n);
+  /* Node's "create-room": the socket is already known, so its own-id room
+   * counts as a socket id here. */
+  for (size_t i = 0; fresh && i < n; i++)
+    if (fresh[i] && separate_channel(a, rooms[i], l->ops->socket_rooms(l, rooms[i]) != NULL))
+      room_channel(a, rooms[i], 1);
+  free(fresh);
+  return r;
 }
+
 static void ra_del(sio_adapter *b, const char *sid, const char *room) {
-  sio_adapter *l = ((redis_adapter *)b)->local;
+  redis_adapter *a = (redis_adapter *)b;
+  sio_adapter *l = a->local;
+  int is_sid = l->ops->socket_rooms(l, room) != NULL;
+  int had = dynamic(a) && room_size(a, room) > 0;
   l->ops->del(l, sid, room);
+  if (had && room_size(a, room) == 0 && separate_channel(a, room, is_sid))
+    room_channel(a, room, 0);
 }
+
 static void ra_del_all(sio_adapter *b, const char *sid) {
-  sio_adapter *l = ((redis_adapter *)b)->local;
+  redis_adapter *a = (redis_adapter *)b;
+  sio_adapter *l = a->local;
+  if (!dynamic(a)) {
+    l->ops->del_all(l, sid);
+    return;
+  }
+  const sio_map *mine = l->ops->socket_rooms(l, sid);
+  size_t n = mine ? mine->count : 0, k = 0, it;
+  char **rooms = calloc(n + 1, sizeof *rooms);
+  int *is_sid = calloc(n + 1, sizeof *is_sid);
+  if (mine && rooms && is_sid)
+    for (sio_map_entry *e = sio_map_first(mine, &it); e; e = sio_map_next(mine, e, &it)) {
+      is_sid[k] = l->ops->socket_rooms(l, e->key) != NULL;
+      rooms[k++] = strdup(e->key);
+    }
   l->ops->del_all(l, sid);
+  for (size_t i = 0; i < k; i++) {
+    if (rooms[i] && room_size(a, rooms[i]) == 0 && separate_channel(a, rooms[i], is_sid[i]))
+      room_channel(a, rooms[i], 0);
+    free(rooms[i]);
+  }
+  free(rooms);
+  free(is_sid);
 }
 static void ra_sockets(sio_adapter *b, const char *const *rooms, size_t n, sio_map *out) {
   sio_adapter *l = ((redis_adapter *)b)->local;
@@ -309,7 +461,14 @@ static void ra_rooms(sio_adapter *b, sio_map *out) {
 
 static void ra_broadcast(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o) {
   redis_adapter *a = (redis_adapter *)base;
-  if (!(o->flags & SIO_BC_LOCAL)) {
+  if (a->cl->sharded && !(o->flags & SIO_BC_LOCAL)) {
+    char *ch = s_channel(a, o, 0);
+    if (ch)
+      s_send(a, ch, S_BROADCAST,
+             json_pack("{s:o,s:o}", "packet", s_packet(m), "opts", s_opts_json(o)), m->bins,
+             m->nbins);
+    free(ch);
+  } else if (!(o->flags & SIO_BC_LOCAL)) {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -332,7 +491,15 @@ static void ra_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast
   if (!(o->flags & SIO_BC_LOCAL)) {
     /* The answers of other servers are expected for flags.timeout. */
     req *r = req_new(a, REQ_BCAST, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms);
-    if (r) {
+    if (r && a->cl->sharded) {
+      r->ack = a->base.host.ack_ref(ack);
+      r->count_cb = client_count;
+      r->count_ctx = ctx;
+      s_send(a, a->ch_main, S_BROADCAST,
+             json_pack("{s:o,s:s,s:o}", "packet", s_packet(m), "requestId", r->id, "opts",
+                       s_opts_json(o)),
+             m->bins, m->nbins);
+    } else if (r) {
       r->ack = a->base.host.ack_ref(ack);
       r->count_cb = client_count;
       r->count_ctx = ctx;
@@ -377,7 +544,8 @@ static void got_local(void *ctx, int err, json_t *sockets) {
 static void fetch_counted(void *ctx, size_t servers) {
   fetch_ctx *f = ctx;
   redis_adapter *a = f->a;
-  req *r = servers > 1 ? req_new(a, REQ_FETCH, a->cl->timeout_ms) : NULL;
+  unsigned t = a->cl->sharded ? (f->o.timeout_ms ? f->o.timeout_ms : 5000) : a->cl->timeout_ms;
+  req *r = servers > 1 ? req_new(a, REQ_FETCH, t) : NULL;
   if (!r) {
     f->cb(f->ctx, 0, f->local);
   } else {
@@ -386,8 +554,12 @@ static void fetch_counted(void *ctx, size_t servers) {
     r->expected = servers - 1;
     r->fetch_cb = f->cb;
     r->ctx = f->ctx;
-    publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId",
-                                         r->id, "type", REQ_FETCH, "opts", f->opts_json));
+    if (a->cl->sharded)
+      s_send(a, a->ch_main, S_FETCH,
+             json_pack("{s:O,s:s}", "opts", f->opts_json, "requestId", r->id), NULL, 0);
+    else
+      publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId",
+                                           r->id, "type", REQ_FETCH, "opts", f->opts_json));
   }
   json_decref(f->opts_json);
   free(f);
@@ -410,12 +582,28 @@ static void ra_fetch_sockets(sio_adapter *base, const sio_bcast_opts *o, sio_fet
     free(f);
     return;
   }
-  f->opts_json = opts_json(o);
+  f->o.timeout_ms = o->timeout_ms;
+  f->opts_json = a->cl->sharded ? s_opts_json(o) : opts_json(o);
   ra_server_count(base, fetch_counted, f);
+}
+
+static void ra_add_sockets_local(redis_adapter *a, const sio_bcast_opts *o,
+                                 const char *const *rooms, size_t n) {
+  a->local->ops->add_sockets(a->local, o, rooms, n);
+}
+static void ra_del_sockets_local(redis_adapter *a, const sio_bcast_opts *o,
+                                 const char *const *rooms, size_t n) {
+  a->local->ops->del_sockets(a->local, o, rooms, n);
 }
 
 static void publish_rooms_op(redis_adapter *a, int type, const sio_bcast_opts *o,
                              const char *const *rooms, size_t n) {
+  if (a->cl->sharded) {
+    s_send(a, a->ch_main, type == REQ_JOIN ? S_SOCKETS_JOIN : S_SOCKETS_LEAVE,
+           json_pack("{s:o,s:o}", "opts", s_opts_json(o), "rooms", names_json(rooms, n)),
+           NULL, 0);
+    return;
+  }
   publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:o,s:o}", "uid", a->uid, "type", type,
                                        "opts", opts_json(o), "rooms", names_json(rooms, n)));
 }
@@ -438,7 +626,10 @@ static void ra_del_sockets(sio_adapter *base, const sio_bcast_opts *o,
 
 static void ra_disconnect_sockets(sio_adapter *base, const sio_bcast_opts *o, int close) {
   redis_adapter *a = (redis_adapter *)base;
-  if (!(o->flags & SIO_BC_LOCAL))
+  if (!(o->flags & SIO_BC_LOCAL) && a->cl->sharded)
+    s_send(a, a->ch_main, S_DISCONNECT,
+           json_pack("{s:o,s:b}", "opts", s_opts_json(o), "close", close), NULL, 0);
+  else if (!(o->flags & SIO_BC_LOCAL))
     publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:o,s:b}", "uid", a->uid, "type",
                                          REQ_DISCONNECT, "opts", opts_json(o), "close", close));
   a->local->ops->disconnect_sockets(a->local, o, close);
@@ -454,9 +645,16 @@ typedef struct sse_ctx {
 static void sse_counted(void *ctx, size_t servers) {
   sse_ctx *x = ctx;
   redis_adapter *a = x->a;
-  req *r = servers > 1 ? req_new(a, REQ_SSE, a->cl->timeout_ms) : NULL;
+  req *r = servers > 1 ? req_new(a, REQ_SSE, a->cl->sharded ? 5000 : a->cl->timeout_ms)
+                        : NULL;
   if (!r) {
     x->cb(x->ctx, 0, json_array(), NULL, 0);
+  } else if (a->cl->sharded) {
+    r->expected = servers - 1;
+    r->sse_cb = x->cb;
+    r->ctx = x->ctx;
+    s_send(a, a->ch_main, S_SSE, json_pack("{s:s,s:O}", "requestId", r->id, "packet", x->data),
+           NULL, 0);
   } else {
     r->expected = servers - 1;
     r->sse_cb = x->cb;
@@ -470,6 +668,10 @@ static void sse_counted(void *ctx, size_t servers) {
 
 static void ra_server_side_emit(sio_adapter *base, sio_msg *m, sio_sse_cb cb, void *ctx) {
   redis_adapter *a = (redis_adapter *)base;
+  if (!cb && a->cl->sharded) {
+    s_send(a, a->ch_main, S_SSE, json_pack("{s:O}", "packet", m->data), m->bins, m->nbins);
+    return;
+  }
   if (!cb) {
     publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:O}", "uid", a->uid, "type", REQ_SSE,
                                          "data", m->data));
@@ -537,6 +739,14 @@ typedef struct relay_ctx {
 /* A client of ours answered another server's broadcast: BROADCAST_ACK. */
 static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_t nbins) {
   relay_ctx *x = ud;
+  if (x->a->cl->sharded) {
+    char *ch = response_channel_of(x->a, x->requester);
+    if (ch)
+      s_send(x->a, ch, S_ACK,
+             json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value), bins, nbins);
+    free(ch);
+    return;
+  }
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   msgpack_packer pk;
@@ -554,6 +764,15 @@ static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_
 
 static void relay_count(void *ctx, size_t n) {
   relay_ctx *x = ctx;
+  if (x->a->cl->sharded) {
+    char *ch = response_channel_of(x->a, x->requester);
+    if (ch)
+      s_send(x->a, ch, S_CLIENT_COUNT,
+             json_pack("{s:s,s:I}", "requestId", x->request_id, "clientCount", (json_int_t)n),
+             NULL, 0);
+    free(ch);
+    return;
+  }
   publish_json(x->a, resp_channel(x->a, x->requester),
                json_pack("{s:i,s:s,s:I}", "type", RESP_COUNT, "requestId", x->request_id,
                          "clientCount", (json_int_t)n));
@@ -562,13 +781,18 @@ static void relay_count(void *ctx, size_t n) {
 typedef struct sse_reply {
   redis_adapter *a;
   char request_id[64];
+  char requester[64];
 } sse_reply;
 
 static void sse_answer(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  (void)bins;
-  (void)nbins;
   sse_reply *x = rctx;
-  if (value) /* always on the generic channel, as Node does */
+  if (value && x->a->cl->sharded) {
+    char *ch = response_channel_of(x->a, x->requester);
+    if (ch)
+      s_send(x->a, ch, S_SSE_RESPONSE,
+             json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value), bins, nbins);
+    free(ch);
+  } else if (value) /* always on the generic channel, as Node does */
     publish_json(x->a, x->a->ch_resp, json_pack("{s:i,s:s,s:O}", "type", REQ_SSE,
                                                 "requestId", x->request_id, "data", value));
   free(x);
@@ -736,13 +960,141 @@ static void on_response(redis_adapter *a, const char *payload, size_t len) {
   sio_mp_bins_clear(&bins);
 }
 
+
+/* A sharded message: the envelope {type, data, uid, nsp}. Responses may
+ * come on the main channel too (Node's onMessage forwards them). */
+static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
+  sio_mp_bins bins = {0};
+  json_t *j = len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
+                                       : sio_mp_decode(payload, len, &bins);
+  json_t *type_j = json_object_get(j, "type");
+  json_t *data = json_object_get(j, "data");
+  const char *uid = json_string_value(json_object_get(j, "uid"));
+  const char *nsp = json_string_value(json_object_get(j, "nsp"));
+  opts_view ov = {0};
+  if (!json_is_object(j) || !json_is_integer(type_j) ||
+      (data && !json_is_object(data)) ||
+      (json_object_get(data, "opts") && opts_from_json(json_object_get(data, "opts"), &ov))) {
+    sio_log(SIO_LOG_WARN, "sio:redis", "malformed sharded message on %s (%zu bytes) dropped",
+            a->ch_main, len);
+    goto out;
+  }
+  int type = (int)json_integer_value(type_j);
+  if ((uid && !strcmp(uid, a->uid)) || !nsp || strcmp(nsp, a->nsp)) goto out;
+  const char *rid = json_string_value(json_object_get(data, "requestId"));
+  switch (type) {
+  case S_BROADCAST: {
+    json_t *pd = json_object_get(json_object_get(data, "packet"), "data");
+    if (!ov.v || !json_is_array(pd) || !json_array_size(pd)) break;
+    ov.o.flags &= ~(unsigned)SIO_BC_LOCAL;
+    if (!rid) {
+      sio_msg m = {2, a->nsp, pd, bins.v, bins.n, -1, NULL, NULL, 0};
+      a->local->ops->broadcast(a->local, &m, &ov.o);
+      sio_msg_release(&m);
+      break;
+    }
+    relay_ctx *x = calloc(1, sizeof *x);
+    if (!x || !uid) {
+      free(x);
+      break;
+    }
+    x->a = a;
+    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+    snprintf(x->requester, sizeof x->requester, "%s", uid);
+    void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
+    if (!ack) break;
+    sio_msg m = {2, a->nsp, pd, bins.v, bins.n, a->base.host.next_ack_id(a->base.host.ctx),
+                 NULL, NULL, 0};
+    a->local->ops->broadcast_with_ack(a->local, &m, &ov.o, relay_count, ack, x);
+    sio_msg_release(&m);
+    a->base.host.ack_unref(ack);
+    break;
+  }
+  case S_SOCKETS_JOIN:
+  case S_SOCKETS_LEAVE: {
+    json_t *rooms = json_object_get(data, "rooms");
+    size_t n = json_array_size(rooms);
+    const char **v = calloc(n + 1, sizeof *v);
+    int ok = v && ov.v;
+    for (size_t i = 0; ok && i < n; i++) ok = (v[i] = json_string_value(json_array_get(rooms, i))) != NULL;
+    if (ok && type == S_SOCKETS_JOIN) ra_add_sockets_local(a, &ov.o, v, n);
+    else if (ok) ra_del_sockets_local(a, &ov.o, v, n);
+    free(v);
+    break;
+  }
+  case S_DISCONNECT:
+    if (ov.v)
+      a->local->ops->disconnect_sockets(a->local, &ov.o,
+                                        json_is_true(json_object_get(data, "close")));
+    break;
+  case S_FETCH: {
+    if (!rid || !ov.v || !uid) break;
+    fetch_ctx f = {0};
+    a->local->ops->fetch_sockets(a->local, &ov.o, got_local, &f);
+    char *ch = response_channel_of(a, uid);
+    if (ch)
+      s_send(a, ch, S_FETCH_RESPONSE,
+             json_pack("{s:s,s:o}", "requestId", rid, "sockets", f.local ? f.local : json_array()),
+             NULL, 0);
+    else
+      json_decref(f.local);
+    free(ch);
+    break;
+  }
+  case S_SSE: {
+    json_t *packet = json_object_get(data, "packet");
+    if (!json_is_array(packet) || !json_array_size(packet)) break;
+    sse_reply *x = NULL;
+    if (rid && uid && (x = calloc(1, sizeof *x))) {
+      x->a = a;
+      snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+      snprintf(x->requester, sizeof x->requester, "%s", uid);
+    }
+    a->base.host.server_side(a->base.host.ctx, packet, bins.v, bins.n,
+                             x ? sse_answer : NULL, x);
+    break;
+  }
+  case S_FETCH_RESPONSE:
+  case S_SSE_RESPONSE:
+  case S_CLIENT_COUNT:
+  case S_ACK: {
+    req *r = rid ? req_find(a, rid) : NULL;
+    if (!r) break;
+    if (type == S_CLIENT_COUNT && r->type == REQ_BCAST) {
+      json_t *n = json_object_get(data, "clientCount");
+      r->count_cb(r->count_ctx, json_is_integer(n) ? (size_t)json_integer_value(n) : 0);
+    } else if (type == S_ACK && r->type == REQ_BCAST) {
+      json_t *p = json_object_get(data, "packet");
+      a->base.host.ack_remote(r->ack, p ? p : json_null(), bins.v, bins.n);
+    } else if (type == S_FETCH_RESPONSE && r->type == REQ_FETCH) {
+      json_t *sk = json_object_get(data, "sockets");
+      if (json_is_array(sk)) json_array_extend(r->acc, sk);
+      if (++r->got == r->expected) req_finish(r, 0);
+    } else if (type == S_SSE_RESPONSE && r->type == REQ_SSE) {
+      json_t *p = json_object_get(data, "packet");
+      json_array_append(r->acc, p ? p : json_null());
+      if (++r->got == r->expected) req_finish(r, 0);
+    }
+    break;
+  }
+  default: /* heartbeats, ADAPTER_CLOSE, unknown: ignored, as Node does */
+    break;
+  }
+out:
+  free(ov.v);
+  json_decref(j);
+  sio_mp_bins_clear(&bins);
+}
+
 static void on_message(void *ud, const char *pattern, const char *channel, size_t chlen,
                        const char *payload, size_t len) {
   sio_redis_cluster *cl = ud;
   char *ch = strndup(channel, chlen);
   if (!ch) return;
   redis_adapter *a = sio_map_get(&cl->by_channel, pattern ? pattern : ch);
-  if (a) {
+  if (a && cl->sharded) {
+    s_on_message(a, payload, len);
+  } else if (a) {
     if (pattern) on_broadcast(a, channel, chlen, payload, len);
     else if (!strcmp(ch, a->ch_req)) on_request(a, payload, len);
     else on_response(a, payload, len);
@@ -756,6 +1108,21 @@ static void ra_free(sio_adapter *base) {
   redis_adapter *a = (redis_adapter *)base;
   while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
   sio_redis *sub = a->cl->sub;
+  if (a->cl->sharded) {
+    sio_map rooms;
+    sio_map_init(&rooms);
+    a->local->ops->rooms(a->local, &rooms);
+    size_t it;
+    for (sio_map_entry *e = sio_map_first(&rooms, &it); e; e = sio_map_next(&rooms, e, &it))
+      if (dynamic(a)) room_channel(a, e->key, 0);
+    sio_map_clear(&rooms);
+    sio_redis_unsubscribe(sub, "SSUBSCRIBE", a->ch_main);
+    sio_redis_unsubscribe(sub, "SSUBSCRIBE", a->ch_resp_own);
+    sio_map_del(&a->cl->by_channel, a->ch_main);
+    sio_map_del(&a->cl->by_channel, a->ch_resp_own);
+    a->local->ops->free(a->local);
+    goto strings;
+  }
   const char *chans[] = {a->ch_req, a->ch_resp, a->ch_resp_own};
   sio_redis_unsubscribe(sub, "PSUBSCRIBE", a->pattern);
   sio_map_del(&a->cl->by_channel, a->pattern);
@@ -764,6 +1131,7 @@ static void ra_free(sio_adapter *base) {
     sio_map_del(&a->cl->by_channel, chans[i]);
   }
   a->local->ops->free(a->local);
+strings:
   free(a->nsp);
   free(a->ch_main);
   free(a->pattern);
@@ -804,16 +1172,19 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   a->base.ops = &redis_ops;
   a->base.host = *host;
   a->cl = cl;
-  random_id(a->uid);
+  if (cl->sharded) hex_id(a->uid);
+  else random_id(a->uid);
   a->local = sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->ch_main = cat(cl->key, "#", nsp, "#");
   a->pattern = escaped_pattern(cl->key, nsp);
   a->ch_req = cat(cl->key, "-request#", nsp, "#");
   a->ch_resp = cat(cl->key, "-response#", nsp, "#");
-  char tail[16];
+  char tail[32];
   snprintf(tail, sizeof tail, "%s#", a->uid);
-  a->ch_resp_own = a->ch_resp ? cat(a->ch_resp, tail, NULL, NULL) : NULL;
+  /* sharded: responses come on P#NSP#<uid># */
+  a->ch_resp_own = cl->sharded ? (a->ch_main ? cat(a->ch_main, tail, NULL, NULL) : NULL)
+                   : (a->ch_resp ? cat(a->ch_resp, tail, NULL, NULL) : NULL);
   if (!a->local || !a->nsp || !a->ch_main || !a->pattern || !a->ch_req || !a->ch_resp ||
       !a->ch_resp_own) {
     if (a->local) a->local->ops->free(a->local);
@@ -825,6 +1196,14 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
     free(a->ch_resp_own);
     free(a);
     return NULL;
+  }
+  if (cl->sharded) {
+    sio_map_put(&cl->by_channel, a->ch_main, a);
+    sio_map_put(&cl->by_channel, a->ch_resp_own, a);
+    sio_redis_subscribe(cl->sub, "SSUBSCRIBE", a->ch_main);
+    sio_redis_subscribe(cl->sub, "SSUBSCRIBE", a->ch_resp_own);
+    sio_log(SIO_LOG_DEBUG, "sio:redis", "sharded adapter for %s, uid %s", nsp, a->uid);
+    return &a->base;
   }
   sio_map_put(&cl->by_channel, a->pattern, a);
   sio_map_put(&cl->by_channel, a->ch_req, a);
@@ -856,6 +1235,19 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
   cl->key = strdup(o->key ? o->key : "socket.io");
   cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
   cl->specific = o->publish_on_specific_response_channel;
+  cl->sharded = o->sharded;
+  cl->mode = MODE_DYNAMIC;
+  if (o->subscription_mode) {
+    if (!strcmp(o->subscription_mode, "static")) cl->mode = MODE_STATIC;
+    else if (!strcmp(o->subscription_mode, "dynamic-private")) cl->mode = MODE_DYNAMIC_PRIVATE;
+    else if (strcmp(o->subscription_mode, "dynamic")) {
+      snprintf(err, errlen, "unknown subscription mode \"%s\" (static, dynamic, dynamic-private)",
+               o->subscription_mode);
+      free(cl->key);
+      free(cl);
+      return NULL;
+    }
+  }
   sio_map_init(&cl->by_channel);
   cl->pub = sio_redis_new(base, &url, 0, NULL, NULL, cl);
   cl->sub = sio_redis_new(base, &url, 1, on_message, NULL, cl);

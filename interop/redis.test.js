@@ -26,7 +26,21 @@ async function until(fn, ms = 10000, what = "condition") {
   }
 }
 
-describe("Redis cluster: 2 libsio + 2 Node servers", () => {
+for (const [label, adapterOpts] of [
+  ["classic", {}],
+  ["sharded, dynamic", { sharded: true, subscriptionMode: "dynamic" }],
+  ["sharded, dynamic-private", { sharded: true, subscriptionMode: "dynamic-private" }],
+  ["sharded, static", { sharded: true, subscriptionMode: "static" }],
+]) {
+const classic = !adapterOpts.sharded;
+// what NUMSUB/SHARDNUMSUB counts: every server's subscription
+const countServers = async (pub) => classic
+  ? (await pub.pubSubNumSub("socket.io-request#/#"))["socket.io-request#/#"]
+  : Number((await pub.sendCommand(["PUBSUB", "SHARDNUMSUB", "socket.io#/#"]))[1]);
+// Tests that only the classic protocol has (the emitter speaks it only).
+const classicTest = (name, fn) => (classic ? test(name, fn) : undefined);
+
+describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
   let redis, servers, clients, pub;
   const NAMES = ["c1", "c2", "n1", "n2"];
 
@@ -35,7 +49,7 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
     servers = {};
     for (const name of NAMES) {
       servers[name] = await startServer(name[0] === "c" ? "c" : "node", "sio_test_server",
-                                        { redis: redis.url, name, requestsTimeout: 2000 });
+                                        { redis: redis.url, name, requestsTimeout: 2000, ...adapterOpts });
     }
     clients = {};
     for (const name of NAMES) {
@@ -49,8 +63,7 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
     pub.on("error", () => {});
     await pub.connect();
     // every server subscribed before the tests publish
-    await until(async () => (await pub.pubSubNumSub("socket.io-request#/#"))["socket.io-request#/#"] === 4,
-                10000, "4 subscribers");
+    await until(async () => (await countServers(pub)) === 4, 10000, "4 subscribers");
   });
 
   after(async () => {
@@ -147,7 +160,7 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
     }
   });
 
-  test("@socket.io/redis-emitter reaches the sockets of every server", async () => {
+  classicTest("@socket.io/redis-emitter reaches the sockets of every server", async () => {
     const emitter = new Emitter(pub);
     const got = everyone("from-emitter");
     emitter.emit("from-emitter", 1, Buffer.from([0xff]));
@@ -168,7 +181,7 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
       await servers[n].waitFor((e) => e.event === "sse" && JSON.stringify(e.args) === '["from-emitter"]');
   });
 
-  test("malformed messages on the channels are dropped; the cluster carries on", async () => {
+  classicTest("malformed messages on the channels are dropped; the cluster carries on", async () => {
     // Node's adapter decodes broadcasts without a try/catch (a malformed one
     // kills the process), but it drops room channels for rooms it does not
     // hold before decoding: garbage goes to a room only c1 holds.
@@ -185,7 +198,7 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
     await until(() => /malformed request/.test(servers.c2.stderr), 3000, "c2 logs");
   });
 
-  test("Redis restarts mid-run: local delivery goes on, requests time out, then the cluster heals", async () => {
+  classicTest("Redis restarts mid-run: local delivery goes on, requests time out, then the cluster heals", async () => {
     await redis.stop();
     // local delivery on one server still works
     const mine = next(clients.c1, "local-only");
@@ -197,7 +210,7 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
     assert.deepEqual(list.map((x) => x.id), [clients.c1.id]);
     assert.ok(Date.now() - t0 < 4000);
     redis = await startRedis(redis.port);
-    await until(async () => (await pub.pubSubNumSub("socket.io-request#/#").catch(() => ({})))["socket.io-request#/#"] === 4,
+    await until(async () => (await countServers(pub).catch(() => 0)) === 4,
                 15000, "resubscription of all four servers");
     const got = everyone("healed");
     await clients.c2.emitWithAck("to", {}, "healed");
@@ -207,3 +220,4 @@ describe("Redis cluster: 2 libsio + 2 Node servers", () => {
     assert.match(servers.c1.stderr, /reconnecting with backoff/);
   });
 });
+}

@@ -148,13 +148,15 @@ io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === tr
 async function start() {
   if (cfg.redis) {
     const { createClient } = require("redis");
-    const { createAdapter } = require("@socket.io/redis-adapter");
+    const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
     const pub = createClient({ url: cfg.redis });
     const sub = pub.duplicate();
     pub.on("error", () => {});
     sub.on("error", () => {});
     await Promise.all([pub.connect(), sub.connect()]);
-    io.adapter(createAdapter(pub, sub, { requestsTimeout: cfg.requestsTimeout || 5000 }));
+    io.adapter(cfg.sharded
+      ? createShardedAdapter(pub, sub, { subscriptionMode: cfg.subscriptionMode || "dynamic" })
+      : createAdapter(pub, sub, { requestsTimeout: cfg.requestsTimeout || 5000 }));
     // the adapter of "/" must exist before handlers rely on it
     io.of("/");
   }

@@ -441,6 +441,7 @@ int main(int argc, char **argv) {
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
   unsigned requests_timeout = (unsigned)json_integer_value(json_object_get(cfg, "requestsTimeout"));
+  json_t *cfg_keep = json_incref(cfg);
   static eio_tls_options tls;
   static char cert[4096], key[4096];
   if ((v = json_object_get(cfg, "tls"))) {
@@ -473,12 +474,19 @@ int main(int argc, char **argv) {
     sio_redis_options_init(&ro);
     ro.url = redis_url;
     if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
+    static char mode[32];
+    if (json_is_true(json_object_get(cfg_keep, "sharded"))) {
+      ro.sharded = 1;
+      snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(cfg_keep, "subscriptionMode")) ? json_string_value(json_object_get(cfg_keep, "subscriptionMode")) : "dynamic");
+      ro.subscription_mode = mode;
+    }
     char err[256];
     if (sio_server_use_redis(srv, &ro, err, sizeof err) != SIO_OK) {
       fprintf(stderr, "cannot use Redis: %s\n", err);
       return 1;
     }
   }
+  json_decref(cfg_keep);
   sio_on_connection(sio_of(srv, "/"), on_main_connection, NULL);
   sio_on_server_side(sio_of(srv, "/"), "sse", on_sse, NULL);
   sio_on_connection(sio_of(srv, "/custom"), on_hello_connection, NULL);

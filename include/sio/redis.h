@@ -1,8 +1,8 @@
 /*
- * The Redis adapter, wire-compatible with @socket.io/redis-adapter 8.3
- * (classic protocol, Node's createAdapter): libsio servers and Node
- * socket.io servers on one Redis form one cluster, and
- * @socket.io/redis-emitter reaches every server's sockets.
+ * The Redis adapter, wire-compatible with @socket.io/redis-adapter 8.3,
+ * classic (Node's createAdapter, also what @socket.io/redis-emitter
+ * speaks) and sharded (createShardedAdapter): libsio servers and Node
+ * socket.io servers on one Redis form one cluster.
  */
 #ifndef SIO_REDIS_H
 #define SIO_REDIS_H
@@ -19,6 +19,12 @@ typedef struct sio_redis_options {
   const char *key;                 /* channel prefix, "socket.io" */
   unsigned requests_timeout_ms;    /* 5000 (0 means 5000, as in Node) */
   int publish_on_specific_response_channel; /* 0 */
+  /* The sharded adapter (Node's createShardedAdapter, Redis >= 7:
+   * SPUBLISH/SSUBSCRIBE): key is its channelPrefix; subscription_mode is
+   * "static", "dynamic" (default) or "dynamic-private". Classic and sharded
+   * servers do not talk to each other: a cluster picks one. */
+  int sharded;
+  const char *subscription_mode;
 } sio_redis_options;
 
 void sio_redis_options_init(sio_redis_options *o);
