@@ -730,72 +730,74 @@ static void on_broadcast(redis_adapter *a, const char *channel, size_t chlen,
   sio_mp_bins_clear(&bins);
 }
 
-typedef struct relay_ctx {
+/* Who an answer goes back to: another server's request. */
+typedef struct reply_ctx {
   redis_adapter *a;
   char request_id[64];
   char requester[64];
-} relay_ctx;
+} reply_ctx;
 
-/* A client of ours answered another server's broadcast: BROADCAST_ACK. */
+/* Sharded: a response envelope on the requester's channel P#NSP#<uid>#. */
+static void s_respond(reply_ctx *x, int type, json_t *data, sio_buf *const *bins,
+                      size_t nbins) {
+  char *ch = response_channel_of(x->a, x->requester);
+  if (ch) s_send(x->a, ch, type, data, bins, nbins);
+  else json_decref(data);
+  free(ch);
+}
+
+/* A client of ours answered another server's broadcast: BROADCAST_ACK
+ * (msgpack in classic, as the parser writes it). */
 static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  relay_ctx *x = ud;
+  reply_ctx *x = ud;
   if (x->a->cl->sharded) {
-    char *ch = response_channel_of(x->a, x->requester);
-    if (ch)
-      s_send(x->a, ch, S_ACK,
-             json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value), bins, nbins);
-    free(ch);
+    s_respond(x, S_ACK, json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value),
+              bins, nbins);
     return;
   }
+  json_t *msg = json_pack("{s:i,s:s,s:O}", "type", RESP_ACK, "requestId", x->request_id,
+                          "packet", value);
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 3);
-  msgpack_pack_str_with_body(&pk, "type", 4);
-  msgpack_pack_int(&pk, RESP_ACK);
-  msgpack_pack_str_with_body(&pk, "requestId", 9);
-  msgpack_pack_str_with_body(&pk, x->request_id, strlen(x->request_id));
-  msgpack_pack_str_with_body(&pk, "packet", 6);
-  sio_mp_pack(&pk, value, bins, nbins);
+  sio_mp_pack(&pk, msg, bins, nbins);
   publish(x->a, resp_channel(x->a, x->requester), sb.data, sb.size);
   msgpack_sbuffer_destroy(&sb);
+  json_decref(msg);
 }
 
 static void relay_count(void *ctx, size_t n) {
-  relay_ctx *x = ctx;
-  if (x->a->cl->sharded) {
-    char *ch = response_channel_of(x->a, x->requester);
-    if (ch)
-      s_send(x->a, ch, S_CLIENT_COUNT,
-             json_pack("{s:s,s:I}", "requestId", x->request_id, "clientCount", (json_int_t)n),
-             NULL, 0);
-    free(ch);
-    return;
-  }
-  publish_json(x->a, resp_channel(x->a, x->requester),
-               json_pack("{s:i,s:s,s:I}", "type", RESP_COUNT, "requestId", x->request_id,
-                         "clientCount", (json_int_t)n));
+  reply_ctx *x = ctx;
+  if (x->a->cl->sharded)
+    s_respond(x, S_CLIENT_COUNT,
+              json_pack("{s:s,s:I}", "requestId", x->request_id, "clientCount", (json_int_t)n),
+              NULL, 0);
+  else
+    publish_json(x->a, resp_channel(x->a, x->requester),
+                 json_pack("{s:i,s:s,s:I}", "type", RESP_COUNT, "requestId", x->request_id,
+                           "clientCount", (json_int_t)n));
 }
 
-typedef struct sse_reply {
-  redis_adapter *a;
-  char request_id[64];
-  char requester[64];
-} sse_reply;
-
 static void sse_answer(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  sse_reply *x = rctx;
-  if (value && x->a->cl->sharded) {
-    char *ch = response_channel_of(x->a, x->requester);
-    if (ch)
-      s_send(x->a, ch, S_SSE_RESPONSE,
-             json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value), bins, nbins);
-    free(ch);
-  } else if (value) /* always on the generic channel, as Node does */
+  reply_ctx *x = rctx;
+  if (value && x->a->cl->sharded)
+    s_respond(x, S_SSE_RESPONSE,
+              json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value), bins, nbins);
+  else if (value) /* always on the generic channel, as Node does */
     publish_json(x->a, x->a->ch_resp, json_pack("{s:i,s:s,s:O}", "type", REQ_SSE,
                                                 "requestId", x->request_id, "data", value));
   free(x);
+}
+
+/* A reply context for a request from requester (NULL when out of memory). */
+static reply_ctx *reply_to(redis_adapter *a, const char *rid, const char *requester) {
+  reply_ctx *x = calloc(1, sizeof *x);
+  if (!x) return NULL;
+  x->a = a;
+  snprintf(x->request_id, sizeof x->request_id, "%s", rid);
+  snprintf(x->requester, sizeof x->requester, "%s", requester ? requester : "");
+  return x;
 }
 
 static void on_request(redis_adapter *a, const char *payload, size_t len) {
@@ -887,11 +889,7 @@ static void on_request(redis_adapter *a, const char *payload, size_t len) {
     if (own) break;
     json_t *data = json_object_get(j, "data");
     if (!json_is_array(data) || !json_array_size(data)) break;
-    sse_reply *x = NULL;
-    if (rid && (x = calloc(1, sizeof *x))) {
-      x->a = a;
-      snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-    }
+    reply_ctx *x = rid ? reply_to(a, rid, uid) : NULL;
     a->base.host.server_side(a->base.host.ctx, data, bins.v, bins.n,
                              x ? sse_answer : NULL, x);
     break;
@@ -901,11 +899,8 @@ static void on_request(redis_adapter *a, const char *payload, size_t len) {
     json_t *packet = json_object_get(j, "packet");
     json_t *data = json_object_get(packet, "data");
     if (!json_is_array(data) || !json_array_size(data)) break;
-    relay_ctx *x = calloc(1, sizeof *x);
+    reply_ctx *x = reply_to(a, rid, uid);
     if (!x) break;
-    x->a = a;
-    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-    snprintf(x->requester, sizeof x->requester, "%s", uid ? uid : "");
     /* Our clients get it with our own ack id; one client count, then one
      * BROADCAST_ACK per answer. */
     void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
@@ -993,14 +988,8 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
       sio_msg_release(&m);
       break;
     }
-    relay_ctx *x = calloc(1, sizeof *x);
-    if (!x || !uid) {
-      free(x);
-      break;
-    }
-    x->a = a;
-    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-    snprintf(x->requester, sizeof x->requester, "%s", uid);
+    reply_ctx *x = uid ? reply_to(a, rid, uid) : NULL;
+    if (!x) break;
     void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
     if (!ack) break;
     sio_msg m = {2, a->nsp, pd, bins.v, bins.n, a->base.host.next_ack_id(a->base.host.ctx),
@@ -1031,25 +1020,17 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
     if (!rid || !ov.v || !uid) break;
     fetch_ctx f = {0};
     a->local->ops->fetch_sockets(a->local, &ov.o, got_local, &f);
-    char *ch = response_channel_of(a, uid);
-    if (ch)
-      s_send(a, ch, S_FETCH_RESPONSE,
-             json_pack("{s:s,s:o}", "requestId", rid, "sockets", f.local ? f.local : json_array()),
-             NULL, 0);
-    else
-      json_decref(f.local);
-    free(ch);
+    reply_ctx to = {a, "", ""};
+    snprintf(to.requester, sizeof to.requester, "%s", uid);
+    s_respond(&to, S_FETCH_RESPONSE,
+              json_pack("{s:s,s:o}", "requestId", rid, "sockets", f.local ? f.local : json_array()),
+              NULL, 0);
     break;
   }
   case S_SSE: {
     json_t *packet = json_object_get(data, "packet");
     if (!json_is_array(packet) || !json_array_size(packet)) break;
-    sse_reply *x = NULL;
-    if (rid && uid && (x = calloc(1, sizeof *x))) {
-      x->a = a;
-      snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-      snprintf(x->requester, sizeof x->requester, "%s", uid);
-    }
+    reply_ctx *x = rid && uid ? reply_to(a, rid, uid) : NULL;
     a->base.host.server_side(a->base.host.ctx, packet, bins.v, bins.n,
                              x ? sse_answer : NULL, x);
     break;
