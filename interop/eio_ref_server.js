@@ -27,7 +27,10 @@ const tlsOpts = () => ({ cert: fs.readFileSync(cfg.tls.cert), key: fs.readFileSy
                          passphrase: cfg.tls.passphrase });
 const httpServer = cfg.tls
   ? https.createServer({ ...tlsOpts(), handshakeTimeout: cfg.httpRequestTimeout || 120000 })
-  : http.createServer();
+  : http.createServer(cfg.httpRequestTimeout
+      ? { requestTimeout: cfg.httpRequestTimeout, headersTimeout: cfg.httpRequestTimeout,
+          connectionsCheckingInterval: 100 }
+      : {});
 process.on("SIGHUP", () => {
   try { httpServer.setSecureContext(tlsOpts()); line({ event: "reloaded" }); }
   catch (e) { line({ event: "reload-failed", error: e.message }); }

@@ -499,6 +499,27 @@ for (const kind of serverKinds()) {
       });
     });
 
+    describe("HTTP timeouts", () => {
+      let srv;
+      before(async () => { srv = await startServer(kind, "eio_test_server", { httpRequestTimeout: 1000 }); });
+      after(async () => srv.stop());
+
+      test("an idle keep-alive connection is closed after its timeout", async () => {
+        const req = "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
+        const t0 = Date.now();
+        const r = await rawExchange(srv.port, req, 9000);
+        assert.equal(r.closed, true);
+        assert.match(r.data, /^HTTP\/1\.1 200/);
+        assert.ok(Date.now() - t0 >= 4000, `closed after ${Date.now() - t0} ms`);
+      });
+
+      test("a request that never finishes gets 408 and is closed", async () => {
+        const r = await rawExchange(srv.port, "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n", 6000);
+        assert.equal(r.closed, true);
+        assert.match(r.data, /^HTTP\/1\.1 408 /);
+      });
+    });
+
     describe("options: cors, cookie, allowRequest, path", () => {
       let srv;
       before(async () => {

@@ -45,7 +45,8 @@ describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
   const NAMES = ["c1", "c2", "n1", "n2"];
 
   before(async () => {
-    redis = await startRedis();
+    // classic: with a password and a database number in the URL
+    redis = await startRedis(0, classic ? { password: "s3cret" } : {});
     servers = {};
     for (const name of NAMES) {
       servers[name] = await startServer(name[0] === "c" ? "c" : "node", "sio_test_server",
@@ -123,8 +124,32 @@ describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
       for (const x of list) {
         const name = NAMES.find((n) => clients[n].id === x.id);
         assert.deepEqual(x.data, { on: name });
+        // the handshake crosses the cluster with its field types
+        assert.equal(typeof x.handshake.time, "string");
+        assert.equal(typeof x.handshake.issued, "number");
+        assert.equal(typeof x.handshake.headers, "object");
+        assert.equal(x.handshake.query.transport, "websocket");
+        assert.deepEqual(x.handshake.auth, {});
         assert.ok(x.rooms.includes(x.id));
       }
+    });
+
+    test(`the local flag keeps a broadcast on its server, from ${from}`, async () => {
+      const seen = Object.fromEntries(NAMES.map((n) => [n, 0]));
+      for (const n of NAMES) clients[n].on(`local-${from}`, () => seen[n]++);
+      const marker = everyone(`lmarker-${from}`);
+      await clients[from].emitWithAck("to", { local: true }, `local-${from}`);
+      await clients[from].emitWithAck("to", {}, `lmarker-${from}`);
+      await marker;
+      assert.deepEqual(seen, Object.fromEntries(NAMES.map((n) => [n, n === from ? 1 : 0])));
+    });
+
+    test(`serverSideEmit without ack reaches the other servers, from ${from}`, async () => {
+      clients[from].emit("sse-send", "no-ack", from);
+      for (const n of NAMES.filter((x) => x !== from))
+        await servers[n].waitFor((e) => e.event === "sse" && JSON.stringify(e.args) === JSON.stringify(["no-ack", from]));
+      await sleep(100);
+      assert.equal(servers[from].events.some((e) => e.event === "sse" && e.args[0] === "no-ack" && e.args[1] === from), false);
     });
 
     test(`socketsJoin / socketsLeave across servers, from ${from}`, async () => {
@@ -198,6 +223,25 @@ describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
     await until(() => /malformed request/.test(servers.c2.stderr), 3000, "c2 logs");
   });
 
+  test("a server leaving the cluster: the others go on without waiting for it", async () => {
+    const gone = next(clients.n2, "disconnect");
+    await servers.n2.stop();
+    await gone;
+    clients.n2.close();
+    delete clients.n2;
+    await until(async () => (await countServers(pub)) === 3, 5000, "3 subscribers");
+    const t0 = Date.now();
+    const list = await clients.c1.emitWithAck("fetch", {});
+    assert.equal(list.length, 3);
+    assert.ok(Date.now() - t0 < 1500, "no request timeout was needed");
+    const got = Promise.all(["c1", "c2", "n1"].map((n) => next(clients[n], "after-leave")));
+    await clients.n1.emitWithAck("to", {}, "after-leave");
+    await got;
+    // later tests run with three servers
+    NAMES.splice(NAMES.indexOf("n2"), 1);
+    delete servers.n2;
+  });
+
   classicTest("Redis restarts mid-run: local delivery goes on, requests time out, then the cluster heals", async () => {
     await redis.stop();
     // local delivery on one server still works
@@ -209,14 +253,14 @@ describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
     const list = await clients.c1.emitWithAck("fetch", {});
     assert.deepEqual(list.map((x) => x.id), [clients.c1.id]);
     assert.ok(Date.now() - t0 < 4000);
-    redis = await startRedis(redis.port);
-    await until(async () => (await countServers(pub).catch(() => 0)) === 4,
-                15000, "resubscription of all four servers");
+    redis = await redis.restart();
+    await until(async () => (await countServers(pub).catch(() => 0)) === NAMES.length,
+                15000, "resubscription of every server");
     const got = everyone("healed");
     await clients.c2.emitWithAck("to", {}, "healed");
     await got;
     const again = await clients.n1.emitWithAck("fetch", {});
-    assert.equal(again.length, 4);
+    assert.equal(again.length, NAMES.length);
     assert.match(servers.c1.stderr, /reconnecting with backoff/);
   });
 });

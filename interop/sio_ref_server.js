@@ -94,7 +94,7 @@ io.on("connection", (socket) => {
   });
   socket.on("fetch", async (o, ack) => {
     const list = await targets(io, o).fetchSockets();
-    ack(list.map((s) => ({ id: s.id, rooms: sorted(s.rooms), data: s.data }))
+    ack(list.map((s) => ({ id: s.id, rooms: sorted(s.rooms), data: s.data, handshake: s.handshake }))
             .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
   });
   socket.on("sockets-join", (o, room, ack) => { targets(io, o).socketsJoin(room); ack(); });

@@ -182,9 +182,10 @@ static void fetch_done(int err, json_t *sockets, void *ud) {
   qsort(v, n, sizeof *v, cmp_by_id);
   json_t *out = json_array();
   for (size_t i = 0; i < n; i++)
-    json_array_append_new(out, json_pack("{s:O,s:o,s:O}", "id", json_object_get(v[i], "id"),
+    json_array_append_new(out, json_pack("{s:O,s:o,s:O,s:O}", "id", json_object_get(v[i], "id"),
                                          "rooms", sorted(json_deep_copy(json_object_get(v[i], "rooms"))),
-                                         "data", json_object_get(v[i], "data")));
+                                         "data", json_object_get(v[i], "data"),
+                                         "handshake", json_object_get(v[i], "handshake")));
   free(v);
   json_decref(sockets);
   sio_ack_send(ack, one(out));

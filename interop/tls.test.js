@@ -154,6 +154,36 @@ for (const kind of serverKinds()) {
   });
 }
 
+for (const kind of serverKinds()) {
+  test(`${kind}: an encrypted key with its passphrase`, async () => {
+    const srv = await startServer(kind, "eio_test_server", { tls: certs.encrypted });
+    try {
+      const s = await eioConnect(srv.url, { transports: ["websocket"] });
+      assert.deepEqual(await echo(s, ["locked key"]), ["locked key"]);
+      s.close();
+    } finally {
+      await srv.stop();
+    }
+  });
+}
+
+test("libsio offers ALPN http/1.1", async () => {
+  const srv = await startServer("c", "eio_test_server", { tls: certs.server });
+  try {
+    const proto = await new Promise((resolve, reject) => {
+      const s = tls.connect({ port: srv.port, host: "127.0.0.1", ca: certs.ca,
+                              ALPNProtocols: ["h2", "http/1.1"] }, () => {
+        resolve(s.alpnProtocol);
+        s.end();
+      });
+      s.on("error", reject);
+    });
+    assert.equal(proto, "http/1.1");
+  } finally {
+    await srv.stop();
+  }
+});
+
 describe("TLS options checked at start (libsio)", () => {
   const run = (tlsOpts) => spawnSync(path.join(BUILD, "eio_test_server"),
                                      [JSON.stringify({ tls: tlsOpts })], { encoding: "utf8", timeout: 10000 });
@@ -166,6 +196,16 @@ describe("TLS options checked at start (libsio)", () => {
     const r = run(certs.mismatched);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /private key does not match the certificate/);
+  });
+  test("a wrong passphrase: a clear error, exit 1", () => {
+    const r = run({ ...certs.encrypted, passphrase: "wrong" });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot load the private key/);
+  });
+  test("a PKCS#8 key encrypted with AES (not readable by mbedtls 2.28): a clear error", () => {
+    const r = run(certs.pkcs8aes);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot load the private key .*server-p8\.key: PKCS5/);
   });
   test("a missing file: a clear error, exit 1", () => {
     const r = run({ cert: path.join(certs.dir, "nope.pem"), key: certs.server.key });

@@ -21,6 +21,12 @@ function makeCerts() {
     ssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", "san.ext");
   }
+  // The server key again, encrypted with a passphrase: legacy PEM
+  // encryption (AES-256), which mbedtls 2.28 reads, and PKCS#8 with AES
+  // (OpenSSL 3's default), which it does not.
+  ssl("rsa", "-in", "server.key", "-out", "server-enc.key", "-aes256", "-traditional",
+      "-passout", "pass:hunter2");
+  ssl("pkey", "-in", "server.key", "-out", "server-p8.key", "-aes256", "-passout", "pass:hunter2");
   // An expired certificate: openssl ca can set the validity window.
   fs.mkdirSync(f("ca-db"));
   fs.writeFileSync(f("ca-db/index.txt"), "");
@@ -39,6 +45,8 @@ function makeCerts() {
     ca: fs.readFileSync(f("ca.pem")),
     server: { cert: f("server.pem"), key: f("server.key") },
     server2: { cert: f("server2.pem"), key: f("server2.key") },
+    encrypted: { cert: f("server.pem"), key: f("server-enc.key"), passphrase: "hunter2" },
+    pkcs8aes: { cert: f("server.pem"), key: f("server-p8.key"), passphrase: "hunter2" },
     expired: { cert: f("expired.pem"), key: f("expired.key") },
     mismatched: { cert: f("server.pem"), key: f("server2.key") },
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),

@@ -15,10 +15,12 @@ function freePort() {
   });
 }
 
-async function startRedis(port) {
+// password: started with requirepass, and url carries it (and db 3).
+async function startRedis(port, { password } = {}) {
   port = port || await freePort();
+  const auth = password ? ["--requirepass", password] : [];
   const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no"],
+                                       "--save", "", "--appendonly", "no", ...auth],
                       { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   await new Promise((resolve, reject) => {
@@ -33,8 +35,9 @@ async function startRedis(port) {
   const exited = new Promise((r) => child.on("exit", r));
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: password ? `redis://:${password}@127.0.0.1:${port}/3` : `redis://127.0.0.1:${port}`,
     async stop() { child.kill("SIGTERM"); await exited; },
+    restart: () => startRedis(port, { password }),
   };
 }
 
