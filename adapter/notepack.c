@@ -130,8 +130,9 @@ json_t *sio_mp_to_json(const msgpack_object *o, sio_mp_bins *bins) {
   case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
   case MSGPACK_OBJECT_FLOAT32:
   case MSGPACK_OBJECT_FLOAT64: return number(o->via.f64);
-  case MSGPACK_OBJECT_STR: return json_stringn(o->via.str.ptr, o->via.str.size);
-  case MSGPACK_OBJECT_BIN: return bin_value(o->via.bin.ptr, o->via.bin.size, bins);
+  case MSGPACK_OBJECT_STR: /* msgpack-c gives NULL for an empty string */
+    return json_stringn(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
+  case MSGPACK_OBJECT_BIN: return bin_value(o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size, bins);
   case MSGPACK_OBJECT_ARRAY: {
     json_t *a = json_array();
     for (uint32_t i = 0; a && i < o->via.array.size; i++) {
@@ -148,7 +149,7 @@ json_t *sio_mp_to_json(const msgpack_object *o, sio_mp_bins *bins) {
     for (uint32_t i = 0; m && i < o->via.map.size; i++) {
       const msgpack_object *k = &o->via.map.ptr[i].key;
       if (k->type != MSGPACK_OBJECT_STR) goto bad_map;
-      char *key = strndup(k->via.str.ptr, k->via.str.size);
+      char *key = strndup(k->via.str.size ? k->via.str.ptr : "", k->via.str.size);
       json_t *x = key && strlen(key) == k->via.str.size
                       ? sio_mp_to_json(&o->via.map.ptr[i].val, bins)
                       : NULL;
@@ -173,7 +174,72 @@ json_t *sio_mp_to_json(const msgpack_object *o, sio_mp_bins *bins) {
   return NULL;
 }
 
+/*
+ * msgpack-c allocates for an array or map from its declared count before
+ * it has seen the elements, so six bytes from the network could ask for
+ * gigabytes. This pre-scan walks the value without allocating and checks
+ * that every declared count and length fits in the bytes present (each
+ * element takes at least one byte), so what the unpacker allocates stays
+ * proportional to the message. Returns 0 when the buffer holds exactly one
+ * well-formed value.
+ */
+static int be(const uint8_t *p, int n, uint64_t *v) {
+  *v = 0;
+  for (int i = 0; i < n; i++) *v = *v << 8 | p[i];
+  return n;
+}
+
+static int mp_scan(const uint8_t *p, size_t len) {
+  size_t pos = 0;
+  uint64_t pending = 1; /* values still to read */
+  while (pending) {
+    if (pos >= len) return -1;
+    uint8_t c = p[pos++];
+    uint64_t n = 0, skip = 0, items = 0;
+    size_t left = len - pos;
+#define NEED(k) do { if (left < (k)) return -1; } while (0)
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+    } else if ((c & 0xf0) == 0x80) { items = 2 * (uint64_t)(c & 0x0f);
+    } else if ((c & 0xf0) == 0x90) { items = c & 0x0f;
+    } else if ((c & 0xe0) == 0xa0) { skip = c & 0x1f;
+    } else {
+      switch (c) {
+      case 0xc4: case 0xd9: NEED(1); pos += be(p + pos, 1, &skip); break;
+      case 0xc5: case 0xda: NEED(2); pos += be(p + pos, 2, &skip); break;
+      case 0xc6: case 0xdb: NEED(4); pos += be(p + pos, 4, &skip); break;
+      case 0xc7: NEED(2); pos += be(p + pos, 1, &skip); skip++; pos += 0; break;
+      case 0xc8: NEED(3); pos += be(p + pos, 2, &skip); skip++; break;
+      case 0xc9: NEED(5); pos += be(p + pos, 4, &skip); skip++; break;
+      case 0xca: skip = 4; break;
+      case 0xcb: skip = 8; break;
+      case 0xcc: case 0xd0: skip = 1; break;
+      case 0xcd: case 0xd1: skip = 2; break;
+      case 0xce: case 0xd2: skip = 4; break;
+      case 0xcf: case 0xd3: skip = 8; break;
+      case 0xd4: skip = 2; break;
+      case 0xd5: skip = 3; break;
+      case 0xd6: skip = 5; break;
+      case 0xd7: skip = 9; break;
+      case 0xd8: skip = 17; break;
+      case 0xdc: NEED(2); pos += be(p + pos, 2, &n); items = n; break;
+      case 0xdd: NEED(4); pos += be(p + pos, 4, &n); items = n; break;
+      case 0xde: NEED(2); pos += be(p + pos, 2, &n); items = 2 * n; break;
+      case 0xdf: NEED(4); pos += be(p + pos, 4, &n); items = 2 * n; break;
+      default: return -1; /* 0xc1: never used */
+      }
+    }
+#undef NEED
+    if (skip > len - pos) return -1;
+    pos += skip;
+    pending--;
+    if (items > len - pos) return -1; /* more elements than bytes left */
+    pending += items;
+  }
+  return pos == len ? 0 : -1;
+}
+
 json_t *sio_mp_decode(const char *buf, size_t len, sio_mp_bins *bins) {
+  if (mp_scan((const uint8_t *)buf, len) != 0) return NULL;
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;

@@ -125,6 +125,21 @@ static void test_numbers_and_odd_types(void) {
   CHECK(json_real_value(json_array_get(d, 2)) == 1.5);
   json_decref(d);
   sio_mp_bins_clear(&bins);
+  /* empty strings, keys and binaries (msgpack-c hands out NULL for them) */
+  n = unhex("94 a0 da 00 00 81 a0 a0 c4 00", raw);
+  d = sio_mp_decode(raw, n, &bins);
+  CHECK(d && json_array_size(d) == 4 && !strcmp(json_string_value(json_array_get(d, 0)), ""));
+  CHECK(d && json_object_get(json_array_get(d, 2), "") != NULL);
+  json_decref(d);
+  sio_mp_bins_clear(&bins);
+  /* declared sizes beyond the bytes present are refused before any
+   * allocation: array32 of 2^32-1, map32, str32 */
+  n = unhex("dd ff ff ff ff 01", raw);
+  CHECK(sio_mp_decode(raw, n, &bins) == NULL);
+  n = unhex("df 10 00 00 00 a0 a0", raw);
+  CHECK(sio_mp_decode(raw, n, &bins) == NULL);
+  n = unhex("db 7f ff ff ff 61", raw);
+  CHECK(sio_mp_decode(raw, n, &bins) == NULL);
   /* malformed: truncated, trailing bytes, non-string key */
   n = unhex("93 01 02", raw);
   CHECK(sio_mp_decode(raw, n, &bins) == NULL);
