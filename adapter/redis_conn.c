@@ -11,6 +11,10 @@
 #include "map.h"
 #include "sio/log.h"
 
+/* Publishes made while the connection is down wait for it (as node-redis's
+ * offline queue does), up to this many bytes; past it they are dropped
+ * and the log says so. Commands that want a reply fail at once instead. */
+#define OFFLINE_QUEUE_MAX (8u * 1024 * 1024)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_S 5
@@ -37,6 +41,9 @@ struct sio_redis {
   struct event *retry;
   unsigned backoff_ms;
   int logged_down;
+  struct evbuffer *offline;  /* formatted commands waiting for a connection */
+  size_t offline_count;
+  size_t dropped;
 };
 
 static const char *const sub_kinds[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -138,6 +145,20 @@ static void push_pending(sio_redis *r, sio_redis_reply_cb cb, void *ud) {
 
 void sio_redis_command(sio_redis *r, sio_redis_reply_cb cb, void *ud, int argc,
                        const char **argv, const size_t *lens) {
+  if (r && !r->connected && !cb && r->offline) {
+    char *cmd;
+    int n = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (n < 0) return;
+    if (evbuffer_get_length(r->offline) + (size_t)n <= OFFLINE_QUEUE_MAX) {
+      evbuffer_add(r->offline, cmd, (size_t)n);
+      r->offline_count++;
+    } else if (r->dropped++ == 0) {
+      sio_log(SIO_LOG_WARN, "sio:redis", "%s:%d is away and %u bytes are queued: dropping "
+              "further publishes until it is back", r->url.host, r->url.port, OFFLINE_QUEUE_MAX);
+    }
+    redisFreeCommand(cmd);
+    return;
+  }
   if (!r || !r->connected) {
     if (cb) cb(NULL, ud);
     return;
@@ -229,6 +250,16 @@ static void read_cb(struct bufferevent *bev, void *arg) {
 static void ready(sio_redis *r) {
   r->connected = 1;
   r->backoff_ms = BACKOFF_MIN_MS;
+  if (r->offline && r->offline_count) {
+    /* fire-and-forget commands queued while away: one reply each, no
+     * callback, ahead of anything sent from now on */
+    sio_log(SIO_LOG_INFO, "sio:redis", "%s:%d: sending %zu queued publishes", r->url.host,
+            r->url.port, r->offline_count);
+    for (size_t i = 0; i < r->offline_count; i++) push_pending(r, NULL, NULL);
+    bufferevent_write_buffer(r->bev, r->offline);
+    r->offline_count = 0;
+    r->dropped = 0;
+  }
   if (r->logged_down)
     sio_log(SIO_LOG_INFO, "sio:redis", "%s:%d connected%s", r->url.host, r->url.port,
             r->subscriber ? " (subscriber)" : "");
@@ -324,7 +355,8 @@ sio_redis *sio_redis_new(struct event_base *base, const sio_redis_url *url,
                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   if (!r->dns) r->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   r->retry = evtimer_new(base, retry_cb, r);
-  if (!r->dns || !r->retry) {
+  if (!subscriber) r->offline = evbuffer_new();
+  if (!r->dns || !r->retry || (!subscriber && !r->offline)) {
     sio_redis_free(r);
     return NULL;
   }
@@ -343,6 +375,7 @@ void sio_redis_free(sio_redis *r) {
   fail_pending(r);
   if (r->retry) event_free(r->retry);
   if (r->dns) evdns_base_free(r->dns, 0);
+  if (r->offline) evbuffer_free(r->offline);
   for (int k = 0; k < 3; k++) sio_map_clear(&r->subs[k]);
   free(r);
 }
