@@ -200,6 +200,12 @@ static json_t *opts_json(const sio_bcast_opts *o) {
                    names_json(o->except, o->nexcept));
 }
 
+/* JSON when the payload starts with '{', msgpack otherwise (spec 1.3). */
+static json_t *decode_payload(const char *payload, size_t len, sio_mp_bins *bins) {
+  return len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
+                                  : sio_mp_decode(payload, len, bins);
+}
+
 /* ------------------------------------------------------------ requests */
 
 static void req_free(req *r) {
@@ -802,8 +808,7 @@ static reply_ctx *reply_to(redis_adapter *a, const char *rid, const char *reques
 
 static void on_request(redis_adapter *a, const char *payload, size_t len) {
   sio_mp_bins bins = {0};
-  json_t *j = len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
-                                       : sio_mp_decode(payload, len, &bins);
+  json_t *j = decode_payload(payload, len, &bins);
   json_t *type_j = json_object_get(j, "type");
   if (!json_is_object(j) || !json_is_integer(type_j)) {
     sio_log(SIO_LOG_WARN, "sio:redis", "malformed request on %s (%zu bytes) dropped",
@@ -922,10 +927,28 @@ out:
   sio_mp_bins_clear(&bins);
 }
 
+/* One answer to a pending request, whatever the protocol spelled it as. */
+enum { ANSWER_COUNT, ANSWER_ACK, ANSWER_SOCKETS, ANSWER_SSE };
+
+static void req_answer(redis_adapter *a, req *r, int what, const json_t *value,
+                       const sio_mp_bins *bins) {
+  if (r->type == REQ_BCAST && what == ANSWER_COUNT) {
+    r->count_cb(r->count_ctx, json_is_integer(value) ? (size_t)json_integer_value(value) : 0);
+  } else if (r->type == REQ_BCAST && what == ANSWER_ACK) {
+    a->base.host.ack_remote(r->ack, value ? value : json_null(), bins->v, bins->n);
+  } else if (r->type == REQ_FETCH && what == ANSWER_SOCKETS) {
+    /* an answer without a sockets array still counts (spec 4.4) */
+    if (json_is_array(value)) json_array_extend(r->acc, (json_t *)value);
+    if (++r->got == r->expected) req_finish(r, 0);
+  } else if (r->type == REQ_SSE && what == ANSWER_SSE) {
+    json_array_append(r->acc, value ? (json_t *)value : json_null());
+    if (++r->got == r->expected) req_finish(r, 0);
+  }
+}
+
 static void on_response(redis_adapter *a, const char *payload, size_t len) {
   sio_mp_bins bins = {0};
-  json_t *j = len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
-                                       : sio_mp_decode(payload, len, &bins);
+  json_t *j = decode_payload(payload, len, &bins);
   const char *rid = json_string_value(json_object_get(j, "requestId"));
   req *r = rid ? req_find(a, rid) : NULL;
   if (!json_is_object(j)) {
@@ -933,23 +956,11 @@ static void on_response(redis_adapter *a, const char *payload, size_t len) {
   } else if (r) {
     json_t *type_j = json_object_get(j, "type");
     int type = json_is_integer(type_j) ? (int)json_integer_value(type_j) : -1;
-    if (r->type == REQ_BCAST) {
-      if (type == RESP_COUNT) {
-        json_t *n = json_object_get(j, "clientCount");
-        r->count_cb(r->count_ctx, json_is_integer(n) ? (size_t)json_integer_value(n) : 0);
-      } else if (type == RESP_ACK) {
-        json_t *p = json_object_get(j, "packet");
-        a->base.host.ack_remote(r->ack, p ? p : json_null(), bins.v, bins.n);
-      }
-    } else if (r->type == REQ_FETCH) {
-      json_t *s = json_object_get(j, "sockets");
-      if (json_is_array(s)) json_array_extend(r->acc, s);
-      if (++r->got == r->expected) req_finish(r, 0);
-    } else if (r->type == REQ_SSE && type == REQ_SSE) {
-      json_t *d = json_object_get(j, "data");
-      json_array_append(r->acc, d ? d : json_null());
-      if (++r->got == r->expected) req_finish(r, 0);
-    }
+    if (type == RESP_COUNT) req_answer(a, r, ANSWER_COUNT, json_object_get(j, "clientCount"), &bins);
+    else if (type == RESP_ACK) req_answer(a, r, ANSWER_ACK, json_object_get(j, "packet"), &bins);
+    else if (type == REQ_SSE) req_answer(a, r, ANSWER_SSE, json_object_get(j, "data"), &bins);
+    else if (r->type == REQ_FETCH) /* answers to fetch carry no type */
+      req_answer(a, r, ANSWER_SOCKETS, json_object_get(j, "sockets"), &bins);
   }
   json_decref(j);
   sio_mp_bins_clear(&bins);
@@ -960,8 +971,7 @@ static void on_response(redis_adapter *a, const char *payload, size_t len) {
  * come on the main channel too (Node's onMessage forwards them). */
 static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
   sio_mp_bins bins = {0};
-  json_t *j = len && payload[0] == '{' ? json_loadb(payload, len, 0, NULL)
-                                       : sio_mp_decode(payload, len, &bins);
+  json_t *j = decode_payload(payload, len, &bins);
   json_t *type_j = json_object_get(j, "type");
   json_t *data = json_object_get(j, "data");
   const char *uid = json_string_value(json_object_get(j, "uid"));
@@ -1041,21 +1051,14 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
   case S_ACK: {
     req *r = rid ? req_find(a, rid) : NULL;
     if (!r) break;
-    if (type == S_CLIENT_COUNT && r->type == REQ_BCAST) {
-      json_t *n = json_object_get(data, "clientCount");
-      r->count_cb(r->count_ctx, json_is_integer(n) ? (size_t)json_integer_value(n) : 0);
-    } else if (type == S_ACK && r->type == REQ_BCAST) {
-      json_t *p = json_object_get(data, "packet");
-      a->base.host.ack_remote(r->ack, p ? p : json_null(), bins.v, bins.n);
-    } else if (type == S_FETCH_RESPONSE && r->type == REQ_FETCH) {
-      json_t *sk = json_object_get(data, "sockets");
-      if (json_is_array(sk)) json_array_extend(r->acc, sk);
-      if (++r->got == r->expected) req_finish(r, 0);
-    } else if (type == S_SSE_RESPONSE && r->type == REQ_SSE) {
-      json_t *p = json_object_get(data, "packet");
-      json_array_append(r->acc, p ? p : json_null());
-      if (++r->got == r->expected) req_finish(r, 0);
-    }
+    if (type == S_CLIENT_COUNT)
+      req_answer(a, r, ANSWER_COUNT, json_object_get(data, "clientCount"), &bins);
+    else if (type == S_ACK)
+      req_answer(a, r, ANSWER_ACK, json_object_get(data, "packet"), &bins);
+    else if (type == S_FETCH_RESPONSE)
+      req_answer(a, r, ANSWER_SOCKETS, json_object_get(data, "sockets"), &bins);
+    else
+      req_answer(a, r, ANSWER_SSE, json_object_get(data, "packet"), &bins);
     break;
   }
   default: /* heartbeats, ADAPTER_CLOSE, unknown: ignored, as Node does */

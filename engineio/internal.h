@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "http.h"
+#include "map.h"
 #include "tls.h"
 #include "sio/engineio.h"
 #include "ws.h"
@@ -108,7 +109,6 @@ struct eio_socket {
   char *req_storage;
   eio_socket_handlers h;
   void *ud;
-  eio_socket *hnext;        /* hash chain */
 };
 
 struct eio_server {
@@ -124,8 +124,7 @@ struct eio_server {
   struct evconnlistener *listener;
   uint16_t port;
   eio_conn *conns;
-  eio_socket **table;
-  size_t table_size, nclients;
+  sio_map sessions;         /* sid -> eio_socket */
   eio_connection_cb on_connection;
   void *on_connection_ud;
   eio_request_handler on_request;

@@ -145,9 +145,7 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     srv->tls = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
     if (!srv->tls) goto fail;
   }
-  srv->table_size = 64;
-  srv->table = calloc(srv->table_size, sizeof *srv->table);
-  if (!srv->table) goto fail;
+  sio_map_init(&srv->sessions);
   srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
   srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
   srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
@@ -165,53 +163,18 @@ fail:
 
 /* ---------------------------------------------------------- session table */
 
-static size_t hash_id(const char *s) {
-  size_t h = 1469598103934665603ULL;
-  while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-  return h;
-}
-
 static eio_socket *table_get(eio_server *srv, const char *id) {
-  for (eio_socket *s = srv->table[hash_id(id) & (srv->table_size - 1)]; s;
-       s = s->hnext)
-    if (strcmp(s->id, id) == 0) return s;
-  return NULL;
+  return sio_map_get(&srv->sessions, id);
 }
 
 static int table_put(eio_server *srv, eio_socket *s) {
-  if (srv->nclients + 1 > srv->table_size / 2 * 1) {
-    size_t n = srv->table_size * 2;
-    eio_socket **t = calloc(n, sizeof *t);
-    if (!t) return -1;
-    for (size_t i = 0; i < srv->table_size; i++) {
-      eio_socket *e = srv->table[i];
-      while (e) {
-        eio_socket *nx = e->hnext;
-        size_t k = hash_id(e->id) & (n - 1);
-        e->hnext = t[k];
-        t[k] = e;
-        e = nx;
-      }
-    }
-    free(srv->table);
-    srv->table = t;
-    srv->table_size = n;
-  }
-  size_t k = hash_id(s->id) & (srv->table_size - 1);
-  s->hnext = srv->table[k];
-  srv->table[k] = s;
-  srv->nclients++;
+  if (sio_map_put(&srv->sessions, s->id, s) < 0) return -1;
   s->in_map = 1;
   return 0;
 }
 
 static void table_del(eio_server *srv, eio_socket *s) {
-  eio_socket **pp = &srv->table[hash_id(s->id) & (srv->table_size - 1)];
-  while (*pp && *pp != s) pp = &(*pp)->hnext;
-  if (*pp) {
-    *pp = s->hnext;
-    srv->nclients--;
-  }
+  sio_map_del(&srv->sessions, s->id);
   s->in_map = 0;
 }
 
@@ -1402,7 +1365,7 @@ void eio_server_on_request(eio_server *srv, eio_request_handler cb, void *ud) {
   srv->on_request_ud = ud;
 }
 
-size_t eio_server_clients_count(const eio_server *srv) { return srv->nclients; }
+size_t eio_server_clients_count(const eio_server *srv) { return srv->sessions.count; }
 
 void eio_server_close(eio_server *srv) {
   srv->closing = 1;
@@ -1410,9 +1373,18 @@ void eio_server_close(eio_server *srv) {
     evconnlistener_free(srv->listener);
     srv->listener = NULL;
   }
-  /* Every session ends now (Node: close(true), discarding the transport). */
-  for (size_t i = 0; srv->table && i < srv->table_size; i++) {
-    while (srv->table[i]) sock_on_close(srv->table[i], "forced close", NULL);
+  /* Every session ends now (Node: close(true), discarding the transport);
+   * each leaves the table as it closes. */
+  size_t it;
+  sio_map_entry *e;
+  while ((e = sio_map_first(&srv->sessions, &it))) {
+    eio_socket *s = e->value;
+    if (s->ready == SOCK_CLOSED) { /* not expected: never leave it listed */
+      table_del(srv, s);
+      sock_unref(s);
+      continue;
+    }
+    sock_on_close(s, "forced close", NULL);
   }
   /* Idle HTTP connections go; busy ones finish writing and then close. */
   for (eio_conn *c = srv->conns; c; c = c->next) {
@@ -1431,7 +1403,7 @@ void eio_server_free(eio_server *srv) {
   if (!srv) return;
   eio_server_close(srv);
   eio_conn_free_all(srv);
-  free(srv->table);
+  sio_map_clear(&srv->sessions);
   free(srv->path);
   eio_tls_ctx_unref(srv->tls);
   free((void *)srv->cors.origins);

@@ -1,7 +1,7 @@
 /*
  * A string-keyed hash map (chained, power-of-two buckets, owned key
- * copies). Values are opaque pointers. Used for rooms, socket ids and
- * namespaces. Iteration order is unspecified.
+ * copies). Values are opaque pointers. Used by every layer: Engine.IO
+ * sessions, namespaces and sockets, rooms. Iteration order is unspecified.
  */
 #ifndef SIO_MAP_H
 #define SIO_MAP_H
