@@ -37,6 +37,7 @@ struct sio_redis_cluster {
   int specific;
   int sharded;
   int mode;
+  int json_parser;
   sio_map by_channel; /* channel or pattern -> redis_adapter */
 };
 
@@ -119,50 +120,6 @@ static json_t *names_json(const char *const *v, size_t n) {
   return a;
 }
 
-/* opts {rooms, except, flags} as msgpack, flags with the keys set only. */
-static int pack_opts(msgpack_packer *pk, const sio_bcast_opts *o, int with_timeout) {
-  msgpack_pack_map(pk, 3);
-  msgpack_pack_str_with_body(pk, "rooms", 5);
-  msgpack_pack_array(pk, o->nrooms);
-  for (size_t i = 0; i < o->nrooms; i++)
-    msgpack_pack_str_with_body(pk, o->rooms[i], strlen(o->rooms[i]));
-  msgpack_pack_str_with_body(pk, "except", 6);
-  msgpack_pack_array(pk, o->nexcept);
-  for (size_t i = 0; i < o->nexcept; i++)
-    msgpack_pack_str_with_body(pk, o->except[i], strlen(o->except[i]));
-  msgpack_pack_str_with_body(pk, "flags", 5);
-  int nf = !!(o->flags & SIO_BC_VOLATILE) + !!(o->flags & SIO_BC_COMPRESS_OFF) +
-           !!(o->flags & SIO_BC_EXPECT_SINGLE) + (with_timeout && o->timeout_ms);
-  msgpack_pack_map(pk, (size_t)nf);
-  if (o->flags & SIO_BC_VOLATILE) {
-    msgpack_pack_str_with_body(pk, "volatile", 8);
-    msgpack_pack_true(pk);
-  }
-  if (o->flags & SIO_BC_COMPRESS_OFF) {
-    msgpack_pack_str_with_body(pk, "compress", 8);
-    msgpack_pack_false(pk);
-  }
-  if (o->flags & SIO_BC_EXPECT_SINGLE) {
-    msgpack_pack_str_with_body(pk, "expectSingleResponse", 20);
-    msgpack_pack_true(pk);
-  }
-  if (with_timeout && o->timeout_ms) {
-    msgpack_pack_str_with_body(pk, "timeout", 7);
-    msgpack_pack_uint32(pk, o->timeout_ms);
-  }
-  return 0;
-}
-
-static void pack_packet(msgpack_packer *pk, const sio_msg *m, const char *nsp) {
-  msgpack_pack_map(pk, 3);
-  msgpack_pack_str_with_body(pk, "type", 4);
-  msgpack_pack_int(pk, 2);
-  msgpack_pack_str_with_body(pk, "data", 4);
-  sio_mp_pack(pk, m->data, m->bins, m->nbins);
-  msgpack_pack_str_with_body(pk, "nsp", 3);
-  msgpack_pack_str_with_body(pk, nsp, strlen(nsp));
-}
-
 /* Received opts -> sio_bcast_opts (pointers into the JSON, which must
  * outlive it). Missing except/flags are empty. */
 typedef struct opts_view {
@@ -198,6 +155,56 @@ static int opts_from_json(const json_t *j, opts_view *ov) {
 static json_t *opts_json(const sio_bcast_opts *o) {
   return json_pack("{s:o,s:o}", "rooms", names_json(o->rooms, o->nrooms), "except",
                    names_json(o->except, o->nexcept));
+}
+
+/* v with every binary placeholder written as JSON.stringify writes a
+ * Buffer: {"type":"Buffer","data":[bytes]} (a new reference). */
+static json_t *json_form(const json_t *v, sio_buf *const *bins, size_t nbins) {
+  if (json_is_object(v) && json_is_true(json_object_get(v, "_placeholder"))) {
+    json_t *n = json_object_get(v, "num");
+    if (json_is_integer(n) && json_integer_value(n) >= 0 && (size_t)json_integer_value(n) < nbins) {
+      sio_buf *b = bins[json_integer_value(n)];
+      json_t *bytes = json_array();
+      for (size_t i = 0; i < sio_buf_len(b); i++)
+        json_array_append_new(bytes, json_integer(sio_buf_data(b)[i]));
+      return json_pack("{s:s,s:o}", "type", "Buffer", "data", bytes);
+    }
+  }
+  if (json_is_array(v)) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < json_array_size(v); i++)
+      json_array_append_new(a, json_form(json_array_get(v, i), bins, nbins));
+    return a;
+  }
+  if (json_is_object(v)) {
+    json_t *o = json_object();
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) json_object_set_new(o, k, json_form(x, bins, nbins));
+    return o;
+  }
+  return json_deep_copy(v);
+}
+
+/* The configured parser for what Node runs through it: the broadcast
+ * message, BROADCAST requests and BROADCAST_ACK answers. */
+static void publish_parsed(redis_adapter *a, const char *channel, const json_t *msg,
+                           sio_buf *const *bins, size_t nbins) {
+  if (a->cl->json_parser) {
+    json_t *j = json_form(msg, bins, nbins);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    if (txt) publish(a, channel, txt, strlen(txt));
+    free(txt);
+    json_decref(j);
+    return;
+  }
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  sio_mp_pack(&pk, msg, bins, nbins);
+  publish(a, channel, sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
 }
 
 /* JSON when the payload starts with '{', msgpack otherwise (spec 1.3). */
@@ -361,6 +368,11 @@ static char *s_channel(redis_adapter *a, const sio_bcast_opts *o, int with_ack) 
   return strdup(a->ch_main);
 }
 
+/* The classic packet object {type, data, nsp} (spec 1.4). */
+static json_t *c_packet(redis_adapter *a, const sio_msg *m) {
+  return json_pack("{s:i,s:O,s:s}", "type", 2, "data", m->data, "nsp", a->nsp);
+}
+
 static json_t *s_packet(const sio_msg *m) {
   return json_pack("{s:i,s:O}", "type", 2, "data", m->data);
 }
@@ -475,18 +487,12 @@ static void ra_broadcast(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o)
              m->nbins);
     free(ch);
   } else if (!(o->flags & SIO_BC_LOCAL)) {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_str_with_body(&pk, a->uid, strlen(a->uid));
-    pack_packet(&pk, m, a->nsp);
-    pack_opts(&pk, o, 0);
+    /* [uid, packet, opts] on the room channel for exactly one room */
+    json_t *msg = json_pack("[s,o,o]", a->uid, c_packet(a, m), s_opts_json(o));
     char *ch = o->nrooms == 1 ? cat(a->ch_main, o->rooms[0], "#", NULL) : NULL;
-    publish(a, ch ? ch : a->ch_main, sb.data, sb.size);
+    publish_parsed(a, ch ? ch : a->ch_main, msg, m->bins, m->nbins);
     free(ch);
-    msgpack_sbuffer_destroy(&sb);
+    json_decref(msg);
   }
   a->local->ops->broadcast(a->local, m, o);
 }
@@ -509,23 +515,11 @@ static void ra_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast
       r->ack = a->base.host.ack_ref(ack);
       r->count_cb = client_count;
       r->count_ctx = ctx;
-      msgpack_sbuffer sb;
-      msgpack_sbuffer_init(&sb);
-      msgpack_packer pk;
-      msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-      msgpack_pack_map(&pk, 5);
-      msgpack_pack_str_with_body(&pk, "uid", 3);
-      msgpack_pack_str_with_body(&pk, a->uid, strlen(a->uid));
-      msgpack_pack_str_with_body(&pk, "requestId", 9);
-      msgpack_pack_str_with_body(&pk, r->id, strlen(r->id));
-      msgpack_pack_str_with_body(&pk, "type", 4);
-      msgpack_pack_int(&pk, REQ_BCAST);
-      msgpack_pack_str_with_body(&pk, "packet", 6);
-      pack_packet(&pk, m, a->nsp);
-      msgpack_pack_str_with_body(&pk, "opts", 4);
-      pack_opts(&pk, o, 1);
-      publish(a, a->ch_req, sb.data, sb.size);
-      msgpack_sbuffer_destroy(&sb);
+      json_t *msg = json_pack("{s:s,s:s,s:i,s:o,s:o}", "uid", a->uid, "requestId", r->id,
+                              "type", REQ_BCAST, "packet", c_packet(a, m), "opts",
+                              s_opts_json(o));
+      publish_parsed(a, a->ch_req, msg, m->bins, m->nbins);
+      json_decref(msg);
     }
   }
   a->local->ops->broadcast_with_ack(a->local, m, o, client_count, ack, ctx);
@@ -714,7 +708,9 @@ static void on_broadcast(redis_adapter *a, const char *channel, size_t chlen,
     if (!have) return; /* no local socket there: not decoded at all */
   }
   sio_mp_bins bins = {0};
-  json_t *v = sio_mp_decode(payload, len, &bins);
+  /* broadcasts always go through the configured parser, never sniffed */
+  json_t *v = a->cl->json_parser ? json_loadb(payload, len, 0, NULL)
+                                 : sio_mp_decode(payload, len, &bins);
   const char *uid = json_string_value(json_array_get(v, 0));
   json_t *packet = json_array_get(v, 1), *opts = json_array_get(v, 2);
   json_t *data = json_object_get(packet, "data");
@@ -763,13 +759,7 @@ static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_
   }
   json_t *msg = json_pack("{s:i,s:s,s:O}", "type", RESP_ACK, "requestId", x->request_id,
                           "packet", value);
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  sio_mp_pack(&pk, msg, bins, nbins);
-  publish(x->a, resp_channel(x->a, x->requester), sb.data, sb.size);
-  msgpack_sbuffer_destroy(&sb);
+  publish_parsed(x->a, resp_channel(x->a, x->requester), msg, bins, nbins);
   json_decref(msg);
 }
 
@@ -1220,6 +1210,7 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
   cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
   cl->specific = o->publish_on_specific_response_channel;
   cl->sharded = o->sharded;
+  cl->json_parser = o->json_parser;
   cl->mode = MODE_DYNAMIC;
   if (o->subscription_mode) {
     if (!strcmp(o->subscription_mode, "static")) cl->mode = MODE_STATIC;

@@ -156,7 +156,13 @@ async function start() {
     await Promise.all([pub.connect(), sub.connect()]);
     io.adapter(cfg.sharded
       ? createShardedAdapter(pub, sub, { subscriptionMode: cfg.subscriptionMode || "dynamic" })
-      : createAdapter(pub, sub, { requestsTimeout: cfg.requestsTimeout || 5000 }));
+      : createAdapter(pub, sub, {
+          requestsTimeout: cfg.requestsTimeout || 5000,
+          publishOnSpecificResponseChannel: !!cfg.specificResponse,
+          ...(cfg.parser === "json"
+            ? { parser: { encode: (m) => JSON.stringify(m), decode: (m) => JSON.parse(m) } }
+            : {}),
+        }));
     // the adapter of "/" must exist before handlers rely on it
     io.of("/");
   }

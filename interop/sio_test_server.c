@@ -475,6 +475,9 @@ int main(int argc, char **argv) {
     sio_redis_options_init(&ro);
     ro.url = redis_url;
     if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
+    const char *parser = json_string_value(json_object_get(cfg_keep, "parser"));
+    ro.json_parser = parser && !strcmp(parser, "json");
+    ro.publish_on_specific_response_channel = json_is_true(json_object_get(cfg_keep, "specificResponse"));
     static char mode[32];
     if (json_is_true(json_object_get(cfg_keep, "sharded"))) {
       ro.sharded = 1;

@@ -19,6 +19,11 @@ typedef struct sio_redis_options {
   const char *key;                 /* channel prefix, "socket.io" */
   unsigned requests_timeout_ms;    /* 5000 (0 means 5000, as in Node) */
   int publish_on_specific_response_channel; /* 0 */
+  /* parser: 0 = msgpack (notepack, Node's default), 1 = JSON (Node's
+   * {encode: JSON.stringify, decode: JSON.parse}); every server of a
+   * cluster must use the same. With JSON, binary arrives as
+   * {"type":"Buffer","data":[...]}, as JSON.stringify writes a Buffer. */
+  int json_parser;
   /* The sharded adapter (Node's createShardedAdapter, Redis >= 7:
    * SPUBLISH/SSUBSCRIBE): key is its channelPrefix; subscription_mode is
    * "static", "dynamic" (default) or "dynamic-private". Classic and sharded
