@@ -93,17 +93,39 @@ static char *cat(const char *a, const char *b, const char *c, const char *d) {
   return s;
 }
 
-static void publish(redis_adapter *a, const char *channel, const char *payload,
-                    size_t len) {
-  const char *argv[3] = {"PUBLISH", channel, payload};
-  size_t lens[3] = {7, strlen(channel), len};
+/* cmd: PUBLISH (classic) or SPUBLISH (sharded). */
+static void publish_cmd(redis_adapter *a, const char *cmd, const char *channel,
+                        const char *payload, size_t len) {
+  const char *argv[3] = {cmd, channel, payload};
+  size_t lens[3] = {strlen(cmd), strlen(channel), len};
   sio_redis_command(a->cl->pub, NULL, NULL, 3, argv, lens);
 }
 
+/* msg as msgpack (binary placeholders as bin) or as JSON text (binary as
+ * JSON.stringify writes a Buffer), published with cmd. */
+static json_t *json_form(const json_t *v, sio_buf *const *bins, size_t nbins);
+static void publish_encoded(redis_adapter *a, const char *cmd, const char *channel,
+                            const json_t *msg, sio_buf *const *bins, size_t nbins,
+                            int as_msgpack) {
+  if (!as_msgpack) {
+    json_t *j = nbins ? json_form(msg, bins, nbins) : json_incref((json_t *)msg);
+    char *txt = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (txt) publish_cmd(a, cmd, channel, txt, strlen(txt));
+    free(txt);
+    json_decref(j);
+    return;
+  }
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  sio_mp_pack(&pk, msg, bins, nbins);
+  publish_cmd(a, cmd, channel, sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+}
+
 static void publish_json(redis_adapter *a, const char *channel, json_t *j) {
-  char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-  if (s) publish(a, channel, s, strlen(s));
-  free(s);
+  publish_encoded(a, "PUBLISH", channel, j, NULL, 0, 0);
   json_decref(j);
 }
 
@@ -190,21 +212,7 @@ static json_t *json_form(const json_t *v, sio_buf *const *bins, size_t nbins) {
  * message, BROADCAST requests and BROADCAST_ACK answers. */
 static void publish_parsed(redis_adapter *a, const char *channel, const json_t *msg,
                            sio_buf *const *bins, size_t nbins) {
-  if (a->cl->json_parser) {
-    json_t *j = json_form(msg, bins, nbins);
-    char *txt = json_dumps(j, JSON_COMPACT);
-    if (txt) publish(a, channel, txt, strlen(txt));
-    free(txt);
-    json_decref(j);
-    return;
-  }
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  sio_mp_pack(&pk, msg, bins, nbins);
-  publish(a, channel, sb.data, sb.size);
-  msgpack_sbuffer_destroy(&sb);
+  publish_encoded(a, "PUBLISH", channel, msg, bins, nbins, !a->cl->json_parser);
 }
 
 /* JSON when the payload starts with '{', msgpack otherwise (spec 1.3). */
@@ -311,13 +319,6 @@ static void ra_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
 
 /* -------------------------------------------------------------- sharded */
 
-static void spublish(redis_adapter *a, const char *channel, const char *payload,
-                     size_t len) {
-  const char *argv[3] = {"SPUBLISH", channel, payload};
-  size_t lens[3] = {8, strlen(channel), len};
-  sio_redis_command(a->cl->pub, NULL, NULL, 3, argv, lens);
-}
-
 /* The envelope {type, data, uid, nsp}: msgpack when data carries binary,
  * else JSON (as Node's encode()). data is stolen. */
 static void s_send(redis_adapter *a, const char *channel, int type, json_t *data,
@@ -327,19 +328,7 @@ static void s_send(redis_adapter *a, const char *channel, int type, json_t *data
   if (data) json_object_set_new(env, "data", data);
   json_object_set_new(env, "uid", json_string(a->uid));
   json_object_set_new(env, "nsp", json_string(a->nsp));
-  if (nbins) {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    sio_mp_pack(&pk, env, bins, nbins);
-    spublish(a, channel, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-  } else {
-    char *txt = json_dumps(env, JSON_COMPACT);
-    if (txt) spublish(a, channel, txt, strlen(txt));
-    free(txt);
-  }
+  publish_encoded(a, "SPUBLISH", channel, env, bins, nbins, nbins > 0);
   json_decref(env);
 }
 
@@ -1078,6 +1067,17 @@ static void on_message(void *ud, const char *pattern, const char *channel, size_
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* The adapter's strings and the adapter itself. */
+static void free_names_of(redis_adapter *a) {
+  free(a->nsp);
+  free(a->ch_main);
+  free(a->pattern);
+  free(a->ch_req);
+  free(a->ch_resp);
+  free(a->ch_resp_own);
+  free(a);
+}
+
 static void ra_free(sio_adapter *base) {
   redis_adapter *a = (redis_adapter *)base;
   while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
@@ -1106,13 +1106,7 @@ static void ra_free(sio_adapter *base) {
   }
   a->local->ops->free(a->local);
 strings:
-  free(a->nsp);
-  free(a->ch_main);
-  free(a->pattern);
-  free(a->ch_req);
-  free(a->ch_resp);
-  free(a->ch_resp_own);
-  free(a);
+  free_names_of(a);
 }
 
 static const sio_adapter_ops redis_ops = {
@@ -1162,13 +1156,7 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   if (!a->local || !a->nsp || !a->ch_main || !a->pattern || !a->ch_req || !a->ch_resp ||
       !a->ch_resp_own) {
     if (a->local) a->local->ops->free(a->local);
-    free(a->nsp);
-    free(a->ch_main);
-    free(a->pattern);
-    free(a->ch_req);
-    free(a->ch_resp);
-    free(a->ch_resp_own);
-    free(a);
+    free_names_of(a);
     return NULL;
   }
   if (cl->sharded) {
