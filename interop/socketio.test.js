@@ -450,6 +450,8 @@ for (const kind of serverKinds()) {
         ws.bin(Buffer.from([4]));
         await ws.waitFrame((f) => f.opcode === 1 && f.data.toString().startsWith("462-7"));
         assert.ok(ws.textFrames().includes('462-7[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]'));
+        // the attachments follow the text as their own frames: wait for the last one
+        await ws.waitFrame((f) => f.opcode === 2 && f.data.length === 1 && f.data[0] === 4);
         const bins = ws.frames.filter((f) => f.opcode === 2).map((f) => [...f.data]);
         assert.deepEqual(bins.slice(-2), [[1, 2, 3], [4]]);
         ws.socket.destroy();
