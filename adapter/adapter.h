@@ -88,7 +88,42 @@ typedef struct sio_adapter_host {
                       size_t nbins, void (*reply)(void *rctx, const json_t *value,
                                                   sio_buf *const *bins, size_t nbins),
                       void *rctx);
+  /* Connection state recovery: maxDisconnectionDuration in ms, 0 when
+   * recovery is off (an adapter that keeps sessions needs both). */
+  unsigned recovery_ms;
 } sio_adapter_host;
+
+/* Connection state recovery kept by a cluster adapter (the JS
+ * SessionAwareAdapter's persistSession / restoreSession). A session as it
+ * is stored: pointers valid during the call only. */
+typedef struct sio_session {
+  const char *sid, *pid;
+  const json_t *data;
+  const char *const *rooms; /* every room, the socket's own id included */
+  size_t nrooms;
+} sio_session;
+
+/* One missed packet: [event, ...args, offset], binary as placeholders
+ * into bins. */
+typedef struct sio_restored_packet {
+  json_t *data;
+  sio_buf **bins;
+  size_t nbins;
+} sio_restored_packet;
+
+typedef struct sio_restored {
+  char sid[32], pid[32];
+  json_t *data;
+  char **rooms;
+  size_t nrooms;
+  sio_restored_packet *packets;
+  size_t npackets;
+} sio_restored;
+
+/* r is NULL when there is nothing to restore (no session, offset gone,
+ * Redis unreachable, server closing). r belongs to the adapter and is
+ * valid during the call only: take references to keep parts of it. */
+typedef void (*sio_restore_cb)(void *ctx, const sio_restored *r);
 
 typedef void (*sio_count_cb)(void *ctx, size_t clients);
 /* err: 0, or SIO_ERR_TIMEOUT (-7) with what arrived. sockets is owned. */
@@ -132,6 +167,14 @@ typedef struct sio_adapter_ops {
   void (*server_count)(sio_adapter *a, sio_count_cb cb, void *ctx);
   /* Every room of the local sockets (a set), for allRooms. */
   void (*rooms)(sio_adapter *a, sio_map *out);
+  /* Optional (NULL in the in-memory and Redis pub/sub adapters): an
+   * adapter that keeps sessions itself. With them, the adapter appends
+   * the offset to qualifying broadcasts (EVENT, no ack id, not volatile,
+   * host.recovery_ms set) and the Socket.IO layer keeps nothing.
+   * restore_session calls cb exactly once, possibly before returning. */
+  void (*persist_session)(sio_adapter *a, const sio_session *s);
+  void (*restore_session)(sio_adapter *a, const char *pid, const char *offset,
+                          sio_restore_cb cb, void *ctx);
 } sio_adapter_ops;
 
 struct sio_adapter {

@@ -254,6 +254,7 @@ static const sio_adapter_ops mem_ops = {
     mem_sockets,       mem_socket_rooms,     mem_fetch_sockets,
     mem_add_sockets,   mem_del_sockets,      mem_disconnect_sockets,
     mem_server_side_emit, mem_server_count, mem_rooms,
+    NULL,              NULL, /* sessions: kept by the Socket.IO layer */
 };
 
 sio_adapter *sio_memory_adapter_new(const sio_adapter_host *host) {

@@ -1115,6 +1115,7 @@ static const sio_adapter_ops redis_ops = {
     ra_sockets,       ra_socket_rooms,     ra_fetch_sockets,
     ra_add_sockets,   ra_del_sockets,      ra_disconnect_sockets,
     ra_server_side_emit, ra_server_count,  ra_rooms,
+    NULL,             NULL, /* sessions: kept by the Socket.IO layer */
 };
 
 /* The pattern is the namespace with glob characters escaped, so a name

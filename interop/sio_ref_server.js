@@ -12,7 +12,8 @@ for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBuffer
   if (cfg[k] !== undefined) opts[k] = cfg[k];
 }
 if (cfg.connectionStateRecovery) {
-  opts.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
+  opts.connectionStateRecovery = { maxDisconnectionDuration: cfg.maxDisconnectionDuration || 120000,
+                                   skipMiddlewares: true };
 }
 const line = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const serverName = cfg.name || "node";
@@ -146,7 +147,27 @@ io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
 io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 
 async function start() {
-  if (cfg.redis) {
+  if (cfg.redis && cfg.adapter === "streams") {
+    // @socket.io/redis-streams-adapter 0.3.1 (or 0.2.3 with streamsVersion
+    // "0.2"), on node-redis or ioredis (redisClient "ioredis")
+    const pkg = cfg.streamsVersion === "0.2" ? "redis-streams-adapter-0.2" : "@socket.io/redis-streams-adapter";
+    const { createAdapter } = require(pkg);
+    let client;
+    if (cfg.redisClient === "ioredis") {
+      const Redis = require("ioredis");
+      client = new Redis(cfg.redis);
+    } else {
+      client = require("redis").createClient({ url: cfg.redis });
+      await client.connect();
+    }
+    client.on("error", () => {});
+    const o = {};
+    for (const k of ["streamName", "streamCount", "channelPrefix", "useShardedPubSub", "maxLen",
+                     "readCount", "blockTimeInMs", "sessionKeyPrefix"])
+      if (cfg[k] !== undefined) o[k] = cfg[k];
+    io.adapter(createAdapter(client, o));
+    io.of("/");
+  } else if (cfg.redis) {
     const { createClient } = require("redis");
     const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
     const pub = createClient({ url: cfg.redis });

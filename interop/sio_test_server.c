@@ -438,6 +438,8 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  if ((v = json_object_get(cfg, "maxDisconnectionDuration")))
+    o.recovery_max_disconnection_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
@@ -483,6 +485,24 @@ int main(int argc, char **argv) {
       ro.sharded = 1;
       snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(cfg_keep, "subscriptionMode")) ? json_string_value(json_object_get(cfg_keep, "subscriptionMode")) : "dynamic");
       ro.subscription_mode = mode;
+    }
+    /* adapter: "streams" with Node's option names */
+    const char *adapter = json_string_value(json_object_get(cfg_keep, "adapter"));
+    static char stream_name[128], channel_prefix[128], session_prefix[128];
+    if (adapter && !strcmp(adapter, "streams")) {
+      ro.streams = 1;
+      const char *sv;
+      if ((sv = json_string_value(json_object_get(cfg_keep, "streamName"))))
+        ro.stream_name = strncpy(stream_name, sv, sizeof stream_name - 1);
+      if ((sv = json_string_value(json_object_get(cfg_keep, "channelPrefix"))))
+        ro.channel_prefix = strncpy(channel_prefix, sv, sizeof channel_prefix - 1);
+      if ((sv = json_string_value(json_object_get(cfg_keep, "sessionKeyPrefix"))))
+        ro.session_key_prefix = strncpy(session_prefix, sv, sizeof session_prefix - 1);
+      ro.stream_count = (unsigned)json_integer_value(json_object_get(cfg_keep, "streamCount"));
+      ro.max_len = (unsigned)json_integer_value(json_object_get(cfg_keep, "maxLen"));
+      ro.read_count = (unsigned)json_integer_value(json_object_get(cfg_keep, "readCount"));
+      ro.block_time_ms = (unsigned)json_integer_value(json_object_get(cfg_keep, "blockTimeInMs"));
+      ro.use_sharded_pubsub = json_is_true(json_object_get(cfg_keep, "useShardedPubSub"));
     }
     char err[256];
     if (sio_server_use_redis(srv, &ro, err, sizeof err) != SIO_OK) {

@@ -145,7 +145,8 @@ static void make_offset(struct nsp_recovery *r, char out[40]) {
 void sio_recovery_broadcast(sio_namespace *nsp, sio_msg *msg,
                             const sio_bcast_opts *o) {
   struct nsp_recovery *r = nsp->rec;
-  if (msg->type == SIO_PACKET_EVENT && msg->id < 0 &&
+  /* an adapter that keeps sessions appends its own offsets */
+  if (!nsp->adapter->ops->restore_session && msg->type == SIO_PACKET_EVENT && msg->id < 0 &&
       !(o->flags & SIO_BC_VOLATILE)) {
     stored_pkt *p = calloc(1, sizeof *p);
     if (p) {
@@ -176,8 +177,27 @@ int sio_recovery_emit_to_socket(sio_socket *s, sio_msg *msg) {
   return 1;
 }
 
+/* The session handed to an adapter that keeps sessions (in Redis). */
+static void persist_in_adapter(sio_socket *s) {
+  sio_adapter *a = s->nsp->adapter;
+  const sio_map *rooms = a->ops->socket_rooms(a, s->id);
+  size_t n = 0, it;
+  const char **v = calloc((rooms ? rooms->count : 0) + 1, sizeof *v);
+  if (!v) return;
+  if (rooms)
+    for (sio_map_entry *e = sio_map_first(rooms, &it); e; e = sio_map_next(rooms, e, &it))
+      v[n++] = e->key;
+  sio_session x = {s->id, s->pid, s->data, v, n};
+  a->ops->persist_session(a, &x);
+  free(v);
+}
+
 void sio_recovery_persist(sio_socket *s) {
   struct nsp_recovery *r = s->nsp->rec;
+  if (s->nsp->adapter->ops->persist_session) {
+    persist_in_adapter(s);
+    return;
+  }
   session *x = calloc(1, sizeof *x);
   if (!x) return;
   snprintf(x->sid, sizeof x->sid, "%s", s->id);
@@ -256,4 +276,60 @@ void sio_recovered_clear(sio_recovered *r) {
   for (size_t i = 0; i < r->npackets; i++) sio_args_unref(r->packets[i]);
   free(r->packets);
   memset(r, 0, sizeof *r);
+}
+
+typedef struct async_restore {
+  sio_namespace *nsp;
+  json_t *auth;
+  sio_recovery_cb cb;
+  void *ctx;
+} async_restore;
+
+/* The adapter's restored session -> the form client_connect replays. */
+static int from_adapter(const sio_restored *r, sio_recovered *out) {
+  memset(out, 0, sizeof *out);
+  if (strlen(r->sid) >= sizeof out->sid || strlen(r->pid) >= sizeof out->pid) return -1;
+  snprintf(out->sid, sizeof out->sid, "%s", r->sid);
+  snprintf(out->pid, sizeof out->pid, "%s", r->pid);
+  out->data = json_incref(r->data);
+  out->rooms = copy_names((const char *const *)r->rooms, r->nrooms);
+  out->packets = calloc(r->npackets + 1, sizeof *out->packets);
+  if (!out->rooms || !out->packets) goto fail;
+  out->nrooms = r->nrooms;
+  for (size_t i = 0; i < r->nrooms; i++)
+    if (!out->rooms[i]) goto fail;
+  for (size_t i = 0; i < r->npackets; i++) {
+    const sio_restored_packet *p = &r->packets[i];
+    sio_args *a = sio_args_wrap(json_incref(p->data), p->bins, p->nbins);
+    if (!a) goto fail;
+    out->packets[out->npackets++] = a;
+  }
+  return 0;
+fail:
+  sio_recovered_clear(out);
+  return -1;
+}
+
+static void restored_cb(void *ctx, const sio_restored *r) {
+  async_restore *x = ctx;
+  sio_recovered prev;
+  int ok = r && from_adapter(r, &prev) == 0;
+  x->cb(x->ctx, x->nsp, x->auth, ok ? &prev : NULL);
+  free(x);
+}
+
+int sio_recovery_restore_async(sio_namespace *nsp, json_t *auth, sio_recovery_cb cb,
+                               void *ctx) {
+  sio_adapter *a = nsp->adapter;
+  const char *pid = json_string_value(json_object_get(auth, "pid"));
+  const char *offset = json_string_value(json_object_get(auth, "offset"));
+  if (!a->ops->restore_session || !pid || !offset) return 0;
+  async_restore *x = calloc(1, sizeof *x);
+  if (!x) return 0;
+  x->nsp = nsp;
+  x->auth = json_incref(auth);
+  x->cb = cb;
+  x->ctx = ctx;
+  a->ops->restore_session(a, pid, offset, restored_cb, x);
+  return 1;
 }

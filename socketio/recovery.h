@@ -35,4 +35,12 @@ void sio_recovery_persist(sio_socket *s);
 int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
                          sio_recovered *out);
 void sio_recovered_clear(sio_recovered *r);
+/* With an adapter that keeps sessions (restore_session) and auth holding
+ * string pid and offset: starts the lookup and returns 1; cb then runs
+ * exactly once (maybe before this returns) with its own reference to
+ * auth and prev NULL (new session) or filled (cb clears it). Else 0. */
+typedef void (*sio_recovery_cb)(void *ctx, sio_namespace *nsp, json_t *auth,
+                                sio_recovered *prev);
+int sio_recovery_restore_async(sio_namespace *nsp, json_t *auth, sio_recovery_cb cb,
+                               void *ctx);
 #endif

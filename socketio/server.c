@@ -22,6 +22,7 @@
 #include "sio/log.h"
 #include "sio/redis.h"
 #include "redis_adapter.h"
+#include "redis_streams.h"
 
 static void client_close(sio_client *c, const char *reason);
 static int http_request(const eio_request *req, eio_http_response *res, void *ud);
@@ -688,6 +689,23 @@ static void do_connect(sio_socket *s) {
 
 static sio_namespace *nsp_create(sio_server *srv, const char *name);
 
+static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
+                                  sio_recovered *restored);
+
+/* A session looked up by the adapter (in Redis): the CONNECT goes on,
+ * unless the client or the server went meanwhile. */
+static void client_restored(void *ctx, sio_namespace *nsp, json_t *auth,
+                            sio_recovered *prev) {
+  sio_client *c = ctx;
+  if (!c->closed && !c->srv->closing && nsp) {
+    client_connect_socket(c, nsp, auth, prev); /* takes auth */
+  } else {
+    if (prev) sio_recovered_clear(prev);
+    json_decref(auth);
+  }
+  client_unref(c);
+}
+
 /* A CONNECT for a namespace this client is not in yet. */
 static void client_connect(sio_client *c, const char *name, json_t *auth) {
   sio_server *srv = c->srv;
@@ -732,8 +750,28 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
     return;
   }
   json_t *a = auth ? json_incref(auth) : json_object();
+  if (nsp->rec) {
+    c->refs++; /* until client_restored, which may run before this returns */
+    int started = sio_recovery_restore_async(nsp, a, client_restored, c);
+    if (started) {
+      json_decref(a);
+      return;
+    }
+    c->refs--;
+  }
   sio_recovered prev = {0};
   int recovered = nsp->rec && sio_recovery_restore(nsp, a, &prev) == 0;
+  client_connect_socket(c, nsp, a, recovered ? &prev : NULL);
+}
+
+/* After the namespace was found (and a session looked for): the socket,
+ * recovered when prev is given, then the middlewares. */
+static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
+                                  sio_recovered *restored) {
+  sio_server *srv = c->srv;
+  sio_recovered prev = {0};
+  int recovered = restored != NULL;
+  if (restored) prev = *restored;
   sio_socket *s = socket_new(nsp, c, a);
   json_decref(a);
   if (!s) {
@@ -1160,7 +1198,8 @@ static long long host_next_ack_id(void *ctx) {
 static sio_adapter_host nsp_host(sio_namespace *nsp) {
   sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect,
                            host_ack_ref, host_ack_unref, host_ack_remote,
-                           host_ack_relay, host_next_ack_id, host_server_side};
+                           host_ack_relay, host_next_ack_id, host_server_side,
+                           nsp->srv->o.recovery ? nsp->srv->o.recovery_max_disconnection_ms : 0};
   return host;
 }
 
@@ -1320,12 +1359,13 @@ void sio_redis_options_init(sio_redis_options *o) {
 
 int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
                          size_t errlen) {
-  sio_redis_cluster *cl = sio_redis_cluster_new(srv->base, o, err, errlen);
+  void *cl = o && o->streams ? (void *)sio_streams_cluster_new(srv->base, o, err, errlen)
+                             : (void *)sio_redis_cluster_new(srv->base, o, err, errlen);
   if (!cl) return SIO_ERR_INVALID;
   if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
-  srv->adapter_new = sio_redis_adapter_new;
-  srv->adapter_free = sio_redis_cluster_free;
-  srv->adapter_close = sio_redis_cluster_close;
+  srv->adapter_new = o->streams ? sio_streams_adapter_new : sio_redis_adapter_new;
+  srv->adapter_free = o->streams ? sio_streams_cluster_free : sio_redis_cluster_free;
+  srv->adapter_close = o->streams ? sio_streams_cluster_close : sio_redis_cluster_close;
   srv->adapter_ud = cl;
   /* Namespaces made before (the main one) switch now: they have no
    * sockets yet when this is called at start-up. */
@@ -1335,7 +1375,7 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
     sio_namespace *nsp = e->value;
     if (nsp->sockets.count) continue;
     sio_adapter_host host = nsp_host(nsp);
-    sio_adapter *a = sio_redis_adapter_new(cl, nsp->name, &host);
+    sio_adapter *a = srv->adapter_new(cl, nsp->name, &host);
     if (!a) continue;
     nsp->adapter->ops->free(nsp->adapter);
     nsp->adapter = a;

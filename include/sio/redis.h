@@ -30,6 +30,21 @@ typedef struct sio_redis_options {
    * servers do not talk to each other: a cluster picks one. */
   int sharded;
   const char *subscription_mode;
+  /* The streams adapter (Node's @socket.io/redis-streams-adapter 0.3):
+   * broadcasts and room operations through a Redis stream, requests over
+   * PUB/SUB, sessions of connection state recovery stored in Redis so a
+   * client can come back on any server. Node's option names; 0/NULL
+   * means Node's default. key and sharded above are not used by it
+   * (channel_prefix and use_sharded_pubsub are); requests_timeout_ms is. */
+  int streams;
+  const char *stream_name;        /* streamName, "socket.io" */
+  unsigned stream_count;          /* streamCount, 1 */
+  const char *channel_prefix;     /* channelPrefix, "socket.io" */
+  int use_sharded_pubsub;         /* useShardedPubSub, 0 */
+  unsigned max_len;               /* maxLen, 10000 (XADD MAXLEN ~) */
+  unsigned read_count;            /* readCount, 100 (XREAD COUNT) */
+  unsigned block_time_ms;         /* blockTimeInMs, 5000 (XREAD BLOCK) */
+  const char *session_key_prefix; /* sessionKeyPrefix, "sio:session:" */
 } sio_redis_options;
 
 void sio_redis_options_init(sio_redis_options *o);
