@@ -254,7 +254,7 @@ static char *pack_b64(const json_t *v, sio_buf *const *bins, size_t nbins, size_
 
 /* An entry's data field: JSON when it starts with '{', else base64 of
  * msgpack (spec 3.2). */
-static json_t *decode_entry_data(const char *s, size_t n, sio_mp_bins *bins) {
+json_t *sio_streams_decode_data(const char *s, size_t n, sio_mp_bins *bins) {
   if (n && s[0] == '{') return json_loadb(s, n, 0, NULL);
   uint8_t *raw = malloc(eio_base64_decoded_max(n) + 1);
   if (!raw) return NULL;
@@ -943,7 +943,7 @@ static void on_entry(sio_streams_cluster *cl, const redisReply *e) {
   int type = parse_type(field(f, "type"));
   sio_mp_bins bins = {0};
   json_t *j = NULL;
-  if (data && data->len <= MAX_ENTRY_DATA) j = decode_entry_data(data->str, data->len, &bins);
+  if (data && data->len <= MAX_ENTRY_DATA) j = sio_streams_decode_data(data->str, data->len, &bins);
   if (type < 0 || (data && !j) ||
       handle(a, type, j, &bins, uid ? uid->str : NULL, id) != 0)
     sio_log(SIO_LOG_WARN, TAG, "malformed entry %s in %s (nsp %s) dropped", id, a->stream,
@@ -1120,7 +1120,7 @@ static int replay_entry(restore *x, const redisReply *e) {
   if (!nsp || strcmp(nsp->str, x->a->nsp) || !type || strcmp(type->str, "3")) return 0;
   if (!data || data->len > MAX_ENTRY_DATA) return -1;
   sio_mp_bins bins = {0};
-  json_t *j = decode_entry_data(data->str, data->len, &bins);
+  json_t *j = sio_streams_decode_data(data->str, data->len, &bins);
   json_t *pd = json_object_get(json_object_get(j, "packet"), "data");
   const json_t *opts = json_object_get(j, "opts");
   opts_view ov;
@@ -1194,7 +1194,7 @@ static void restore_page(restore *x) {
 /* The session value -> x->out; -1 when it is not one. */
 static int decode_session(restore *x, const char *s, size_t n) {
   sio_mp_bins bins = {0};
-  json_t *v = decode_entry_data(s, n, &bins);
+  json_t *v = sio_streams_decode_data(s, n, &bins);
   const char *sid = json_string_value(json_object_get(v, "sid"));
   const char *pid = json_string_value(json_object_get(v, "pid"));
   json_t *rooms = json_object_get(v, "rooms");

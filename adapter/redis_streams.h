@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "adapter.h"
+#include "notepack.h"
 #include "sio/redis.h"
 
 typedef struct sio_streams_cluster sio_streams_cluster;
@@ -33,4 +34,8 @@ int sio_streams_index(const char *nsp, unsigned count);
 /* A stream id "<ms>-<seq>" (digits only, each fitting 64 bits): 0 and the
  * numbers, or -1. */
 int sio_streams_parse_id(const char *s, size_t n, uint64_t *ms, uint64_t *seq);
+/* A stream entry's data field (or a session value): JSON when it starts
+ * with '{', else standard base64 of one msgpack value; binary becomes
+ * placeholders into bins. NULL when malformed. Never reads past n. */
+json_t *sio_streams_decode_data(const char *s, size_t n, sio_mp_bins *bins);
 #endif
