@@ -28,6 +28,7 @@
 #define REPLAY_COUNT "1000"  /* XRANGE page when replaying a session */
 #define REPLAY_ROUNDS 100    /* as Node: at most 100 XRANGE rounds */
 #define READ_RETRY_MS 100    /* after an XREAD error */
+#define DRAIN_MAX_S 2        /* closing: how long the last writes may take */
 
 enum { T_BROADCAST = 3, T_JOIN = 4, T_LEAVE = 5, T_DISCONNECT = 6, T_FETCH = 7,
        T_FETCH_RESPONSE = 8, T_SSE = 9, T_SSE_RESPONSE = 10, T_CLIENT_COUNT = 11,
@@ -52,6 +53,7 @@ struct sio_streams_cluster {
   unsigned count, max_len, read_count, block_ms, timeout_ms;
   int sharded;
   int closing;
+  struct event *drain; /* closing: frees pub once its last writes are done */
   sio_map by_nsp;     /* nsp -> adapter */
   sio_map by_channel; /* channel -> adapter */
 };
@@ -1356,6 +1358,8 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   return &a->base;
 }
 
+static void drain_cb(evutil_socket_t fd, short w, void *arg);
+
 sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_redis_options *o,
                                              char *err, size_t errlen) {
   sio_redis_url url;
@@ -1385,6 +1389,7 @@ sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_
   cl->sharded = o->use_sharded_pubsub;
   sio_map_init(&cl->by_nsp);
   sio_map_init(&cl->by_channel);
+  cl->drain = evtimer_new(base, drain_cb, cl);
   cl->pub = sio_redis_new(base, &url, 0, NULL, NULL, cl);
   cl->sub = sio_redis_new(base, &url, 1, on_message, NULL, cl);
   cl->readers = calloc(cl->count, sizeof *cl->readers);
@@ -1408,6 +1413,22 @@ sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_
   return cl;
 }
 
+static void drain_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  sio_streams_cluster *cl = arg;
+  sio_redis_free(cl->pub); /* pending commands fail: restores end */
+  cl->pub = NULL;
+}
+
+/* Not freed here, inside the connection's own callback: on the next turn. */
+static void drained(redisReply *rep, void *ud) {
+  (void)rep;
+  sio_streams_cluster *cl = ud;
+  struct timeval now = {0, 0};
+  evtimer_add(cl->drain, &now);
+}
+
 void sio_streams_cluster_close(void *clp) {
   sio_streams_cluster *cl = clp;
   if (cl->closing) return;
@@ -1417,10 +1438,19 @@ void sio_streams_cluster_close(void *clp) {
     streams_adapter *a = e->value;
     while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
   }
-  /* pending XADDs deliver locally, pending restores end without session */
-  sio_redis_free(cl->pub);
+  /* The sessions of the sockets that closed with the server were just
+   * SET on pub: it closes once Redis answered a last PING (so they are
+   * written), or after DRAIN_MAX_S. */
   sio_redis_free(cl->sub);
-  cl->pub = cl->sub = NULL;
+  cl->sub = NULL;
+  struct timeval tv = {DRAIN_MAX_S, 0};
+  if (cl->drain && evtimer_add(cl->drain, &tv) == 0) {
+    const char *argv[1] = {"PING"};
+    sio_redis_command(cl->pub, drained, cl, 1, argv, NULL);
+  } else {
+    sio_redis_free(cl->pub);
+    cl->pub = NULL;
+  }
   for (unsigned i = 0; i < cl->nreaders; i++) {
     sio_redis_free(cl->readers[i].conn);
     cl->readers[i].conn = NULL;
@@ -1432,6 +1462,7 @@ void sio_streams_cluster_free(void *clp) {
   sio_streams_cluster *cl = clp;
   if (!cl) return;
   cl->closing = 1;
+  if (cl->drain) event_free(cl->drain);
   sio_redis_free(cl->pub);
   sio_redis_free(cl->sub);
   for (unsigned i = 0; i < cl->nreaders; i++) {
