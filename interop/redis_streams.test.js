@@ -449,6 +449,33 @@ for (const [label, names] of [["1 libsio + 3 Node", ["c1", "n1", "n2", "n3"]],
       await recovery(ctx, c[0], n[n.length - 1], c.length > 1 ? c[1] : n[0]);
       await recovery(ctx, n[0], c[c.length - 1], n.length > 1 ? n[1] : c[0]);
     });
+    if (names.filter((n) => n[0] === "c").length > 1)
+      test("a libsio server shutting down stores its sessions: the client resumes on a Node server", async () => {
+        const victim = names.filter((n) => n[0] === "c").pop();
+        const s = io(ctx.servers[victim].url, { transports: ["websocket"], forceNew: true, reconnection: false });
+        await next(s, "connect");
+        await s.emitWithAck("join", "shutdown-room");
+        const warm = next(s, "warm");
+        await ctx.clients.n1.emitWithAck("to", { rooms: ["shutdown-room"] }, "warm");
+        await warm;
+        const id = s.id;
+        const got = [];
+        s.onAny((ev, ...args) => { if (ev !== "auth") got.push([ev, ...args]); });
+        const away = next(s, "disconnect");
+        ctx.clients[victim].close();
+        delete ctx.clients[victim];
+        await ctx.servers[victim].stop();
+        delete ctx.servers[victim];
+        await away;
+        await ctx.clients.n1.emitWithAck("to", { rooms: ["shutdown-room"] }, "while-down", 1);
+        s.io.uri = ctx.servers.n1.url;
+        s.connect();
+        await next(s, "connect");
+        assert.equal(s.recovered, true);
+        assert.equal(s.id, id);
+        assert.deepEqual(got.map((x) => offsetOf(x)[0]), [["while-down", 1]]);
+        s.close();
+      });
   });
 }
 
