@@ -912,11 +912,16 @@ static void on_message(void *ud, const char *pattern, const char *channel, size_
   sio_mp_bins_clear(&bins);
 }
 
-/* A stream entry: [id, [field, value, ...]]. */
+/* A stream entry: [id, [field, value, ...]]. A value with a NUL inside
+ * is no string Node would match: treated as absent (data excepted, which
+ * is decoded by length). */
 static const redisReply *field(const redisReply *fields, const char *name) {
-  for (size_t i = 0; i + 1 < fields->elements; i += 2)
-    if (fields->element[i]->type == REDIS_REPLY_STRING && !strcmp(fields->element[i]->str, name))
-      return fields->element[i + 1]->type == REDIS_REPLY_STRING ? fields->element[i + 1] : NULL;
+  for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+    const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+    if (k->type == REDIS_REPLY_STRING && k->len == strlen(name) && !strcmp(k->str, name))
+      return v->type == REDIS_REPLY_STRING &&
+                     (!strcmp(name, "data") || strlen(v->str) == v->len) ? v : NULL;
+  }
   return NULL;
 }
 

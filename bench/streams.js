@@ -7,7 +7,9 @@
 // server with recovery on, then that server stops: each socket's session
 // is SET in Redis, as Node does on shutdown).
 //
-//   node bench/streams.js [clients=200] [broadcasts=200] [sessions=1000]
+//   node bench/streams.js [clients=200] [broadcasts=200] [sessions=1000] [rate=50]
+// Two modes: "burst" (all broadcasts at once: throughput, latency includes
+// the backlog) and paced at `rate` broadcasts/s (latency).
 // Uses build/gcc (release) unless SIO_BUILD_DIR is set. Numbers depend on
 // the machine and its load; compare rows of the same run.
 "use strict";
@@ -23,6 +25,7 @@ const { startRedis } = require(path.join(__dirname, "..", "interop", "lib", "red
 const N = Number(process.argv[2] || 200);
 const M = Number(process.argv[3] || 200);
 const S = Number(process.argv[4] || 1000);
+const RATE = Number(process.argv[5] || 50); // broadcasts per second in the paced runs
 
 const connect = (url) => new Promise((resolve) => {
   const s = io(url, { transports: ["websocket"], forceNew: true, reconnection: false });
@@ -36,7 +39,7 @@ async function connectMany(url, n) {
   return out;
 }
 
-async function crossing(kind, adapter, redis) {
+async function crossing(kind, adapter, redis, rate) {
   const cfg = adapter === "streams"
     ? { redis: redis.url, adapter: "streams", connectionStateRecovery: true }
     : { redis: redis.url };
@@ -63,7 +66,14 @@ async function crossing(kind, adapter, redis) {
       });
   });
   const t0 = performance.now();
-  for (let k = 0; k < M; k++) sender.emit("to", { rooms: ["bench"] }, "tick", k, performance.now());
+  if (!rate) {
+    for (let k = 0; k < M; k++) sender.emit("to", { rooms: ["bench"] }, "tick", k, performance.now());
+  } else { // paced: latency without a backlog in the measuring process
+    for (let k = 0; k < M; k++) {
+      sender.emit("to", { rooms: ["bench"] }, "tick", k, performance.now());
+      await new Promise((r) => setTimeout(r, 1000 / rate));
+    }
+  }
   await done;
   const ms = performance.now() - t0;
   sender.close();
@@ -72,8 +82,8 @@ async function crossing(kind, adapter, redis) {
   await b.stop();
   lat.sort((x, y) => x - y);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1);
-  return { server: kind === "c" ? "libsio" : "node", adapter, deliveriesPerSec: Math.round(N * M / (ms / 1000)),
-           p50ms: q(0.5), p99ms: q(0.99) };
+  return { server: kind === "c" ? "libsio" : "node", adapter, mode: rate ? `${rate}/s` : "burst",
+           deliveriesPerSec: Math.round(N * M / (ms / 1000)), p50ms: q(0.5), p99ms: q(0.99) };
 }
 
 async function sessions(kind, redis, pub) {
@@ -111,11 +121,12 @@ async function sessions(kind, redis, pub) {
   await pub.connect();
   const rows = [];
   try {
-    for (const adapter of ["classic", "streams"])
-      for (const kind of ["c", "node"]) {
-        await pub.flushAll();
-        rows.push(await crossing(kind, adapter, redis));
-      }
+    for (const rate of [0, RATE])
+      for (const adapter of ["classic", "streams"])
+        for (const kind of ["c", "node"]) {
+          await pub.flushAll();
+          rows.push(await crossing(kind, adapter, redis, rate));
+        }
     console.log(`server A -> Redis -> server B: ${N} clients on B, ${M} broadcasts (${N * M} deliveries)`);
     console.table(rows);
     const mem = [];
