@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/time.h>
 
 #include "base64.h"
 #include "notepack.h"
@@ -29,6 +30,11 @@
 #define REPLAY_ROUNDS 100    /* as Node: at most 100 XRANGE rounds */
 #define READ_RETRY_MS 100    /* after an XREAD error */
 #define DRAIN_MAX_S 2        /* closing: how long the last writes may take */
+#define HEARTBEAT_MS 5000    /* 0.2.x heartbeatInterval */
+#define HEARTBEAT_TIMEOUT_MS 10000 /* 0.2.x heartbeatTimeout */
+#define T_INITIAL_HEARTBEAT 1
+#define T_HEARTBEAT 2
+#define T_ADAPTER_CLOSE 13
 
 enum { T_BROADCAST = 3, T_JOIN = 4, T_LEAVE = 5, T_DISCONNECT = 6, T_FETCH = 7,
        T_FETCH_RESPONSE = 8, T_SSE = 9, T_SSE_RESPONSE = 10, T_CLIENT_COUNT = 11,
@@ -52,6 +58,7 @@ struct sio_streams_cluster {
   char *stream, *prefix, *session_prefix;
   unsigned count, max_len, read_count, block_ms, timeout_ms;
   int sharded;
+  int v02;             /* speak 0.2.x: everything in the stream, heartbeats */
   int closing;
   struct event *drain; /* closing: frees pub once its last writes are done */
   sio_map by_nsp;     /* nsp -> adapter */
@@ -77,6 +84,7 @@ typedef struct req {
   void *ack;
   sio_count_cb count_cb;
   void *count_ctx;
+  sio_map waiting;  /* 0.2.x: uids that have not answered yet */
 } req;
 
 typedef struct restore restore;
@@ -91,6 +99,9 @@ struct streams_adapter {
   char *ch_pub, *ch_own;  /* P#NSP#, P#NSP#<uid># */
   req *reqs;
   restore *restores;
+  /* 0.2.x liveness (ClusterAdapterWithHeartbeat) */
+  sio_map nodes;          /* uid -> long long* last seen (ms) */
+  struct event *hb, *prune;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -375,13 +386,15 @@ static void xadd(streams_adapter *a, int type, json_t *obj, sio_buf *const *bins
   snprintf(t, sizeof t, "%d", type);
   char *d;
   size_t dl = 0;
-  if (nbins) {
+  if (!obj) {
+    d = NULL;
+  } else if (nbins) {
     d = pack_b64(obj, bins, nbins, &dl);
   } else {
     d = json_dumps(obj, JSON_COMPACT);
     if (d) dl = strlen(d);
   }
-  if (!d) {
+  if (!d && obj) {
     if (p) xadd_reply(NULL, p);
     return;
   }
@@ -395,8 +408,24 @@ static void xadd(streams_adapter *a, int type, json_t *obj, sio_buf *const *bins
   }
   av[13] = d;
   lens[13] = dl;
-  sio_redis_command(a->cl->pub, p ? xadd_reply : NULL, p, 14, av, lens);
+  sio_redis_command(a->cl->pub, p ? xadd_reply : NULL, p, d ? 14 : 12, av, lens);
   free(d);
+  if (a->cl->v02 && a->hb && !a->cl->closing) { /* every write re-arms the heartbeat */
+    struct timeval tv = {HEARTBEAT_MS / 1000, 0};
+    evtimer_add(a->hb, &tv);
+  }
+}
+
+/* A message to the other servers: on PUB/SUB (0.3.x), or an entry in the
+ * stream that everyone reads (0.2.x). data (may be NULL) is stolen. */
+static void publish(streams_adapter *a, const char *channel, int type, json_t *data,
+                    sio_buf *const *bins, size_t nbins) {
+  if (a->cl->v02) {
+    xadd(a, type, data, bins, nbins, NULL);
+    json_decref(data);
+  } else {
+    send_env(a, channel, type, data, bins, nbins);
+  }
 }
 
 /* ------------------------------------------------------------ requests */
@@ -412,6 +441,7 @@ static void req_free(req *r) {
   if (r->ack) a->base.host.ack_unref(r->ack);
   json_decref(r->acc);
   sio_mp_bins_clear(&r->bins);
+  sio_map_clear(&r->waiting);
   free(r);
 }
 
@@ -443,6 +473,7 @@ static req *req_new(streams_adapter *a, int type, unsigned timeout_ms) {
   if (!r) return NULL;
   r->owner = a;
   r->type = type;
+  sio_map_init(&r->waiting);
   hex_id(r->id);
   r->acc = json_array();
   r->timer = evtimer_new(a->cl->base, req_timeout_cb, r);
@@ -456,6 +487,25 @@ static req *req_new(streams_adapter *a, int type, unsigned timeout_ms) {
   r->next = a->reqs;
   a->reqs = r;
   return r;
+}
+
+/* servers - 1 answers; in 0.2.x, one from each peer known now (a peer
+ * that goes away is no longer waited for). */
+static void req_expect(streams_adapter *a, req *r, size_t servers) {
+  r->expected = servers - 1;
+  if (!a->cl->v02) return;
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&a->nodes, &it); e; e = sio_map_next(&a->nodes, e, &it))
+    sio_map_put(&r->waiting, e->key, NULL);
+}
+
+/* An answer from uid counts once; 1 when the request is complete. */
+static int req_counted(streams_adapter *a, req *r, const char *uid) {
+  if (!a->cl->v02) return ++r->got == r->expected;
+  if (!uid || !sio_map_has(&r->waiting, uid)) return 0;
+  sio_map_del(&r->waiting, uid);
+  r->got++;
+  return r->waiting.count == 0;
 }
 
 typedef struct numsub_ctx {
@@ -477,6 +527,10 @@ static void numsub_reply(redisReply *rep, void *ud) {
  * included; a server that died unsubscribed with its connection. */
 static void sa_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
   streams_adapter *a = (streams_adapter *)base;
+  if (a->cl->v02) { /* 0.2.x: itself and the peers heard from lately */
+    cb(ctx, 1 + a->nodes.count);
+    return;
+  }
   numsub_ctx *x = malloc(sizeof *x);
   if (!x) {
     cb(ctx, 1);
@@ -559,7 +613,7 @@ static void sa_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast
       r->ack = a->base.host.ack_ref(ack);
       r->count_cb = client_count;
       r->count_ctx = ctx;
-      send_env(a, a->ch_pub, T_BROADCAST,
+      publish(a, a->ch_pub, T_BROADCAST,
                json_pack("{s:o,s:s,s:o}", "packet", packet_json(m), "requestId", r->id, "opts",
                          opts_json(o)),
                m->bins, m->nbins);
@@ -639,10 +693,10 @@ static void fetch_counted(void *ctx, size_t servers) {
   } else {
     json_decref(r->acc);
     r->acc = f->local;
-    r->expected = servers - 1;
+    req_expect(a, r, servers);
     r->fetch_cb = f->cb;
     r->ctx = f->ctx;
-    send_env(a, a->ch_pub, T_FETCH, json_pack("{s:O,s:s}", "opts", f->opts, "requestId", r->id),
+    publish(a, a->ch_pub, T_FETCH, json_pack("{s:O,s:s}", "opts", f->opts, "requestId", r->id),
              NULL, 0);
   }
   json_decref(f->opts);
@@ -687,10 +741,10 @@ static void sse_counted(void *ctx, size_t servers) {
   if (!r) {
     x->cb(x->ctx, 0, json_array(), NULL, 0);
   } else {
-    r->expected = servers - 1;
+    req_expect(a, r, servers);
     r->sse_cb = x->cb;
     r->ctx = x->ctx;
-    send_env(a, a->ch_pub, T_SSE, json_pack("{s:s,s:O}", "requestId", r->id, "packet", x->data),
+    publish(a, a->ch_pub, T_SSE, json_pack("{s:s,s:O}", "requestId", r->id, "packet", x->data),
              x->bins, x->nbins);
   }
   for (size_t i = 0; i < x->nbins; i++) sio_buf_unref(x->bins[i]);
@@ -702,7 +756,7 @@ static void sse_counted(void *ctx, size_t servers) {
 static void sa_server_side_emit(sio_adapter *base, sio_msg *m, sio_sse_cb cb, void *ctx) {
   streams_adapter *a = (streams_adapter *)base;
   if (!cb) {
-    send_env(a, a->ch_pub, T_SSE, json_pack("{s:O}", "packet", m->data), m->bins, m->nbins);
+    publish(a, a->ch_pub, T_SSE, json_pack("{s:O}", "packet", m->data), m->bins, m->nbins);
     return;
   }
   sse_ctx *x = calloc(1, sizeof *x);
@@ -730,7 +784,7 @@ typedef struct reply_ctx {
 
 static void respond(reply_ctx *x, int type, json_t *data, sio_buf *const *bins, size_t nbins) {
   char *ch = cat(x->a->ch_pub, x->requester, "#", NULL);
-  if (ch) send_env(x->a, ch, type, data, bins, nbins);
+  if (ch) publish(x->a, ch, type, data, bins, nbins);
   else json_decref(data);
   free(ch);
 }
@@ -768,7 +822,7 @@ static reply_ctx *reply_to(streams_adapter *a, const char *rid, const char *requ
 }
 
 static void req_answer(streams_adapter *a, req *r, int type, const json_t *data,
-                       const sio_mp_bins *bins) {
+                       const sio_mp_bins *bins, const char *uid) {
   if (r->type == REQ_BCAST && type == T_CLIENT_COUNT) {
     json_t *v = json_object_get(data, "clientCount");
     r->count_cb(r->count_ctx, json_is_integer(v) && json_integer_value(v) > 0
@@ -778,13 +832,15 @@ static void req_answer(streams_adapter *a, req *r, int type, const json_t *data,
     a->base.host.ack_remote(r->ack, v ? v : json_null(), bins->v, bins->n);
   } else if (r->type == REQ_FETCH && type == T_FETCH_RESPONSE) {
     json_t *v = json_object_get(data, "sockets");
+    if (a->cl->v02 && (!uid || !sio_map_has(&r->waiting, uid))) return;
     if (json_is_array(v)) json_array_extend(r->acc, v);
-    if (++r->got == r->expected) req_finish(r, 0);
+    if (req_counted(a, r, uid)) req_finish(r, 0);
   } else if (r->type == REQ_SSE && type == T_SSE_RESPONSE) {
     json_t *v = json_object_get(data, "packet");
     /* binary in answers: placeholders renumbered into the request's list */
+    if (a->cl->v02 && (!uid || !sio_map_has(&r->waiting, uid))) return;
     json_array_append(r->acc, v ? v : json_null());
-    if (++r->got == r->expected) req_finish(r, 0);
+    if (req_counted(a, r, uid)) req_finish(r, 0);
   }
 }
 
@@ -877,7 +933,7 @@ static int handle(streams_adapter *a, int type, json_t *data, sio_mp_bins *bins,
   case T_CLIENT_COUNT:
   case T_ACK: {
     req *r = rid ? req_find(a, rid) : NULL;
-    if (r) req_answer(a, r, type, data, bins);
+    if (r) req_answer(a, r, type, data, bins, uid);
     break;
   }
   default: /* heartbeats and ADAPTER_CLOSE of 0.2.x, unknown: ignored */
@@ -940,6 +996,71 @@ static int parse_type(const redisReply *t) {
   return v;
 }
 
+static long long now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A peer is gone: requests stop waiting for it. */
+static void node_gone(streams_adapter *a, const char *uid) {
+  free(sio_map_del(&a->nodes, uid));
+  for (req *r = a->reqs; r;) {
+    req *next = r->next;
+    if (sio_map_has(&r->waiting, uid)) {
+      sio_map_del(&r->waiting, uid);
+      if (!r->waiting.count && r->type != REQ_BCAST) {
+        req_finish(r, 0);
+        next = a->reqs; /* the list changed: start over */
+      }
+    }
+    r = next;
+  }
+}
+
+/* 0.2.x: every message from a peer says it is alive; INITIAL_HEARTBEAT is
+ * answered, ADAPTER_CLOSE removes it. 1 when the entry needs nothing else. */
+static int node_seen(streams_adapter *a, const char *uid, int type) {
+  if (strlen(uid) >= 64) return 1;
+  if (type == T_ADAPTER_CLOSE) {
+    node_gone(a, uid);
+    return 1;
+  }
+  long long *t = sio_map_get(&a->nodes, uid);
+  if (!t && (t = malloc(sizeof *t)) && sio_map_put(&a->nodes, uid, t) < 0) {
+    free(t);
+    t = NULL;
+  }
+  if (t) *t = now_ms();
+  if (type == T_INITIAL_HEARTBEAT) xadd(a, T_HEARTBEAT, NULL, NULL, 0, NULL);
+  return type == T_INITIAL_HEARTBEAT || type == T_HEARTBEAT;
+}
+
+static void heartbeat_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  xadd(arg, T_HEARTBEAT, NULL, NULL, 0, NULL);
+}
+
+static void prune_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  streams_adapter *a = arg;
+  long long limit = now_ms() - HEARTBEAT_TIMEOUT_MS;
+  for (;;) {
+    const char *old = NULL;
+    size_t it;
+    for (sio_map_entry *e = sio_map_first(&a->nodes, &it); e && !old;
+         e = sio_map_next(&a->nodes, e, &it))
+      if (*(long long *)e->value < limit) old = e->key;
+    if (!old) break;
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s", old);
+    sio_log(SIO_LOG_INFO, TAG, "server %s (%s) is silent: removed", uid, a->nsp);
+    node_gone(a, uid);
+  }
+}
+
 static void on_entry(sio_streams_cluster *cl, const redisReply *e) {
   const char *id = e->element[0]->str;
   const redisReply *f = e->element[1];
@@ -948,6 +1069,8 @@ static void on_entry(sio_streams_cluster *cl, const redisReply *e) {
   streams_adapter *a = sio_map_get(&cl->by_nsp, nsp->str);
   if (!a || (uid && !strcmp(uid->str, a->uid))) return;
   int type = parse_type(field(f, "type"));
+  if (cl->v02 && uid && strcmp(uid->str, "emitter") && node_seen(a, uid->str, type) != 0)
+    return;
   sio_mp_bins bins = {0};
   json_t *j = NULL;
   if (data && data->len <= MAX_ENTRY_DATA) j = sio_streams_decode_data(data->str, data->len, &bins);
@@ -1306,6 +1429,12 @@ static void sa_free(sio_adapter *base) {
   streams_adapter *a = (streams_adapter *)base;
   while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
   while (a->restores) restore_finish(a->restores, 0);
+  if (a->hb) event_free(a->hb);
+  if (a->prune) event_free(a->prune);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&a->nodes, &it); e; e = sio_map_next(&a->nodes, e, &it))
+    free(e->value);
+  sio_map_clear(&a->nodes);
   const char *kind = a->cl->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
   sio_redis_unsubscribe(a->cl->sub, kind, a->ch_pub);
   sio_redis_unsubscribe(a->cl->sub, kind, a->ch_own);
@@ -1340,6 +1469,7 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   a->base.host = *host;
   a->cl = cl;
   hex_id(a->uid);
+  sio_map_init(&a->nodes);
   a->local = sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->stream = stream_of(cl, nsp);
@@ -1354,6 +1484,17 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   if (cl->count > 1 && sio_streams_index(nsp, cl->count) < 0)
     sio_log(SIO_LOG_WARN, TAG, "namespace %s maps to stream %s, which Node servers never read",
             nsp, a->stream);
+  if (cl->v02) {
+    /* 0.2.x: no PUB/SUB; INITIAL_HEARTBEAT now, HEARTBEAT when idle 5 s,
+     * peers silent for 10 s dropped */
+    a->hb = evtimer_new(cl->base, heartbeat_cb, a);
+    a->prune = event_new(cl->base, -1, EV_PERSIST, prune_cb, a);
+    struct timeval sec = {1, 0};
+    if (a->prune) event_add(a->prune, &sec);
+    xadd(a, T_INITIAL_HEARTBEAT, NULL, NULL, 0, NULL);
+    sio_log(SIO_LOG_DEBUG, TAG, "0.2.x adapter for %s on stream %s, uid %s", nsp, a->stream, a->uid);
+    return &a->base;
+  }
   const char *kind = cl->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
   sio_map_put(&cl->by_channel, a->ch_pub, a);
   sio_map_put(&cl->by_channel, a->ch_own, a);
@@ -1392,6 +1533,8 @@ sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_
   cl->block_ms = o->block_time_ms ? o->block_time_ms : 5000;
   cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
   cl->sharded = o->use_sharded_pubsub;
+  cl->v02 = o->streams_v02;
+  if (cl->v02) cl->count = 1; /* 0.2.x has one stream */
   sio_map_init(&cl->by_nsp);
   sio_map_init(&cl->by_channel);
   cl->drain = evtimer_new(base, drain_cb, cl);
@@ -1442,6 +1585,11 @@ void sio_streams_cluster_close(void *clp) {
   for (sio_map_entry *e = sio_map_first(&cl->by_nsp, &it); e; e = sio_map_next(&cl->by_nsp, e, &it)) {
     streams_adapter *a = e->value;
     while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+    if (cl->v02) {
+      if (a->hb) event_del(a->hb);
+      if (a->prune) event_del(a->prune);
+      xadd(a, T_ADAPTER_CLOSE, NULL, NULL, 0, NULL);
+    }
   }
   /* The sessions of the sockets that closed with the server were just
    * SET on pub: it closes once Redis answered a last PING (so they are

@@ -510,3 +510,45 @@ describe("streams adapter: libsio (0.3 protocol) with a Node 0.2.3 peer", () => 
     await recovery(ctx, "n1", "c2", "c1");
   });
 });
+
+describe("streams adapter, 0.2.x protocol: libsio with Node 0.2.3 peers (node-redis and ioredis)", () => {
+  const ctx = {};
+  let redis;
+  before(async () => {
+    redis = await startRedis();
+    Object.assign(ctx, await cluster(redis, ["c1", "c2", "n1", "n2"], { streamsVersion: "0.2" },
+                                     { n2: { redisClient: "ioredis" } }));
+    // heartbeats: every server knows the three others
+    await until(async () => (await ctx.clients.n1.emitWithAck("fetch", {})).length === 4 &&
+                             (await ctx.clients.c1.emitWithAck("fetch", {})).length === 4,
+                10000, "every server counted");
+  });
+  after(async () => {
+    await stopAll(ctx.servers, ctx.clients);
+    if (redis) await redis.stop();
+  });
+  for (const from of ["c1", "n1"]) operationTests(ctx, from, { full: false });
+  test("recovery between libsio and 0.2.3 in both directions", async () => {
+    await recovery(ctx, "c1", "n1", "c2");
+    await recovery(ctx, "n2", "c2", "n1");
+  });
+  test("a server leaving (ADAPTER_CLOSE): requests stop waiting for it", async () => {
+    const gone = next(ctx.clients.n2, "disconnect");
+    await ctx.servers.n2.stop();
+    await gone;
+    ctx.clients.n2.close();
+    delete ctx.clients.n2;
+    delete ctx.servers.n2;
+    const t0 = Date.now();
+    const list = await ctx.clients.c1.emitWithAck("fetch", {});
+    assert.equal(list.length, 3);
+    const r = await ctx.clients.c2.emitWithAck("sse-send", "after-close");
+    assert.deepEqual(r.responses.sort(), ["c1-reply", "n1-reply"]);
+    assert.ok(Date.now() - t0 < 2000, "no request timeout was needed");
+  });
+  test("libsio heartbeats while idle, so 0.2.3 keeps counting it", async () => {
+    await sleep(11000); // longer than heartbeatTimeout (10 s) without traffic
+    const list = await ctx.clients.n1.emitWithAck("fetch", {});
+    assert.deepEqual(list.map((x) => x.id).sort(), ["c1", "c2", "n1"].map((n) => ctx.clients[n].id).sort());
+  });
+});

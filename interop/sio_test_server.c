@@ -503,6 +503,8 @@ int main(int argc, char **argv) {
       ro.read_count = (unsigned)json_integer_value(json_object_get(cfg_keep, "readCount"));
       ro.block_time_ms = (unsigned)json_integer_value(json_object_get(cfg_keep, "blockTimeInMs"));
       ro.use_sharded_pubsub = json_is_true(json_object_get(cfg_keep, "useShardedPubSub"));
+      sv = json_string_value(json_object_get(cfg_keep, "streamsVersion"));
+      ro.streams_v02 = sv && !strcmp(sv, "0.2");
     }
     char err[256];
     if (sio_server_use_redis(srv, &ro, err, sizeof err) != SIO_OK) {

@@ -45,6 +45,10 @@ typedef struct sio_redis_options {
   unsigned read_count;            /* readCount, 100 (XREAD COUNT) */
   unsigned block_time_ms;         /* blockTimeInMs, 5000 (XREAD BLOCK) */
   const char *session_key_prefix; /* sessionKeyPrefix, "sio:session:" */
+  /* Speak 0.2.x instead (for clusters of 0.2.x Node servers): every
+   * message in the one stream, heartbeats every 5 s, peers silent for
+   * 10 s (or that sent ADAPTER_CLOSE) no longer waited for. */
+  int streams_v02;
 } sio_redis_options;
 
 void sio_redis_options_init(sio_redis_options *o);
