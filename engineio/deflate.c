@@ -476,9 +476,9 @@ static sio_buf *compress_chunks(z_stream *z, const eio_chunk *c, size_t n,
                            : (z->avail_in == 0 && z->avail_out != 0))
           break;
       }
-      p += step;
       left -= step;
       if (!left) break;
+      p += step;
     }
   }
   size_t used = cap - z->avail_out;
@@ -612,9 +612,9 @@ int eio_inflate_message(eio_inflater *z, const uint8_t *in, size_t len,
         if (rc == Z_BUF_ERROR && z->zs.avail_out != 0) break; /* input used */
         if (z->zs.avail_in == 0 && z->zs.avail_out != 0) break;
       }
-      p += step;
       left -= step;
       if (!left) break;
+      p += step;
     }
   }
   if (z->no_context_takeover) {

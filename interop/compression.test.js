@@ -188,9 +188,12 @@ for (const kind of serverKinds()) {
         const sid = await handshake(srv.port);
         const q = `/engine.io/?EIO=4&transport=polling&sid=${sid}`;
         const body = zlib.gzipSync("4" + text(5000));
-        await request(srv.port, "POST", q, { body, headers: { "content-encoding": "gzip" } });
+        const p = await request(srv.port, "POST", q, { body, headers: { "content-encoding": "gzip" } });
+        assert.equal(p.status, 200); // as for any payload that does not parse
+        assert.equal(p.raw.toString(), "ok");
         const c = await srv.waitFor((e) => e.event === "close" && e.id === sid);
         assert.equal(c.reason, "parse error");
+        assert.equal((await request(srv.port, "GET", q)).status, 400);
       });
     });
 
