@@ -438,6 +438,12 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  static eio_per_message_deflate pmd; /* perMessageDeflate: true (Node's defaults) */
+  if (json_is_true(json_object_get(cfg, "perMessageDeflate"))) {
+    eio_per_message_deflate_init(&pmd);
+    o.eio.per_message_deflate = &pmd;
+  }
+  if (json_is_false(json_object_get(cfg, "httpCompression"))) o.eio.http_compression = 0;
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
