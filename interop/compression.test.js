@@ -8,6 +8,7 @@ const assert = require("node:assert/strict");
 const http = require("node:http");
 const zlib = require("node:zlib");
 const WebSocket = require("ws");
+const { Socket: EioSocket } = require("engine.io-client");
 const { chromium } = require("playwright-core");
 const { startServer, serverKinds } = require("./lib/harness");
 const { frame, wsConnect } = require("./lib/raw");
@@ -106,6 +107,15 @@ function wsOpen(url, opts) {
     ws.on("error", reject);
   });
 }
+
+// One browser for both servers' cases (a launch costs seconds under load).
+let browserPromise = null;
+const launchBrowser = () => (browserPromise ||= chromium.launch({
+  executablePath: CHROMIUM, headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+}));
+after(async () => { if (browserPromise) await (await browserPromise).close(); });
 
 for (const kind of serverKinds()) {
   describe(`compression, ${kind} server`, () => {
@@ -211,6 +221,24 @@ for (const kind of serverKinds()) {
         for (let i = 0; i < sent.length; i++) assert.equal(await ws.nth(2 + i), sent[i]);
         assert.deepEqual(Buffer.from(await ws.nth(2 + sent.length)), bin);
         ws.close();
+      });
+
+      test("engine.io-client: polling, then upgraded to a compressed WebSocket", async () => {
+        const sock = new EioSocket(`http://127.0.0.1:${srv.port}`, { transports: ["polling", "websocket"] });
+        const got = [];
+        let wake = null;
+        sock.on("message", (d) => { got.push(d); if (wake) wake(); });
+        const next = async (n) => { while (got.length < n) await new Promise((r) => (wake = r)); return got[n - 1]; };
+        await new Promise((r, j) => { sock.on("open", r); sock.on("error", j); });
+        const before = "b" + text(5000, "u");
+        sock.send(before);
+        assert.equal(await next(1), before);
+        await new Promise((r) => (sock.transport.name === "websocket" ? r() : sock.on("upgrade", r)));
+        assert.equal(sock.transport.ws._extensions["permessage-deflate"] !== undefined, true);
+        const after = ["a" + text(8000, "v"), "a" + text(8000, "v"), "short"];
+        for (const m of after) sock.send(m);
+        for (let i = 0; i < after.length; i++) assert.equal(await next(2 + i), after[i]);
+        sock.close();
       });
 
       test("the answer and the frames, on the wire", async () => {
@@ -371,14 +399,7 @@ for (const kind of serverKinds()) {
 
     describe("in Chromium", () => {
       let browser;
-      before(async () => {
-        browser = await chromium.launch({
-          executablePath: CHROMIUM, headless: true,
-          args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
-      });
-      after(async () => { if (browser) await browser.close(); });
+      before(async () => { browser = await launchBrowser(); });
 
       test("permessage-deflate negotiated by the browser, messages round-trip", async () => {
         const page = await browser.newPage();
