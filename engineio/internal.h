@@ -87,6 +87,7 @@ typedef struct eio_qpkt {
   struct eio_qpkt *next;
   uint8_t type;    /* enum eio_packet_type */
   uint8_t binary;
+  uint8_t no_compress; /* EIO_SEND_NO_COMPRESS */
   sio_buf *data;   /* payload or NULL */
 } eio_qpkt;
 

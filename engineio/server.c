@@ -236,6 +236,7 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
   p->next = NULL;
   p->type = (uint8_t)type;
   p->binary = (uint8_t)binary;
+  p->no_compress = 0;
   p->data = data ? sio_buf_ref(data) : NULL;
   if (s->q_tail) s->q_tail->next = p;
   else s->q_head = p;
@@ -244,11 +245,19 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
   return EIO_OK;
 }
 
-static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+static int send_packet_flags(eio_socket *s, int type, int binary,
+                             sio_buf *data, unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
   int r = queue_push(s, type, binary, data);
-  if (r == EIO_OK) sock_flush(s);
+  if (r == EIO_OK) {
+    if (flags & EIO_SEND_NO_COMPRESS) s->q_tail->no_compress = 1;
+    sock_flush(s);
+  }
   return r;
+}
+
+static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+  return send_packet_flags(s, type, binary, data, 0);
 }
 
 static int send_text(eio_socket *s, int type, const char *text) {
@@ -438,9 +447,14 @@ static void sock_flush(eio_socket *s) {
     if (!c || (!s->q_head && !s->should_close)) return;
     int closing = s->should_close;
     struct evbuffer *body = evbuffer_new();
-    int enc = -1;
+    int enc = -1, ready = 0; /* ready: body holds the cached form */
     eio_qpkt *q = s->q_head;
-    if (body && !closing && q && !q->next && q->type == EIO_MESSAGE && q->data) {
+    /* Node compresses when some packet allows it (the close packet does
+     * not count). */
+    int compress = 0;
+    for (eio_qpkt *p = q; p; p = p->next) compress |= !p->no_compress;
+    if (!compress) enc = EIO_ENC_IDENTITY;
+    else if (body && !closing && q && !q->next && q->type == EIO_MESSAGE && q->data) {
       /* One message (a broadcast, typically): its compressed response is
        * cached on the message, made once for every polling recipient. */
       size_t n = sio_buf_len(q->data);
@@ -452,11 +466,11 @@ static void sock_flush(eio_socket *s) {
                      : NULL;
       if (z && evbuffer_add_reference(body, sio_buf_data(z), sio_buf_len(z),
                                       unref_cleanup, z) == 0)
-        enc = e;
+        enc = e, ready = 1;
       else
         sio_buf_unref(z);
     }
-    if (!body || (enc < 0 && encode_payload(s, body, closing) != 0)) {
+    if (!body || (!ready && encode_payload(s, body, closing) != 0)) {
       if (body) evbuffer_free(body);
       sock_on_close(s, "transport error", "out of memory");
       return;
@@ -664,6 +678,11 @@ int eio_socket_writable(const eio_socket *s) {
 }
 
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
+  return eio_socket_send_buf_flags(s, buf, binary, 0);
+}
+
+int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
+                              unsigned flags) {
   if (!buf) return EIO_ERR_INVALID;
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
   if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes) {
@@ -672,7 +691,7 @@ int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
     sock_unref(s);
     return EIO_ERR_LIMIT;
   }
-  return send_packet(s, EIO_MESSAGE, binary ? 1 : 0, buf);
+  return send_packet_flags(s, EIO_MESSAGE, binary ? 1 : 0, buf, flags);
 }
 
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary) {

@@ -207,6 +207,28 @@ for (const kind of serverKinds()) {
       });
     });
 
+    describe("Socket.IO: compress(false)", () => {
+      let sio;
+      before(async () => { sio = await startServer(kind, "sio_test_server", {}); });
+      after(async () => { if (sio) await sio.stop(); });
+
+      test("a broadcast with compress(false) is not compressed over polling", async () => {
+        const base = "/socket.io/?EIO=4&transport=polling";
+        const h = await request(sio.port, "GET", base);
+        const q = `${base}&sid=${JSON.parse(h.raw.toString().slice(1)).sid}`;
+        assert.equal((await request(sio.port, "POST", q, { body: "40" })).status, 200);
+        assert.match((await request(sio.port, "GET", q)).raw.toString(), /^40/);
+        const big = text(3000, "c");
+        for (const [flags, enc] of [[{ compress: false }, undefined], [{}, "gzip"]]) {
+          const ev = `42${JSON.stringify(["to", flags, "big", big])}`;
+          assert.equal((await request(sio.port, "POST", q, { body: ev })).status, 200);
+          const r = await request(sio.port, "GET", q, { headers: { "accept-encoding": "gzip" } });
+          assert.equal(r.headers["content-encoding"], enc, JSON.stringify(flags));
+          assert.equal(decode(r), `42${JSON.stringify(["big", big])}`);
+        }
+      });
+    });
+
     describe("permessage-deflate", () => {
       test("negotiated by ws; messages round-trip both ways", async () => {
         const ws = await wsOpen(`ws://127.0.0.1:${srv.port}/engine.io/?EIO=4&transport=websocket`);

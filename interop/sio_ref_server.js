@@ -28,6 +28,7 @@ function targets(op, o = {}) {
   if (o.except) op = op.except(o.except);
   if (o.volatile) op = op.volatile;
   if (o.local) op = op.local;
+  if (o.compress === false) op = op.compress(false);
   if (o.timeout !== undefined) op = op.timeout(o.timeout);
   return op;
 }

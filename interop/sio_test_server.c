@@ -126,6 +126,7 @@ static sio_broadcast *targets(sio_namespace *nsp, sio_broadcast *b, json_t *o) {
   json_array_foreach(json_object_get(o, "except"), i, v) sio_bc_except(b, json_string_value(v));
   if (json_is_true(json_object_get(o, "volatile"))) sio_bc_volatile(b);
   if (json_is_true(json_object_get(o, "local"))) sio_bc_local(b);
+  if (json_is_false(json_object_get(o, "compress"))) sio_bc_compress(b, 0);
   if (json_object_get(o, "timeout"))
     sio_bc_timeout(b, (unsigned)json_integer_value(json_object_get(o, "timeout")));
   return b;

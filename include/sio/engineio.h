@@ -235,6 +235,12 @@ eio_server *eio_socket_server(const eio_socket *s);
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary);
 /* Queues a shared message: takes a new reference to buf, never copies it. */
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary);
+/* Same, with EIO_SEND_* flags. EIO_SEND_NO_COMPRESS is Node's
+ * `compress: false`: a polling response that holds only such messages is
+ * not compressed (WebSocket ignores it, as Node's engine.io 6.6 does). */
+enum { EIO_SEND_NO_COMPRESS = 1 };
+int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
+                              unsigned flags);
 /* Bytes queued for this socket and not yet handed to the kernel. */
 size_t eio_socket_buffered(const eio_socket *s);
 /* 1 when a message sent now would be handed to the transport at once
