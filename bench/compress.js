@@ -3,7 +3,9 @@
 // broadcasts of one event carrying a ~16 KiB JSON payload; reports the
 // server's CPU time (user + system, from /proc) spent on the broadcasts,
 // per broadcast and per delivery, with perMessageDeflate on and off, for
-// the libsio test server (release build) and the Node socket.io 4.8 twin.
+// the libsio test server (release build) and the Node socket.io 4.8 twin;
+// then the server's RSS growth per connection once each client has sent it
+// one compressed message.
 //
 //   node bench/compress.js [clients=200] [broadcasts=100] [payloadBytes=16384]
 //
@@ -23,6 +25,11 @@ const N = Number(process.argv[2] || 200);
 const M = Number(process.argv[3] || 100);
 const SIZE = Number(process.argv[4] || 16384);
 const TICK_MS = 10; // CLK_TCK 100 on Linux
+
+const rssKiB = (pid) => {
+  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : NaN;
+};
 
 const cpuMs = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -69,12 +76,18 @@ async function run(kind, pmd) {
   await done;
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = cpuMs(srv.pid) - cpu0;
+  // Memory per connection once every client has sent one compressed
+  // message (the server then holds that client's inflate window).
+  const rss0 = rssKiB(srv.pid);
+  await Promise.all(clients.map((s) => s.emitWithAck("echo", data)));
+  const rssGrowth = (rssKiB(srv.pid) - rss0) / N;
   for (const s of clients) s.close();
   await srv.stop();
   return { server: kind, perMessageDeflate: pmd,
            negotiated: Object.keys(negotiated || {}).join() || "-",
            cpuMs: cpu, cpuMsPerBroadcast: (cpu / M).toFixed(2),
-           usPerDelivery: (cpu * 1000 / (N * M)).toFixed(1), wallMs: Math.round(wallMs) };
+           usPerDelivery: (cpu * 1000 / (N * M)).toFixed(1), wallMs: Math.round(wallMs),
+           rssKiBPerConnAfterInbound: rssGrowth.toFixed(1) };
 }
 
 (async () => {
