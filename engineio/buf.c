@@ -4,11 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct derived {
+  struct derived *next;
+  uint32_t key;
+  sio_buf *form;
+} derived;
+
 struct sio_buf {
   unsigned refs;
   size_t len;
   char *b64;      /* cached base64 form, built on demand */
   size_t b64_len;
+  derived *forms; /* cached compressed forms (deflate.c) */
   uint8_t data[];
 };
 
@@ -20,6 +27,7 @@ sio_buf *sio_buf_alloc(size_t len) {
   b->len = len;
   b->b64 = NULL;
   b->b64_len = 0;
+  b->forms = NULL;
   return b;
 }
 
@@ -40,6 +48,11 @@ void sio_buf_unref(sio_buf *b) {
   if (!b) return;
   if (--b->refs == 0) {
     free(b->b64);
+    for (derived *d = b->forms, *n; d; d = n) {
+      n = d->next;
+      sio_buf_unref(d->form);
+      free(d);
+    }
     free(b);
   }
 }
@@ -59,4 +72,20 @@ const char *sio_buf_base64(sio_buf *b, size_t *len) {
   }
   *len = b->b64_len;
   return b->b64;
+}
+
+sio_buf *sio_buf_derived(const sio_buf *b, uint32_t key) {
+  for (derived *d = b->forms; d; d = d->next)
+    if (d->key == key) return d->form;
+  return NULL;
+}
+
+int sio_buf_set_derived(sio_buf *b, uint32_t key, sio_buf *form) {
+  derived *d = malloc(sizeof *d);
+  if (!d) return -1;
+  d->key = key;
+  d->form = sio_buf_ref(form);
+  d->next = b->forms;
+  b->forms = d;
+  return 0;
 }

@@ -73,6 +73,7 @@ static void destroy(eio_conn *c) {
   free(c->head);
   free(c->headers);
   free(c->ws_msg);
+  eio_inflater_free(c->inflater);
   free(c->resp_headers);
   free(c);
 }
@@ -585,6 +586,27 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
   if (c->state != CONN_WS || c->ws_close_sent) return -1;
   struct evbuffer *out = bufferevent_get_output(c->bev);
   size_t plen = payload ? sio_buf_len(payload) : 0;
+  if (c->pmd_on && plen &&
+      plen + (type_char ? 1 : 0) >= c->srv->pmd_opts.threshold) {
+    /* One compressed form per message and window, shared by every
+     * recipient (no context takeover); uncompressed if zlib fails. */
+    eio_deflater *d = eio_srv_ws_deflater(c->srv);
+    sio_buf *z = d ? eio_deflate_ws(d, payload, type_char,
+                                    c->pmd.server_window_bits)
+                   : NULL;
+    if (z) {
+      uint8_t zh[EIO_WS_MAX_HEADER];
+      size_t zl = eio_ws_write_header(zh, 1, opcode, sio_buf_len(z));
+      zh[0] |= 0x40; /* RSV1: compressed */
+      if (evbuffer_add(out, zh, zl) != 0 ||
+          evbuffer_add_reference(out, sio_buf_data(z), sio_buf_len(z),
+                                 unref_cleanup, z) != 0) {
+        sio_buf_unref(z);
+        return -1;
+      }
+      return 0;
+    }
+  }
   uint8_t hdr[EIO_WS_MAX_HEADER + 1];
   size_t h = eio_ws_write_header(hdr, 1, opcode, plen + (type_char ? 1 : 0));
   if (type_char) hdr[h++] = type_char;
@@ -661,9 +683,15 @@ static int ws_read(eio_conn *c) {
     int r = eio_ws_parse_header(p, n, &x->wsf);
     if (r == 0) return 0;
     const char *reason = "invalid payload length";
+    /* With permessage-deflate, RSV1 marks the first frame of a compressed
+     * data message; anywhere else it stays a protocol error. */
+    eio_ws_frame chk = x->wsf;
+    int deflated = c->pmd_on && r > 0 && (chk.rsv & 4) &&
+                   (chk.opcode == EIO_WS_TEXT || chk.opcode == EIO_WS_BINARY);
+    if (deflated) chk.rsv &= ~4;
     int code = r < 0 ? EIO_WS_PROTOCOL_ERROR
                      : eio_ws_check_client_frame(
-                           &x->wsf, c->ws_msg_opcode != 0, c->ws_msg_len,
+                           &chk, c->ws_msg_opcode != 0, c->ws_msg_len,
                            c->srv->o.max_http_buffer_size, &reason);
     if (code) {
       ws_fail(c, code, reason);
@@ -685,7 +713,10 @@ static int ws_read(eio_conn *c) {
         c->ws_msg = m;
         x->ws_msg_cap = need;
       }
-      if (x->wsf.opcode != EIO_WS_CONT) c->ws_msg_opcode = x->wsf.opcode;
+      if (x->wsf.opcode != EIO_WS_CONT) {
+        c->ws_msg_opcode = x->wsf.opcode;
+        c->ws_msg_deflated = deflated;
+      }
     }
   }
   size_t n = avail < x->wsf_left ? avail : (size_t)x->wsf_left;
@@ -709,11 +740,37 @@ static int ws_read(eio_conn *c) {
   size_t len = c->ws_msg_len;
   c->ws_msg_opcode = 0;
   c->ws_msg_len = 0;
-  if (op == EIO_WS_TEXT && !eio_ws_utf8_valid(c->ws_msg, len)) {
+  static uint8_t empty[1];
+  uint8_t *msg = c->ws_msg, *inflated = NULL;
+  if (c->ws_msg_deflated) {
+    c->ws_msg_deflated = 0;
+    if (!c->inflater)
+      c->inflater = eio_inflater_new(c->pmd.client_no_context_takeover);
+    int ir = c->inflater
+                 ? eio_inflate_message(c->inflater, c->ws_msg, len,
+                                       c->srv->o.max_http_buffer_size,
+                                       &inflated, &len)
+                 : EIO_INFLATE_NOMEM;
+    if (ir != EIO_INFLATE_OK) {
+      /* Codes and texts of the ws package. */
+      if (ir == EIO_INFLATE_TOO_BIG)
+        ws_fail(c, EIO_WS_TOO_BIG, "Max payload size exceeded");
+      else if (ir == EIO_INFLATE_BAD)
+        ws_fail(c, EIO_WS_INVALID_DATA, "invalid compressed data");
+      else
+        ws_fail(c, 1011, "out of memory");
+      return 0;
+    }
+    msg = inflated;
+  }
+  if (op == EIO_WS_TEXT && !eio_ws_utf8_valid(msg, len)) {
+    free(inflated);
     ws_fail(c, EIO_WS_INVALID_DATA, "invalid UTF-8 sequence");
     return 0;
   }
-  if (!c->ws_close_sent && c->sock) eio_srv_ws_message(c, op, c->ws_msg, len);
+  if (!c->ws_close_sent && c->sock)
+    eio_srv_ws_message(c, op, msg ? msg : empty, len);
+  free(inflated);
   if (c->state != CONN_DEAD && x->ws_msg_cap > WS_KEEP_BUFFER &&
       c->ws_msg_len == 0) {
     free(c->ws_msg);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "deflate.h"
 #include "http.h"
 #include "map.h"
 #include "tls.h"
@@ -66,6 +67,11 @@ struct eio_conn {
   int ws_msg_opcode;
   uint8_t *ws_msg;
   size_t ws_msg_len;
+  /* permessage-deflate, when negotiated (deflate.c). */
+  unsigned pmd_on : 1;
+  unsigned ws_msg_deflated : 1; /* the message being gathered has RSV1 */
+  eio_pmd_params pmd;
+  eio_inflater *inflater;   /* made on the first compressed message */
   /* The session this connection serves (pending GET, POST, or WebSocket). */
   eio_socket *sock;
   /* Headers for the response to the current request (CORS, cookie),
@@ -81,6 +87,7 @@ typedef struct eio_qpkt {
   struct eio_qpkt *next;
   uint8_t type;    /* enum eio_packet_type */
   uint8_t binary;
+  uint8_t no_compress; /* EIO_SEND_NO_COMPRESS */
   sio_buf *data;   /* payload or NULL */
 } eio_qpkt;
 
@@ -134,6 +141,8 @@ struct eio_server {
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */
+  eio_per_message_deflate pmd_opts; /* copy behind o.per_message_deflate */
+  eio_deflater *deflater_http, *deflater_ws; /* made on first use */
 };
 
 /* conn.c */
@@ -170,5 +179,8 @@ void eio_srv_ws_error(eio_conn *c, const char *reason);
 void eio_srv_conn_closed(eio_conn *c);         /* peer went away */
 void eio_srv_conn_drained(eio_conn *c);        /* output written */
 void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
+/* The server's permessage-deflate compressor (made on first use), or NULL
+ * when out of memory. */
+eio_deflater *eio_srv_ws_deflater(eio_server *srv);
 
 #endif

@@ -58,6 +58,8 @@ void eio_options_init(eio_options *o) {
   o->http_request_timeout_ms = 30000;
   o->http_keepalive_timeout_ms = 5000;
   o->max_output_bytes = DEFAULT_MAX_OUTPUT;
+  o->http_compression = 1;
+  o->http_compression_threshold = 1024;
 }
 
 static char *xstrdup(const char *s) {
@@ -134,6 +136,10 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     srv->cookie.same_site =
         keep_string(srv, o->cookie->same_site ? o->cookie->same_site : "Lax");
     o->cookie = &srv->cookie;
+  }
+  if (o->per_message_deflate) {
+    srv->pmd_opts = *o->per_message_deflate;
+    o->per_message_deflate = &srv->pmd_opts;
   }
   last_error[0] = '\0';
   if (o->tls) {
@@ -230,6 +236,7 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
   p->next = NULL;
   p->type = (uint8_t)type;
   p->binary = (uint8_t)binary;
+  p->no_compress = 0;
   p->data = data ? sio_buf_ref(data) : NULL;
   if (s->q_tail) s->q_tail->next = p;
   else s->q_head = p;
@@ -238,11 +245,19 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
   return EIO_OK;
 }
 
-static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+static int send_packet_flags(eio_socket *s, int type, int binary,
+                             sio_buf *data, unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
   int r = queue_push(s, type, binary, data);
-  if (r == EIO_OK) sock_flush(s);
+  if (r == EIO_OK) {
+    if (flags & EIO_SEND_NO_COMPRESS) s->q_tail->no_compress = 1;
+    sock_flush(s);
+  }
   return r;
+}
+
+static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+  return send_packet_flags(s, type, binary, data, 0);
 }
 
 static int send_text(eio_socket *s, int type, const char *text) {
@@ -260,6 +275,72 @@ static void unref_cleanup(const void *data, size_t len, void *arg) {
   (void)data;
   (void)len;
   sio_buf_unref(arg);
+}
+
+/* ---------------------------------------------------- HTTP compression */
+
+static eio_deflater *http_deflater(eio_server *srv) {
+  if (!srv->deflater_http) srv->deflater_http = eio_deflater_new(-1);
+  return srv->deflater_http;
+}
+
+eio_deflater *eio_srv_ws_deflater(eio_server *srv) {
+  if (!srv->deflater_ws)
+    srv->deflater_ws = eio_deflater_new(srv->pmd_opts.level);
+  return srv->deflater_ws;
+}
+
+/* How a polling response of n bytes to request c goes (Node's
+ * httpCompression: threshold, then Accept-Encoding; several header lines
+ * count as one joined with commas). */
+static int poll_encoding(eio_conn *c, size_t n) {
+  eio_server *srv = c->srv;
+  if (!srv->o.http_compression || n < srv->o.http_compression_threshold)
+    return EIO_ENC_IDENTITY;
+  const eio_http_header *one = NULL;
+  size_t count = 0, total = 0;
+  for (size_t i = 0; i < c->req.num_headers; i++) {
+    const eio_http_header *h = &c->req.headers[i];
+    if (eio_http_ieq(h->name, h->name_len, "accept-encoding")) {
+      one = h;
+      count++;
+      total += h->value_len + 2;
+    }
+  }
+  if (count <= 1)
+    return eio_accept_encoding(one ? one->value : NULL, one ? one->value_len : 0);
+  char *v = malloc(total);
+  if (!v) return EIO_ENC_IDENTITY;
+  size_t k = 0;
+  for (size_t i = 0; i < c->req.num_headers; i++) {
+    const eio_http_header *h = &c->req.headers[i];
+    if (!eio_http_ieq(h->name, h->name_len, "accept-encoding")) continue;
+    if (k) v[k++] = ',', v[k++] = ' ';
+    memcpy(v + k, h->value, h->value_len);
+    k += h->value_len;
+  }
+  int enc = eio_accept_encoding(v, k);
+  free(v);
+  return enc;
+}
+
+static sio_buf *compress_evbuffer(eio_server *srv, int enc,
+                                  struct evbuffer *body) {
+  eio_deflater *d = http_deflater(srv);
+  if (!d) return NULL;
+  int n = evbuffer_peek(body, -1, NULL, NULL, 0);
+  if (n < 0) return NULL;
+  struct evbuffer_iovec *v = malloc(((size_t)n + 1) * sizeof *v);
+  eio_chunk *ch = malloc(((size_t)n + 1) * sizeof *ch);
+  sio_buf *z = NULL;
+  if (v && ch) {
+    n = evbuffer_peek(body, -1, NULL, v, n);
+    for (int i = 0; i < n; i++) ch[i] = (eio_chunk){v[i].iov_base, v[i].iov_len};
+    z = eio_deflate_http(d, enc, ch, (size_t)n);
+  }
+  free(v);
+  free(ch);
+  return z;
 }
 
 /* Appends the polling encoding of the queued packets to out, sharing the
@@ -296,19 +377,47 @@ static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
   return 0;
 }
 
-static void poll_respond(eio_conn *c, struct evbuffer *body) {
+/* Answers a long poll with body; enc (EIO_ENC_*) says how body is already
+ * encoded, or is -1 to compress it here when Node would (deflate.c). */
+static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc) {
   static const char base[] =
       "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
+  struct evbuffer *zbody = NULL;
+  if (enc < 0) {
+    enc = poll_encoding(c, evbuffer_get_length(body));
+    sio_buf *z = enc ? compress_evbuffer(c->srv, enc, body) : NULL;
+    if (z) {
+      zbody = evbuffer_new();
+      if (zbody && evbuffer_add_reference(zbody, sio_buf_data(z), sio_buf_len(z),
+                                          unref_cleanup, z) == 0) {
+        body = zbody;
+      } else {
+        sio_buf_unref(z);
+        enc = EIO_ENC_IDENTITY;
+      }
+    } else {
+      enc = EIO_ENC_IDENTITY;
+    }
+  }
+  const char *ce = enc == EIO_ENC_GZIP      ? "Content-Encoding: gzip\r\n"
+                   : enc == EIO_ENC_DEFLATE ? "Content-Encoding: deflate\r\n"
+                                            : "";
   const char *extra = c->resp_headers ? c->resp_headers : "";
-  size_t n = sizeof base - 1 + strlen(extra) + 1;
+  size_t n = sizeof base - 1 + strlen(ce) + strlen(extra) + 1;
   char *h = malloc(n);
   if (!h) {
+    if (zbody) evbuffer_free(zbody);
     eio_conn_abort(c);
     return;
   }
-  snprintf(h, n, "%s%s", base, extra);
+  snprintf(h, n, "%s%s%s", base, ce, extra);
   eio_conn_respond_evbuf(c, 200, h, body);
   free(h);
+  if (zbody) evbuffer_free(zbody);
+}
+
+static void poll_respond(eio_conn *c, struct evbuffer *body) {
+  poll_respond_enc(c, body, -1);
 }
 
 /* Answers the pending GET with a single packet ("6" noop or "1" close). */
@@ -338,7 +447,30 @@ static void sock_flush(eio_socket *s) {
     if (!c || (!s->q_head && !s->should_close)) return;
     int closing = s->should_close;
     struct evbuffer *body = evbuffer_new();
-    if (!body || encode_payload(s, body, closing) != 0) {
+    int enc = -1, ready = 0; /* ready: body holds the cached form */
+    eio_qpkt *q = s->q_head;
+    /* Node compresses when some packet allows it (the close packet does
+     * not count). */
+    int compress = 0;
+    for (eio_qpkt *p = q; p; p = p->next) compress |= !p->no_compress;
+    if (!compress) enc = EIO_ENC_IDENTITY;
+    else if (body && !closing && q && !q->next && q->type == EIO_MESSAGE && q->data) {
+      /* One message (a broadcast, typically): its compressed response is
+       * cached on the message, made once for every polling recipient. */
+      size_t n = sio_buf_len(q->data);
+      int e = poll_encoding(c, 1 + (q->binary ? eio_base64_encoded_len(n) : n));
+      eio_deflater *d = e ? http_deflater(s->srv) : NULL;
+      sio_buf *z = d ? eio_deflate_http_one(d, e, q->data,
+                                            q->binary ? 'b' : '0' + EIO_MESSAGE,
+                                            q->binary)
+                     : NULL;
+      if (z && evbuffer_add_reference(body, sio_buf_data(z), sio_buf_len(z),
+                                      unref_cleanup, z) == 0)
+        enc = e, ready = 1;
+      else
+        sio_buf_unref(z);
+    }
+    if (!body || (!ready && encode_payload(s, body, closing) != 0)) {
       if (body) evbuffer_free(body);
       sock_on_close(s, "transport error", "out of memory");
       return;
@@ -346,7 +478,7 @@ static void sock_flush(eio_socket *s) {
     queue_clear(s);
     sock_ref(s);
     detach(c);
-    poll_respond(c, body);
+    poll_respond_enc(c, body, enc);
     evbuffer_free(body);
     if (closing) {
       s->should_close = 0;
@@ -546,6 +678,11 @@ int eio_socket_writable(const eio_socket *s) {
 }
 
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
+  return eio_socket_send_buf_flags(s, buf, binary, 0);
+}
+
+int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
+                              unsigned flags) {
   if (!buf) return EIO_ERR_INVALID;
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
   if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes) {
@@ -554,7 +691,7 @@ int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
     sock_unref(s);
     return EIO_ERR_LIMIT;
   }
-  return send_packet(s, EIO_MESSAGE, binary ? 1 : 0, buf);
+  return send_packet_flags(s, EIO_MESSAGE, binary ? 1 : 0, buf, flags);
 }
 
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary) {
@@ -734,6 +871,46 @@ static void ws_abort(eio_conn *c, int status, const char *message,
   eio_conn_write_raw_close(c, raw, (size_t)n);
 }
 
+/* permessage-deflate from Sec-WebSocket-Extensions (all its lines, joined
+ * as Node joins them); on success the 101 will carry the answer. Returns
+ * -1 when the header is invalid or no offer is acceptable. */
+static int ws_negotiate_deflate(eio_conn *c) {
+  size_t total = 0, count = 0;
+  for (size_t i = 0; i < c->req.num_headers; i++) {
+    const eio_http_header *h = &c->req.headers[i];
+    if (eio_http_ieq(h->name, h->name_len, "sec-websocket-extensions")) {
+      total += h->value_len + 2;
+      count++;
+    }
+  }
+  if (!count) return 0;
+  char *v = malloc(total);
+  if (!v) return -1;
+  size_t k = 0;
+  for (size_t i = 0; i < c->req.num_headers; i++) {
+    const eio_http_header *h = &c->req.headers[i];
+    if (!eio_http_ieq(h->name, h->name_len, "sec-websocket-extensions")) continue;
+    if (k) v[k++] = ',', v[k++] = ' ';
+    memcpy(v + k, h->value, h->value_len);
+    k += h->value_len;
+  }
+  eio_pmd_params p;
+  int r = eio_pmd_negotiate(v, k, &c->srv->pmd_opts, &p);
+  free(v);
+  if (r == EIO_PMD_INVALID) return -1;
+  if (r == EIO_PMD_NONE) return 0;
+  char line[160];
+  size_t n = eio_pmd_format(&p, line, sizeof line);
+  size_t old = c->resp_headers ? strlen(c->resp_headers) : 0;
+  char *h = realloc(c->resp_headers, old + n + 1);
+  if (!h) return -1;
+  memcpy(h + old, line, n + 1);
+  c->resp_headers = h;
+  c->pmd = p;
+  c->pmd_on = 1;
+  return 0;
+}
+
 /* Validates the WebSocket handshake headers in the ws package's order and
  * computes the accept key. Returns 0 on success; on failure it has
  * answered. */
@@ -757,6 +934,11 @@ static int ws_check(eio_conn *c, char accept[29]) {
                 eio_http_ieq(ver->value, ver->value_len, "8"))) {
     ws_abort(c, 400, "Missing or invalid Sec-WebSocket-Version header",
              "Sec-WebSocket-Version: 13, 8\r\n");
+    return -1;
+  }
+  if (c->srv->o.per_message_deflate && ws_negotiate_deflate(c) != 0) {
+    ws_abort(c, 400, "Invalid or unacceptable Sec-WebSocket-Extensions header",
+             NULL);
     return -1;
   }
   if (eio_ws_accept_key(key->value, key->value_len, accept) != 0) {
@@ -965,12 +1147,11 @@ static void post_body(eio_conn *c, int status) {
   int r = eio_payload_decode(data ? data : (const uint8_t *)"", len, scratch,
                              post_packet, &x);
   free(scratch);
-  if (r < 0) {
-    sock_on_close(s, "parse error", NULL);
-    eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
-  } else {
-    eio_conn_respond(c, 200, hdrs, "ok", 2);
-  }
+  /* Node answers "ok" even when the payload was a parse error (a
+   * Content-Encoding: gzip body, say: it is never inflated); the session
+   * is closed all the same. */
+  if (r < 0) sock_on_close(s, "parse error", NULL);
+  eio_conn_respond(c, 200, hdrs, "ok", 2);
   sock_unref(s);
 }
 
@@ -1406,6 +1587,8 @@ void eio_server_free(eio_server *srv) {
   sio_map_clear(&srv->sessions);
   free(srv->path);
   eio_tls_ctx_unref(srv->tls);
+  eio_deflater_free(srv->deflater_http);
+  eio_deflater_free(srv->deflater_ws);
   free((void *)srv->cors.origins);
   for (size_t i = 0; i < srv->n_cors_strings; i++) free(srv->cors_strings[i]);
   free(srv->cors_strings);

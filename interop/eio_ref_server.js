@@ -10,7 +10,8 @@ const { Server } = require("engine.io");
 const cfg = JSON.parse(process.argv[2] || "{}");
 const opts = {};
 for (const k of ["path", "pingInterval", "pingTimeout", "upgradeTimeout",
-                 "maxHttpBufferSize", "transports", "allowUpgrades", "cors"]) {
+                 "maxHttpBufferSize", "transports", "allowUpgrades", "cors",
+                 "httpCompression", "perMessageDeflate"]) {
   if (cfg[k] !== undefined) opts[k] = cfg[k];
 }
 if (cfg.cookie) opts.cookie = true;

@@ -6,7 +6,10 @@
  * usage: eio_test_server '<options JSON>'
  * Options (Node names): path, pingInterval, pingTimeout, upgradeTimeout,
  * maxHttpBufferSize, transports, allowUpgrades, cors {origin, credentials},
- * cookie (bool), denyQuery (refuse handshakes whose query has deny=1).
+ * cookie (bool), denyQuery (refuse handshakes whose query has deny=1),
+ * httpCompression (false or {threshold}), perMessageDeflate (true or
+ * {threshold, clientNoContextTakeover, serverMaxWindowBits,
+ * clientMaxWindowBits}).
  *
  * Behaviour: every message is echoed back as it came (text or binary); the
  * text message "__close__" makes the server close that session.
@@ -151,6 +154,21 @@ int main(int argc, char **argv) {
   if (json_is_true(json_object_get(cfg, "cookie"))) o.cookie = &cookie;
   if (json_is_true(json_object_get(cfg, "denyQuery"))) o.allow_request = deny_query;
   if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.http_request_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "httpCompression"))) {
+    o.http_compression = !json_is_false(v);
+    json_t *t = json_object_get(v, "threshold");
+    if (t) o.http_compression_threshold = (size_t)json_integer_value(t);
+  }
+  eio_per_message_deflate pmd;
+  if ((v = json_object_get(cfg, "perMessageDeflate")) && !json_is_false(v)) {
+    eio_per_message_deflate_init(&pmd);
+    json_t *t;
+    if ((t = json_object_get(v, "threshold"))) pmd.threshold = (size_t)json_integer_value(t);
+    pmd.client_no_context_takeover = json_is_true(json_object_get(v, "clientNoContextTakeover"));
+    pmd.server_max_window_bits = (int)json_integer_value(json_object_get(v, "serverMaxWindowBits"));
+    pmd.client_max_window_bits = (int)json_integer_value(json_object_get(v, "clientMaxWindowBits"));
+    o.per_message_deflate = &pmd;
+  }
   eio_tls_options tls = {0};
   if ((v = json_object_get(cfg, "tls"))) {
     tls.cert_file = json_string_value(json_object_get(v, "cert"));

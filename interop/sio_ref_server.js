@@ -8,7 +8,8 @@ const { Server } = require("socket.io");
 
 const cfg = JSON.parse(process.argv[2] || "{}");
 const opts = {};
-for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBufferSize"]) {
+for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBufferSize",
+                 "perMessageDeflate", "httpCompression"]) {
   if (cfg[k] !== undefined) opts[k] = cfg[k];
 }
 if (cfg.connectionStateRecovery) {
@@ -28,6 +29,7 @@ function targets(op, o = {}) {
   if (o.except) op = op.except(o.except);
   if (o.volatile) op = op.volatile;
   if (o.local) op = op.local;
+  if (o.compress === false) op = op.compress(false);
   if (o.timeout !== undefined) op = op.timeout(o.timeout);
   return op;
 }

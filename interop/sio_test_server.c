@@ -126,6 +126,7 @@ static sio_broadcast *targets(sio_namespace *nsp, sio_broadcast *b, json_t *o) {
   json_array_foreach(json_object_get(o, "except"), i, v) sio_bc_except(b, json_string_value(v));
   if (json_is_true(json_object_get(o, "volatile"))) sio_bc_volatile(b);
   if (json_is_true(json_object_get(o, "local"))) sio_bc_local(b);
+  if (json_is_false(json_object_get(o, "compress"))) sio_bc_compress(b, 0);
   if (json_object_get(o, "timeout"))
     sio_bc_timeout(b, (unsigned)json_integer_value(json_object_get(o, "timeout")));
   return b;
@@ -440,6 +441,12 @@ int main(int argc, char **argv) {
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
   if ((v = json_object_get(cfg, "maxDisconnectionDuration")))
     o.recovery_max_disconnection_ms = (unsigned)json_integer_value(v);
+  static eio_per_message_deflate pmd; /* perMessageDeflate: true (Node's defaults) */
+  if (json_is_true(json_object_get(cfg, "perMessageDeflate"))) {
+    eio_per_message_deflate_init(&pmd);
+    o.eio.per_message_deflate = &pmd;
+  }
+  if (json_is_false(json_object_get(cfg, "httpCompression"))) o.eio.http_compression = 0;
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");

@@ -67,9 +67,10 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
   if (!c->conn || c->closed) return 0;
   if ((flags & SIO_BC_VOLATILE) && !eio_socket_writable(c->conn)) return 0;
   if (sio_msg_encode(msg) != 0) return 0;
-  if (eio_socket_send_buf(c->conn, msg->enc_text, 0) != EIO_OK) return 0;
+  unsigned ef = flags & SIO_BC_COMPRESS_OFF ? EIO_SEND_NO_COMPRESS : 0;
+  if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0, ef) != EIO_OK) return 0;
   for (size_t i = 0; i < msg->enc_natt && c->conn; i++)
-    eio_socket_send_buf(c->conn, msg->enc_att[i], 1);
+    eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1, ef);
   return 1;
 }
 

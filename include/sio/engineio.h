@@ -104,6 +104,26 @@ typedef struct eio_tls_options {
 typedef int (*eio_allow_request_cb)(const eio_request *req,
                                     const char **message, void *user_data);
 
+/* permessage-deflate (RFC 7692) on WebSocket: Node's perMessageDeflate, off
+ * by default. Fill with eio_per_message_deflate_init, then change fields.
+ * The server always compresses each message on its own and answers
+ * server_no_context_takeover, so a broadcast is compressed once for every
+ * recipient and no connection holds a compressor. */
+typedef struct eio_per_message_deflate {
+  size_t threshold;               /* 1024: smaller messages go uncompressed */
+  int client_no_context_takeover; /* 0; 1: clients reset their context after
+                                     each message, and the server keeps no
+                                     inflate window between messages */
+  int server_max_window_bits;     /* 0: 15 or what the client asks; 8..15:
+                                     offers asking less are refused */
+  int client_max_window_bits;     /* 0: as offered; 8..15: offers without
+                                     client_max_window_bits are refused */
+  int level;                      /* zlib level; -1: zlib's default (6) */
+} eio_per_message_deflate;
+
+/* Node's defaults: threshold 1024, level -1, the rest 0. */
+void eio_per_message_deflate_init(eio_per_message_deflate *p);
+
 typedef struct eio_options {
   const char *path;               /* "/engine.io/" (a trailing '/' is added) */
   unsigned ping_interval_ms;      /* 25000 */
@@ -130,6 +150,13 @@ typedef struct eio_options {
    * names are copied; the files are read by eio_server_new and again by
    * eio_server_reload_tls. */
   const eio_tls_options *tls;
+  /* HTTP compression of long-polling responses (Node's httpCompression):
+   * on by default; a body of at least http_compression_threshold bytes goes
+   * gzip or deflate as the request's Accept-Encoding prefers. */
+  int http_compression;              /* 1 */
+  size_t http_compression_threshold; /* 1024 */
+  /* NULL (the default): no permessage-deflate; else copied. */
+  const eio_per_message_deflate *per_message_deflate;
 } eio_options;
 
 /* Fills o with Node's defaults. */
@@ -208,6 +235,12 @@ eio_server *eio_socket_server(const eio_socket *s);
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary);
 /* Queues a shared message: takes a new reference to buf, never copies it. */
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary);
+/* Same, with EIO_SEND_* flags. EIO_SEND_NO_COMPRESS is Node's
+ * `compress: false`: a polling response that holds only such messages is
+ * not compressed (WebSocket ignores it, as Node's engine.io 6.6 does). */
+enum { EIO_SEND_NO_COMPRESS = 1 };
+int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
+                              unsigned flags);
 /* Bytes queued for this socket and not yet handed to the kernel. */
 size_t eio_socket_buffered(const eio_socket *s);
 /* 1 when a message sent now would be handed to the transport at once

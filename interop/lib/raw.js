@@ -109,7 +109,7 @@ function wsConnect(port, query, extraHeaders = "", path = "/engine.io/") {
         if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
         else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
         if (buf.length < off + len) return;
-        const f = { opcode: buf[0] & 0x0f, data: buf.subarray(off, off + len) };
+        const f = { opcode: buf[0] & 0x0f, rsv: (buf[0] >> 4) & 7, data: buf.subarray(off, off + len) };
         if (f.opcode === 8) {
           f.code = len >= 2 ? f.data.readUInt16BE(0) : 1005;
           // Answer the close handshake as a real client does.
@@ -140,6 +140,7 @@ function wsConnect(port, query, extraHeaders = "", path = "/engine.io/") {
           return;
         }
         upgraded = true;
+        st.head = head;
         buf = buf.subarray(i + 4);
         resolve(st);
       }
