@@ -1,5 +1,6 @@
 #include "buf.h"
 #include "base64.h"
+#include "packet_v3.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@ struct sio_buf {
   size_t len;
   char *b64;      /* cached base64 form, built on demand */
   size_t b64_len;
+  size_t u16_len;   /* cached UTF-16 length + 1; 0: not computed yet */
   uint8_t data[];
 };
 
@@ -20,6 +22,7 @@ sio_buf *sio_buf_alloc(size_t len) {
   b->len = len;
   b->b64 = NULL;
   b->b64_len = 0;
+  b->u16_len = 0;
   return b;
 }
 
@@ -59,4 +62,9 @@ const char *sio_buf_base64(sio_buf *b, size_t *len) {
   }
   *len = b->b64_len;
   return b->b64;
+}
+
+size_t sio_buf_utf16_len(sio_buf *b) {
+  if (!b->u16_len) b->u16_len = eio_v3_utf16_len(b->data, b->len) + 1;
+  return b->u16_len - 1;
 }

@@ -7,4 +7,8 @@
  * first call and cached on the buffer, so a binary broadcast to many polling
  * clients is encoded once. NULL when out of memory. *len gets its length. */
 const char *sio_buf_base64(sio_buf *b, size_t *len);
+/* The buffer's length as a JavaScript string (UTF-16 code units of its
+ * UTF-8 text), computed once and cached: Engine.IO v3 text payloads count
+ * in these units. */
+size_t sio_buf_utf16_len(sio_buf *b);
 #endif

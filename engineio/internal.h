@@ -51,6 +51,7 @@ struct eio_conn {
   unsigned ws_close_sent : 1;
   unsigned ws_probe : 1;   /* WebSocket probing an upgrade, not yet bound */
   unsigned body_discard : 1;
+  unsigned body_binary : 1; /* POST body is application/octet-stream */
   unsigned secure : 1;     /* over TLS */
   /* The current request head (a private copy) and its parse. */
   char *head;
@@ -81,6 +82,7 @@ typedef struct eio_qpkt {
   struct eio_qpkt *next;
   uint8_t type;    /* enum eio_packet_type */
   uint8_t binary;
+  uint8_t alone;   /* EIO_SEND_ALONE: later frames wait (WebSocket) */
   sio_buf *data;   /* payload or NULL */
 } eio_qpkt;
 
@@ -97,6 +99,9 @@ struct eio_socket {
   unsigned should_close : 1;  /* polling: a close packet goes to next GET */
   unsigned close_on_drain : 1;
   unsigned in_map : 1;
+  unsigned protocol : 3;    /* Engine.IO revision: 4, or 3 (allow_eio3) */
+  unsigned b64 : 1;         /* v3 polling: the client asked b64=1 */
+  unsigned held : 1;        /* WebSocket output paused after an ALONE frame */
   eio_conn *poll_get;       /* pending long-poll GET */
   eio_conn *poll_post;      /* POST being received */
   eio_conn *ws;             /* WebSocket transport */
@@ -104,7 +109,7 @@ struct eio_socket {
   eio_qpkt *q_head, *q_tail;
   size_t q_bytes;
   struct event *ping_timer, *timeout_timer, *upgrade_timer, *check_timer,
-      *close_timer;
+      *close_timer, *hold_timer;
   eio_request req;          /* handshake request, owned */
   char *req_storage;
   eio_socket_handlers h;
@@ -130,7 +135,7 @@ struct eio_server {
   eio_request_handler on_request;
   void *on_request_ud;
   const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
-      *tv_request, *tv_keepalive, *tv_check;
+      *tv_request, *tv_keepalive, *tv_check, *tv_v3_timeout, *tv_alone;
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */

@@ -10,6 +10,8 @@
 #include "base64.h"
 #include "buf.h"
 #include "packet.h"
+#include "packet_v3.h"
+#include "polling_v3.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -152,8 +154,12 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   srv->tv_request = common_tv(base, o->http_request_timeout_ms);
   srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
   srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
+  srv->tv_v3_timeout = common_tv(base, o->ping_interval_ms + o->ping_timeout_ms);
+  if (o->alone_pause_ms >= 0)
+    srv->tv_alone = common_tv(base, o->alone_pause_ms ? (unsigned)o->alone_pause_ms : 5);
   if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
-      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check)
+      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check ||
+      !srv->tv_v3_timeout || (o->alone_pause_ms >= 0 && !srv->tv_alone))
     goto fail;
   return srv;
 fail:
@@ -202,6 +208,7 @@ static void sock_unref(eio_socket *s) {
   event_free(s->upgrade_timer);
   event_free(s->check_timer);
   event_free(s->close_timer);
+  event_free(s->hold_timer);
   free(s->req_storage);
   free(s);
 }
@@ -224,12 +231,14 @@ static void detach(eio_conn *c) {
   sock_unref(s);
 }
 
-static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
+static int queue_push(eio_socket *s, int type, int binary, sio_buf *data,
+                      unsigned flags) {
   eio_qpkt *p = malloc(sizeof *p);
   if (!p) return EIO_ERR_NOMEM;
   p->next = NULL;
   p->type = (uint8_t)type;
   p->binary = (uint8_t)binary;
+  p->alone = (flags & EIO_SEND_ALONE) ? 1 : 0;
   p->data = data ? sio_buf_ref(data) : NULL;
   if (s->q_tail) s->q_tail->next = p;
   else s->q_head = p;
@@ -238,20 +247,26 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
   return EIO_OK;
 }
 
-static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
+                             unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
-  int r = queue_push(s, type, binary, data);
+  int r = queue_push(s, type, binary, data, flags);
   if (r == EIO_OK) sock_flush(s);
   return r;
 }
 
-static int send_text(eio_socket *s, int type, const char *text) {
+static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
+  return send_packet_flags(s, type, binary, data, 0);
+}
+
+static int send_text_flags(eio_socket *s, int type, const char *text,
+                           unsigned flags) {
   sio_buf *b = NULL;
   if (text && *text) {
     b = sio_buf_new(text, strlen(text));
     if (!b) return EIO_ERR_NOMEM;
   }
-  int r = send_packet(s, type, 0, b);
+  int r = send_packet_flags(s, type, 0, b, flags);
   sio_buf_unref(b);
   return r;
 }
@@ -296,11 +311,12 @@ static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
   return 0;
 }
 
-static void poll_respond(eio_conn *c, struct evbuffer *body) {
-  static const char base[] =
-      "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
+static void poll_respond_ct(eio_conn *c, struct evbuffer *body, int binary) {
+  const char *base = binary
+      ? "Content-Type: application/octet-stream\r\ncache-control: no-store\r\n"
+      : "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
   const char *extra = c->resp_headers ? c->resp_headers : "";
-  size_t n = sizeof base - 1 + strlen(extra) + 1;
+  size_t n = strlen(base) + strlen(extra) + 1;
   char *h = malloc(n);
   if (!h) {
     eio_conn_abort(c);
@@ -311,12 +327,17 @@ static void poll_respond(eio_conn *c, struct evbuffer *body) {
   free(h);
 }
 
+static void poll_respond(eio_conn *c, struct evbuffer *body) {
+  poll_respond_ct(c, body, 0);
+}
+
 /* Answers the pending GET with a single packet ("6" noop or "1" close). */
 static void poll_answer_single(eio_socket *s, char type) {
   eio_conn *c = s->poll_get;
   if (!c) return;
   struct evbuffer *b = evbuffer_new();
   if (b) {
+    if (s->protocol == 3) evbuffer_add(b, "1:", 2); /* v3 length header */
     evbuffer_add(b, &type, 1);
     detach(c);
     poll_respond(c, b);
@@ -338,7 +359,12 @@ static void sock_flush(eio_socket *s) {
     if (!c || (!s->q_head && !s->should_close)) return;
     int closing = s->should_close;
     struct evbuffer *body = evbuffer_new();
-    if (!body || encode_payload(s, body, closing) != 0) {
+    int bin = 0;
+    if (body && s->protocol == 3)
+      bin = eio_polling_v3_encode(s->q_head, body, closing, !s->b64);
+    else if (body)
+      bin = encode_payload(s, body, closing);
+    if (!body || bin < 0) {
       if (body) evbuffer_free(body);
       sock_on_close(s, "transport error", "out of memory");
       return;
@@ -346,7 +372,7 @@ static void sock_flush(eio_socket *s) {
     queue_clear(s);
     sock_ref(s);
     detach(c);
-    poll_respond(c, body);
+    poll_respond_ct(c, body, bin);
     evbuffer_free(body);
     if (closing) {
       s->should_close = 0;
@@ -359,17 +385,46 @@ static void sock_flush(eio_socket *s) {
     return;
   }
   eio_conn *c = s->ws;
-  if (!c || !s->q_head) return;
-  for (eio_qpkt *p = s->q_head; p; p = p->next) {
-    int r = p->binary ? eio_conn_ws_send(c, EIO_WS_BINARY, 0, p->data)
+  if (!c || !s->q_head || s->held) return;
+  eio_qpkt *p;
+  while ((p = s->q_head)) {
+    /* v3 binary frames start with the packet type as a byte */
+    int r = p->binary ? eio_conn_ws_send(c, EIO_WS_BINARY,
+                                         s->protocol == 3 ? p->type : 0, p->data)
                       : eio_conn_ws_send(c, EIO_WS_TEXT, (uint8_t)('0' + p->type),
                                          p->data);
-    if (r != 0) break;
+    int alone = p->alone;
+    s->q_head = p->next;
+    if (!s->q_head) s->q_tail = NULL;
+    s->q_bytes -= 1 + (p->data ? sio_buf_len(p->data) : 0);
+    sio_buf_unref(p->data);
+    free(p);
+    if (r != 0) {
+      queue_clear(s);
+      break;
+    }
+    if (alone && s->srv->tv_alone) {
+      /* What follows goes in a later write, once the client has had time
+       * to read this frame on its own (see EIO_SEND_ALONE). */
+      s->held = 1;
+      evtimer_add(s->hold_timer, s->srv->tv_alone);
+      break;
+    }
   }
-  queue_clear(s);
+  if (s->q_head) return;
   sock_ref(s);
   fire_drain(s);
   if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+  sock_unref(s);
+}
+
+static void hold_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  s->held = 0;
+  sock_flush(s);
   sock_unref(s);
 }
 
@@ -449,6 +504,8 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   evtimer_del(s->ping_timer);
   evtimer_del(s->timeout_timer);
   evtimer_del(s->close_timer);
+  evtimer_del(s->hold_timer);
+  s->held = 0;
   abort_upgrade(s);
   queue_clear(s);
   if (s->poll_get)
@@ -502,9 +559,18 @@ static void sock_on_packet(eio_socket *s, const eio_packet *p) {
   if (s->ready != SOCK_OPEN) return;
   switch (p->type) {
   case EIO_PING:
+    if (s->protocol == 3) { /* v3: the client pings, the server answers */
+      evtimer_add(s->timeout_timer, s->srv->tv_v3_timeout);
+      send_packet(s, EIO_PONG, 0, NULL);
+      break;
+    }
     sock_on_close(s, "transport error", "invalid heartbeat direction");
     break;
   case EIO_PONG:
+    if (s->protocol == 3) {
+      sock_on_close(s, "transport error", "invalid heartbeat direction");
+      break;
+    }
     evtimer_del(s->timeout_timer);
     evtimer_add(s->ping_timer, s->srv->tv_ping_interval);
     break;
@@ -556,6 +622,18 @@ int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
   }
   return send_packet(s, EIO_MESSAGE, binary ? 1 : 0, buf);
 }
+
+int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
+                              unsigned flags) {
+  if (!(flags & EIO_SEND_ALONE)) return eio_socket_send_buf(s, buf, binary);
+  if (!buf) return EIO_ERR_INVALID;
+  if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
+  if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes)
+    return eio_socket_send_buf(s, buf, binary); /* closes it, as there */
+  return send_packet_flags(s, EIO_MESSAGE, binary ? 1 : 0, buf, flags);
+}
+
+int eio_socket_protocol(const eio_socket *s) { return s->protocol; }
 
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary) {
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
@@ -856,8 +934,10 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   s->upgrade_timer = evtimer_new(srv->base, upgrade_timeout_cb, s);
   s->check_timer = event_new(srv->base, -1, EV_PERSIST, check_cb, s);
   s->close_timer = evtimer_new(srv->base, close_timer_cb, s);
+  s->hold_timer = evtimer_new(srv->base, hold_cb, s);
+  s->protocol = 4;
   if (!s->ping_timer || !s->timeout_timer || !s->upgrade_timer ||
-      !s->check_timer || !s->close_timer || eio_generate_id(s->id) != 0 ||
+      !s->check_timer || !s->close_timer || !s->hold_timer || eio_generate_id(s->id) != 0 ||
       copy_request(s, c) != 0 || table_put(srv, s) != 0) {
     s->refs = 1;
     sock_unref(s);
@@ -866,7 +946,7 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   return s;
 }
 
-static void handshake(eio_server *srv, eio_conn *c, int transport) {
+static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
   if (srv->closing) {
     eio_conn_respond(c, 503, NULL, NULL, 0);
     return;
@@ -881,6 +961,13 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
     return;
   }
   sock_ref(s);
+  if (proto == 3) {
+    char b64[8];
+    s->protocol = 3;
+    /* Node: supportsBinary = !req._query.b64 (an empty value is false) */
+    s->b64 = eio_request_query(&s->req, "b64", b64, sizeof b64) != -1 &&
+             b64[0] != '\0';
+  }
   if (srv->cookie_on) {
     struct evbuffer *b = evbuffer_new();
     if (b) {
@@ -911,12 +998,13 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
            srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
   /* The open packet is queued first; the handshake GET then serves as the
    * first long poll, so its body is exactly what is queued. */
-  send_text(s, EIO_OPEN, open);
+  send_text_flags(s, EIO_OPEN, open, EIO_SEND_ALONE);
   attach(c, s);
   if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
   else s->ws = c;
   sock_flush(s);
-  evtimer_add(s->ping_timer, srv->tv_ping_interval);
+  if (s->protocol == 3) evtimer_add(s->timeout_timer, srv->tv_v3_timeout);
+  else evtimer_add(s->ping_timer, srv->tv_ping_interval);
   if (srv->on_connection && s->ready == SOCK_OPEN)
     srv->on_connection(srv, s, srv->on_connection_ud);
   sock_unref(s);
@@ -962,8 +1050,16 @@ static void post_body(eio_conn *c, int status) {
                          ? malloc(eio_base64_decoded_max(len) + 1)
                          : NULL;
   post_ctx x = {s};
-  int r = eio_payload_decode(data ? data : (const uint8_t *)"", len, scratch,
-                             post_packet, &x);
+  int r;
+  if (s->protocol == 3 && c->body_binary)
+    r = eio_v3_payload_decode_binary(data ? data : (const uint8_t *)"", len,
+                                     scratch, post_packet, &x);
+  else if (s->protocol == 3)
+    r = eio_v3_payload_decode_text(data ? data : (const uint8_t *)"", len,
+                                   scratch, post_packet, &x);
+  else
+    r = eio_payload_decode(data ? data : (const uint8_t *)"", len, scratch,
+                           post_packet, &x);
   free(scratch);
   if (r < 0) {
     sock_on_close(s, "parse error", NULL);
@@ -995,7 +1091,9 @@ static void on_poll_request(eio_conn *c, eio_socket *s) {
       return;
     }
     const eio_http_header *ct = eio_http_find(&c->req, "content-type");
-    if (ct && eio_http_ieq(ct->value, ct->value_len, "application/octet-stream")) {
+    c->body_binary = ct && eio_http_ieq(ct->value, ct->value_len,
+                                        "application/octet-stream");
+    if (c->body_binary && s->protocol != 3) {
       eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
       sock_on_close(s, "transport error", "invalid content");
       return;
@@ -1064,7 +1162,18 @@ void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len) {
     probe_message(c, s, opcode, data, len);
   } else if (opcode == EIO_WS_BINARY) {
     eio_packet p = {EIO_MESSAGE, 1, data, len};
+    if (s->protocol == 3) eio_v3_packet_decode_binary(data, len, &p);
     sock_on_packet(s, &p);
+  } else if (s->protocol == 3) {
+    uint8_t *scratch = len > 1 && data[0] == 'b'
+                           ? malloc(eio_base64_decoded_max(len) + 1)
+                           : NULL;
+    eio_packet p;
+    if (eio_v3_packet_decode_text(data, len, scratch, &p) != 0)
+      sock_on_close(s, "parse error", NULL);
+    else
+      sock_on_packet(s, &p);
+    free(scratch);
   } else {
     eio_packet p;
     if (eio_packet_decode_text(data, len, NULL, &p) != 0)
@@ -1229,6 +1338,8 @@ void eio_srv_request(eio_conn *c) {
     fail(c, ERR_BAD_REQUEST, NULL);
     return;
   }
+  /* Node: EIO "4" is v4, anything else v3 (allowed with allowEIO3). */
+  int proto = el == 1 && eio[0] == '4' ? 4 : srv->o.allow_eio3 ? 3 : 0;
   if (sl > 0 || sl == -2) {
     eio_socket *s = sl > 0 ? table_get(srv, sid) : NULL;
     if (!s || s->ready == SOCK_CLOSED) {
@@ -1239,7 +1350,7 @@ void eio_srv_request(eio_conn *c) {
       fail(c, ERR_BAD_REQUEST, NULL);
       return;
     }
-    if (el != 1 || eio[0] != '4') {
+    if (proto != (int)s->protocol) {
       fail(c, ERR_BAD_REQUEST, NULL);
       return;
     }
@@ -1273,7 +1384,7 @@ void eio_srv_request(eio_conn *c) {
     }
     free(tmp.req_storage);
   }
-  if (el != 1 || eio[0] != '4') {
+  if (!proto) {
     fail(c, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
     return;
   }
@@ -1283,7 +1394,7 @@ void eio_srv_request(eio_conn *c) {
     if (ws_accept(c) == 0) eio_conn_ws_close(c, 0);
     return;
   }
-  handshake(srv, c, t);
+  handshake(srv, c, t, proto);
 }
 
 /* -------------------------------------------------------------- server */

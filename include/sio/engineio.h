@@ -130,6 +130,18 @@ typedef struct eio_options {
    * names are copied; the files are read by eio_server_new and again by
    * eio_server_reload_tls. */
   const eio_tls_options *tls;
+  /* Node's allowEIO3 (default 0): also serve Engine.IO v3 clients
+   * (engine.io-client 3.x, socket.io-client 2.x): v3 polling payloads
+   * (text, binary, b64=1; not JSONP), v3 WebSocket binary frames, and the
+   * v3 heartbeat (the client pings; the session closes after
+   * ping_interval_ms + ping_timeout_ms without one). Off: EIO=3 gets
+   * "Unsupported protocol version", as in Node. */
+  int allow_eio3;
+  /* After a packet sent with EIO_SEND_ALONE over WebSocket, the next
+   * frames wait this long (ms), so that a client that reads frames one at
+   * a time and only then listens for the next (ws 8.5 emits every frame of
+   * one TCP read at once) does not miss them. 0: 5 ms; < 0: no pause. */
+  int alone_pause_ms;
 } eio_options;
 
 /* Fills o with Node's defaults. */
@@ -208,6 +220,15 @@ eio_server *eio_socket_server(const eio_socket *s);
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary);
 /* Queues a shared message: takes a new reference to buf, never copies it. */
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary);
+/* EIO_SEND_ALONE: the frames queued after this one go out in a later TCP
+ * write, alone_pause_ms after it (WebSocket only; polling bodies are one
+ * read anyway). For replies a client must see before it reacts (the
+ * handshake, Socket.IO's CONNECT). */
+#define EIO_SEND_ALONE 1u
+int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
+                              unsigned flags);
+/* The Engine.IO protocol revision of the session: 4, or 3 (allow_eio3). */
+int eio_socket_protocol(const eio_socket *s);
 /* Bytes queued for this socket and not yet handed to the kernel. */
 size_t eio_socket_buffered(const eio_socket *s);
 /* 1 when a message sent now would be handed to the transport at once
