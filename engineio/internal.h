@@ -175,5 +175,6 @@ void eio_srv_ws_error(eio_conn *c, const char *reason);
 void eio_srv_conn_closed(eio_conn *c);         /* peer went away */
 void eio_srv_conn_drained(eio_conn *c);        /* output written */
 void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
+void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len);
 
 #endif

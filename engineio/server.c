@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #define DEFAULT_MAX_OUTPUT (64u * 1024 * 1024)
 #define POLL_CLOSE_TIMEOUT_MS 30000
 #define UPGRADE_CHECK_MS 100
+#define ALONE_PING 'a' /* payload of the ping sent after an ALONE frame */
 
 enum {
   ERR_UNKNOWN_TRANSPORT = 0,
@@ -155,11 +157,11 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
   srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
   srv->tv_v3_timeout = common_tv(base, o->ping_interval_ms + o->ping_timeout_ms);
-  if (o->alone_pause_ms >= 0)
-    srv->tv_alone = common_tv(base, o->alone_pause_ms ? (unsigned)o->alone_pause_ms : 5);
+  if (o->alone_wait_ms >= 0)
+    srv->tv_alone = common_tv(base, o->alone_wait_ms ? (unsigned)o->alone_wait_ms : 1000);
   if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
       !srv->tv_request || !srv->tv_keepalive || !srv->tv_check ||
-      !srv->tv_v3_timeout || (o->alone_pause_ms >= 0 && !srv->tv_alone))
+      !srv->tv_v3_timeout || (o->alone_wait_ms >= 0 && !srv->tv_alone))
     goto fail;
   return srv;
 fail:
@@ -403,9 +405,11 @@ static void sock_flush(eio_socket *s) {
       queue_clear(s);
       break;
     }
-    if (alone && s->srv->tv_alone) {
-      /* What follows goes in a later write, once the client has had time
-       * to read this frame on its own (see EIO_SEND_ALONE). */
+    if (alone && s->srv->tv_alone &&
+        eio_conn_ws_send(c, EIO_WS_PING, ALONE_PING, NULL) == 0) {
+      /* What follows waits for the pong: the client answers the ping while
+       * it handles the read that holds this frame, so the next frames come
+       * in a later read (see EIO_SEND_ALONE). The timer bounds the wait. */
       s->held = 1;
       evtimer_add(s->hold_timer, s->srv->tv_alone);
       break;
@@ -415,6 +419,16 @@ static void sock_flush(eio_socket *s) {
   sock_ref(s);
   fire_drain(s);
   if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+  sock_unref(s);
+}
+
+void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len) {
+  eio_socket *s = c->sock;
+  if (s->ws != c || !s->held || len != 1 || data[0] != ALONE_PING) return;
+  sock_ref(s);
+  evtimer_del(s->hold_timer);
+  s->held = 0;
+  sock_flush(s);
   sock_unref(s);
 }
 
@@ -1407,6 +1421,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     evutil_closesocket(fd);
     return;
   }
+  /* As Node's http server (noDelay: true): a small frame written after a
+   * pause (EIO_SEND_ALONE) must not wait for the peer's delayed ACK. */
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   eio_conn_new(srv, fd, sa, salen);
 }
 

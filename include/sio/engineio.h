@@ -137,11 +137,13 @@ typedef struct eio_options {
    * ping_interval_ms + ping_timeout_ms without one). Off: EIO=3 gets
    * "Unsupported protocol version", as in Node. */
   int allow_eio3;
-  /* After a packet sent with EIO_SEND_ALONE over WebSocket, the next
-   * frames wait this long (ms), so that a client that reads frames one at
-   * a time and only then listens for the next (ws 8.5 emits every frame of
-   * one TCP read at once) does not miss them. 0: 5 ms; < 0: no pause. */
-  int alone_pause_ms;
+  /* After a packet sent with EIO_SEND_ALONE over WebSocket, the server
+   * sends a WebSocket ping and the next frames wait for its pong, at most
+   * this long (ms): a client that handles the frames of one TCP read all at
+   * once and only then listens for the next (ws 8.5) answers the ping
+   * while handling that read, so the frames that follow reach it in a
+   * later read. 0: 1000 ms; < 0: off (frames follow at once). */
+  int alone_wait_ms;
 } eio_options;
 
 /* Fills o with Node's defaults. */
