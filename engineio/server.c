@@ -559,6 +559,10 @@ void eio_socket_close(eio_socket *s) {
   if (s->ready != SOCK_OPEN) return;
   sock_ref(s);
   s->ready = SOCK_CLOSING;
+  if (s->held) { /* closing: what is queued goes now, as in Node */
+    evtimer_del(s->hold_timer);
+    s->held = 0;
+  }
   if (s->q_head) {
     s->close_on_drain = 1;
     sock_flush(s);
@@ -1012,7 +1016,9 @@ static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
            srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
   /* The open packet is queued first; the handshake GET then serves as the
    * first long poll, so its body is exactly what is queued. */
-  send_text_flags(s, EIO_OPEN, open, EIO_SEND_ALONE);
+  /* v3: the implicit CONNECT follows at once, so the open packet is a
+   * reply the client must read alone; a v4 client speaks first. */
+  send_text_flags(s, EIO_OPEN, open, proto == 3 ? EIO_SEND_ALONE : 0);
   attach(c, s);
   if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
   else s->ws = c;
