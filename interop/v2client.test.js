@@ -266,13 +266,13 @@ for (const kind of serverKinds()) {
 
   describe(`EIO3 heartbeat and refusal: ${kind}`, () => {
     test("v2 clients stay up on their own pings; a silent v3 session times out", async () => {
-      const srv = await startServer(kind, "sio_test_server", { allowEIO3: true, pingInterval: 200, pingTimeout: 200 });
+      const srv = await startServer(kind, "sio_test_server", { allowEIO3: true, pingInterval: 300, pingTimeout: 700 });
       try {
         const s = v2(srv.url, { transports: ["websocket"] });
         await connected(s);
         let closed = false;
         s.on("disconnect", () => { closed = true; });
-        await new Promise((r) => setTimeout(r, 1200));
+        await new Promise((r) => setTimeout(r, 1500)); // five client pings
         assert.equal(closed, false);
         assert.deepEqual(await ack(s, "echo", "alive"), ["alive"]);
         s.close();
