@@ -242,6 +242,34 @@ for (const kind of serverKinds()) {
       assert.equal(res.status, 200);
     });
 
+    test("raw v3 polling without b64: binary payloads both ways", async () => {
+      // engine.io-client 3 in Node always asks b64=1; browsers with XHR2 do not.
+      const base = `${url}/socket.io/?EIO=3&transport=polling`;
+      const res0 = await fetch(base);
+      const sid = JSON.parse(parseV3Text(await res0.text())[0].slice(1)).sid;
+      const poll = async () => {
+        const r = await fetch(`${base}&sid=${sid}`);
+        return { type: r.headers.get("content-type"), body: Buffer.from(await r.arrayBuffer()) };
+      };
+      const record = (kind, bytes) => Buffer.concat([Buffer.from([kind, ...String(bytes.length).split("").map(Number), 255]), bytes]);
+      const text = '451-["echo",{"_placeholder":true,"num":0},"é"]'; // 2 bytes, 1 unit
+      const body = Buffer.concat([record(0, Buffer.from(text)), record(1, Buffer.from([4, 0xde, 0xad]))]);
+      let seen = Buffer.alloc(0);
+      const first = await poll(); // "40" and the "auth" event, as text
+      assert.match(first.type, /^text\/plain/);
+      assert.ok(parseV3Text(first.body.toString()).includes("40"));
+      const r = await fetch(`${base}&sid=${sid}`, { method: "POST", body,
+        headers: { "content-type": "application/octet-stream" } });
+      assert.equal(await r.text(), "ok");
+      let got;
+      do {
+        got = await poll();
+        seen = Buffer.concat([seen, got.body]);
+      } while (!got.type.startsWith("application/octet-stream"));
+      assert.deepEqual(seen, Buffer.concat([record(0, Buffer.from(text)),
+                                            record(1, Buffer.from([4, 0xde, 0xad]))]));
+    });
+
     test("raw v3 websocket: binary frames carry the type byte", async () => {
       const ws = new WebSocket(`${url.replace("http", "ws")}/socket.io/?EIO=3&transport=websocket`);
       const frames = [];
