@@ -222,10 +222,11 @@ eio_server *eio_socket_server(const eio_socket *s);
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary);
 /* Queues a shared message: takes a new reference to buf, never copies it. */
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary);
-/* EIO_SEND_ALONE: the frames queued after this one go out in a later TCP
- * write, alone_pause_ms after it (WebSocket only; polling bodies are one
- * read anyway). For replies a client must see before it reacts (the
- * handshake, Socket.IO's CONNECT). */
+/* Like eio_socket_send_buf. With EIO_SEND_ALONE, over WebSocket, a ping
+ * follows the message and the frames queued after it wait for the pong (at
+ * most alone_wait_ms), so they reach the client in a later TCP read; on
+ * polling the flag does nothing (a body is one read anyway). For replies a
+ * client must read before it reacts: Socket.IO's CONNECT, the v3 open. */
 #define EIO_SEND_ALONE 1u
 int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
                               unsigned flags);
