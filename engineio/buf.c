@@ -1,5 +1,6 @@
 #include "buf.h"
 #include "base64.h"
+#include "packet_v3.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct sio_buf {
   char *b64;      /* cached base64 form, built on demand */
   size_t b64_len;
   derived *forms; /* cached compressed forms (deflate.c) */
+  size_t u16_len;   /* cached UTF-16 length + 1; 0: not computed yet */
   uint8_t data[];
 };
 
@@ -28,6 +30,7 @@ sio_buf *sio_buf_alloc(size_t len) {
   b->b64 = NULL;
   b->b64_len = 0;
   b->forms = NULL;
+  b->u16_len = 0;
   return b;
 }
 
@@ -88,4 +91,9 @@ int sio_buf_set_derived(sio_buf *b, uint32_t key, sio_buf *form) {
   d->next = b->forms;
   b->forms = d;
   return 0;
+}
+
+size_t sio_buf_utf16_len(sio_buf *b) {
+  if (!b->u16_len) b->u16_len = eio_v3_utf16_len(b->data, b->len) + 1;
+  return b->u16_len - 1;
 }

@@ -15,4 +15,8 @@ const char *sio_buf_base64(sio_buf *b, size_t *len);
  * form and returns 0, or -1 when out of memory (nothing is cached). */
 sio_buf *sio_buf_derived(const sio_buf *b, uint32_t key);
 int sio_buf_set_derived(sio_buf *b, uint32_t key, sio_buf *form);
+/* The buffer's length as a JavaScript string (UTF-16 code units of its
+ * UTF-8 text), computed once and cached: Engine.IO v3 text payloads count
+ * in these units. */
+size_t sio_buf_utf16_len(sio_buf *b);
 #endif

@@ -670,6 +670,8 @@ static void ws_control(eio_conn *c, int opcode, uint8_t *p, size_t len) {
     if (!c->ws_close_sent) ws_send_close_frame(c, code);
     if (c->sock) eio_srv_ws_closed(c, code);
     close_after_write(c);
+  } else if (opcode == EIO_WS_PONG && c->sock) {
+    eio_srv_ws_pong(c, p, len);
   }
 }
 

@@ -52,6 +52,7 @@ struct eio_conn {
   unsigned ws_close_sent : 1;
   unsigned ws_probe : 1;   /* WebSocket probing an upgrade, not yet bound */
   unsigned body_discard : 1;
+  unsigned body_binary : 1; /* POST body is application/octet-stream */
   unsigned secure : 1;     /* over TLS */
   /* The current request head (a private copy) and its parse. */
   char *head;
@@ -88,6 +89,7 @@ typedef struct eio_qpkt {
   uint8_t type;    /* enum eio_packet_type */
   uint8_t binary;
   uint8_t no_compress; /* EIO_SEND_NO_COMPRESS */
+  uint8_t alone;   /* EIO_SEND_ALONE: later frames wait (WebSocket) */
   sio_buf *data;   /* payload or NULL */
 } eio_qpkt;
 
@@ -104,6 +106,9 @@ struct eio_socket {
   unsigned should_close : 1;  /* polling: a close packet goes to next GET */
   unsigned close_on_drain : 1;
   unsigned in_map : 1;
+  unsigned protocol : 3;    /* Engine.IO revision: 4, or 3 (allow_eio3) */
+  unsigned b64 : 1;         /* v3 polling: the client asked b64=1 */
+  unsigned held : 1;        /* WebSocket output paused after an ALONE frame */
   eio_conn *poll_get;       /* pending long-poll GET */
   eio_conn *poll_post;      /* POST being received */
   eio_conn *ws;             /* WebSocket transport */
@@ -111,7 +116,7 @@ struct eio_socket {
   eio_qpkt *q_head, *q_tail;
   size_t q_bytes;
   struct event *ping_timer, *timeout_timer, *upgrade_timer, *check_timer,
-      *close_timer;
+      *close_timer, *hold_timer;
   eio_request req;          /* handshake request, owned */
   char *req_storage;
   eio_socket_handlers h;
@@ -137,7 +142,7 @@ struct eio_server {
   eio_request_handler on_request;
   void *on_request_ud;
   const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
-      *tv_request, *tv_keepalive, *tv_check;
+      *tv_request, *tv_keepalive, *tv_check, *tv_v3_timeout, *tv_alone;
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */
@@ -182,5 +187,6 @@ void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
 /* The server's permessage-deflate compressor (made on first use), or NULL
  * when out of memory. */
 eio_deflater *eio_srv_ws_deflater(eio_server *srv);
+void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len);
 
 #endif

@@ -10,10 +10,13 @@
 #include "base64.h"
 #include "buf.h"
 #include "packet.h"
+#include "packet_v3.h"
+#include "polling_v3.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 #define DEFAULT_MAX_OUTPUT (64u * 1024 * 1024)
 #define POLL_CLOSE_TIMEOUT_MS 30000
 #define UPGRADE_CHECK_MS 100
+#define ALONE_PING 'a' /* payload of the ping sent after an ALONE frame */
 
 enum {
   ERR_UNKNOWN_TRANSPORT = 0,
@@ -158,8 +162,12 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   srv->tv_request = common_tv(base, o->http_request_timeout_ms);
   srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
   srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
+  srv->tv_v3_timeout = common_tv(base, o->ping_interval_ms + o->ping_timeout_ms);
+  if (o->alone_wait_ms >= 0)
+    srv->tv_alone = common_tv(base, o->alone_wait_ms ? (unsigned)o->alone_wait_ms : 1000);
   if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
-      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check)
+      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check ||
+      !srv->tv_v3_timeout || (o->alone_wait_ms >= 0 && !srv->tv_alone))
     goto fail;
   return srv;
 fail:
@@ -208,6 +216,7 @@ static void sock_unref(eio_socket *s) {
   event_free(s->upgrade_timer);
   event_free(s->check_timer);
   event_free(s->close_timer);
+  event_free(s->hold_timer);
   free(s->req_storage);
   free(s);
 }
@@ -230,13 +239,15 @@ static void detach(eio_conn *c) {
   sock_unref(s);
 }
 
-static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
+static int queue_push(eio_socket *s, int type, int binary, sio_buf *data,
+                      unsigned flags) {
   eio_qpkt *p = malloc(sizeof *p);
   if (!p) return EIO_ERR_NOMEM;
   p->next = NULL;
   p->type = (uint8_t)type;
   p->binary = (uint8_t)binary;
-  p->no_compress = 0;
+  p->no_compress = (flags & EIO_SEND_NO_COMPRESS) ? 1 : 0;
+  p->alone = (flags & EIO_SEND_ALONE) ? 1 : 0;
   p->data = data ? sio_buf_ref(data) : NULL;
   if (s->q_tail) s->q_tail->next = p;
   else s->q_head = p;
@@ -245,14 +256,11 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data) {
   return EIO_OK;
 }
 
-static int send_packet_flags(eio_socket *s, int type, int binary,
-                             sio_buf *data, unsigned flags) {
+static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
+                             unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
-  int r = queue_push(s, type, binary, data);
-  if (r == EIO_OK) {
-    if (flags & EIO_SEND_NO_COMPRESS) s->q_tail->no_compress = 1;
-    sock_flush(s);
-  }
+  int r = queue_push(s, type, binary, data, flags);
+  if (r == EIO_OK) sock_flush(s);
   return r;
 }
 
@@ -260,13 +268,14 @@ static int send_packet(eio_socket *s, int type, int binary, sio_buf *data) {
   return send_packet_flags(s, type, binary, data, 0);
 }
 
-static int send_text(eio_socket *s, int type, const char *text) {
+static int send_text_flags(eio_socket *s, int type, const char *text,
+                           unsigned flags) {
   sio_buf *b = NULL;
   if (text && *text) {
     b = sio_buf_new(text, strlen(text));
     if (!b) return EIO_ERR_NOMEM;
   }
-  int r = send_packet(s, type, 0, b);
+  int r = send_packet_flags(s, type, 0, b, flags);
   sio_buf_unref(b);
   return r;
 }
@@ -378,10 +387,13 @@ static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
 }
 
 /* Answers a long poll with body; enc (EIO_ENC_*) says how body is already
- * encoded, or is -1 to compress it here when Node would (deflate.c). */
-static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc) {
-  static const char base[] =
-      "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
+ * encoded, or is -1 to compress it here when Node would (deflate.c); binary
+ * (Engine.IO v3 binary payloads) sets the octet-stream content type. */
+static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc,
+                             int binary) {
+  const char *base = binary
+      ? "Content-Type: application/octet-stream\r\ncache-control: no-store\r\n"
+      : "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
   struct evbuffer *zbody = NULL;
   if (enc < 0) {
     enc = poll_encoding(c, evbuffer_get_length(body));
@@ -403,7 +415,7 @@ static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc) {
                    : enc == EIO_ENC_DEFLATE ? "Content-Encoding: deflate\r\n"
                                             : "";
   const char *extra = c->resp_headers ? c->resp_headers : "";
-  size_t n = sizeof base - 1 + strlen(ce) + strlen(extra) + 1;
+  size_t n = strlen(base) + strlen(ce) + strlen(extra) + 1;
   char *h = malloc(n);
   if (!h) {
     if (zbody) evbuffer_free(zbody);
@@ -417,7 +429,7 @@ static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc) {
 }
 
 static void poll_respond(eio_conn *c, struct evbuffer *body) {
-  poll_respond_enc(c, body, -1);
+  poll_respond_enc(c, body, -1, 0);
 }
 
 /* Answers the pending GET with a single packet ("6" noop or "1" close). */
@@ -426,6 +438,7 @@ static void poll_answer_single(eio_socket *s, char type) {
   if (!c) return;
   struct evbuffer *b = evbuffer_new();
   if (b) {
+    if (s->protocol == 3) evbuffer_add(b, "1:", 2); /* v3 length header */
     evbuffer_add(b, &type, 1);
     detach(c);
     poll_respond(c, b);
@@ -448,13 +461,15 @@ static void sock_flush(eio_socket *s) {
     int closing = s->should_close;
     struct evbuffer *body = evbuffer_new();
     int enc = -1, ready = 0; /* ready: body holds the cached form */
+    int bin = 0;             /* a v3 binary payload */
     eio_qpkt *q = s->q_head;
     /* Node compresses when some packet allows it (the close packet does
      * not count). */
     int compress = 0;
     for (eio_qpkt *p = q; p; p = p->next) compress |= !p->no_compress;
     if (!compress) enc = EIO_ENC_IDENTITY;
-    else if (body && !closing && q && !q->next && q->type == EIO_MESSAGE && q->data) {
+    else if (body && s->protocol != 3 && !closing && q && !q->next &&
+             q->type == EIO_MESSAGE && q->data) {
       /* One message (a broadcast, typically): its compressed response is
        * cached on the message, made once for every polling recipient. */
       size_t n = sio_buf_len(q->data);
@@ -470,7 +485,11 @@ static void sock_flush(eio_socket *s) {
       else
         sio_buf_unref(z);
     }
-    if (!body || (!ready && encode_payload(s, body, closing) != 0)) {
+    if (body && !ready && s->protocol == 3)
+      bin = eio_polling_v3_encode(s->q_head, body, closing, !s->b64);
+    else if (body && !ready)
+      bin = encode_payload(s, body, closing);
+    if (!body || bin < 0) {
       if (body) evbuffer_free(body);
       sock_on_close(s, "transport error", "out of memory");
       return;
@@ -478,7 +497,7 @@ static void sock_flush(eio_socket *s) {
     queue_clear(s);
     sock_ref(s);
     detach(c);
-    poll_respond_enc(c, body, enc);
+    poll_respond_enc(c, body, enc, bin);
     evbuffer_free(body);
     if (closing) {
       s->should_close = 0;
@@ -491,17 +510,58 @@ static void sock_flush(eio_socket *s) {
     return;
   }
   eio_conn *c = s->ws;
-  if (!c || !s->q_head) return;
-  for (eio_qpkt *p = s->q_head; p; p = p->next) {
-    int r = p->binary ? eio_conn_ws_send(c, EIO_WS_BINARY, 0, p->data)
+  if (!c || !s->q_head || s->held) return;
+  eio_qpkt *p;
+  while ((p = s->q_head)) {
+    /* v3 binary frames start with the packet type as a byte */
+    int r = p->binary ? eio_conn_ws_send(c, EIO_WS_BINARY,
+                                         s->protocol == 3 ? p->type : 0, p->data)
                       : eio_conn_ws_send(c, EIO_WS_TEXT, (uint8_t)('0' + p->type),
                                          p->data);
-    if (r != 0) break;
+    int alone = p->alone;
+    s->q_head = p->next;
+    if (!s->q_head) s->q_tail = NULL;
+    s->q_bytes -= 1 + (p->data ? sio_buf_len(p->data) : 0);
+    sio_buf_unref(p->data);
+    free(p);
+    if (r != 0) {
+      queue_clear(s);
+      break;
+    }
+    if (alone && s->srv->tv_alone &&
+        eio_conn_ws_send(c, EIO_WS_PING, ALONE_PING, NULL) == 0) {
+      /* What follows waits for the pong: the client answers the ping while
+       * it handles the read that holds this frame, so the next frames come
+       * in a later read (see EIO_SEND_ALONE). The timer bounds the wait. */
+      s->held = 1;
+      evtimer_add(s->hold_timer, s->srv->tv_alone);
+      break;
+    }
   }
-  queue_clear(s);
+  if (s->q_head) return;
   sock_ref(s);
   fire_drain(s);
   if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+  sock_unref(s);
+}
+
+void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len) {
+  eio_socket *s = c->sock;
+  if (s->ws != c || !s->held || len != 1 || data[0] != ALONE_PING) return;
+  sock_ref(s);
+  evtimer_del(s->hold_timer);
+  s->held = 0;
+  sock_flush(s);
+  sock_unref(s);
+}
+
+static void hold_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  eio_socket *s = arg;
+  sock_ref(s);
+  s->held = 0;
+  sock_flush(s);
   sock_unref(s);
 }
 
@@ -581,6 +641,8 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   evtimer_del(s->ping_timer);
   evtimer_del(s->timeout_timer);
   evtimer_del(s->close_timer);
+  evtimer_del(s->hold_timer);
+  s->held = 0;
   abort_upgrade(s);
   queue_clear(s);
   if (s->poll_get)
@@ -620,6 +682,10 @@ void eio_socket_close(eio_socket *s) {
   if (s->ready != SOCK_OPEN) return;
   sock_ref(s);
   s->ready = SOCK_CLOSING;
+  if (s->held) { /* closing: what is queued goes now, as in Node */
+    evtimer_del(s->hold_timer);
+    s->held = 0;
+  }
   if (s->q_head) {
     s->close_on_drain = 1;
     sock_flush(s);
@@ -634,9 +700,18 @@ static void sock_on_packet(eio_socket *s, const eio_packet *p) {
   if (s->ready != SOCK_OPEN) return;
   switch (p->type) {
   case EIO_PING:
+    if (s->protocol == 3) { /* v3: the client pings, the server answers */
+      evtimer_add(s->timeout_timer, s->srv->tv_v3_timeout);
+      send_packet(s, EIO_PONG, 0, NULL);
+      break;
+    }
     sock_on_close(s, "transport error", "invalid heartbeat direction");
     break;
   case EIO_PONG:
+    if (s->protocol == 3) {
+      sock_on_close(s, "transport error", "invalid heartbeat direction");
+      break;
+    }
     evtimer_del(s->timeout_timer);
     evtimer_add(s->ping_timer, s->srv->tv_ping_interval);
     break;
@@ -693,6 +768,8 @@ int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
   }
   return send_packet_flags(s, EIO_MESSAGE, binary ? 1 : 0, buf, flags);
 }
+
+int eio_socket_protocol(const eio_socket *s) { return s->protocol; }
 
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary) {
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
@@ -1038,8 +1115,10 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   s->upgrade_timer = evtimer_new(srv->base, upgrade_timeout_cb, s);
   s->check_timer = event_new(srv->base, -1, EV_PERSIST, check_cb, s);
   s->close_timer = evtimer_new(srv->base, close_timer_cb, s);
+  s->hold_timer = evtimer_new(srv->base, hold_cb, s);
+  s->protocol = 4;
   if (!s->ping_timer || !s->timeout_timer || !s->upgrade_timer ||
-      !s->check_timer || !s->close_timer || eio_generate_id(s->id) != 0 ||
+      !s->check_timer || !s->close_timer || !s->hold_timer || eio_generate_id(s->id) != 0 ||
       copy_request(s, c) != 0 || table_put(srv, s) != 0) {
     s->refs = 1;
     sock_unref(s);
@@ -1048,7 +1127,7 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   return s;
 }
 
-static void handshake(eio_server *srv, eio_conn *c, int transport) {
+static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
   if (srv->closing) {
     eio_conn_respond(c, 503, NULL, NULL, 0);
     return;
@@ -1063,6 +1142,13 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
     return;
   }
   sock_ref(s);
+  if (proto == 3) {
+    char b64[8];
+    s->protocol = 3;
+    /* Node: supportsBinary = !req._query.b64 (an empty value is false) */
+    s->b64 = eio_request_query(&s->req, "b64", b64, sizeof b64) != -1 &&
+             b64[0] != '\0';
+  }
   if (srv->cookie_on) {
     struct evbuffer *b = evbuffer_new();
     if (b) {
@@ -1093,12 +1179,15 @@ static void handshake(eio_server *srv, eio_conn *c, int transport) {
            srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
   /* The open packet is queued first; the handshake GET then serves as the
    * first long poll, so its body is exactly what is queued. */
-  send_text(s, EIO_OPEN, open);
+  /* v3: the implicit CONNECT follows at once, so the open packet is a
+   * reply the client must read alone; a v4 client speaks first. */
+  send_text_flags(s, EIO_OPEN, open, proto == 3 ? EIO_SEND_ALONE : 0);
   attach(c, s);
   if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
   else s->ws = c;
   sock_flush(s);
-  evtimer_add(s->ping_timer, srv->tv_ping_interval);
+  if (s->protocol == 3) evtimer_add(s->timeout_timer, srv->tv_v3_timeout);
+  else evtimer_add(s->ping_timer, srv->tv_ping_interval);
   if (srv->on_connection && s->ready == SOCK_OPEN)
     srv->on_connection(srv, s, srv->on_connection_ud);
   sock_unref(s);
@@ -1144,8 +1233,16 @@ static void post_body(eio_conn *c, int status) {
                          ? malloc(eio_base64_decoded_max(len) + 1)
                          : NULL;
   post_ctx x = {s};
-  int r = eio_payload_decode(data ? data : (const uint8_t *)"", len, scratch,
-                             post_packet, &x);
+  int r;
+  if (s->protocol == 3 && c->body_binary)
+    r = eio_v3_payload_decode_binary(data ? data : (const uint8_t *)"", len,
+                                     scratch, post_packet, &x);
+  else if (s->protocol == 3)
+    r = eio_v3_payload_decode_text(data ? data : (const uint8_t *)"", len,
+                                   scratch, post_packet, &x);
+  else
+    r = eio_payload_decode(data ? data : (const uint8_t *)"", len, scratch,
+                           post_packet, &x);
   free(scratch);
   /* Node answers "ok" even when the payload was a parse error (a
    * Content-Encoding: gzip body, say: it is never inflated); the session
@@ -1176,7 +1273,9 @@ static void on_poll_request(eio_conn *c, eio_socket *s) {
       return;
     }
     const eio_http_header *ct = eio_http_find(&c->req, "content-type");
-    if (ct && eio_http_ieq(ct->value, ct->value_len, "application/octet-stream")) {
+    c->body_binary = ct && eio_http_ieq(ct->value, ct->value_len,
+                                        "application/octet-stream");
+    if (c->body_binary && s->protocol != 3) {
       eio_conn_respond(c, 400, c->resp_headers, NULL, 0);
       sock_on_close(s, "transport error", "invalid content");
       return;
@@ -1245,7 +1344,18 @@ void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len) {
     probe_message(c, s, opcode, data, len);
   } else if (opcode == EIO_WS_BINARY) {
     eio_packet p = {EIO_MESSAGE, 1, data, len};
+    if (s->protocol == 3) eio_v3_packet_decode_binary(data, len, &p);
     sock_on_packet(s, &p);
+  } else if (s->protocol == 3) {
+    uint8_t *scratch = len > 1 && data[0] == 'b'
+                           ? malloc(eio_base64_decoded_max(len) + 1)
+                           : NULL;
+    eio_packet p;
+    if (eio_v3_packet_decode_text(data, len, scratch, &p) != 0)
+      sock_on_close(s, "parse error", NULL);
+    else
+      sock_on_packet(s, &p);
+    free(scratch);
   } else {
     eio_packet p;
     if (eio_packet_decode_text(data, len, NULL, &p) != 0)
@@ -1410,6 +1520,8 @@ void eio_srv_request(eio_conn *c) {
     fail(c, ERR_BAD_REQUEST, NULL);
     return;
   }
+  /* Node: EIO "4" is v4, anything else v3 (allowed with allowEIO3). */
+  int proto = el == 1 && eio[0] == '4' ? 4 : srv->o.allow_eio3 ? 3 : 0;
   if (sl > 0 || sl == -2) {
     eio_socket *s = sl > 0 ? table_get(srv, sid) : NULL;
     if (!s || s->ready == SOCK_CLOSED) {
@@ -1420,7 +1532,7 @@ void eio_srv_request(eio_conn *c) {
       fail(c, ERR_BAD_REQUEST, NULL);
       return;
     }
-    if (el != 1 || eio[0] != '4') {
+    if (proto != (int)s->protocol) {
       fail(c, ERR_BAD_REQUEST, NULL);
       return;
     }
@@ -1454,7 +1566,7 @@ void eio_srv_request(eio_conn *c) {
     }
     free(tmp.req_storage);
   }
-  if (el != 1 || eio[0] != '4') {
+  if (!proto) {
     fail(c, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
     return;
   }
@@ -1464,7 +1576,7 @@ void eio_srv_request(eio_conn *c) {
     if (ws_accept(c) == 0) eio_conn_ws_close(c, 0);
     return;
   }
-  handshake(srv, c, t);
+  handshake(srv, c, t, proto);
 }
 
 /* -------------------------------------------------------------- server */
@@ -1477,6 +1589,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     evutil_closesocket(fd);
     return;
   }
+  /* As Node's http server (noDelay: true): a small frame written after a
+   * pause (EIO_SEND_ALONE) must not wait for the peer's delayed ACK. */
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   eio_conn_new(srv, fd, sa, salen);
 }
 

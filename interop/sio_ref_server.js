@@ -9,7 +9,7 @@ const { Server } = require("socket.io");
 const cfg = JSON.parse(process.argv[2] || "{}");
 const opts = {};
 for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBufferSize",
-                 "perMessageDeflate", "httpCompression"]) {
+                 "perMessageDeflate", "httpCompression", "allowEIO3"]) {
   if (cfg[k] !== undefined) opts[k] = cfg[k];
 }
 if (cfg.connectionStateRecovery) {

@@ -447,6 +447,8 @@ int main(int argc, char **argv) {
     o.eio.per_message_deflate = &pmd;
   }
   if (json_is_false(json_object_get(cfg, "httpCompression"))) o.eio.http_compression = 0;
+  if (json_is_true(json_object_get(cfg, "allowEIO3"))) o.eio.allow_eio3 = 1;
+  if ((v = json_object_get(cfg, "aloneWaitMs"))) o.eio.alone_wait_ms = (int)json_integer_value(v);
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");

@@ -72,8 +72,10 @@ enum sock_state { SOCK_NEW, SOCK_CONNECTED, SOCK_GONE };
 struct sio_socket {
   sio_namespace *nsp;
   sio_client *client;
-  char id[24];
+  char *id;           /* id_buf, or owned (v3 ids: "/nsp#<engine id>") */
+  char id_buf[24];
   char pid[24];
+  int v3;             /* an Engine.IO v3 client (Socket.IO protocol v4) */
   enum sock_state state;
   int recovered;
   unsigned refs;
@@ -154,6 +156,10 @@ struct sio_broadcast {
   unsigned flags;
   unsigned timeout_ms;
 };
+
+/* sio_client_write flag: later frames wait (EIO_SEND_ALONE), for replies a
+ * client must read before it reacts (the CONNECT reply). */
+#define SIO_WRITE_ALONE 0x10000u
 
 /* server.c */
 int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags);

@@ -68,9 +68,13 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
   if ((flags & SIO_BC_VOLATILE) && !eio_socket_writable(c->conn)) return 0;
   if (sio_msg_encode(msg) != 0) return 0;
   unsigned ef = flags & SIO_BC_COMPRESS_OFF ? EIO_SEND_NO_COMPRESS : 0;
-  if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0, ef) != EIO_OK) return 0;
+  unsigned alone = (flags & SIO_WRITE_ALONE) ? EIO_SEND_ALONE : 0;
+  if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0,
+                                ef | (msg->enc_natt ? 0 : alone)) != EIO_OK)
+    return 0;
   for (size_t i = 0; i < msg->enc_natt && c->conn; i++)
-    eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1, ef);
+    eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1,
+                              ef | (i + 1 == msg->enc_natt ? alone : 0));
   return 1;
 }
 
@@ -110,6 +114,7 @@ __attribute__((noinline)) static void socket_unref(sio_socket *s) {
   }
   json_decref(s->handshake);
   json_decref(s->data);
+  if (s->id != s->id_buf) free(s->id);
   free(s);
 }
 
@@ -532,7 +537,7 @@ static void socket_onclose(sio_socket *s, const char *reason) {
           s->nsp->name, reason);
   socket_ref(s);
   if (s->on_disconnecting) s->on_disconnecting(s, reason, s->on_disconnecting_ud);
-  if (s->nsp->rec && recoverable(reason)) sio_recovery_persist(s);
+  if (s->nsp->rec && !s->v3 && recoverable(reason)) sio_recovery_persist(s);
   s->state = SOCK_GONE;
   s->nsp->adapter->ops->del_all(s->nsp->adapter, s->id);
   if (sio_map_del(&s->nsp->sockets, s->id)) socket_unref(s);
@@ -641,10 +646,24 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   s->nsp = nsp;
   s->client = c;
   s->refs = 1; /* the client's list */
+  s->id = s->id_buf;
   s->data = json_object();
   s->handshake = build_handshake(c, auth);
-  if (!s->data || !s->handshake || eio_generate_id(s->id) != 0 ||
-      eio_generate_id(s->pid) != 0) {
+  s->v3 = eio_socket_protocol(c->conn) == 3;
+  int idr;
+  if (s->v3) { /* Node: the Engine.IO id, prefixed by the namespace */
+    const char *eid = eio_socket_id(c->conn);
+    if (strcmp(nsp->name, "/") == 0) {
+      snprintf(s->id_buf, sizeof s->id_buf, "%s", eid);
+      idr = 0;
+    } else {
+      idr = asprintf(&s->id, "%s#%s", nsp->name, eid) < 0 ? -1 : 0;
+      if (idr) s->id = s->id_buf;
+    }
+  } else {
+    idr = eio_generate_id(s->id);
+  }
+  if (!s->data || !s->handshake || idr != 0 || eio_generate_id(s->pid) != 0) {
     socket_unref(s);
     return NULL;
   }
@@ -655,8 +674,13 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
 
 static void connect_refused(sio_socket *s, const char *message, json_t *data) {
   sio_client *c = s->client;
-  json_t *err = json_pack("{s:s}", "message", message ? message : "");
-  if (data) json_object_set_new(err, "data", data);
+  json_t *err;
+  if (s->v3) /* protocol v4: the error's data, or its message */
+    err = data ? data : json_string(message ? message : "");
+  else {
+    err = json_pack("{s:s}", "message", message ? message : "");
+    if (data) json_object_set_new(err, "data", data);
+  }
   send_packet(c, SIO_PACKET_CONNECT_ERROR, s->nsp->name, SIO_NO_ACK, err, NULL, 0);
   json_decref(err);
   s->state = SOCK_GONE;
@@ -675,9 +699,13 @@ static void do_connect(sio_socket *s) {
   socket_ref(s); /* the namespace's */
   s->state = SOCK_CONNECTED;
   sio_join(s, s->id);
-  json_t *reply = nsp->rec ? json_pack("{s:s,s:s}", "sid", s->id, "pid", s->pid)
-                           : json_pack("{s:s}", "sid", s->id);
-  send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL, 0);
+  /* v3 clients get a bare CONNECT; the reply is read alone (see
+   * EIO_SEND_ALONE) so the first event after it is never missed. */
+  json_t *reply = s->v3    ? NULL
+                  : nsp->rec ? json_pack("{s:s,s:s}", "sid", s->id, "pid", s->pid)
+                             : json_pack("{s:s}", "sid", s->id);
+  send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
+              SIO_WRITE_ALONE);
   json_decref(reply);
   if (c->connect_timer) evtimer_del(c->connect_timer);
   sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
@@ -751,7 +779,9 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
     return;
   }
   json_t *a = auth ? json_incref(auth) : json_object();
-  if (nsp->rec) {
+  /* Engine.IO v3 (socket.io-client 2.x) clients have no recovery. */
+  int can_recover = nsp->rec && eio_socket_protocol(c->conn) != 3;
+  if (can_recover) {
     c->refs++; /* until client_restored, which may run before this returns */
     int started = sio_recovery_restore_async(nsp, a, client_restored, c);
     if (started) {
@@ -761,7 +791,7 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
     c->refs--;
   }
   sio_recovered prev = {0};
-  int recovered = nsp->rec && sio_recovery_restore(nsp, a, &prev) == 0;
+  int recovered = can_recover && sio_recovery_restore(nsp, a, &prev) == 0;
   client_connect_socket(c, nsp, a, recovered ? &prev : NULL);
 }
 
@@ -783,7 +813,7 @@ static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
   if (recovered) {
     /* Same id, pid, rooms and data; the missed packets go out before the
      * CONNECT reply (the client buffers them). */
-    snprintf(s->id, sizeof s->id, "%s", prev.sid);
+    snprintf(s->id_buf, sizeof s->id_buf, "%s", prev.sid);
     snprintf(s->pid, sizeof s->pid, "%s", prev.pid);
     sio_socket_set_data(s, json_incref(prev.data));
     s->recovered = 1;
@@ -871,13 +901,33 @@ static sio_socket *client_socket(sio_client *c, const char *nsp) {
   return NULL;
 }
 
+/* Node's client._parseNamespace for v3 clients: "/nsp?k=v" is the
+ * namespace "/nsp" with the auth {k: "v"} (the last value of a key). */
+static json_t *v3_namespace(sio_packet *p) {
+  char *q = strchr(p->nsp, '?');
+  if (!q) return json_object();
+  *q = '\0';
+  json_t *o = query_object(q + 1);
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    if (json_is_array(v))
+      json_object_set(o, k, json_array_get(v, json_array_size(v) - 1));
+  }
+  return o;
+}
+
 /* Node's client.ondecoded. */
 static void client_packet(sio_client *c, sio_packet *p) {
+  json_t *v3_auth = NULL;
+  if (c->conn && eio_socket_protocol(c->conn) == 3) v3_auth = v3_namespace(p);
   sio_socket *s = client_socket(c, p->nsp);
   if (!s && p->type == SIO_PACKET_CONNECT) {
-    client_connect(c, p->nsp, p->data);
+    client_connect(c, p->nsp, v3_auth ? v3_auth : p->data);
+    json_decref(v3_auth);
     return;
   }
+  json_decref(v3_auth);
   if (s && p->type != SIO_PACKET_CONNECT && p->type != SIO_PACKET_CONNECT_ERROR) {
     if (s->state != SOCK_CONNECTED) return; /* middleware still running */
     switch (p->type) {
@@ -1052,6 +1102,12 @@ static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
     struct timeval tv = {srv->o.connect_timeout_ms / 1000,
                          (srv->o.connect_timeout_ms % 1000) * 1000};
     evtimer_add(c->connect_timer, &tv);
+  }
+  /* Node: a v3 client (Socket.IO protocol v4) joins "/" without asking. */
+  if (eio_socket_protocol(conn) == 3) {
+    c->refs++;
+    client_connect(c, "/", NULL);
+    client_unref(c);
   }
 }
 

@@ -157,6 +157,20 @@ typedef struct eio_options {
   size_t http_compression_threshold; /* 1024 */
   /* NULL (the default): no permessage-deflate; else copied. */
   const eio_per_message_deflate *per_message_deflate;
+  /* Node's allowEIO3 (default 0): also serve Engine.IO v3 clients
+   * (engine.io-client 3.x, socket.io-client 2.x): v3 polling payloads
+   * (text, binary, b64=1; not JSONP), v3 WebSocket binary frames, and the
+   * v3 heartbeat (the client pings; the session closes after
+   * ping_interval_ms + ping_timeout_ms without one). Off: EIO=3 gets
+   * "Unsupported protocol version", as in Node. */
+  int allow_eio3;
+  /* After a packet sent with EIO_SEND_ALONE over WebSocket, the server
+   * sends a WebSocket ping and the next frames wait for its pong, at most
+   * this long (ms): a client that handles the frames of one TCP read all at
+   * once and only then listens for the next (ws 8.5) answers the ping
+   * while handling that read, so the frames that follow reach it in a
+   * later read. 0: 1000 ms; < 0: off (frames follow at once). */
+  int alone_wait_ms;
 } eio_options;
 
 /* Fills o with Node's defaults. */
@@ -235,12 +249,21 @@ eio_server *eio_socket_server(const eio_socket *s);
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary);
 /* Queues a shared message: takes a new reference to buf, never copies it. */
 int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary);
-/* Same, with EIO_SEND_* flags. EIO_SEND_NO_COMPRESS is Node's
- * `compress: false`: a polling response that holds only such messages is
- * not compressed (WebSocket ignores it, as Node's engine.io 6.6 does). */
-enum { EIO_SEND_NO_COMPRESS = 1 };
+/* Same, with EIO_SEND_* flags (or-ed):
+ * - EIO_SEND_NO_COMPRESS is Node's `compress: false`: a polling response
+ *   that holds only such messages is not compressed (WebSocket ignores it,
+ *   as Node's engine.io 6.6 does).
+ * - EIO_SEND_ALONE: over WebSocket, a ping follows the message and the
+ *   frames queued after it wait for the pong (at most alone_wait_ms), so
+ *   they reach the client in a later TCP read; on polling the flag does
+ *   nothing (a body is one read anyway). For replies a client must read
+ *   before it reacts: Socket.IO's CONNECT, the v3 open. */
+#define EIO_SEND_NO_COMPRESS 1u
+#define EIO_SEND_ALONE 2u
 int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
                               unsigned flags);
+/* The Engine.IO protocol revision of the session: 4, or 3 (allow_eio3). */
+int eio_socket_protocol(const eio_socket *s);
 /* Bytes queued for this socket and not yet handed to the kernel. */
 size_t eio_socket_buffered(const eio_socket *s);
 /* 1 when a message sent now would be handed to the transport at once
