@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian packages (checked one by one, so a machine that has them all does
 # not touch apt at all).
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libevent-dev libmbedtls-dev libjansson-dev libhiredis-dev libmsgpack-dev
+      libevent-dev libmbedtls-dev libjansson-dev libhiredis-dev libmsgpack-dev libcrypt-dev
       redis-server openssl ca-certificates chromium)
 missing=()
 for p in "${PKGS[@]}"; do
