@@ -88,6 +88,9 @@ typedef struct sio_adapter_host {
                       size_t nbins, void (*reply)(void *rctx, const json_t *value,
                                                   sio_buf *const *bins, size_t nbins),
                       void *rctx);
+  /* Local socket sid joined (1) or left (0) room: Node's adapter events
+   * "join-room" / "leave-room". May be NULL. */
+  void (*room_changed)(void *ctx, const char *sid, const char *room, int joined);
 } sio_adapter_host;
 
 typedef void (*sio_count_cb)(void *ctx, size_t clients);
