@@ -246,7 +246,7 @@ static void auth_mw(sio_socket *s, sio_next *next, void *ud) {
     char id[17];
     if (getrandom(rnd, sizeof rnd, 0) == (ssize_t)sizeof rnd) {
       for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-      if (sio_map_put(&a->sessions, id, NULL) == 0) {
+      if (sio_map_put(&a->sessions, id, NULL) >= 0) {
         char *copy = strdup(id);
         if (copy && sio_map_put(&a->pending_session, s->id, copy) < 0) free(copy);
         else if (copy) {
