@@ -33,7 +33,14 @@ cc -o "$tmp/hello_pc_static" scripts/install-test/hello.c \
    $(pkg-config --cflags libsio) "$libdir/libsio.a" $(pkg-config --static --libs libsio | sed 's/-lsio//')
 "$tmp/hello_pc_static"
 
-cmake -S scripts/install-test -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+# The five-line program of README.md, built both ways too.
+awk '/A five-line program/ {f=1} f && /^```c$/ {p=1; next} p && /^```$/ {exit} p' README.md \
+  > "$tmp/readme_hello.c"
+[ "$(wc -l <"$tmp/readme_hello.c")" -ge 5 ] || { echo "README program not found"; exit 1; }
+cc -o "$tmp/readme_pc" "$tmp/readme_hello.c" $(pkg-config --cflags --libs libsio)
+
+cmake -S scripts/install-test -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DREADME_HELLO="$tmp/readme_hello.c" >/dev/null
 cmake --build "$tmp/cm" -j2 >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/cm/hello_shared"
 "$tmp/cm/hello_static"
