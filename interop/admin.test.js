@@ -54,6 +54,111 @@ const connect = (url, opts = {}) => new Promise((resolve, reject) => {
 
 const shot = (page, name) => page.screenshot({ path: path.join(BUILD, `admin-${name}.png`), fullPage: true });
 
+// The admin namespace's protocol without a browser, on one server of each
+// kind with the same options: what a UI receives must be the same.
+for (const kind of serverKinds()) {
+  describe(`admin namespace protocol: ${kind}`, () => {
+    const collect = (s) => {
+      const got = [];
+      s.onAny((ev, ...args) => got.push([ev, ...args]));
+      return got;
+    };
+
+    test("development mode: config, all_sockets, socket/room/event traffic, commands", async () => {
+      const srv = await startServer(kind, "sio_test_server", {
+        admin: { username: "admin", passwordHash: HASH, serverId: "dev-1" } });
+      try {
+        const admin = io(srv.url + "/admin", { forceNew: true, reconnection: false,
+          transports: ["websocket"], auth: { username: "admin", password: PASSWORD } });
+        const got = collect(admin);
+        await new Promise((r, j) => { admin.on("connect", r); admin.on("connect_error", j); });
+        const user = await connect(srv.url, { auth: { token: "t" } });
+        const uid = user.id; // socket.id is cleared on disconnect
+        user.on("server-ack", (x, cb) => cb(x));
+        await user.timeout(5000).emitWithAck("echo", "hello");
+        admin.emit("join", "/", "vip", uid);
+        const gone = new Promise((r) => user.on("disconnect", r));
+        await new Promise((r) => setTimeout(r, 300));
+        admin.emit("_disconnect", "/", false, uid);
+        assert.equal(await gone, "io server disconnect");
+        await new Promise((r) => setTimeout(r, 2300));
+        const names = (ev) => got.filter((x) => x[0] === ev);
+        assert.match(names("session")[0][1], /^[0-9a-f]{16}$/);
+        assert.deepEqual(names("config")[0][1], { supportedFeatures:
+          ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT",
+           "AGGREGATED_EVENTS", "ALL_EVENTS"] });
+        const all = names("all_sockets")[0][1];
+        assert.deepEqual(all.map((x) => x.nsp), ["/admin"]);
+        assert.deepEqual(Object.keys(all[0]).sort(),
+                         ["clientId", "data", "handshake", "id", "nsp", "rooms", "transport"]);
+        assert.deepEqual(Object.keys(all[0].handshake).sort(),
+                         ["address", "headers", "issued", "query", "secure", "time", "url", "xdomain"]);
+        const conn = names("socket_connected").find((x) => x[1].id === uid);
+        assert.equal(conn[1].nsp, "/");
+        assert.equal(conn[1].transport, "websocket");
+        assert.deepEqual(conn[1].rooms, [uid]);
+        assert.deepEqual(conn[1].data, {});
+        assert.match(conn[2], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        const rx = names("event_received").find((x) => x[2] === uid);
+        assert.deepEqual(rx.slice(1, 4), ["/", uid, ["echo", "hello"]]);
+        assert.ok(names("event_sent").some((x) => x[2] === uid && x[3][0] === "auth"));
+        assert.ok(names("room_joined").some((x) => x[1] === "/" && x[2] === "vip" && x[3] === uid));
+        assert.deepEqual(names("room_left").filter((x) => x[3] === uid).map((x) => x[2]).sort(),
+                         [uid, "vip"].sort());
+        const disc = names("socket_disconnected").find((x) => x[2] === uid);
+        assert.deepEqual(disc.slice(1, 4), ["/", uid, "server namespace disconnect"]);
+        const stats = names("server_stats").map((x) => x[1]);
+        assert.ok(stats.length >= 1);
+        const last = stats[stats.length - 1];
+        assert.equal(last.serverId, "dev-1");
+        assert.equal(typeof last.pid, "number");
+        assert.equal(last.clientsCount, 1);
+        assert.equal(last.pollingClientsCount, 0);
+        assert.ok(last.namespaces.some((n) => n.name === "/admin" && n.socketsCount === 1));
+        const agg = stats.flatMap((x) => x.aggregatedEvents);
+        const sum = (type, sub) => agg.filter((e) => e.type === type && e.subType === sub)
+                                      .reduce((a, e) => a + e.count, 0);
+        assert.equal(sum("rawConnection"), 2);
+        assert.ok(sum("packetsIn") >= 3 && sum("bytesIn") > 0 && sum("packetsOut") >= 5);
+        assert.equal(sum("rawDisconnection", "transport close"), 1); // the client left after io server disconnect
+        admin.close();
+        user.close();
+      } finally {
+        await srv.stop();
+      }
+    });
+
+    test("production + readonly, no auth: stats only, commands ignored", async () => {
+      const srv = await startServer(kind, "sio_test_server", {
+        admin: { readonly: true, mode: "production", serverId: "prod-1" } });
+      try {
+        const admin = io(srv.url + "/admin", { forceNew: true, reconnection: false,
+                                               transports: ["websocket"] });
+        const got = collect(admin);
+        await new Promise((r, j) => { admin.on("connect", r); admin.on("connect_error", j); });
+        const user = await connect(srv.url);
+        await user.timeout(5000).emitWithAck("echo", "hello");
+        admin.emit("join", "/", "vip", user.id);
+        admin.emit("_disconnect", "/", false, user.id);
+        await new Promise((r) => setTimeout(r, 2300));
+        assert.ok(user.connected, "readonly: _disconnect ignored");
+        assert.deepEqual(await user.timeout(5000).emitWithAck("fetch", { rooms: ["vip"] }), []);
+        const events = [...new Set(got.map((x) => x[0]))].sort();
+        assert.deepEqual(events, ["config", "server_stats"]);
+        assert.deepEqual(got.find((x) => x[0] === "config")[1],
+                         { supportedFeatures: ["AGGREGATED_EVENTS"] });
+        const st = got.filter((x) => x[0] === "server_stats").pop()[1];
+        assert.equal(st.serverId, "prod-1");
+        assert.equal(st.clientsCount, 2);
+        admin.close();
+        user.close();
+      } finally {
+        await srv.stop();
+      }
+    });
+  });
+}
+
 for (const kind of serverKinds()) {
   describe(`admin UI logged in to the ${kind} server of a 2 C + 1 Node cluster`, () => {
     let redis, servers, ui, browser, page;
