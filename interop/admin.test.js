@@ -23,7 +23,7 @@ const { startRedis } = require("./lib/redis");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const UI_DIR = path.join(__dirname, "node_modules", "@socket.io", "admin-ui", "ui", "dist");
 const PASSWORD = "s3cret-pass";
-const HASH = bcrypt.hashSync(PASSWORD, 10);
+const HASH = bcrypt.hashSync(PASSWORD, 6); // a low cost keeps the suite quick
 
 const TYPES = { ".html": "text/html", ".js": "application/javascript", ".css": "text/css",
                 ".svg": "image/svg+xml", ".png": "image/png", ".map": "application/json" };
@@ -159,121 +159,133 @@ for (const kind of serverKinds()) {
   });
 }
 
-for (const kind of serverKinds()) {
-  describe(`admin UI logged in to the ${kind} server of a 2 C + 1 Node cluster`, () => {
-    let redis, servers, ui, browser, page;
-    const clients = [];
-    const entry = kind === "c" ? "c-1" : "node-1";
-
-    before(async () => {
-      redis = await startRedis();
-      const opts = (serverId) => ({ redis: redis.url, cors: true,
-                                    admin: { username: "admin", passwordHash: HASH, serverId } });
-      servers = {};
-      for (const [id, k] of [["c-1", "c"], ["c-2", "c"], ["node-1", "node"]])
-        servers[id] = await startServer(k, "sio_test_server", opts(id));
-      ui = await serveUi();
-      browser = await chromium.launch({
-        executablePath: CHROMIUM, headless: true,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      });
-      page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      // one socket on each server before the UI comes
-      for (const id of ["c-1", "c-2", "node-1"]) clients.push(await connect(servers[id].url));
-    });
-
-    after(async () => {
-      for (const c of clients) c.close();
-      if (browser) await browser.close();
-      if (ui) await new Promise((r) => ui.close(r));
-      for (const s of Object.values(servers || {})) await s.stop();
-      if (redis) await redis.stop();
-    });
-
-    async function login(password) {
-      await page.goto(ui.url + "/");
-      const dialog = page.locator(".v-dialog--active");
-      await dialog.getByLabel("Server URL").fill(servers[entry].url);
-      await dialog.getByLabel("Username").fill("admin");
-      await dialog.getByLabel("Password").fill(password);
-      await dialog.getByRole("button", { name: "Connect" }).click();
-    }
-
-    test("a wrong password is refused", async () => {
-      await login("wrong-password");
-      await page.getByText("Invalid credentials").waitFor({ timeout: 10000 });
-      await shot(page, `${kind}-refused`);
-    });
-
-    test("logs in and sees the three servers with their client counts", async () => {
-      await login(PASSWORD);
-      await page.locator(".v-dialog--active").waitFor({ state: "detached", timeout: 15000 });
-      await page.goto(ui.url + "/#/servers/");
-      // c-1/node-1: the UI's own connection is one more client on the entry server
-      const expected = { "c-1": 1, "c-2": 1, "node-1": 1 };
-      expected[entry] += 1;
-      // the Servers table (the one with a Hostname column) lists exactly
-      // these servers, each with its client count
-      const rows = () => page.evaluate(() => {
-        const table = [...document.querySelectorAll("table")]
-          .find((t) => /Hostname/.test(t.querySelector("thead")?.textContent || ""));
-        if (!table) return null;
-        const out = {};
-        for (const tr of table.querySelectorAll("tbody tr")) {
-          const cells = [...tr.querySelectorAll("td")].map((td) => td.textContent.trim());
-          out[cells[0]] = Number(cells[4]);
-        }
-        return out;
-      });
-      let seen;
-      for (let i = 0; i < 150; i++) {
-        seen = await rows();
-        if (JSON.stringify(seen) === JSON.stringify(expected)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.deepEqual(seen, expected);
-      await shot(page, `${kind}-servers`);
-    });
-
-    test("a socket on another server appears, joins a room from the UI, is disconnected", async () => {
-      await page.goto(ui.url + "/#/sockets/");
-      for (const c of clients) await page.getByText(c.id).waitFor({ timeout: 15000 });
-      const other = kind === "c" ? "c-2" : "c-1";
-      const s = await connect(servers[other].url);
-      clients.push(s);
-      const row = page.locator("tbody tr", { hasText: s.id });
-      await row.waitFor({ timeout: 15000 });
-      await shot(page, `${kind}-sockets`);
-
-      await row.click();
-      await page.getByText("Join a room").waitFor();
-      const combo = page.getByLabel("Join a room");
-      await combo.fill("vip");
-      await page.locator("form", { has: combo }).locator("button[type=submit]").click();
-      // the room reaches the socket's server: fetchSockets from another server sees it
-      const probe = clients[2];
-      await assert.doesNotReject(async () => {
-        for (let i = 0; i < 100; i++) {
-          const list = await probe.timeout(5000).emitWithAck("fetch", { rooms: ["vip"] });
-          if (list.length === 1 && list[0].id === s.id) return;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new Error("never joined");
-      });
-      await page.locator(".v-chip, td, a", { hasText: "vip" }).first().waitFor({ timeout: 15000 });
-      await shot(page, `${kind}-joined`);
-
-      const gone = new Promise((r) => s.on("disconnect", r));
-      await page.getByRole("link", { name: "Sockets" }).first().click();
-      await page.getByText("Select namespace").waitFor();
-      // the list row (the detail page may still be fading out)
-      const listed = page.getByRole("row", { name: `${s.id} 127.0.0.1` });
-      await listed.waitFor();
-      await listed.locator("button").click();
-      assert.equal(await gone, "io server disconnect");
-      await listed.waitFor({ state: "detached", timeout: 15000 });
-      await shot(page, `${kind}-disconnected`);
+// One cluster and one browser for both rounds; each round has its own
+// browser context (fresh localStorage) and its own clients.
+describe("admin UI on a 2 C + 1 Node cluster", () => {
+  let redis, servers, ui, browser;
+  before(async () => {
+    redis = await startRedis();
+    const opts = (serverId) => ({ redis: redis.url, cors: true,
+                                  admin: { username: "admin", passwordHash: HASH, serverId } });
+    servers = {};
+    await Promise.all([["c-1", "c"], ["c-2", "c"], ["node-1", "node"]].map(async ([id, k]) => {
+      servers[id] = await startServer(k, "sio_test_server", opts(id));
+    }));
+    ui = await serveUi();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
   });
-}
+  after(async () => {
+    if (browser) await browser.close();
+    if (ui) await new Promise((r) => ui.close(r));
+    for (const s of Object.values(servers || {})) await s.stop();
+    if (redis) await redis.stop();
+  });
+
+  for (const kind of serverKinds()) {
+    describe(`logged in to the ${kind} server`, () => {
+      let context, page;
+      const clients = [];
+      const entry = kind === "c" ? "c-1" : "node-1";
+
+      before(async () => {
+        context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+        page = await context.newPage();
+        // one socket on each server before the UI comes
+        for (const id of ["c-1", "c-2", "node-1"]) clients.push(await connect(servers[id].url));
+      });
+      after(async () => {
+        for (const c of clients) c.close();
+        if (context) await context.close();
+        await new Promise((r) => setTimeout(r, 300)); // the next round counts clients
+      });
+      async function login(password) {
+        await page.goto(ui.url + "/");
+        const dialog = page.locator(".v-dialog--active");
+        await dialog.getByLabel("Server URL").fill(servers[entry].url);
+        await dialog.getByLabel("Username").fill("admin");
+        await dialog.getByLabel("Password").fill(password);
+        await dialog.getByRole("button", { name: "Connect" }).click();
+      }
+
+      test("a wrong password is refused", async () => {
+        await login("wrong-password");
+        await page.getByText("Invalid credentials").waitFor({ timeout: 10000 });
+        await shot(page, `${kind}-refused`);
+      });
+
+      test("logs in and sees the three servers with their client counts", async () => {
+        await login(PASSWORD);
+        await page.locator(".v-dialog--active").waitFor({ state: "detached", timeout: 15000 });
+        await page.goto(ui.url + "/#/servers/");
+        // c-1/node-1: the UI's own connection is one more client on the entry server
+        const expected = { "c-1": 1, "c-2": 1, "node-1": 1 };
+        expected[entry] += 1;
+        // the Servers table (the one with a Hostname column) lists exactly
+        // these servers, each with its client count
+        const rows = () => page.evaluate(() => {
+          const table = [...document.querySelectorAll("table")]
+            .find((t) => /Hostname/.test(t.querySelector("thead")?.textContent || ""));
+          if (!table) return null;
+          const out = {};
+          for (const tr of table.querySelectorAll("tbody tr")) {
+            const cells = [...tr.querySelectorAll("td")].map((td) => td.textContent.trim());
+            out[cells[0]] = Number(cells[4]);
+          }
+          return out;
+        });
+        let seen;
+        for (let i = 0; i < 150; i++) {
+          seen = await rows();
+          if (JSON.stringify(seen) === JSON.stringify(expected)) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.deepEqual(seen, expected);
+        await shot(page, `${kind}-servers`);
+      });
+
+      test("a socket on another server appears, joins a room from the UI, is disconnected", async () => {
+        await page.goto(ui.url + "/#/sockets/");
+        for (const c of clients) await page.getByText(c.id).waitFor({ timeout: 15000 });
+        const other = kind === "c" ? "c-2" : "c-1";
+        const s = await connect(servers[other].url);
+        clients.push(s);
+        const row = page.locator("tbody tr", { hasText: s.id });
+        await row.waitFor({ timeout: 15000 });
+        await shot(page, `${kind}-sockets`);
+
+        await row.click();
+        await page.getByText("Join a room").waitFor();
+        const combo = page.getByLabel("Join a room");
+        await combo.fill("vip");
+        await page.locator("form", { has: combo }).locator("button[type=submit]").click();
+        // the room reaches the socket's server: fetchSockets from another server sees it
+        const probe = clients[2];
+        await assert.doesNotReject(async () => {
+          for (let i = 0; i < 100; i++) {
+            const list = await probe.timeout(5000).emitWithAck("fetch", { rooms: ["vip"] });
+            if (list.length === 1 && list[0].id === s.id) return;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          throw new Error("never joined");
+        });
+        await page.locator(".v-chip, td, a", { hasText: "vip" }).first().waitFor({ timeout: 15000 });
+        await shot(page, `${kind}-joined`);
+
+        const gone = new Promise((r) => s.on("disconnect", r));
+        await page.getByRole("link", { name: "Sockets" }).first().click();
+        await page.getByText("Select namespace").waitFor();
+        // the list row (the detail page may still be fading out)
+        const listed = page.getByRole("row", { name: `${s.id} 127.0.0.1` });
+        await listed.waitFor();
+        await listed.locator("button").click();
+        assert.equal(await gone, "io server disconnect");
+        await listed.waitFor({ state: "detached", timeout: 15000 });
+        await shot(page, `${kind}-disconnected`);
+      });
+    });
+  }
+});
