@@ -107,6 +107,10 @@ for (const kind of serverKinds()) {
                          [uid, "vip"].sort());
         const disc = names("socket_disconnected").find((x) => x[2] === uid);
         assert.deepEqual(disc.slice(1, 4), ["/", uid, "server namespace disconnect"]);
+        // the rooms are left after the disconnection is told (Node: a tick later)
+        const at = (pred) => got.findIndex(pred);
+        assert.ok(at((x) => x[0] === "socket_disconnected" && x[2] === uid) <
+                  at((x) => x[0] === "room_left" && x[3] === uid));
         const stats = names("server_stats").map((x) => x[1]);
         assert.ok(stats.length >= 1);
         const last = stats[stats.length - 1];

@@ -47,6 +47,7 @@ struct sio_admin {
   long long polling;
   json_t *features;
   fetch_all *fetches;
+  json_t *left;             /* room_left of a disconnecting socket, held back */
 };
 
 /* all_sockets for one admin socket: every namespace's fetchSockets. */
@@ -199,9 +200,12 @@ static void emit_stats(sio_admin *a) {
   emit_json(a, "server_stats", st ? json_pack("[o]", st) : NULL);
 }
 
+static void flush_left(sio_admin *a);
+
 static void stats_cb(evutil_socket_t fd, short w, void *arg) {
   (void)fd;
   (void)w;
+  flush_left(arg);
   emit_stats(arg);
 }
 
@@ -508,6 +512,7 @@ void sio_admin_disconnected(sio_socket *s, const char *reason) {
   if (!a->dev) return;
   emit_json(a, "socket_disconnected",
             json_pack("[s,s,s,o]", s->nsp->name, s->id, reason, now_date()));
+  flush_left(a);
 }
 
 void sio_admin_data_set(sio_socket *s, json_t *old) {
@@ -521,11 +526,30 @@ void sio_admin_data_set(sio_socket *s, json_t *old) {
                       public_data(s->data)));
 }
 
+/* Node emits room_left a tick later, so a disconnecting socket's rooms are
+ * left after its socket_disconnected: those wait for it here. */
+static void flush_left(sio_admin *a) {
+  json_t *left = a->left;
+  a->left = NULL;
+  size_t i;
+  json_t *v;
+  json_array_foreach(left, i, v) emit_json(a, "room_left", json_incref(v));
+  json_decref(left);
+}
+
 void sio_admin_room(sio_namespace *nsp, const char *sid, const char *room, int joined) {
   sio_admin *a = nsp->srv->admin;
   if (!a->dev) return;
-  emit_json(a, joined ? "room_joined" : "room_left",
-            json_pack("[s,s,s,o]", nsp->name, room, sid, now_date()));
+  json_t *args = json_pack("[s,s,s,o]", nsp->name, room, sid, now_date());
+  sio_socket *s = joined ? NULL : sio_map_get(&nsp->sockets, sid);
+  if (s && s->state == SOCK_GONE) {
+    if (!a->left) a->left = json_array();
+    if (a->left && args && json_array_size(a->left) < 100000) {
+      json_array_append_new(a->left, args);
+      return;
+    }
+  }
+  emit_json(a, joined ? "room_joined" : "room_left", args);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -612,6 +636,7 @@ void sio_admin_free(sio_admin *a) {
   for (size_t i = 0; i < a->naggs; i++) free(a->aggs[i].sub);
   free(a->aggs);
   json_decref(a->features);
+  json_decref(a->left);
   free(a->server_id);
   free(a->username);
   free(a->hash);
