@@ -427,12 +427,13 @@ void sio_admin_eio_open(sio_client *c) {
 void sio_admin_eio_close(sio_client *c, const char *reason) {
   sio_admin *a = c->srv->admin;
   agg_push(a, "rawDisconnection", reason, 1);
-  if (c->conn && eio_socket_transport(c->conn) == EIO_TRANSPORT_POLLING) a->polling--;
+  if (c->conn && eio_socket_transport(c->conn) == EIO_TRANSPORT_POLLING && a->polling > 0)
+    a->polling--;
 }
 
 void sio_admin_eio_upgrade(sio_client *c) {
   sio_admin *a = c->srv->admin;
-  a->polling--;
+  if (a->polling > 0) a->polling--;
   if (!a->dev) return;
   for (sio_socket *s = c->sockets; s; s = s->cnext) {
     if (s->state != SOCK_CONNECTED) continue;
