@@ -56,5 +56,9 @@ install(FILES ${CMAKE_BINARY_DIR}/libsioConfig.cmake ${CMAKE_BINARY_DIR}/libsioC
 # pkg-config: jansson and libevent_core are public (the API takes json_t
 # and struct event_base), the rest is needed only for static linking.
 set(SIO_MBED_LIBS "-lmbedtls -lmbedx509 -lmbedcrypto")
+# Relocatable: the prefix is found from the .pc file's own place, so
+# `cmake --install --prefix DIR` works without reconfiguring.
+file(RELATIVE_PATH SIO_PC_UP "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" SIO_PC_UP "${SIO_PC_UP}")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/libsio.pc.in ${CMAKE_BINARY_DIR}/libsio.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/libsio.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -10,9 +10,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix="$tmp/prefix"
 
-cmake -S . -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
-cmake --build "$tmp/build" -j2 --target sio_static sio_shared >/dev/null
-cmake --install "$tmp/build" >/dev/null
+# The gcc build of scripts/test.sh (made here when missing), installed
+# elsewhere than its configured prefix: the package must be relocatable.
+build=${SIO_INSTALL_BUILD:-build/gcc}
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSIO_WERROR=ON -DCMAKE_C_COMPILER=gcc >/dev/null
+fi
+cmake --build "$build" -j2 --target sio_static sio_shared >/dev/null
+cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name libsio.pc)")/..
 libdir=$(cd "$libdir" && pwd)
 
