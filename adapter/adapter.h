@@ -91,6 +91,9 @@ typedef struct sio_adapter_host {
   /* Connection state recovery: maxDisconnectionDuration in ms, 0 when
    * recovery is off (an adapter that keeps sessions needs both). */
   unsigned recovery_ms;
+  /* Local socket sid joined (1) or left (0) room: Node's adapter events
+   * "join-room" / "leave-room". May be NULL. */
+  void (*room_changed)(void *ctx, const char *sid, const char *room, int joined);
 } sio_adapter_host;
 
 /* Connection state recovery kept by a cluster adapter (the JS

@@ -56,16 +56,20 @@ static int mem_add_all(sio_adapter *a, const char *sid,
         return -1;
       }
     }
+    int joined = !sio_map_has(members, sid);
     if (sio_map_put(members, sid, NULL) < 0) return -1;
+    if (joined && m->base.host.room_changed)
+      m->base.host.room_changed(m->base.host.ctx, sid, rooms[i], 1);
   }
   return 0;
 }
 
 static void leave_room(mem_adapter *m, const char *sid, const char *room) {
   sio_map *members = sio_map_get(&m->rooms, room);
-  if (!members) return;
+  if (!members || !sio_map_has(members, sid)) return;
   sio_map_del(members, sid);
   if (members->count == 0) set_free(sio_map_del(&m->rooms, room));
+  if (m->base.host.room_changed) m->base.host.room_changed(m->base.host.ctx, sid, room, 0);
 }
 
 static void mem_del(sio_adapter *a, const char *sid, const char *room) {

@@ -14,6 +14,7 @@
 
 #include "notepack.h"
 #include "redis_conn.h"
+#include "metrics.h" /* sio_m counters (socketio/metrics.c) */
 #include "sio/log.h"
 
 #define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
@@ -254,6 +255,14 @@ static void req_finish(req *r, int err) {
   req_free(r);
 }
 
+/* The metrics' name for a request type. */
+static int m_kind(int type) {
+  return type == REQ_FETCH ? SIO_M_REQ_FETCH_SOCKETS
+         : type == REQ_SSE ? SIO_M_REQ_SERVER_SIDE_EMIT
+         : type == REQ_BCAST ? SIO_M_REQ_BROADCAST_ACK
+                             : SIO_M_REQ_OTHER;
+}
+
 static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
   (void)fd;
   (void)w;
@@ -262,12 +271,14 @@ static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
     sio_log(SIO_LOG_WARN, "sio:redis", "request %s (type %d) on %s timed out: only %zu "
             "responses received out of %zu", r->id, r->type, r->owner->nsp, r->got,
             r->expected);
+  sio_m.adapter_timeouts[m_kind(r->type)]++;
   req_finish(r, ERR_TIMEOUT);
 }
 
 static req *req_new(redis_adapter *a, int type, unsigned timeout_ms) {
   req *r = calloc(1, sizeof *r);
   if (!r) return NULL;
+  sio_m.adapter_requests[m_kind(type)]++;
   r->owner = a;
   r->type = type;
   if (a->cl->sharded) hex_id(r->id);

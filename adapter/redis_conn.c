@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "map.h"
+#include "metrics.h" /* sio_m counters (socketio/metrics.c) */
 #include "sio/log.h"
 
 /* Publishes made while the connection is down wait for it (as node-redis's
@@ -121,6 +122,7 @@ static void drop(sio_redis *r, const char *why) {
     r->logged_down = 1;
   }
   fail_pending(r);
+  if (was) sio_m.redis_reconnects++;
   if (was && r->on_state) r->on_state(r->ud, 0);
   schedule_retry(r);
 }

@@ -16,6 +16,7 @@ if (cfg.connectionStateRecovery) {
   opts.connectionStateRecovery = { maxDisconnectionDuration: cfg.maxDisconnectionDuration || 120000,
                                    skipMiddlewares: true };
 }
+if (cfg.cors) opts.cors = { origin: true, credentials: true };
 const line = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const serverName = cfg.name || "node";
 const httpServer = cfg.tls
@@ -188,6 +189,13 @@ async function start() {
         }));
     // the adapter of "/" must exist before handlers rely on it
     io.of("/");
+  }
+  if (cfg.admin) { // @socket.io/admin-ui, the twin of sio_admin_instrument
+    const a = cfg.admin;
+    require("@socket.io/admin-ui").instrument(io, {
+      auth: a.username ? { type: "basic", username: a.username, password: a.passwordHash } : false,
+      serverId: a.serverId, readonly: !!a.readonly, mode: a.mode || "development",
+    });
   }
   httpServer.listen(0, "127.0.0.1", () => line({ event: "listening", port: httpServer.address().port }));
 }

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sio/admin.h"
+#include "sio/metrics.h"
 #include "sio/redis.h"
 #include "sio/socketio.h"
 
@@ -424,6 +426,35 @@ static void on_signal(evutil_socket_t sig, short w, void *arg) {
   sio_server_close(srv);
 }
 
+/* cors: true -> {origin: true, credentials: true}; admin: {username,
+ * passwordHash, serverId, readonly, mode} -> instrument(); metrics: path. */
+static int allow_any_origin(const char *origin, void *ud) {
+  (void)origin, (void)ud;
+  return 1;
+}
+
+static int ops_setup(sio_server *s, json_t *cfg) {
+  json_t *a = json_object_get(cfg, "admin");
+  char err[256];
+  if (a) {
+    sio_admin_options ao;
+    sio_admin_options_init(&ao);
+    ao.username = json_string_value(json_object_get(a, "username"));
+    ao.password_hash = json_string_value(json_object_get(a, "passwordHash"));
+    ao.server_id = json_string_value(json_object_get(a, "serverId"));
+    ao.readonly = json_is_true(json_object_get(a, "readonly"));
+    const char *mode = json_string_value(json_object_get(a, "mode"));
+    ao.production = mode && !strcmp(mode, "production");
+    if (sio_admin_instrument(s, &ao, err, sizeof err) != SIO_OK) {
+      fprintf(stderr, "admin: %s\n", err);
+      return -1;
+    }
+  }
+  const char *m = json_string_value(json_object_get(cfg, "metrics"));
+  if (m && sio_server_serve_metrics(s, m) != SIO_OK) return -1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   json_error_t jerr;
   json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
@@ -467,6 +498,8 @@ int main(int argc, char **argv) {
   static char client_dir[4096];
   snprintf(client_dir, sizeof client_dir, "%s", json_string_value(json_object_get(cfg, "clientDir")) ? json_string_value(json_object_get(cfg, "clientDir")) : "");
   if (client_dir[0]) o.serve_client_dir = client_dir;
+  static const eio_cors any_origin = {.origin_fn = allow_any_origin, .credentials = 1, .max_age = -1};
+  if (json_is_true(json_object_get(cfg, "cors"))) o.eio.cors = &any_origin;
   json_decref(cfg);
 
   signal(SIGPIPE, SIG_IGN);
@@ -521,6 +554,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  if (ops_setup(srv, cfg_keep) != 0) return 1;
   json_decref(cfg_keep);
   sio_on_connection(sio_of(srv, "/"), on_main_connection, NULL);
   sio_on_server_side(sio_of(srv, "/"), "sse", on_sse, NULL);

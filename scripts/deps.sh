@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # not touch apt at all).
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libevent-dev libmbedtls-dev libjansson-dev libhiredis-dev libmsgpack-dev zlib1g-dev
+      libcrypt-dev
       redis-server openssl ca-certificates chromium)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,6 +15,9 @@ echo "== gcc build (-Werror)"
 cmake -S . -B build/gcc -DCMAKE_BUILD_TYPE=Release -DSIO_WERROR=ON -DCMAKE_C_COMPILER=gcc >/dev/null
 cmake --build build/gcc -j "$JOBS" >/dev/null
 
+echo "== install into a temporary prefix, build against it (pkg-config, find_package)"
+scripts/install-test.sh
+
 echo "== clang build with ASan + UBSan (-Werror)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSIO_SANITIZE=ON -DSIO_WERROR=ON \
       -DCMAKE_C_COMPILER=clang >/dev/null

@@ -56,6 +56,7 @@ typedef struct pending_ack {
   struct event *timer;
   bc_ack *bc;        /* or a broadcast's collector */
   sio_socket *s;
+  uint64_t sent_us;  /* for the ack latency metric */
 } pending_ack;
 
 struct sio_ack {
@@ -125,6 +126,7 @@ struct sio_client {
   struct event *connect_timer;
   unsigned refs;
   int closed;
+  uint64_t opened_us;      /* Engine.IO session opened (metrics) */
   sio_client *prev, *next;
 };
 
@@ -145,6 +147,8 @@ struct sio_server {
   void (*adapter_close)(void *ud);
   eio_request_handler on_request;   /* the application's pages */
   void *on_request_ud;
+  struct sio_admin *admin;          /* admin-ui namespace, when on */
+  char *metrics_path;               /* Prometheus endpoint, when on */
 };
 
 struct sio_broadcast {

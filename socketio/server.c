@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "http.h" /* the query-string decoder of the layer below */
+#include "hooks.h"
 #include "recovery.h"
 #include "serve.h"
 #include "sio/log.h"
@@ -72,9 +73,11 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
   if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0,
                                 ef | (msg->enc_natt ? 0 : alone)) != EIO_OK)
     return 0;
+  sio_hook_packet_out(c, sio_buf_len(msg->enc_text));
   for (size_t i = 0; i < msg->enc_natt && c->conn; i++)
-    eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1,
-                              ef | (i + 1 == msg->enc_natt ? alone : 0));
+    if (eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1,
+                                  ef | (i + 1 == msg->enc_natt ? alone : 0)) == EIO_OK)
+      sio_hook_packet_out(c, sio_buf_len(msg->enc_att[i]));
   return 1;
 }
 
@@ -128,8 +131,10 @@ const eio_request *sio_socket_request(const sio_socket *s) {
 }
 json_t *sio_socket_data(const sio_socket *s) { return s->data; }
 void sio_socket_set_data(sio_socket *s, json_t *data) {
-  json_decref(s->data);
+  json_t *old = s->data;
   s->data = data ? data : json_object();
+  sio_hook_data_set(s, old);
+  json_decref(old);
 }
 
 static handler *handler_new(const char *event, sio_event_fn fn, void *ud) {
@@ -256,7 +261,10 @@ static void on_ack_packet(sio_socket *s, sio_packet *p) {
   if (a->timer) evtimer_del(a->timer);
   if (args) {
     if (a->bc) sio_bc_ack_response(a->bc, args);
-    else if (a->cb) a->cb(s, 0, args, a->ud);
+    else if (a->cb) {
+      sio_m_observe(&sio_m.ack, a->sent_us);
+      a->cb(s, 0, args, a->ud);
+    }
     sio_args_unref(args);
   }
   pending_free(a);
@@ -345,6 +353,7 @@ int sio_emit_with_ack(sio_socket *s, const char *event, sio_args *args,
     a->id = s->nsp->ids++;
     a->cb = cb;
     a->ud = ud;
+    a->sent_us = sio_m_now_us();
     if (timeout_ms) {
       a->timer = evtimer_new(s->nsp->srv->base, ack_timeout_cb, a);
       struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -542,6 +551,7 @@ static void socket_onclose(sio_socket *s, const char *reason) {
   s->nsp->adapter->ops->del_all(s->nsp->adapter, s->id);
   if (sio_map_del(&s->nsp->sockets, s->id)) socket_unref(s);
   if (s->client) client_remove_socket(s->client, s);
+  sio_hook_disconnected(s, reason);
   if (s->on_disconnect) s->on_disconnect(s, reason, s->on_disconnect_ud);
   fail_acks(s);
   s->client = NULL;
@@ -711,6 +721,7 @@ static void do_connect(sio_socket *s) {
   sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
           nsp->name, s->recovered);
   socket_ref(s);
+  sio_hook_connected(s);
   for (size_t i = 0; i < nsp->nconns && s->state == SOCK_CONNECTED; i++)
     ((sio_connection_fn)nsp->conns[i].fn)(s, nsp->conns[i].ud);
   socket_unref(s);
@@ -1016,6 +1027,7 @@ static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
   sio_client *c = ud;
   if (c->closed) return;
   c->refs++;
+  sio_hook_packet_in(c, len);
   const char *err = NULL;
   if (binary) {
     if (!c->partial_active) {
@@ -1061,6 +1073,7 @@ static void on_eio_close(eio_socket *conn, const char *reason,
   sio_client *c = ud;
   sio_server *srv = c->srv;
   c->refs++;
+  sio_hook_eio_close(c, reason, desc);
   if (!c->closed) client_onclose(c, reason);
   c->conn = NULL; /* the Engine.IO socket is gone after this callback */
   if (c->prev) c->prev->next = c->next;
@@ -1068,6 +1081,11 @@ static void on_eio_close(eio_socket *conn, const char *reason,
   if (c->next) c->next->prev = c->prev;
   c->refs--; /* the server list's; ours keeps c alive */
   client_unref(c);
+}
+
+static void on_eio_upgrade(eio_socket *conn, void *ud) {
+  (void)conn;
+  sio_hook_eio_upgrade(ud);
 }
 
 static void connect_timeout_cb(evutil_socket_t fd, short w, void *arg) {
@@ -1095,8 +1113,9 @@ static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   c->next = srv->clients;
   if (c->next) c->next->prev = c;
   srv->clients = c;
-  static const eio_socket_handlers h = {on_eio_message, on_eio_close, NULL, NULL};
+  static const eio_socket_handlers h = {on_eio_message, on_eio_close, NULL, on_eio_upgrade};
   eio_socket_set_handlers(conn, &h, c);
+  sio_hook_eio_open(c);
   c->connect_timer = evtimer_new(srv->base, connect_timeout_cb, c);
   if (c->connect_timer) {
     struct timeval tv = {srv->o.connect_timeout_ms / 1000,
@@ -1126,7 +1145,9 @@ static int host_deliver(void *ctx, const char *sid, sio_msg *msg,
     sio_socket_add_ack(s, a);
   }
   sio_socket_notify_outgoing(s, msg);
-  return s->client ? sio_client_write(s->client, msg, flags) : 0;
+  int w = s->client ? sio_client_write(s->client, msg, flags) : 0;
+  sio_m.broadcast_deliveries += (uint64_t)w;
+  return w;
 }
 
 static json_t *host_describe(void *ctx, const char *sid) {
@@ -1252,11 +1273,17 @@ static long long host_next_ack_id(void *ctx) {
   return ((sio_namespace *)ctx)->ids++;
 }
 
+static void host_room_changed(void *ctx, const char *sid, const char *room, int joined) {
+  sio_namespace *nsp = ctx;
+  if (nsp->srv->admin) sio_admin_room(nsp, sid, room, joined);
+}
+
 static sio_adapter_host nsp_host(sio_namespace *nsp) {
   sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect,
                            host_ack_ref, host_ack_unref, host_ack_remote,
                            host_ack_relay, host_next_ack_id, host_server_side,
-                           nsp->srv->o.recovery ? nsp->srv->o.recovery_max_disconnection_ms : 0};
+                           nsp->srv->o.recovery ? nsp->srv->o.recovery_max_disconnection_ms : 0,
+                           host_room_changed};
   return host;
 }
 
@@ -1398,6 +1425,7 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
 
 static int http_request(const eio_request *req, eio_http_response *res, void *ud) {
   sio_server *srv = ud;
+  if (sio_metrics_handle(srv, req, res)) return 1;
   if (srv->serve && sio_serve_handle(srv->serve, req, res)) return 1;
   return srv->on_request ? srv->on_request(req, res, srv->on_request_ud) : 0;
 }
@@ -1449,6 +1477,7 @@ eio_server *sio_server_engine(sio_server *srv) { return srv->eio; }
 void sio_server_close(sio_server *srv) {
   if (srv->closing) return;
   srv->closing = 1;
+  sio_admin_stop(srv->admin);
   /* Node's io.close(): every socket closes "server shutting down", then
    * the engine closes the connections. */
   for (sio_client *c = srv->clients; c; c = c->next)
@@ -1475,5 +1504,7 @@ void sio_server_free(sio_server *srv) {
   free(srv->parents);
   sio_serve_free(srv->serve);
   if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
+  sio_admin_free(srv->admin);
+  free(srv->metrics_path);
   free(srv);
 }
