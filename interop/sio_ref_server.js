@@ -11,6 +11,7 @@ const opts = {};
 for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBufferSize"]) {
   if (cfg[k] !== undefined) opts[k] = cfg[k];
 }
+if (cfg.sioParser === "msgpack") opts.parser = require("socket.io-msgpack-parser");
 if (cfg.connectionStateRecovery) {
   opts.connectionStateRecovery = { maxDisconnectionDuration: 120000, skipMiddlewares: true };
 }

@@ -438,6 +438,8 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
+  const char *sio_parser = json_string_value(json_object_get(cfg, "sioParser"));
+  if (sio_parser && !strcmp(sio_parser, "msgpack")) o.parser = &sio_parser_msgpack;
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");

@@ -25,6 +25,7 @@
 
 #include "sio/buf.h"
 #include "sio/engineio.h"
+#include "sio/parser.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,6 +101,10 @@ typedef struct sio_options {
    * at <path>socket.io.min.js (and .js, .msgpack.min.js, .esm.min.js, maps)
    * with Node's Cache-Control, ETag and 304. NULL: not served. */
   const char *serve_client_dir;
+  /* Node's `parser`: &sio_parser_msgpack, a custom one (sio/parser.h), or
+   * NULL for the default socket.io-parser. Not copied: it must outlive
+   * the server. */
+  const sio_parser *parser;
 } sio_options;
 
 void sio_options_init(sio_options *o);
