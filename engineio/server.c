@@ -1257,6 +1257,10 @@ void eio_srv_request(eio_conn *c) {
     fail(c, ERR_BAD_REQUEST, NULL);
     return;
   }
+  if (srv->o.allow_request_async) {
+    if (eio_allow_start(c, t, el == 1 ? eio : "") != 0) eio_conn_abort(c);
+    return;
+  }
   if (srv->o.allow_request) {
     eio_socket tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -1273,7 +1277,19 @@ void eio_srv_request(eio_conn *c) {
     }
     free(tmp.req_storage);
   }
-  if (el != 1 || eio[0] != '4') {
+  eio_srv_allowed(c, t, el == 1 ? eio : "");
+}
+
+int eio_srv_copy_request(eio_socket *s, eio_conn *c) { return copy_request(s, c); }
+
+void eio_srv_refused(eio_conn *c, const char *message) {
+  fail(c, ERR_FORBIDDEN, message);
+}
+
+/* The handshake request passed allowRequest. */
+void eio_srv_allowed(eio_conn *c, int t, const char *eio) {
+  eio_server *srv = c->srv;
+  if (strcmp(eio, "4") != 0) {
     fail(c, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
     return;
   }

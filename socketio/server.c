@@ -473,7 +473,7 @@ static void nsp_run(sio_next *n) {
 static void packet_run(sio_next *n) {
   sio_socket *s = n->s;
   pmw *m = n->cur;
-  if (m) {
+  if (m && s->state == SOCK_CONNECTED) { /* the rest is dropped once it went */
     n->cur = m->next;
     m->fn(s, n->event, n->args, n, m->ud);
     return;
@@ -902,6 +902,7 @@ static void client_onclose(sio_client *c, const char *reason) {
       socket_onclose(s, reason);
     } else { /* its middleware chain is still running */
       s->state = SOCK_GONE;
+      s->client = NULL; /* a late sio_next_ok / _error is then a no-op */
       client_remove_socket(c, s);
     }
   }
