@@ -6,3 +6,63 @@
 "use strict";
 process.env.SIO_TEST_PARSER = "msgpack";
 require("./socketio.test.js");
+
+// A cluster where every server speaks the msgpack parser to its clients:
+// the Redis adapter carries packets in its own encoding, so broadcasts,
+// binary arguments and broadcast acks still cross between C and Node.
+const { describe, test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { io } = require("socket.io-client");
+const parser = require("socket.io-msgpack-parser");
+const { createClient } = require("redis");
+const { startServer, serverKinds, sleep } = require("./lib/harness");
+const { startRedis } = require("./lib/redis");
+
+const next = (s, ev) => new Promise((r) => s.once(ev, (...a) => r(a)));
+
+describe("Redis cluster with the msgpack parser for clients", () => {
+  let redis;
+  const servers = [], clients = [];
+  before(async () => {
+    redis = await startRedis(0);
+    const kinds = serverKinds();
+    for (const kind of kinds.length > 1 ? kinds : [kinds[0], kinds[0]]) {
+      const srv = await startServer(kind, "sio_test_server",
+                                    { redis: redis.url, name: kind + servers.length, sioParser: "msgpack" });
+      servers.push(srv);
+      const s = io(srv.url, { parser, transports: ["websocket"], forceNew: true, reconnection: false });
+      await next(s, "connect");
+      clients.push(s);
+    }
+    // every server has joined the cluster before the tests publish
+    const pub = createClient({ url: redis.url });
+    pub.on("error", () => {});
+    await pub.connect();
+    for (let i = 0; i < 100; i++) {
+      const n = (await pub.pubSubNumSub("socket.io-request#/#"))["socket.io-request#/#"];
+      if (n === servers.length) break;
+      await sleep(100);
+    }
+    await pub.quit();
+  });
+  after(async () => {
+    for (const s of clients) s.close();
+    for (const srv of servers) await srv.stop();
+    if (redis) await redis.stop();
+  });
+
+  test("a broadcast with binary from each server reaches every client", async () => {
+    for (let from = 0; from < clients.length; from++) {
+      const got = clients.map((s) => next(s, "news"));
+      await clients[from].emitWithAck("to", {}, "news", from, Buffer.from([from, 255]));
+      for (const g of await Promise.all(got)) assert.deepEqual(g, [from, Buffer.from([from, 255])]);
+    }
+  });
+
+  test("a broadcast with acks collects every client of the cluster", async () => {
+    clients.forEach((s, i) => s.on("ping-all", (x, ack) => ack({ from: i, x })));
+    const r = await clients[clients.length - 1].emitWithAck("broadcast-ack", { timeout: 3000 }, "ping-all", "p");
+    assert.equal(r.err, null);
+    assert.deepEqual(r.responses.map((x) => x.from).sort(), clients.map((_, i) => i));
+  });
+});
