@@ -194,7 +194,9 @@ static void queue_clear(eio_socket *s) {
   s->q_bytes = 0;
 }
 
-static void sock_unref(eio_socket *s) {
+/* Out of line: inlined into callers holding their own reference, GCC 12's
+ * -Wuse-after-free cannot see that the count stays above zero. */
+__attribute__((noinline)) static void sock_unref(eio_socket *s) {
   if (--s->refs) return;
   queue_clear(s);
   event_free(s->ping_timer);

@@ -494,8 +494,8 @@ int main(int argc, char **argv) {
     allow_delay_ms = (unsigned)json_integer_value(v);
     o.eio.allow_request_async = allow_async;
   }
-  const char *sio_parser = json_string_value(json_object_get(cfg, "sioParser"));
-  if (sio_parser && !strcmp(sio_parser, "msgpack")) o.parser = &sio_parser_msgpack;
+  const char *parser_name = json_string_value(json_object_get(cfg, "sioParser"));
+  if (parser_name && !strcmp(parser_name, "msgpack")) o.parser = &sio_parser_msgpack;
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
