@@ -66,3 +66,58 @@ describe("Redis cluster with the msgpack parser for clients", () => {
     assert.deepEqual(r.responses.map((x) => x.from).sort(), clients.map((_, i) => i));
   });
 });
+
+// The msgpack parser on the wire, from a raw WebSocket peer: each packet is
+// one binary message; what the parser refuses closes the connection.
+const { wsConnect, frame } = require("./lib/raw");
+const notepack = require("socket.io-msgpack-parser/node_modules/notepack.io");
+
+for (const kind of serverKinds()) {
+  describe(`msgpack wire form and bad input: ${kind}`, () => {
+    let srv;
+    before(async () => { srv = await startServer(kind, "sio_test_server", { sioParser: "msgpack" }); });
+    after(async () => srv.stop());
+
+    async function connected() {
+      const ws = await wsConnect(srv.port, "", "", "/socket.io/");
+      await ws.waitFrame((f) => f.opcode === 1 && f.data.toString()[0] === "0");
+      ws.packet = (p) => ws.send(frame(2, notepack.encode(p)));
+      ws.packet({ type: 0, data: undefined, nsp: "/" });
+      const f = await ws.waitFrame((f) => f.opcode === 2);
+      ws.reply = notepack.decode(f.data);
+      return ws;
+    }
+
+    test("CONNECT reply, event with ack and binary, as binary messages", async () => {
+      const ws = await connected();
+      assert.deepEqual(Object.keys(ws.reply).sort(), ["data", "nsp", "type"]);
+      assert.equal(ws.reply.type, 0);
+      assert.equal(ws.reply.nsp, "/");
+      assert.match(ws.reply.data.sid, /^[A-Za-z0-9_-]{20}$/);
+      ws.packet({ type: 2, data: ["echo", 1, Buffer.from([7, 8]), { k: [true] }], id: 42, nsp: "/" });
+      const f = await ws.waitFrame((f) => f.opcode === 2 && notepack.decode(f.data).type === 3);
+      const ack = notepack.decode(f.data);
+      assert.deepEqual({ ...ack }, { type: 3, data: [1, Buffer.from([7, 8]), { k: [true] }], id: 42, nsp: "/" });
+      assert.equal(ws.frames.filter((x) => x.opcode === 1 && x.data.toString()[0] === "4").length, 0);
+      ws.socket.destroy();
+    });
+
+    for (const [name, send] of [
+      ["a text message", (ws) => ws.send(frame(1, '42["echo"]'))],
+      ["an unknown packet type", (ws) => ws.packet({ type: 5, data: ["echo"], nsp: "/" })],
+      ["an event whose data is not an array", (ws) => ws.packet({ type: 2, data: { a: 1 }, nsp: "/" })],
+      ["a non-integer ack id", (ws) => ws.packet({ type: 2, data: ["echo"], id: 1.5, nsp: "/" })],
+      ["a namespace that is not a string", (ws) => ws.packet({ type: 2, data: ["echo"], nsp: 1 })],
+      ["bytes that are not MessagePack", (ws) => ws.send(frame(2, Buffer.from([0xc1])))],
+    ]) {
+      test(`bad input: ${name} closes the connection (forced close)`, async () => {
+        const ws = await connected();
+        const sid = ws.reply.data.sid;
+        send(ws);
+        const line = await srv.waitFor((e) => e.event === "disconnect" && e.id === sid);
+        assert.equal(line.reason, "forced close");
+        await ws.closedPromise;
+      });
+    }
+  });
+}
