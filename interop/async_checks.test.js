@@ -130,4 +130,19 @@ for (const kind of serverKinds()) {
       a.s.close();
     });
   });
+
+  describe(`asynchronous checks at shutdown: ${kind}`, () => {
+    test("the server stops while allowRequest and a middleware are pending", async () => {
+      const srv = await startServer(kind, "sio_test_server", { allowRequestDelay: 300 });
+      const pending = http.get(`${srv.url}/socket.io/?EIO=4&transport=polling`, { agent: false });
+      pending.on("error", () => {});
+      // a client past allowRequest whose CONNECT waits on "/slower" (600 ms)
+      const s = io(srv.url + "/slower", { forceNew: true, reconnection: false, transports: ["websocket"] });
+      await next(s.io, "open");
+      await sleep(50);
+      await srv.stop(); // exits cleanly (the C server: no leak, no sanitizer report)
+      pending.destroy();
+      s.close();
+    });
+  });
 }
