@@ -43,8 +43,9 @@ typedef struct sio_msg {
   sio_buf **bins;
   size_t nbins;
   long long id;          /* ack id or -1 */
-  /* Encoded once by the Socket.IO layer, on the first delivery: text
-   * (without the Engine.IO type) + attachments; the adapter never encodes
+  /* Encoded once by the Socket.IO layer (its parser), on the first
+   * delivery: the text message if the parser writes one (without the
+   * Engine.IO type), then binary messages; the adapter never encodes
    * for local delivery and passes these through untouched. */
   sio_buf *enc_text;
   sio_buf **enc_att;

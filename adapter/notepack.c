@@ -249,3 +249,7 @@ json_t *sio_mp_decode(const char *buf, size_t len, sio_mp_bins *bins) {
   msgpack_unpacked_destroy(&u);
   return v;
 }
+
+int sio_mp_check(const char *buf, size_t len) {
+  return mp_scan((const uint8_t *)buf, len);
+}

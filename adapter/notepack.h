@@ -30,6 +30,11 @@ void sio_mp_bins_clear(sio_mp_bins *b);
  * (non-string map key, invalid UTF-8, out of memory). */
 json_t *sio_mp_to_json(const msgpack_object *o, sio_mp_bins *bins);
 
+/* 0 when buf holds exactly one well-formed value whose declared counts
+ * and lengths fit in it (what the unpacker allocates stays proportional
+ * to len); -1 otherwise. */
+int sio_mp_check(const char *buf, size_t len);
+
 /* Decodes exactly one value from buf (trailing bytes are an error). */
 json_t *sio_mp_decode(const char *buf, size_t len, sio_mp_bins *bins);
 #endif

@@ -64,6 +64,7 @@ static void enter(eio_conn *c) { c->in_cb++; }
 
 static void destroy(eio_conn *c) {
   eio_server *srv = c->srv;
+  if (c->allow) eio_allow_conn_gone(c);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;

@@ -80,6 +80,7 @@ struct eio_conn {
   char *resp_headers;
   char remote_addr[48];
   uint16_t remote_port;
+  struct eio_allow *allow;  /* an asynchronous allowRequest pending */
   eio_conn *prev, *next;
 };
 
@@ -182,6 +183,15 @@ void eio_srv_request(eio_conn *c);             /* a request head is ready */
 void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len);
 void eio_srv_ws_error(eio_conn *c, const char *reason);
 void eio_srv_conn_closed(eio_conn *c);         /* peer went away */
+/* allow.c: the asynchronous allowRequest. start hands the request to the
+ * application (0, or -1 when out of memory); conn_gone detaches a pending
+ * decision from a connection being freed. server.c resumes with
+ * eio_srv_allowed / eio_srv_refused. */
+int eio_allow_start(eio_conn *c, int transport, const char *version);
+void eio_allow_conn_gone(eio_conn *c);
+void eio_srv_allowed(eio_conn *c, int transport, const char *version);
+void eio_srv_refused(eio_conn *c, const char *message);
+int eio_srv_copy_request(eio_socket *s, eio_conn *c);
 void eio_srv_conn_drained(eio_conn *c);        /* output written */
 void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
 /* The server's permessage-deflate compressor (made on first use), or NULL

@@ -208,7 +208,9 @@ static void queue_clear(eio_socket *s) {
   s->q_bytes = 0;
 }
 
-static void sock_unref(eio_socket *s) {
+/* Out of line: inlined into callers holding their own reference, GCC 12's
+ * -Wuse-after-free cannot see that the count stays above zero. */
+__attribute__((noinline)) static void sock_unref(eio_socket *s) {
   if (--s->refs) return;
   queue_clear(s);
   event_free(s->ping_timer);
@@ -1550,6 +1552,10 @@ void eio_srv_request(eio_conn *c) {
     fail(c, ERR_BAD_REQUEST, NULL);
     return;
   }
+  if (srv->o.allow_request_async) {
+    if (eio_allow_start(c, t, el == 1 ? eio : "") != 0) eio_conn_abort(c);
+    return;
+  }
   if (srv->o.allow_request) {
     eio_socket tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -1566,6 +1572,20 @@ void eio_srv_request(eio_conn *c) {
     }
     free(tmp.req_storage);
   }
+  eio_srv_allowed(c, t, el == 1 ? eio : "");
+}
+
+int eio_srv_copy_request(eio_socket *s, eio_conn *c) { return copy_request(s, c); }
+
+void eio_srv_refused(eio_conn *c, const char *message) {
+  fail(c, ERR_FORBIDDEN, message);
+}
+
+/* The handshake request passed allowRequest. Node: EIO "4" is v4, anything
+ * else v3 (allowed with allowEIO3). */
+void eio_srv_allowed(eio_conn *c, int t, const char *eio) {
+  eio_server *srv = c->srv;
+  int proto = !strcmp(eio, "4") ? 4 : srv->o.allow_eio3 ? 3 : 0;
   if (!proto) {
     fail(c, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
     return;

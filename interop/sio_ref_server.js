@@ -12,6 +12,13 @@ for (const k of ["pingInterval", "pingTimeout", "connectTimeout", "maxHttpBuffer
                  "perMessageDeflate", "httpCompression", "allowEIO3"]) {
   if (cfg[k] !== undefined) opts[k] = cfg[k];
 }
+if (cfg.allowRequestDelay !== undefined) {
+  opts.allowRequest = (req, cb) => {
+    const deny = new URL(req.url, "http://x").searchParams.has("deny");
+    setTimeout(() => cb(deny ? "denied later" : null, !deny), cfg.allowRequestDelay);
+  };
+}
+if (cfg.sioParser === "msgpack") opts.parser = require("socket.io-msgpack-parser");
 if (cfg.connectionStateRecovery) {
   opts.connectionStateRecovery = { maxDisconnectionDuration: cfg.maxDisconnectionDuration || 120000,
                                    skipMiddlewares: true };
@@ -146,6 +153,12 @@ io.of("/auth").use((socket, next) => {
   next(err);
 }).on("connection", hello);
 io.of("slow").use((socket, next) => setTimeout(next, 50)).on("connection", hello);
+io.of("/slow-deny").use((socket, next) => setTimeout(() => {
+  const err = new Error("Not authorized later");
+  err.data = { later: true };
+  next(err);
+}, 50)).on("connection", hello);
+io.of("/slower").use((socket, next) => setTimeout(next, 600)).on("connection", hello);
 io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
 io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 

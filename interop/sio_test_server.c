@@ -3,7 +3,8 @@
  * interop/sio_ref_server.js has the same handlers, so each test runs
  * against both. usage: sio_test_server '<options JSON>' with Node option
  * names: pingInterval, pingTimeout, connectTimeout, maxHttpBufferSize,
- * connectionStateRecovery (bool).
+ * connectionStateRecovery (bool), sioParser ("msgpack"), allowRequestDelay
+ * (ms: an allowRequest answering later, refusing when the query has deny).
  * stdout: one JSON line per event (listening, connection, disconnecting,
  * disconnect, error).
  */
@@ -411,6 +412,57 @@ static void slow_mw(sio_socket *s, sio_next *next, void *ud) {
   event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
 }
 
+static void deny_later_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  sio_next_error(arg, "Not authorized later", json_pack("{s:b}", "later", 1));
+}
+
+static void slow_deny_mw(sio_socket *s, sio_next *next, void *ud) {
+  (void)s;
+  (void)ud;
+  struct timeval tv = {0, 50000};
+  event_base_once(base, -1, EV_TIMEOUT, deny_later_cb, next, &tv);
+}
+
+static void slower_mw(sio_socket *s, sio_next *next, void *ud) {
+  (void)s;
+  (void)ud;
+  struct timeval tv = {0, 600000};
+  event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
+}
+
+/* allowRequest: (req, cb) => setTimeout(() => cb(deny ? "denied later" :
+ * null, !deny), allowRequestDelay), deny when the query has deny=1. */
+static unsigned allow_delay_ms;
+typedef struct allow_ctx {
+  eio_allow *allow;
+  int deny;
+} allow_ctx;
+
+static void allow_later_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  allow_ctx x = *(allow_ctx *)arg;
+  free(arg);
+  if (x.deny) eio_allow_refuse(x.allow, "denied later");
+  else eio_allow_accept(x.allow);
+}
+
+static void allow_async(const eio_request *req, eio_allow *a, void *ud) {
+  (void)ud;
+  char v[8];
+  allow_ctx *x = malloc(sizeof *x);
+  if (!x) {
+    eio_allow_refuse(a, NULL);
+    return;
+  }
+  x->allow = a;
+  x->deny = eio_request_query(req, "deny", v, sizeof v) != -1;
+  struct timeval tv = {allow_delay_ms / 1000, (allow_delay_ms % 1000) * 1000};
+  event_base_once(base, -1, EV_TIMEOUT, allow_later_cb, x, &tv);
+}
+
 /* io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok)) */
 static int match_fn(const char *name, const json_t *auth, void *ud) {
   (void)ud;
@@ -480,6 +532,12 @@ int main(int argc, char **argv) {
   if (json_is_false(json_object_get(cfg, "httpCompression"))) o.eio.http_compression = 0;
   if (json_is_true(json_object_get(cfg, "allowEIO3"))) o.eio.allow_eio3 = 1;
   if ((v = json_object_get(cfg, "aloneWaitMs"))) o.eio.alone_wait_ms = (int)json_integer_value(v);
+  if ((v = json_object_get(cfg, "allowRequestDelay"))) {
+    allow_delay_ms = (unsigned)json_integer_value(v);
+    o.eio.allow_request_async = allow_async;
+  }
+  const char *parser_name = json_string_value(json_object_get(cfg, "sioParser"));
+  if (parser_name && !strcmp(parser_name, "msgpack")) o.parser = &sio_parser_msgpack;
   if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
   static char redis_url[512];
   snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
@@ -565,6 +623,12 @@ int main(int argc, char **argv) {
   sio_namespace *slow = sio_of(srv, "slow"); /* normalised to "/slow" */
   sio_use(slow, slow_mw, NULL);
   sio_on_connection(slow, on_hello_connection, NULL);
+  sio_namespace *slow_deny = sio_of(srv, "/slow-deny");
+  sio_use(slow_deny, slow_deny_mw, NULL);
+  sio_on_connection(slow_deny, on_hello_connection, NULL);
+  sio_namespace *slower = sio_of(srv, "/slower");
+  sio_use(slower, slower_mw, NULL);
+  sio_on_connection(slower, on_hello_connection, NULL);
   sio_namespace *dyn = sio_of_regex(srv, "^/dyn-[0-9]+$");
   sio_on_connection(dyn, on_hello_connection, NULL);
   sio_on_connection(sio_of_match(srv, match_fn, NULL), on_hello_connection, NULL);

@@ -121,8 +121,7 @@ struct sio_client {
   sio_server *srv;
   eio_socket *conn;
   sio_socket *sockets;     /* connected or connecting, one per namespace */
-  sio_packet partial;      /* binary packet awaiting attachments */
-  int partial_active;
+  void *decoder;           /* the server parser's state for this client */
   struct event *connect_timer;
   unsigned refs;
   int closed;
@@ -167,7 +166,7 @@ struct sio_broadcast {
 
 /* server.c */
 int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags);
-int sio_msg_encode(sio_msg *msg);
+int sio_msg_encode(sio_msg *msg, const sio_parser *parser);
 void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg);
 void sio_socket_add_ack(sio_socket *s, pending_ack *a);
 bc_ack *sio_bc_ack_ref(bc_ack *b);

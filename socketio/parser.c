@@ -204,3 +204,97 @@ int sio_packet_encode(int type, const char *nsp, long long id,
   *n_att = bl.n_out;
   return 0;
 }
+
+void sio_encoded_clear(sio_encoded *e) {
+  sio_buf_unref(e->head);
+  for (size_t i = 0; i < e->natt; i++) sio_buf_unref(e->att[i]);
+  free(e->att);
+  memset(e, 0, sizeof *e);
+}
+
+/* ------------------------------------------ the default parser object */
+
+static int default_encode(const sio_parser *self, const sio_packet *p,
+                          sio_encoded *out) {
+  (void)self;
+  struct evbuffer *text = evbuffer_new();
+  if (!text) return -1;
+  int rc = sio_packet_encode(p->type, p->nsp, p->id, p->data, p->bins, p->nbins,
+                             text, &out->att, &out->natt);
+  if (rc == 0) {
+    size_t n = evbuffer_get_length(text);
+    out->head = sio_buf_alloc(n);
+    if (out->head) evbuffer_remove(text, sio_buf_mutable(out->head), n);
+    else rc = -1;
+  }
+  evbuffer_free(text);
+  if (rc) sio_encoded_clear(out);
+  return rc;
+}
+
+/* socket.io-parser's Decoder: a text packet, then the binary attachments
+ * it announced, each in its own message. */
+typedef struct default_decoder {
+  sio_parser_limits lim;
+  sio_packet partial; /* binary packet awaiting attachments */
+  int partial_active;
+} default_decoder;
+
+static void *default_decoder_new(const sio_parser *self,
+                                 const sio_parser_limits *lim) {
+  (void)self;
+  default_decoder *d = calloc(1, sizeof *d);
+  if (d) d->lim = *lim;
+  return d;
+}
+
+static void default_decoder_free(void *dec) {
+  default_decoder *d = dec;
+  if (!d) return;
+  if (d->partial_active) sio_packet_clear(&d->partial);
+  free(d);
+}
+
+static int default_decode(void *dec, const uint8_t *data, size_t len, int binary,
+                          sio_packet *out, const char **err) {
+  default_decoder *d = dec;
+  if (binary) {
+    if (!d->partial_active) {
+      *err = "got binary data when not reconstructing a packet";
+      return -1;
+    }
+    sio_buf *b = sio_buf_new(data, len);
+    int r = b ? sio_packet_add_binary(&d->partial, b, err) : -1;
+    if (!b) *err = "out of memory";
+    sio_buf_unref(b);
+    if (r == 0) return 0;
+    /* Complete or failed: the partial packet leaves the decoder. */
+    d->partial_active = 0;
+    if (r < 0) {
+      sio_packet_clear(&d->partial);
+      return -1;
+    }
+    *out = d->partial;
+    memset(&d->partial, 0, sizeof d->partial);
+    return 1;
+  }
+  if (d->partial_active) {
+    *err = "got plaintext data when reconstructing a packet";
+    sio_packet_clear(&d->partial);
+    d->partial_active = 0;
+    return -1;
+  }
+  sio_packet p;
+  if (sio_packet_decode((const char *)data, len, &d->lim, &p, err) != 0) return -1;
+  if (p.type == SIO_PACKET_BINARY_EVENT || p.type == SIO_PACKET_BINARY_ACK) {
+    d->partial = p;
+    d->partial_active = 1;
+    return 0;
+  }
+  *out = p;
+  return 1;
+}
+
+const sio_parser sio_parser_default = {"socket.io-parser", default_encode,
+                                       default_decoder_new, default_decode,
+                                       default_decoder_free, NULL};

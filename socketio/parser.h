@@ -11,35 +11,7 @@
 
 #include "json.h"
 #include "sio/buf.h"
-
-enum sio_packet_type {
-  SIO_PACKET_CONNECT = 0,
-  SIO_PACKET_DISCONNECT = 1,
-  SIO_PACKET_EVENT = 2,
-  SIO_PACKET_ACK = 3,
-  SIO_PACKET_CONNECT_ERROR = 4,
-  SIO_PACKET_BINARY_EVENT = 5,
-  SIO_PACKET_BINARY_ACK = 6,
-};
-
-#define SIO_NO_ACK (-1LL)
-/* Ack ids are kept within JavaScript's safe integers (2^53 - 1). */
-#define SIO_MAX_ACK_ID 9007199254740991LL
-
-typedef struct sio_packet {
-  int type;
-  char *nsp;            /* owned, NUL-terminated, "/" when absent */
-  long long id;         /* SIO_NO_ACK when absent */
-  json_t *data;         /* owned; NULL when absent */
-  size_t attachments;   /* for binary types: buffers announced */
-  sio_buf **bins;       /* received buffers (owned references) */
-  size_t nbins;
-} sio_packet;
-
-typedef struct sio_parser_limits {
-  size_t max_attachments; /* 10, as socket.io-parser */
-  size_t max_nsp_len;     /* 1024 */
-} sio_parser_limits;
+#include "sio/parser.h"
 
 /*
  * Decodes the text of one packet into p. Returns 0, or -1 with *err set to
@@ -56,9 +28,6 @@ int sio_packet_decode(const char *s, size_t len, const sio_parser_limits *lim,
  * placeholder.
  */
 int sio_packet_add_binary(sio_packet *p, sio_buf *b, const char **err);
-
-/* Frees what p owns; p itself is the caller's. */
-void sio_packet_clear(sio_packet *p);
 
 /* 1 for the event names a server must not emit nor accept. */
 int sio_reserved_event(const char *name);

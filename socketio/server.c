@@ -45,20 +45,35 @@ void sio_options_init(sio_options *o) {
 
 /* ------------------------------------------------------ packet output */
 
-int sio_msg_encode(sio_msg *msg) {
-  if (msg->enc_text) return 0;
-  struct evbuffer *out = evbuffer_new();
-  if (!out) return -1;
-  int rc = sio_packet_encode(msg->type, msg->nsp, msg->id, msg->data, msg->bins,
-                             msg->nbins, out, &msg->enc_att, &msg->enc_natt);
-  if (rc == 0) {
-    size_t n = evbuffer_get_length(out);
-    msg->enc_text = sio_buf_alloc(n);
-    if (msg->enc_text) evbuffer_remove(out, sio_buf_mutable(msg->enc_text), n);
-    else rc = -1;
+/* Encodes msg with the server's parser, once: every later recipient
+ * shares the same buffers. */
+int sio_msg_encode(sio_msg *msg, const sio_parser *parser) {
+  if (msg->enc_text || msg->enc_natt) return 0;
+  sio_packet p = {msg->type, (char *)msg->nsp, msg->id, msg->data, 0,
+                  msg->bins, msg->nbins};
+  sio_encoded e = {0};
+  if (parser->encode(parser, &p, &e) != 0 || !e.head) {
+    sio_encoded_clear(&e);
+    return -1;
   }
-  evbuffer_free(out);
-  return rc;
+  /* The cache holds an optional text message, then binary ones: a binary
+   * head (msgpack) becomes the first of them. */
+  if (e.head_binary) {
+    sio_buf **v = realloc(e.att, (e.natt + 1) * sizeof *v);
+    if (!v) {
+      sio_encoded_clear(&e);
+      return -1;
+    }
+    memmove(v + 1, v, e.natt * sizeof *v);
+    v[0] = e.head;
+    msg->enc_att = v;
+    msg->enc_natt = e.natt + 1;
+  } else {
+    msg->enc_text = e.head;
+    msg->enc_att = e.att;
+    msg->enc_natt = e.natt;
+  }
+  return 0;
 }
 
 /* Node's client.writeToEngine: the encoded packet (shared buffers) and its
@@ -67,17 +82,23 @@ int sio_msg_encode(sio_msg *msg) {
 int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
   if (!c->conn || c->closed) return 0;
   if ((flags & SIO_BC_VOLATILE) && !eio_socket_writable(c->conn)) return 0;
-  if (sio_msg_encode(msg) != 0) return 0;
+  if (sio_msg_encode(msg, c->srv->o.parser) != 0) return 0;
   unsigned ef = flags & SIO_BC_COMPRESS_OFF ? EIO_SEND_NO_COMPRESS : 0;
   unsigned alone = (flags & SIO_WRITE_ALONE) ? EIO_SEND_ALONE : 0;
-  if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0,
-                                ef | (msg->enc_natt ? 0 : alone)) != EIO_OK)
-    return 0;
-  sio_hook_packet_out(c, sio_buf_len(msg->enc_text));
-  for (size_t i = 0; i < msg->enc_natt && c->conn; i++)
+  /* A parser may encode a packet as binary messages only (msgpack). */
+  if (msg->enc_text) {
+    if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0,
+                                  ef | (msg->enc_natt ? 0 : alone)) != EIO_OK)
+      return 0;
+    sio_hook_packet_out(c, sio_buf_len(msg->enc_text));
+  }
+  for (size_t i = 0; i < msg->enc_natt && c->conn; i++) {
     if (eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1,
                                   ef | (i + 1 == msg->enc_natt ? alone : 0)) == EIO_OK)
       sio_hook_packet_out(c, sio_buf_len(msg->enc_att[i]));
+    else if (i == 0 && !msg->enc_text)
+      return 0;
+  }
   return 1;
 }
 
@@ -471,7 +492,7 @@ static void nsp_run(sio_next *n) {
 static void packet_run(sio_next *n) {
   sio_socket *s = n->s;
   pmw *m = n->cur;
-  if (m) {
+  if (m && s->state == SOCK_CONNECTED) { /* the rest is dropped once it went */
     n->cur = m->next;
     m->fn(s, n->event, n->args, n, m->ud);
     return;
@@ -968,7 +989,7 @@ static void client_packet(sio_client *c, sio_packet *p) {
 __attribute__((noinline)) static void client_unref(sio_client *c) {
   if (--c->refs) return;
   if (c->connect_timer) event_free(c->connect_timer);
-  if (c->partial_active) sio_packet_clear(&c->partial);
+  if (c->decoder) c->srv->o.parser->decoder_free(c->decoder);
   free(c);
 }
 
@@ -984,12 +1005,9 @@ static void client_onclose(sio_client *c, const char *reason) {
       socket_onclose(s, reason);
     } else { /* its middleware chain is still running */
       s->state = SOCK_GONE;
+      s->client = NULL; /* a late sio_next_ok / _error is then a no-op */
       client_remove_socket(c, s);
     }
-  }
-  if (c->partial_active) {
-    sio_packet_clear(&c->partial);
-    c->partial_active = 0;
   }
   client_unref(c);
 }
@@ -1013,10 +1031,6 @@ static void client_decode_error(sio_client *c, const char *err) {
           c->conn ? eio_socket_id(c->conn) : "?", err);
   for (sio_socket *s = c->sockets; s; s = s->cnext)
     if (s->state == SOCK_CONNECTED) raise_error(s, err, NULL);
-  if (c->partial_active) {
-    sio_packet_clear(&c->partial);
-    c->partial_active = 0;
-  }
   if (c->conn && !c->closed) eio_socket_close(c->conn);
   client_unref(c);
 }
@@ -1028,41 +1042,17 @@ static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
   if (c->closed) return;
   c->refs++;
   sio_hook_packet_in(c, len);
-  const char *err = NULL;
-  if (binary) {
-    if (!c->partial_active) {
-      client_decode_error(c, "got binary data when not reconstructing a packet");
-    } else {
-      sio_buf *b = sio_buf_new(data, len);
-      int r = b ? sio_packet_add_binary(&c->partial, b, &err) : -1;
-      sio_buf_unref(b);
-      if (r < 0) {
-        client_decode_error(c, err ? err : "out of memory");
-      } else if (r == 1) {
-        sio_packet p = c->partial;
-        c->partial_active = 0;
-        memset(&c->partial, 0, sizeof c->partial);
-        client_packet(c, &p);
-        sio_packet_clear(&p);
-      }
-    }
-  } else if (c->partial_active) {
-    client_decode_error(c, "got plaintext data when reconstructing a packet");
-  } else {
-    sio_parser_limits lim = {c->srv->o.max_attachments,
-                             c->srv->o.max_namespace_length};
-    sio_packet p;
-    if (sio_packet_decode((const char *)data, len, &lim, &p, &err) != 0) {
-      client_decode_error(c, err);
-    } else if (p.type == SIO_PACKET_BINARY_EVENT ||
-               p.type == SIO_PACKET_BINARY_ACK) {
-      c->partial = p;
-      c->partial_active = 1;
-    } else {
-      client_packet(c, &p);
-      sio_packet_clear(&p);
-    }
+  const sio_parser *parser = c->srv->o.parser;
+  const char *err = "out of memory";
+  sio_packet p;
+  memset(&p, 0, sizeof p);
+  int r = c->decoder ? parser->decode(c->decoder, data, len, binary, &p, &err) : -1;
+  if (r < 0) {
+    client_decode_error(c, err ? err : "decode error");
+  } else if (r == 1) {
+    client_packet(c, &p);
   }
+  sio_packet_clear(&p);
   client_unref(c);
 }
 
@@ -1113,6 +1103,8 @@ static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   c->next = srv->clients;
   if (c->next) c->next->prev = c;
   srv->clients = c;
+  sio_parser_limits lim = {srv->o.max_attachments, srv->o.max_namespace_length};
+  c->decoder = srv->o.parser->decoder_new(srv->o.parser, &lim);
   static const eio_socket_handlers h = {on_eio_message, on_eio_close, NULL, on_eio_upgrade};
   eio_socket_set_handlers(conn, &h, c);
   sio_hook_eio_open(c);
@@ -1405,6 +1397,7 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   if (!srv->o.eio.path) srv->o.eio.path = "/socket.io/";
   if (!srv->o.max_attachments) srv->o.max_attachments = 10;
   if (!srv->o.max_namespace_length) srv->o.max_namespace_length = 1024;
+  if (!srv->o.parser) srv->o.parser = &sio_parser_default;
   sio_map_init(&srv->nsps);
   srv->eio = eio_server_new(base, &srv->o.eio);
   if (!srv->eio || !sio_of(srv, "/")) {

@@ -123,6 +123,20 @@ typedef struct eio_per_message_deflate {
 
 /* Node's defaults: threshold 1024, level -1, the rest 0. */
 void eio_per_message_deflate_init(eio_per_message_deflate *p);
+/* allowRequest that answers later (Node's allowRequest(req, callback), say
+ * after a database lookup): the handshake request waits until exactly one
+ * of eio_allow_accept / eio_allow_refuse is called with the handle, from
+ * inside the callback or on any later loop iteration.
+ * Ownership: the library owns the handle and frees it in that call, which
+ * must always come, even when the client went away meanwhile or the
+ * server was freed (the answer is then a no-op). req stays valid until
+ * the answer. */
+typedef struct eio_allow eio_allow;
+typedef void (*eio_allow_request_async_cb)(const eio_request *req,
+                                           eio_allow *allow, void *user_data);
+void eio_allow_accept(eio_allow *allow);
+/* HTTP 403 {"code":4,"message":...} (message copied; NULL: "Forbidden"). */
+void eio_allow_refuse(eio_allow *allow, const char *message);
 
 typedef struct eio_options {
   const char *path;               /* "/engine.io/" (a trailing '/' is added) */
@@ -135,7 +149,9 @@ typedef struct eio_options {
   const eio_cors *cors;           /* NULL: no CORS headers (copied) */
   const eio_cookie *cookie;       /* NULL: no cookie (copied) */
   eio_allow_request_cb allow_request;
-  void *allow_request_user_data;
+  void *allow_request_user_data;  /* for either form */
+  /* The asynchronous form; used instead of allow_request when set. */
+  eio_allow_request_async_cb allow_request_async;
   /* Limits of the HTTP front door. */
   size_t max_header_bytes;        /* 16384, as Node: 431 beyond */
   size_t max_headers;             /* 100: 431 beyond */

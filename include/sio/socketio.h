@@ -25,6 +25,7 @@
 
 #include "sio/buf.h"
 #include "sio/engineio.h"
+#include "sio/parser.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,6 +101,10 @@ typedef struct sio_options {
    * at <path>socket.io.min.js (and .js, .msgpack.min.js, .esm.min.js, maps)
    * with Node's Cache-Control, ETag and 304. NULL: not served. */
   const char *serve_client_dir;
+  /* Node's `parser`: &sio_parser_msgpack, a custom one (sio/parser.h), or
+   * NULL for the default socket.io-parser. Not copied: it must outlive
+   * the server. */
+  const sio_parser *parser;
 } sio_options;
 
 void sio_options_init(sio_options *o);
@@ -137,8 +142,13 @@ const char *sio_namespace_name(const sio_namespace *nsp);
 sio_server *sio_namespace_server(const sio_namespace *nsp);
 
 /* Middleware: call exactly one of sio_next_ok / sio_next_error, now or
- * later (the socket waits). data (stolen, may be NULL) reaches the
- * client's connect_error as err.data. */
+ * later (the socket waits; connect_timeout_ms still bounds the wait for a
+ * client's first namespace). data (stolen, may be NULL) reaches the
+ * client's connect_error as err.data.
+ * Ownership: the library owns next and frees it in that call, which must
+ * always come: when the client went away or timed out meanwhile, the
+ * call only frees next (the socket, still readable, is never connected).
+ * Answer while the sio_server exists. */
 typedef void (*sio_middleware_fn)(sio_socket *s, sio_next *next,
                                   void *user_data);
 void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *user_data);

@@ -211,7 +211,47 @@ static void test_json_like_js(void) {
   CHECK(sio_json_parse("{", 1) == NULL);
 }
 
+/* The parser object (sio/parser.h) the server drives: a binary event is
+ * its text message, then its attachments; misplaced messages are errors. */
+static void test_default_parser_object(void) {
+  const sio_parser *ps = &sio_parser_default;
+  void *d = ps->decoder_new(ps, &LIM);
+  sio_packet p;
+  const char *err = NULL;
+  const char *t = "51-[\"echo\",{\"_placeholder\":true,\"num\":0}]";
+  memset(&p, 0, sizeof p);
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)t, strlen(t), 0, &p, &err), 0);
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)"\x01\x02", 2, 1, &p, &err), 1);
+  CHECK_EQ_INT(p.type, SIO_PACKET_BINARY_EVENT);
+  CHECK(p.nbins == 1 && sio_buf_len(p.bins[0]) == 2);
+  sio_packet_clear(&p);
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)"\x01", 1, 1, &p, &err), -1);
+  CHECK(err && strcmp(err, "got binary data when not reconstructing a packet") == 0);
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)t, strlen(t), 0, &p, &err), 0);
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)"2[\"x\"]", 6, 0, &p, &err), -1);
+  CHECK(err && strcmp(err, "got plaintext data when reconstructing a packet") == 0);
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)"2[\"x\"]", 6, 0, &p, &err), 1);
+  sio_packet_clear(&p);
+  /* a pending packet is freed with the decoder */
+  CHECK_EQ_INT(ps->decode(d, (const uint8_t *)t, strlen(t), 0, &p, &err), 0);
+  ps->decoder_free(d);
+  /* encode: the text head, then the attachments */
+  sio_buf *b = sio_buf_new("\x07", 1);
+  sio_packet e = {SIO_PACKET_EVENT, "/", SIO_NO_ACK,
+                  json_pack("[s,{s:b,s:i}]", "x", "_placeholder", 1, "num", 0), 0, &b, 1};
+  sio_encoded out = {0};
+  CHECK_EQ_INT(ps->encode(ps, &e, &out), 0);
+  CHECK_EQ_INT(out.head_binary, 0);
+  CHECK_MEM(sio_buf_data(out.head), sio_buf_len(out.head),
+            "51-[\"x\",{\"_placeholder\":true,\"num\":0}]");
+  CHECK(out.natt == 1 && out.att[0] == b);
+  sio_encoded_clear(&out);
+  json_decref(e.data);
+  sio_buf_unref(b);
+}
+
 int main(void) {
+  test_default_parser_object();
   test_decode_valid();
   test_decode_invalid();
   test_encode();
