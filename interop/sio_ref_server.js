@@ -146,14 +146,10 @@ io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
 io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 
 async function start() {
-  if (cfg.redis) {
-    const { createClient } = require("redis");
+  if (cfg.redis || cfg.redisCluster) {
     const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
-    const pub = createClient({ url: cfg.redis });
-    const sub = pub.duplicate();
-    pub.on("error", () => {});
-    sub.on("error", () => {});
-    await Promise.all([pub.connect(), sub.connect()]);
+    // one server or a cluster, node-redis or ioredis (lib/ref_redis.js)
+    const { pub, sub } = await require("./lib/ref_redis").refRedisClients(cfg);
     io.adapter(cfg.sharded
       ? createShardedAdapter(pub, sub, { subscriptionMode: cfg.subscriptionMode || "dynamic" })
       : createAdapter(pub, sub, {
