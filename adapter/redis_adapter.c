@@ -484,8 +484,11 @@ static void ra_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast
                                   sio_count_cb client_count, void *ack, void *ctx) {
   redis_adapter *a = (redis_adapter *)base;
   if (!(o->flags & SIO_BC_LOCAL)) {
-    /* The answers of other servers are expected for flags.timeout. */
-    req *r = req_new(a, REQ_BCAST, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms);
+    /* The answers of other servers are expected for flags.timeout; the
+     * request (which holds the core's ack object) outlives that timer by a
+     * second, so the ack's own timeout always fires first, whatever order
+     * libevent gives two timers with the same deadline. */
+    req *r = req_new(a, REQ_BCAST, (o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms) + 1000);
     if (r && a->cl->sharded) {
       r->ack = a->base.host.ack_ref(ack);
       r->count_cb = client_count;

@@ -206,6 +206,16 @@ static void on_utility(sio_socket *s, const char *ev, sio_args *args,
   ack_or(ack, sio_args_new());
 }
 
+/* io.of("/").adapter.serverCount() */
+static void count_done(void *ud, size_t n) { sio_ack_send(ud, one(json_integer((json_int_t)n))); }
+static void on_server_count(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                            void *ud) {
+  (void)ev;
+  (void)args;
+  (void)ud;
+  if (ack) sio_server_count(sio_socket_namespace(s), count_done, ack);
+}
+
 static void on_set_data(sio_socket *s, const char *ev, sio_args *args,
                         sio_ack *ack, void *ud) {
   (void)ev;
@@ -368,6 +378,7 @@ static void on_main_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "broadcast", on_broadcast, NULL);
   sio_socket_on(s, "broadcast-ack", on_broadcast_ack, NULL);
   sio_socket_on(s, "fetch", on_utility, NULL);
+  sio_socket_on(s, "server-count", on_server_count, NULL);
   sio_socket_on(s, "sockets-join", on_utility, NULL);
   sio_socket_on(s, "sockets-leave", on_utility, NULL);
   sio_socket_on(s, "disconnect-sockets", on_utility, NULL);
