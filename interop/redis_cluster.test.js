@@ -70,8 +70,6 @@ const SUITES = [
     adapter: {}, client: "node-redis" },
   { label: "sharded dynamic, node-redis peers, 3 C + 1 Node", names: ["c1", "c2", "c3", "n1"],
     adapter: { sharded: true, subscriptionMode: "dynamic" }, client: "node-redis" },
-  { label: "classic, ioredis peers, 3 C + 1 Node", names: ["c1", "c2", "c3", "n1"],
-    adapter: {}, client: "ioredis" },
 ];
 
 // SIO_CLUSTER_SUITES=classic,ioredis runs the suites whose label has every word
