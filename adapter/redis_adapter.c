@@ -1265,7 +1265,7 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
   }
   sio_map_init(&cl->by_channel);
   sio_rc_config rcfg = {seeds, n, mode, o->cluster_node_timeout_ms,
-                        o->cluster_refresh_interval_ms, cl->timeout_ms};
+                        o->cluster_refresh_interval_ms, 0};
   cl->rc = sio_rc_new(base, &rcfg, on_message, cl);
   if (!cl->key || !cl->rc) {
     sio_redis_cluster_free(cl);

@@ -18,6 +18,10 @@
 #define RETRY_MS 500
 #define TICK_MS 500
 #define PING_EVERY_MS 1000
+/* After slots change owner, queued publishes wait this long before going
+ * out, so that the other servers (which refresh every RETRY_MS while a
+ * subscription is homeless) are subscribed at the new owner: none is lost. */
+#define RESUB_GRACE_MS 1000
 
 enum { K_SUB, K_PSUB, K_SSUB };
 static const char *const sub_cmd[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -113,6 +117,10 @@ struct sio_rc {
   sio_rc_stats stats;
   uint64_t last_periodic;
   int dropped_logged;
+  char topo_err[200]; /* why the last refresh found no usable topology */
+  int topo_warned;
+  size_t episode_queued, episode_dropped; /* since the queue was last empty */
+  uint64_t hold_until; /* queued publishes wait until then (RESUB_GRACE_MS) */
 };
 
 static uint64_t now_ms(void) {
@@ -384,10 +392,17 @@ static void apply_topology(sio_rc *c, sio_rtopo *t) {
   }
   for (size_t s = 0; s < SIO_REDIS_SLOTS; s++) {
     rc_node *o = t->owner[s] >= 0 ? idx[t->owner[s]] : NULL;
-    if (o != c->owner[s]) changed++;
+    if (o != c->owner[s]) {
+      changed++;
+      if (c->have_topology) c->hold_until = now_ms() + RESUB_GRACE_MS;
+    }
     c->owner[s] = o;
   }
   free(idx);
+  if (c->topo_warned)
+    sio_log(SIO_LOG_INFO, "sio:redis", "cluster topology complete again");
+  c->topo_warned = 0;
+  c->topo_err[0] = '\0';
   if (!c->have_topology || changed || added)
     sio_log(c->have_topology ? SIO_LOG_INFO : SIO_LOG_DEBUG, "sio:redis",
             "cluster topology: %zu nodes (%zu new), %zu slots changed owner", t->n, added,
@@ -398,11 +413,19 @@ static void apply_topology(sio_rc *c, sio_rtopo *t) {
 
 static void refresh_next(sio_rc *c);
 
+static void refused(sio_rc *c, const rc_node *n, const char *why) {
+  snprintf(c->topo_err, sizeof c->topo_err, "%s:%d: %s", n->host, n->port, why);
+  sio_log(SIO_LOG_DEBUG, "sio:redis", "cluster topology from %s", c->topo_err);
+}
+
 static void refresh_done(sio_rc *c, int ok) {
   c->refreshing = 0;
   c->refresh_node = NULL;
   c->last_refresh = now_ms();
   if (!ok) {
+    if (!c->topo_warned++)
+      sio_log(SIO_LOG_WARN, "sio:redis", "no usable cluster topology (%s): asking again every "
+              "%d ms", c->topo_err[0] ? c->topo_err : "no node reachable", RETRY_MS);
     refresh_soon(c, RETRY_MS);
   } else if (c->refresh_again) {
     c->refresh_again = 0;
@@ -425,9 +448,7 @@ static void slots_reply(redisReply *rep, void *ud) {
     refresh_done(c, 1);
     return;
   }
-  if (n)
-    sio_log(SIO_LOG_WARN, "sio:redis", "cluster topology from %s:%d refused: %s", n->host,
-            n->port, rep ? err : "no answer");
+  if (n) refused(c, n, rep ? err : "no answer");
   refresh_next(c);
 }
 
@@ -462,9 +483,7 @@ static void topo_reply(redisReply *rep, void *ud) {
     refresh_done(c, 1);
     return;
   }
-  if (n)
-    sio_log(SIO_LOG_WARN, "sio:redis", "cluster topology from %s:%d refused: %s", n->host,
-            n->port, rep ? err : "no answer");
+  if (n) refused(c, n, rep ? err : "no answer");
   refresh_next(c);
 }
 
@@ -544,6 +563,7 @@ static void enqueue(sio_rc *c, rc_pub *p) {
   c->q_tail = p;
   c->q_bytes += p->len;
   c->stats.queued++;
+  if (!p->redirects) c->episode_queued++;
 }
 
 static rc_node *classic_pub_node(sio_rc *c) {
@@ -661,7 +681,7 @@ static void flush_queue(sio_rc *c) {
     c->q_head = p->next;
     c->q_bytes -= p->len;
     p->next = NULL;
-    rc_node *n = pub_target(c, p);
+    rc_node *n = t >= c->hold_until ? pub_target(c, p) : NULL;
     if (n) {
       send_pub(c, n, p);
     } else if (p->deadline && t > p->deadline) {
@@ -678,10 +698,19 @@ static void flush_queue(sio_rc *c) {
   c->q_tail = keep_tail;
   if (dropped) {
     c->stats.dropped += dropped;
-    sio_log(SIO_LOG_WARN, "sio:redis", "%zu publishes dropped: their slot had no reachable "
-            "owner for %u ms", dropped, c->deadline_ms);
+    if (!c->episode_dropped)
+      sio_log(SIO_LOG_WARN, "sio:redis", "dropping publishes whose slot has had no reachable "
+              "owner for %u ms", c->deadline_ms);
+    c->episode_dropped += dropped;
   }
-  if (!c->q_head) c->dropped_logged = 0;
+  if (!c->q_head) {
+    if (c->episode_dropped || c->episode_queued)
+      sio_log(SIO_LOG_INFO, "sio:redis", "publish queue empty again: %zu publishes waited and "
+              "went out, %zu were dropped", c->episode_queued - c->episode_dropped,
+              c->episode_dropped);
+    c->episode_dropped = c->episode_queued = 0;
+    c->dropped_logged = 0;
+  }
 }
 
 void sio_rc_publish(sio_rc *c, const char *cmd, const char *channel, const char *payload,
@@ -951,7 +980,7 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
       sio_log(SIO_LOG_WARN, "sio:redis", "classic subscriptions move from %s:%d to %s:%d",
               old->host, old->port, c->home->host, c->home->port);
     } else if (c->home) {
-      sio_log(SIO_LOG_DEBUG, "sio:redis", "classic subscriptions on %s:%d", c->home->host,
+      sio_log(SIO_LOG_INFO, "sio:redis", "classic subscriptions on %s:%d", c->home->host,
               c->home->port);
     }
   }
@@ -1101,7 +1130,7 @@ sio_rc *sio_rc_new(struct event_base *base, const sio_rc_config *cfg,
   c->ud = ud;
   c->node_timeout_ms = cfg->node_timeout_ms ? cfg->node_timeout_ms : 1000;
   c->refresh_interval_ms = cfg->refresh_interval_ms ? cfg->refresh_interval_ms : 30000;
-  c->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 5000;
+  c->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 30000;
   c->seeds = calloc(cfg->n_seeds, sizeof *c->seeds);
   sio_map_init(&c->subs);
   c->reconcile_ev = event_new(base, -1, 0, reconcile_cb, c);
