@@ -15,6 +15,7 @@ const { createCluster } = require("redis");
 const { Emitter } = require("@socket.io/redis-emitter");
 const { startServer, sleep } = require("./lib/harness");
 const { startCluster } = require("./lib/redis_cluster");
+const { startRedis } = require("./lib/redis");
 
 const next = (s, ev) => new Promise((r) => s.once(ev, (...a) => r(a)));
 
@@ -66,8 +67,9 @@ const SUITES = [
     adapter: { sharded: true, subscriptionMode: "static" }, client: "node-redis", full: true },
   { label: "sharded dynamic-private, node-redis peers, 2 C + 2 Node", names: ["c1", "c2", "n1", "n2"],
     adapter: { sharded: true, subscriptionMode: "dynamic-private" }, client: "node-redis", full: true },
+  // the C server is given one URL and detects the cluster (CLUSTER SHARDS)
   { label: "classic, node-redis peers, 1 C + 3 Node", names: ["c1", "n1", "n2", "n3"],
-    adapter: {}, client: "node-redis" },
+    adapter: {}, client: "node-redis", detect: true },
   { label: "sharded dynamic, node-redis peers, 3 C + 1 Node", names: ["c1", "c2", "c3", "n1"],
     adapter: { sharded: true, subscriptionMode: "dynamic" }, client: "node-redis" },
 ];
@@ -83,9 +85,10 @@ describe(`Redis Cluster (${suite.label})`, () => {
   before(async () => {
     servers = {};
     await Promise.all(NAMES.map(async (name) => {
+      const redis = suite.detect && name[0] === "c"
+        ? { redis: cluster.seed, redisMode: "detect" } : { redisCluster: cluster.seeds };
       servers[name] = await startServer(name[0] === "c" ? "c" : "node", "sio_test_server", {
-        redisCluster: cluster.seeds, redisClient: suite.client, name, requestsTimeout: 3000,
-        ...suite.adapter });
+        ...redis, redisClient: suite.client, name, requestsTimeout: 3000, ...suite.adapter });
     }));
     clients = {};
     await Promise.all(NAMES.map(async (name) => {
@@ -273,3 +276,36 @@ describe(`Redis Cluster (${suite.label})`, () => {
   }
 });
 }
+
+describe("cluster mode detection on a single Redis server", () => {
+  let redis, servers, clients;
+  before(async () => {
+    redis = await startRedis(0);
+    servers = {
+      c1: await startServer("c", "sio_test_server", { redis: redis.url, redisMode: "detect", name: "c1" }),
+      n1: await startServer("node", "sio_test_server", { redis: redis.url, name: "n1" }),
+    };
+    clients = {};
+    for (const name of ["c1", "n1"]) {
+      clients[name] = io(servers[name].url, { transports: ["websocket"], forceNew: true });
+      await next(clients[name], "connect");
+    }
+  });
+  after(async () => {
+    for (const s of Object.values(clients || {})) s.close();
+    for (const srv of Object.values(servers || {})) await srv.stop();
+    if (redis) await redis.stop();
+  });
+
+  test("a server without cluster support: the C server goes on as a single-node client", async () => {
+    await until(() => /is not a cluster: single-node mode/.test(servers.c1.stderr), 5000, "detection");
+    await until(async () => (await clients.n1.emitWithAck("server-count")) === 2, 5000, "2 servers");
+    assert.equal(await clients.c1.emitWithAck("server-count"), 2);
+    for (const from of ["c1", "n1"]) {
+      const got = Promise.all(["c1", "n1"].map((n) => next(clients[n], `d-${from}`)));
+      await clients[from].emitWithAck("to", {}, `d-${from}`, from);
+      for (const r of await got) assert.deepEqual(r, [from]);
+    }
+    assert.equal((await clients.c1.emitWithAck("fetch", {})).length, 2);
+  });
+});

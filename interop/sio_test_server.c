@@ -499,6 +499,11 @@ int main(int argc, char **argv) {
     ro.cluster_nodes = n_seeds ? seeds : NULL;
     ro.n_cluster_nodes = n_seeds;
     if ((v = json_object_get(cfg_keep, "redisNodeTimeout"))) ro.cluster_node_timeout_ms = (unsigned)json_integer_value(v);
+    /* redisMode: "single", "cluster" or "detect" (default: by the keys given) */
+    const char *rmode = json_string_value(json_object_get(cfg_keep, "redisMode"));
+    if (rmode && !strcmp(rmode, "single")) ro.cluster_mode = SIO_REDIS_MODE_SINGLE;
+    else if (rmode && !strcmp(rmode, "cluster")) ro.cluster_mode = SIO_REDIS_MODE_CLUSTER;
+    else if (rmode && !strcmp(rmode, "detect")) ro.cluster_mode = SIO_REDIS_MODE_DETECT;
     if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
     const char *parser = json_string_value(json_object_get(cfg_keep, "parser"));
     ro.json_parser = parser && !strcmp(parser, "json");
