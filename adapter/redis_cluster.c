@@ -74,6 +74,8 @@ typedef struct rc_sub {
   unsigned slot;
   rc_node *node; /* where it is subscribed; NULL: homeless */
   int was_placed;
+  int confirmed;     /* the node answered the subscribe */
+  uint64_t retry_at; /* refused (CLUSTERDOWN, TRYAGAIN...): not before then */
 } rc_sub;
 
 typedef struct rc_pub {
@@ -252,6 +254,8 @@ static void on_node_state(void *ud, int connected) {
       sio_log(SIO_LOG_WARN, "sio:redis", "cluster node %s:%d: %s connection lost or refused",
               n->host, n->port, l->is_sub ? "pub/sub" : "command");
     n->down = 1;
+    snprintf(c->topo_err, sizeof c->topo_err, "%s:%d: connection refused or lost", n->host,
+             n->port);
     if (l->is_sub) n->ping_out = 0;
     else n->cmd_ping_out = 0;
     refresh_soon(c, 0);
@@ -423,9 +427,10 @@ static void refresh_done(sio_rc *c, int ok) {
   c->refresh_node = NULL;
   c->last_refresh = now_ms();
   if (!ok) {
-    if (!c->topo_warned++)
+    /* (at startup the seeds are still connecting: nothing to say yet) */
+    if (c->topo_err[0] && !c->topo_warned++)
       sio_log(SIO_LOG_WARN, "sio:redis", "no usable cluster topology (%s): asking again every "
-              "%d ms", c->topo_err[0] ? c->topo_err : "no node reachable", RETRY_MS);
+              "%d ms", c->topo_err, RETRY_MS);
     refresh_soon(c, RETRY_MS);
   } else if (c->refresh_again) {
     c->refresh_again = 0;
@@ -784,6 +789,7 @@ static void attach(sio_rc *c, rc_sub *s, rc_node *n) {
   ensure_sub(n);
   if (!n->sub) return;
   s->node = n;
+  s->confirmed = 0;
   n->nsubs++;
   if (s->was_placed) c->stats.resubscribes++;
   s->was_placed = 1;
@@ -863,11 +869,20 @@ static void on_sub_push(void *ud, redisReply *rep) {
       sio_log(SIO_LOG_WARN, "sio:redis", "cluster node %s:%d refused a subscription: %s",
               n->host, n->port, rep->str);
     }
-    /* which channel it was is not said: re-place every channel of n */
+    /* which channel it was is not said: re-place every channel of n that
+     * moved (MOVED) or was not confirmed (other errors: retried later) */
+    int moved = !strncmp(rep->str, "MOVED ", 6);
+    uint64_t t = now_ms();
     size_t it;
     for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
       rc_sub *s = e->value;
-      if (s->node == n && s->kind == K_SSUB && c->owner[s->slot] != n) detach(c, s);
+      if (s->node != n || s->kind != K_SSUB) continue;
+      if (moved && c->owner[s->slot] != n) {
+        detach(c, s);
+      } else if (!moved && !s->confirmed) {
+        detach(c, s);
+        s->retry_at = t + 200;
+      }
     }
     refresh_soon(c, !strncmp(rep->str, "MOVED ", 6) ? 0 : 200);
     schedule_reconcile(c);
@@ -879,6 +894,13 @@ static void on_sub_push(void *ud, redisReply *rep) {
   const char *kind = rep->element[0]->str;
   if (!strcmp(kind, "pong")) {
     n->ping_out = 0;
+  } else if ((!strcmp(kind, "ssubscribe") || !strcmp(kind, "subscribe") ||
+              !strcmp(kind, "psubscribe")) && rep->elements >= 2 &&
+             rep->element[1]->type == REDIS_REPLY_STRING) {
+    rc_sub *s = find_sub(c, kind[0] == 's' && kind[1] == 's' ? K_SSUB
+                            : kind[0] == 'p' ? K_PSUB : K_SUB,
+                         rep->element[1]->str, rep->element[1]->len);
+    if (s && s->node == n) s->confirmed = 1;
   } else if (!strcmp(kind, "sunsubscribe") && rep->elements >= 2 &&
              rep->element[1]->type == REDIS_REPLY_STRING) {
     const char *ch = rep->element[1]->str;
@@ -988,6 +1010,10 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
     rc_sub *s = e->value;
     rc_node *target = s->kind == K_SSUB ? c->owner[s->slot] : c->home;
     if (s->node == target && target && !target->down) continue;
+    if (!s->node && s->retry_at > now_ms()) {
+      homeless = 1;
+      continue;
+    }
     if (!usable(target)) {
       /* keep a subscription whose node still serves it; else homeless */
       if (s->node && (s->node->down || !s->node->listed)) detach(c, s);
