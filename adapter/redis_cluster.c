@@ -989,6 +989,8 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
   }
   if (!c->have_topology) return;
   int homeless = 0;
+  size_t restored = 0;
+  rc_sub *first_restored = NULL;
   /* classic: one home master; moved only when its connection fails */
   int has_classic = 0;
   size_t it;
@@ -1025,9 +1027,15 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
         sio_log(SIO_LOG_INFO, "sio:redis", "%s moves from %s:%d to %s:%d", s->channel,
                 s->node->host, s->node->port, target->host, target->port);
       detach(c, s);
+    } else if (s->was_placed && restored++ == 0) {
+      first_restored = s;
     }
     attach(c, s, target);
   }
+  if (restored)
+    sio_log(SIO_LOG_INFO, "sio:redis", "%zu subscriptions restored (%s on %s:%d%s)", restored,
+            first_restored->channel, first_restored->node ? first_restored->node->host : "?",
+            first_restored->node ? first_restored->node->port : 0, restored > 1 ? ", ..." : "");
   /* connections nobody needs any more */
   for (rc_node *n = c->nodes, *next; n; n = next) {
     next = n->next;
