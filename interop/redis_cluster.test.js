@@ -87,8 +87,11 @@ describe(`Redis Cluster (${suite.label})`, () => {
     await Promise.all(NAMES.map(async (name) => {
       const redis = suite.detect && name[0] === "c"
         ? { redis: cluster.seed, redisMode: "detect" } : { redisCluster: cluster.seeds };
-      servers[name] = await startServer(name[0] === "c" ? "c" : "node", "sio_test_server", {
-        ...redis, redisClient: suite.client, name, requestsTimeout: 3000, ...suite.adapter });
+      const cfg = { ...redis, redisClient: suite.client, name, requestsTimeout: 3000, ...suite.adapter };
+      const kind = name[0] === "c" ? "c" : "node";
+      // one more try when a loaded machine makes a start miss the harness's bound
+      servers[name] = await startServer(kind, "sio_test_server", cfg)
+        .catch(() => startServer(kind, "sio_test_server", cfg));
     }));
     clients = {};
     await Promise.all(NAMES.map(async (name) => {
