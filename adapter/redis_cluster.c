@@ -812,7 +812,13 @@ void sio_rc_subscribe(sio_rc *c, const char *kind, const char *channel) {
       s->kind = k;
       s->slot = sio_redis_keyslot(channel, strlen(channel));
       sio_map_put(&c->subs, key, s);
-      schedule_reconcile(c);
+      /* at once when its node is known (a room's channel should be there
+       * before the next broadcast to it); else the reconciler places it */
+      rc_node *target = k == K_SSUB ? c->owner[s->slot] : c->home;
+      if (c->mode == SIO_RC_CLUSTER && target && !target->down && target->listed)
+        attach(c, s, target);
+      else
+        schedule_reconcile(c);
     } else {
       free(s);
     }
