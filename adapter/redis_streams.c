@@ -608,7 +608,11 @@ static void sa_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast
                                   sio_count_cb client_count, void *ack, void *ctx) {
   streams_adapter *a = (streams_adapter *)base;
   if (!(o->flags & SIO_BC_LOCAL)) {
-    req *r = req_new(a, REQ_BCAST, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms);
+    /* The request (which holds the core's ack object) outlives the ack's
+     * own timer by a second, so that timer always fires first, whatever
+     * order libevent gives two timers with the same deadline (as in
+     * redis_adapter.c). */
+    req *r = req_new(a, REQ_BCAST, (o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms) + 1000);
     if (r) {
       r->ack = a->base.host.ack_ref(ack);
       r->count_cb = client_count;

@@ -112,6 +112,7 @@ io.on("connection", (socket) => {
   socket.on("sockets-leave", (o, room, ack) => { targets(io, o).socketsLeave(room); ack(); });
   socket.on("disconnect-sockets", (o, close, ack) => { targets(io, o).disconnectSockets(close); ack(); });
   socket.on("set-data", (v, ack) => { socket.data = v; ack(); });
+  socket.on("server-count", async (ack) => ack(await io.of("/").adapter.serverCount()));
   socket.on("disconnect-me", (close) => socket.disconnect(close));
   socket.on("handshake", (ack) => {
     const h = socket.handshake;
@@ -183,14 +184,10 @@ async function start() {
       if (cfg[k] !== undefined) o[k] = cfg[k];
     io.adapter(createAdapter(client, o));
     io.of("/");
-  } else if (cfg.redis) {
-    const { createClient } = require("redis");
+  } else if (cfg.redis || cfg.redisCluster) {
     const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
-    const pub = createClient({ url: cfg.redis });
-    const sub = pub.duplicate();
-    pub.on("error", () => {});
-    sub.on("error", () => {});
-    await Promise.all([pub.connect(), sub.connect()]);
+    // one server or a cluster, node-redis or ioredis (lib/ref_redis.js)
+    const { pub, sub } = await require("./lib/ref_redis").refRedisClients(cfg);
     io.adapter(cfg.sharded
       ? createShardedAdapter(pub, sub, { subscriptionMode: cfg.subscriptionMode || "dynamic" })
       : createAdapter(pub, sub, {

@@ -210,6 +210,16 @@ static void on_utility(sio_socket *s, const char *ev, sio_args *args,
   ack_or(ack, sio_args_new());
 }
 
+/* io.of("/").adapter.serverCount() */
+static void count_done(void *ud, size_t n) { sio_ack_send(ud, one(json_integer((json_int_t)n))); }
+static void on_server_count(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                            void *ud) {
+  (void)ev;
+  (void)args;
+  (void)ud;
+  if (ack) sio_server_count(sio_socket_namespace(s), count_done, ack);
+}
+
 static void on_set_data(sio_socket *s, const char *ev, sio_args *args,
                         sio_ack *ack, void *ud) {
   (void)ev;
@@ -372,6 +382,7 @@ static void on_main_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "broadcast", on_broadcast, NULL);
   sio_socket_on(s, "broadcast-ack", on_broadcast_ack, NULL);
   sio_socket_on(s, "fetch", on_utility, NULL);
+  sio_socket_on(s, "server-count", on_server_count, NULL);
   sio_socket_on(s, "sockets-join", on_utility, NULL);
   sio_socket_on(s, "sockets-leave", on_utility, NULL);
   sio_socket_on(s, "disconnect-sockets", on_utility, NULL);
@@ -572,10 +583,29 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot listen\n");
     return 1;
   }
-  if (redis_url[0]) {
+  /* redisCluster: seed URLs of a Redis Cluster */
+  static char seed_buf[8][512];
+  static const char *seeds[8];
+  size_t n_seeds = 0;
+  json_t *rc_seeds = json_object_get(cfg_keep, "redisCluster");
+  for (size_t i = 0; i < json_array_size(rc_seeds) && n_seeds < 8; i++) {
+    snprintf(seed_buf[n_seeds], sizeof seed_buf[0], "%s",
+             json_string_value(json_array_get(rc_seeds, i)) ? json_string_value(json_array_get(rc_seeds, i)) : "");
+    seeds[n_seeds] = seed_buf[n_seeds];
+    n_seeds++;
+  }
+  if (redis_url[0] || n_seeds) {
     sio_redis_options ro;
     sio_redis_options_init(&ro);
-    ro.url = redis_url;
+    ro.url = redis_url[0] ? redis_url : NULL;
+    ro.cluster_nodes = n_seeds ? seeds : NULL;
+    ro.n_cluster_nodes = n_seeds;
+    if ((v = json_object_get(cfg_keep, "redisNodeTimeout"))) ro.cluster_node_timeout_ms = (unsigned)json_integer_value(v);
+    /* redisMode: "single", "cluster" or "detect" (default: by the keys given) */
+    const char *rmode = json_string_value(json_object_get(cfg_keep, "redisMode"));
+    if (rmode && !strcmp(rmode, "single")) ro.cluster_mode = SIO_REDIS_MODE_SINGLE;
+    else if (rmode && !strcmp(rmode, "cluster")) ro.cluster_mode = SIO_REDIS_MODE_CLUSTER;
+    else if (rmode && !strcmp(rmode, "detect")) ro.cluster_mode = SIO_REDIS_MODE_DETECT;
     if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
     const char *parser = json_string_value(json_object_get(cfg_keep, "parser"));
     ro.json_parser = parser && !strcmp(parser, "json");

@@ -61,7 +61,12 @@ async function startServer(kind, program, options = {}) {
   const listening = await Promise.race([
     waitFor((e) => e.event === "listening", 15000, "listening"),
     exited.then((x) => { throw new Error(`server exited early ${JSON.stringify(x)}: ${stderr}`); }),
-  ]);
+  ]).catch((e) => {
+    // a server that never said it listens must not stay behind (it may
+    // still join a Redis cluster and be counted by the next suite)
+    child.kill("SIGKILL");
+    throw e;
+  });
   return {
     kind,
     pid: child.pid,
