@@ -14,6 +14,7 @@
 
 #include "notepack.h"
 #include "redis_conn.h"
+#include "redis_tls.h"
 #include "sio/log.h"
 
 #define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
@@ -39,6 +40,7 @@ struct sio_redis_cluster {
   int mode;
   int json_parser;
   sio_map by_channel; /* channel or pattern -> redis_adapter */
+  sio_redis_tls *tls; /* rediss://: shared by every connection, or NULL */
 };
 
 typedef struct redis_adapter redis_adapter;
@@ -1188,11 +1190,14 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
              o && o->url ? o->url : "");
     return NULL;
   }
+  if (sio_redis_tls_setup(&url, o, err, errlen) != 0) return NULL;
   sio_redis_cluster *cl = calloc(1, sizeof *cl);
   if (!cl) {
+    sio_redis_tls_unref(url.tls_ctx);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  cl->tls = url.tls_ctx;
   cl->base = base;
   cl->key = strdup(o->key ? o->key : "socket.io");
   cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
@@ -1207,6 +1212,7 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
       snprintf(err, errlen, "unknown subscription mode \"%s\" (static, dynamic, dynamic-private)",
                o->subscription_mode);
       free(cl->key);
+      sio_redis_tls_unref(cl->tls);
       free(cl);
       return NULL;
     }
@@ -1242,5 +1248,6 @@ void sio_redis_cluster_free(void *clp) {
   sio_redis_free(cl->sub);
   sio_map_clear(&cl->by_channel);
   free(cl->key);
+  sio_redis_tls_unref(cl->tls);
   free(cl);
 }
