@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "notepack.h"
+#include "redis_cluster.h"
 #include "redis_conn.h"
 #include "redis_tls.h"
 #include "sio/log.h"
@@ -32,7 +33,7 @@ enum { S_BROADCAST = 3, S_SOCKETS_JOIN = 4, S_SOCKETS_LEAVE = 5, S_DISCONNECT = 
 
 struct sio_redis_cluster {
   struct event_base *base;
-  sio_redis *pub, *sub;
+  sio_rc *rc; /* one Redis server or a Redis Cluster */
   char *key;
   unsigned timeout_ms;
   int specific;
@@ -98,9 +99,7 @@ static char *cat(const char *a, const char *b, const char *c, const char *d) {
 /* cmd: PUBLISH (classic) or SPUBLISH (sharded). */
 static void publish_cmd(redis_adapter *a, const char *cmd, const char *channel,
                         const char *payload, size_t len) {
-  const char *argv[3] = {cmd, channel, payload};
-  size_t lens[3] = {strlen(cmd), strlen(channel), len};
-  sio_redis_command(a->cl->pub, NULL, NULL, 3, argv, lens);
+  sio_rc_publish(a->cl->rc, cmd, channel, payload, len);
 }
 
 /* msg as msgpack (binary placeholders as bin) or as JSON text (binary as
@@ -294,13 +293,9 @@ typedef struct numsub_ctx {
   void *ctx;
 } numsub_ctx;
 
-static void numsub_reply(redisReply *rep, void *ud) {
+static void numsub_reply(void *ud, size_t n) {
   numsub_ctx *x = ud;
-  size_t n = 1;
-  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-      rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[1]->integer > 0)
-    n = (size_t)rep->element[1]->integer;
-  x->cb(x->ctx, n);
+  x->cb(x->ctx, n ? n : 1);
   free(x);
 }
 
@@ -313,9 +308,8 @@ static void ra_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
   }
   x->cb = cb;
   x->ctx = ctx;
-  const char *argv[3] = {"PUBSUB", a->cl->sharded ? "SHARDNUMSUB" : "NUMSUB",
-                         a->cl->sharded ? a->ch_main : a->ch_req};
-  sio_redis_command(a->cl->pub, numsub_reply, x, 3, argv, NULL);
+  sio_rc_count(a->cl->rc, a->cl->sharded ? "SHARDNUMSUB" : "NUMSUB",
+               a->cl->sharded ? a->ch_main : a->ch_req, numsub_reply, x);
 }
 
 
@@ -388,9 +382,9 @@ static void room_channel(redis_adapter *a, const char *room, int on) {
   if (!ch) return;
   if (on) {
     sio_map_put(&a->cl->by_channel, ch, a);
-    sio_redis_subscribe(a->cl->sub, "SSUBSCRIBE", ch);
+    sio_rc_subscribe(a->cl->rc, "SSUBSCRIBE", ch);
   } else {
-    sio_redis_unsubscribe(a->cl->sub, "SSUBSCRIBE", ch);
+    sio_rc_unsubscribe(a->cl->rc, "SSUBSCRIBE", ch);
     sio_map_del(&a->cl->by_channel, ch);
   }
   free(ch);
@@ -1083,7 +1077,7 @@ static void free_names_of(redis_adapter *a) {
 static void ra_free(sio_adapter *base) {
   redis_adapter *a = (redis_adapter *)base;
   while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
-  sio_redis *sub = a->cl->sub;
+  sio_rc *sub = a->cl->rc;
   if (a->cl->sharded) {
     sio_map rooms;
     sio_map_init(&rooms);
@@ -1092,18 +1086,18 @@ static void ra_free(sio_adapter *base) {
     for (sio_map_entry *e = sio_map_first(&rooms, &it); e; e = sio_map_next(&rooms, e, &it))
       if (dynamic(a)) room_channel(a, e->key, 0);
     sio_map_clear(&rooms);
-    sio_redis_unsubscribe(sub, "SSUBSCRIBE", a->ch_main);
-    sio_redis_unsubscribe(sub, "SSUBSCRIBE", a->ch_resp_own);
+    sio_rc_unsubscribe(sub, "SSUBSCRIBE", a->ch_main);
+    sio_rc_unsubscribe(sub, "SSUBSCRIBE", a->ch_resp_own);
     sio_map_del(&a->cl->by_channel, a->ch_main);
     sio_map_del(&a->cl->by_channel, a->ch_resp_own);
     a->local->ops->free(a->local);
     goto strings;
   }
   const char *chans[] = {a->ch_req, a->ch_resp, a->ch_resp_own};
-  sio_redis_unsubscribe(sub, "PSUBSCRIBE", a->pattern);
+  sio_rc_unsubscribe(sub, "PSUBSCRIBE", a->pattern);
   sio_map_del(&a->cl->by_channel, a->pattern);
   for (int i = 0; i < 3; i++) {
-    sio_redis_unsubscribe(sub, "SUBSCRIBE", chans[i]);
+    sio_rc_unsubscribe(sub, "SUBSCRIBE", chans[i]);
     sio_map_del(&a->cl->by_channel, chans[i]);
   }
   a->local->ops->free(a->local);
@@ -1164,8 +1158,8 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   if (cl->sharded) {
     sio_map_put(&cl->by_channel, a->ch_main, a);
     sio_map_put(&cl->by_channel, a->ch_resp_own, a);
-    sio_redis_subscribe(cl->sub, "SSUBSCRIBE", a->ch_main);
-    sio_redis_subscribe(cl->sub, "SSUBSCRIBE", a->ch_resp_own);
+    sio_rc_subscribe(cl->rc, "SSUBSCRIBE", a->ch_main);
+    sio_rc_subscribe(cl->rc, "SSUBSCRIBE", a->ch_resp_own);
     sio_log(SIO_LOG_DEBUG, "sio:redis", "sharded adapter for %s, uid %s", nsp, a->uid);
     return &a->base;
   }
@@ -1174,30 +1168,74 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   sio_map_put(&cl->by_channel, a->ch_resp, a);
   sio_map_put(&cl->by_channel, a->ch_resp_own, a);
   /* Node's order: the pattern, then the three channels. */
-  sio_redis_subscribe(cl->sub, "PSUBSCRIBE", a->pattern);
-  sio_redis_subscribe(cl->sub, "SUBSCRIBE", a->ch_req);
-  sio_redis_subscribe(cl->sub, "SUBSCRIBE", a->ch_resp);
-  sio_redis_subscribe(cl->sub, "SUBSCRIBE", a->ch_resp_own);
+  sio_rc_subscribe(cl->rc, "PSUBSCRIBE", a->pattern);
+  sio_rc_subscribe(cl->rc, "SUBSCRIBE", a->ch_req);
+  sio_rc_subscribe(cl->rc, "SUBSCRIBE", a->ch_resp);
+  sio_rc_subscribe(cl->rc, "SUBSCRIBE", a->ch_resp_own);
   sio_log(SIO_LOG_DEBUG, "sio:redis", "adapter for %s, uid %s", nsp, a->uid);
   return &a->base;
 }
 
 sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redis_options *o,
                                          char *err, size_t errlen) {
-  sio_redis_url url;
-  if (!o || !o->url || sio_redis_parse_url(o->url, &url) != 0) {
-    snprintf(err, errlen, "invalid Redis URL \"%s\" (redis://[[user]:password@]host[:port][/db])",
-             o && o->url ? o->url : "");
+  sio_redis_url seeds[64];
+  size_t n = 0;
+  int mode = SIO_RC_SINGLE;
+  if (!o) {
+    snprintf(err, errlen, "no options");
     return NULL;
   }
-  if (sio_redis_tls_setup(&url, o, err, errlen) != 0) return NULL;
+  if (o->n_cluster_nodes > 64 || (o->n_cluster_nodes && !o->cluster_nodes)) {
+    snprintf(err, errlen, "cluster_nodes: 1 to 64 seed URLs");
+    return NULL;
+  }
+  for (size_t i = 0; i < o->n_cluster_nodes; i++) {
+    if (!o->cluster_nodes[i] || sio_redis_parse_url(o->cluster_nodes[i], &seeds[n]) != 0) {
+      snprintf(err, errlen, "invalid Redis URL \"%s\" in cluster_nodes "
+               "(redis://[[user]:password@]host[:port])",
+               o->cluster_nodes[i] ? o->cluster_nodes[i] : "");
+      return NULL;
+    }
+    n++;
+  }
+  if (o->url) {
+    sio_redis_url *u = n ? &seeds[63] : &seeds[0];
+    if (sio_redis_parse_url(o->url, u) != 0) {
+      snprintf(err, errlen, "invalid Redis URL \"%s\" (redis://[[user]:password@]host[:port][/db])",
+               o->url);
+      return NULL;
+    }
+    if (!n) n = 1;
+    else if (o->cluster_mode == SIO_REDIS_MODE_SINGLE) seeds[0] = seeds[63];
+  }
+  if (!n) {
+    snprintf(err, errlen, "no Redis URL (url or cluster_nodes)");
+    return NULL;
+  }
+  switch (o->cluster_mode) {
+  case SIO_REDIS_MODE_DEFAULT: mode = o->n_cluster_nodes ? SIO_RC_CLUSTER : SIO_RC_SINGLE; break;
+  case SIO_REDIS_MODE_SINGLE: mode = SIO_RC_SINGLE; break;
+  case SIO_REDIS_MODE_CLUSTER: mode = SIO_RC_CLUSTER; break;
+  case SIO_REDIS_MODE_DETECT: mode = SIO_RC_DETECT; break;
+  default:
+    snprintf(err, errlen, "unknown cluster_mode %d", o->cluster_mode);
+    return NULL;
+  }
+  /* one TLS configuration (and error callback) for every seed and node */
+  if (sio_redis_tls_setup(&seeds[0], o, err, errlen) != 0) return NULL;
+  for (size_t i = 1; i < n; i++) {
+    seeds[i].tls = seeds[0].tls;
+    seeds[i].tls_ctx = seeds[0].tls_ctx;
+    seeds[i].on_error = seeds[0].on_error;
+    seeds[i].error_user_data = seeds[0].error_user_data;
+  }
   sio_redis_cluster *cl = calloc(1, sizeof *cl);
   if (!cl) {
-    sio_redis_tls_unref(url.tls_ctx);
+    sio_redis_tls_unref(seeds[0].tls_ctx);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
-  cl->tls = url.tls_ctx;
+  cl->tls = seeds[0].tls_ctx;
   cl->base = base;
   cl->key = strdup(o->key ? o->key : "socket.io");
   cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
@@ -1218,9 +1256,10 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
     }
   }
   sio_map_init(&cl->by_channel);
-  cl->pub = sio_redis_new(base, &url, 0, NULL, NULL, cl);
-  cl->sub = sio_redis_new(base, &url, 1, on_message, NULL, cl);
-  if (!cl->key || !cl->pub || !cl->sub) {
+  sio_rc_config rcfg = {seeds, n, mode, o->cluster_node_timeout_ms,
+                        o->cluster_refresh_interval_ms, cl->timeout_ms};
+  cl->rc = sio_rc_new(base, &rcfg, on_message, cl);
+  if (!cl->key || !cl->rc) {
     sio_redis_cluster_free(cl);
     snprintf(err, errlen, "out of memory");
     return NULL;
@@ -1236,16 +1275,14 @@ void sio_redis_cluster_close(void *clp) {
     redis_adapter *a = e->value;
     while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
   }
-  sio_redis_free(cl->pub);
-  sio_redis_free(cl->sub);
-  cl->pub = cl->sub = NULL;
+  sio_rc_free(cl->rc);
+  cl->rc = NULL;
 }
 
 void sio_redis_cluster_free(void *clp) {
   sio_redis_cluster *cl = clp;
   if (!cl) return;
-  sio_redis_free(cl->pub);
-  sio_redis_free(cl->sub);
+  sio_rc_free(cl->rc);
   sio_map_clear(&cl->by_channel);
   free(cl->key);
   sio_redis_tls_unref(cl->tls);

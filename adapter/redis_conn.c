@@ -33,6 +33,7 @@ struct sio_redis {
   int subscriber;
   sio_redis_message_cb on_message;
   sio_redis_state_cb on_state;
+  sio_redis_push_cb on_push;
   void *ud;
   struct bufferevent *bev;
   redisReader *reader;
@@ -135,8 +136,8 @@ static void drop(sio_redis *r, const char *why) {
     r->logged_down = 1;
   }
   fail_pending(r);
-  if (was && r->on_state) r->on_state(r->ud, 0);
   schedule_retry(r);
+  if (r->on_state) r->on_state(r->ud, 0);
 }
 
 static void send_argv(sio_redis *r, int argc, const char **argv, const size_t *lens) {
@@ -214,6 +215,14 @@ void sio_redis_unsubscribe(sio_redis *r, const char *kind, const char *channel) 
 
 /* A reply on a subscriber connection: a message or a confirmation. */
 static void sub_reply(sio_redis *r, redisReply *rep) {
+  if (r->on_push && (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+                     rep->element[0]->type != REDIS_REPLY_STRING ||
+                     (strcmp(rep->element[0]->str, "message") &&
+                      strcmp(rep->element[0]->str, "smessage") &&
+                      strcmp(rep->element[0]->str, "pmessage")))) {
+    r->on_push(r->ud, rep);
+    return;
+  }
   if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3) return;
   redisReply **e = rep->element;
   if (e[0]->type != REDIS_REPLY_STRING) return;
@@ -392,6 +401,16 @@ sio_redis *sio_redis_new(struct event_base *base, const sio_redis_url *url,
   }
   connect_now(r);
   return r;
+}
+
+void sio_redis_on_push(sio_redis *r, sio_redis_push_cb cb) { r->on_push = cb; }
+
+void sio_redis_send_nowait(sio_redis *r, int argc, const char **argv) {
+  if (r && r->connected && r->bev) send_argv(r, argc, argv, NULL);
+}
+
+void sio_redis_drop(sio_redis *r, const char *why) {
+  if (r && r->bev) drop(r, why);
 }
 
 int sio_redis_connected(const sio_redis *r) { return r && r->connected && r->bev; }

@@ -23,7 +23,13 @@ typedef void (*sio_redis_reply_cb)(redisReply *reply, void *user_data);
 typedef void (*sio_redis_message_cb)(void *user_data, const char *pattern,
                                      const char *channel, size_t channel_len,
                                      const char *payload, size_t len);
+/* connected: 1 when ready (after AUTH/SELECT), 0 when the connection or
+ * an attempt to make it failed (it retries with backoff). */
 typedef void (*sio_redis_state_cb)(void *user_data, int connected);
+/* Subscriber connections: a reply that is not a message (subscription
+ * confirmations, errors such as -MOVED, PING's answer, a sunsubscribe the
+ * server pushed by itself); valid during the call. */
+typedef void (*sio_redis_push_cb)(void *user_data, redisReply *reply);
 
 typedef struct sio_redis_tls sio_redis_tls;
 
@@ -62,4 +68,13 @@ void sio_redis_command(sio_redis *r, sio_redis_reply_cb cb, void *user_data,
  * remove). */
 void sio_redis_subscribe(sio_redis *r, const char *kind, const char *channel);
 void sio_redis_unsubscribe(sio_redis *r, const char *kind, const char *channel);
+/* Cluster use: see sio_redis_push_cb. */
+void sio_redis_on_push(sio_redis *r, sio_redis_push_cb cb);
+/* Writes a command whose reply is not awaited as a command reply (PING on
+ * a subscriber connection: its answer comes to on_push); nothing when
+ * not connected. */
+void sio_redis_send_nowait(sio_redis *r, int argc, const char **argv);
+/* Closes the connection now (a node that stopped answering) and retries
+ * with backoff; pending commands get NULL. Not from r's own callbacks. */
+void sio_redis_drop(sio_redis *r, const char *why);
 #endif

@@ -475,10 +475,24 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot listen\n");
     return 1;
   }
-  if (redis_url[0]) {
+  /* redisCluster: seed URLs of a Redis Cluster */
+  static char seed_buf[8][512];
+  static const char *seeds[8];
+  size_t n_seeds = 0;
+  json_t *rc_seeds = json_object_get(cfg_keep, "redisCluster");
+  for (size_t i = 0; i < json_array_size(rc_seeds) && n_seeds < 8; i++) {
+    snprintf(seed_buf[n_seeds], sizeof seed_buf[0], "%s",
+             json_string_value(json_array_get(rc_seeds, i)) ? json_string_value(json_array_get(rc_seeds, i)) : "");
+    seeds[n_seeds] = seed_buf[n_seeds];
+    n_seeds++;
+  }
+  if (redis_url[0] || n_seeds) {
     sio_redis_options ro;
     sio_redis_options_init(&ro);
-    ro.url = redis_url;
+    ro.url = redis_url[0] ? redis_url : NULL;
+    ro.cluster_nodes = n_seeds ? seeds : NULL;
+    ro.n_cluster_nodes = n_seeds;
+    if ((v = json_object_get(cfg_keep, "redisNodeTimeout"))) ro.cluster_node_timeout_ms = (unsigned)json_integer_value(v);
     if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
     const char *parser = json_string_value(json_object_get(cfg_keep, "parser"));
     ro.json_parser = parser && !strcmp(parser, "json");

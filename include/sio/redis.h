@@ -46,7 +46,25 @@ typedef struct sio_redis_options {
    * during the call. May be NULL. */
   void (*on_error)(void *user_data, const char *reason);
   void *user_data;
+  /* Redis Cluster (Node: createCluster({rootNodes}) of node-redis, new
+   * Cluster(startupNodes) of ioredis): seed URLs, redis://[[user]:
+   * password@]host[:port]; the topology is learnt from the cluster
+   * (CLUSTER SHARDS, or SLOTS before Redis 7) and followed through
+   * failovers and slot moves. The credentials of the first seed serve
+   * every node. The array is read during sio_server_use_redis only. */
+  const char *const *cluster_nodes;
+  size_t n_cluster_nodes;             /* at most 64 */
+  /* SIO_REDIS_MODE_DEFAULT: a cluster when cluster_nodes is set, else one
+   * server (url). _SINGLE / _CLUSTER force it (a cluster with only url
+   * uses it as the seed); _DETECT asks the first seed (CLUSTER SHARDS) and
+   * goes on as one server when it has cluster support disabled. */
+  int cluster_mode;
+  unsigned cluster_node_timeout_ms;   /* reply timeout per node: 1000 */
+  unsigned cluster_refresh_interval_ms; /* ioredis slotsRefreshInterval: 30000 */
 } sio_redis_options;
+
+enum { SIO_REDIS_MODE_DEFAULT = 0, SIO_REDIS_MODE_SINGLE = 1, SIO_REDIS_MODE_CLUSTER = 2,
+       SIO_REDIS_MODE_DETECT = 3 };
 
 void sio_redis_options_init(sio_redis_options *o);
 
