@@ -37,6 +37,13 @@ function errorsTo(onError, clients) {
 
 async function refRedisClients(cfg, onError) {
   const tls = tlsOptions(cfg);
+  // On a cluster a count can reject ("Connection is closed." from ioredis
+  // when a node dies) and the adapter leaves that rejection unhandled: a
+  // Node server would die of it; the twin reports it and lives on, as an
+  // application with such a handler does.
+  if (cfg.redisCluster) {
+    process.on("unhandledRejection", (e) => { if (onError) onError(`unhandled rejection: ${e && e.message}`); });
+  }
   const urls = cfg.redisCluster || [cfg.redis];
   const secure = urls.some((u) => u.startsWith("rediss:"));
   if (cfg.redisClient === "ioredis") {
