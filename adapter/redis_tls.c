@@ -138,14 +138,11 @@ int sio_redis_tls_setup(struct sio_redis_url *url, const struct sio_redis_option
 
 /* ---- the IP address check mbedtls 2.28 lacks ---- */
 
-/* 1 when the certificate's subjectAltName lists the address ip (len 4 or
- * 16 bytes) as an iPAddress ([7] IMPLICIT OCTET STRING). Walks the raw
- * extensions: SEQUENCE OF { OID, [BOOLEAN], OCTET STRING { SEQUENCE OF
- * GeneralName } }; any malformed part means "not listed". */
-static int san_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, size_t iplen) {
-  unsigned char *p = crt->v3_ext.p;
+int sio_redis_tls_san_has_ip(const unsigned char *ext, size_t ext_len, const unsigned char *ip,
+                             size_t iplen) {
+  unsigned char *p = (unsigned char *)ext;
   if (!p) return 0;
-  const unsigned char *end = p + crt->v3_ext.len;
+  const unsigned char *end = p + ext_len;
   size_t len;
   if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
     return 0;
@@ -199,7 +196,8 @@ typedef struct tls_conn {
 
 static int verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   tls_conn *c = arg;
-  if (depth == 0 && !san_has_ip(crt, c->ip, c->iplen)) *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+  if (depth == 0 && !sio_redis_tls_san_has_ip(crt->v3_ext.p, crt->v3_ext.len, c->ip, c->iplen))
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
   return 0;
 }
 

@@ -48,4 +48,12 @@ int sio_redis_tls_setup(struct sio_redis_url *url, const struct sio_redis_option
  * result lives. NULL when out of memory (under is then freed). */
 struct bufferevent *sio_redis_tls_wrap(sio_redis_tls *t, struct bufferevent *under,
                                        const char *host, char *err, size_t errlen);
+
+/* 1 when a certificate's extensions (the DER of mbedtls's crt->v3_ext:
+ * SEQUENCE OF { OID, [BOOLEAN], OCTET STRING }) hold a subjectAltName that
+ * lists the address ip (4 or 16 bytes) as an iPAddress ([7] IMPLICIT
+ * OCTET STRING); 0 otherwise, also for anything malformed. A pure
+ * function over the buffer; never reads past ext + ext_len. */
+int sio_redis_tls_san_has_ip(const unsigned char *ext, size_t ext_len, const unsigned char *ip,
+                             size_t iplen);
 #endif
