@@ -486,8 +486,11 @@ static void ra_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast
                                   sio_count_cb client_count, void *ack, void *ctx) {
   redis_adapter *a = (redis_adapter *)base;
   if (!(o->flags & SIO_BC_LOCAL)) {
-    /* The answers of other servers are expected for flags.timeout. */
-    req *r = req_new(a, REQ_BCAST, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms);
+    /* The answers of other servers are expected for flags.timeout; the
+     * request (which holds the core's ack object) outlives that timer by a
+     * second, so the ack's own timeout always fires first, whatever order
+     * libevent gives two timers with the same deadline. */
+    req *r = req_new(a, REQ_BCAST, (o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms) + 1000);
     if (r && a->cl->sharded) {
       r->ack = a->base.host.ack_ref(ack);
       r->count_cb = client_count;
@@ -572,13 +575,31 @@ static void ra_fetch_sockets(sio_adapter *base, const sio_bcast_opts *o, sio_fet
   ra_server_count(base, fetch_counted, f);
 }
 
+/* socketsJoin / socketsLeave in the dynamic modes: a room that gains its
+ * first local socket gets its channel, one that loses its last loses it
+ * (as ra_add_all / ra_del do for a single socket). */
+static void rooms_op_local(redis_adapter *a, const sio_bcast_opts *o, const char *const *rooms,
+                           size_t n, int join) {
+  sio_adapter *l = a->local;
+  int *had = dynamic(a) ? calloc(n + 1, sizeof *had) : NULL;
+  for (size_t i = 0; had && i < n; i++) had[i] = room_size(a, rooms[i]) > 0;
+  if (join) l->ops->add_sockets(l, o, rooms, n);
+  else l->ops->del_sockets(l, o, rooms, n);
+  for (size_t i = 0; had && i < n; i++) {
+    int has = room_size(a, rooms[i]) > 0;
+    if (has != had[i] &&
+        separate_channel(a, rooms[i], l->ops->socket_rooms(l, rooms[i]) != NULL))
+      room_channel(a, rooms[i], has);
+  }
+  free(had);
+}
 static void ra_add_sockets_local(redis_adapter *a, const sio_bcast_opts *o,
                                  const char *const *rooms, size_t n) {
-  a->local->ops->add_sockets(a->local, o, rooms, n);
+  rooms_op_local(a, o, rooms, n, 1);
 }
 static void ra_del_sockets_local(redis_adapter *a, const sio_bcast_opts *o,
                                  const char *const *rooms, size_t n) {
-  a->local->ops->del_sockets(a->local, o, rooms, n);
+  rooms_op_local(a, o, rooms, n, 0);
 }
 
 static void publish_rooms_op(redis_adapter *a, int type, const sio_bcast_opts *o,
@@ -598,14 +619,14 @@ static void publish_rooms_op(redis_adapter *a, int type, const sio_bcast_opts *o
 static void ra_add_sockets(sio_adapter *base, const sio_bcast_opts *o,
                            const char *const *rooms, size_t n) {
   redis_adapter *a = (redis_adapter *)base;
-  a->local->ops->add_sockets(a->local, o, rooms, n);
+  ra_add_sockets_local(a, o, rooms, n);
   if (!(o->flags & SIO_BC_LOCAL)) publish_rooms_op(a, REQ_JOIN, o, rooms, n);
 }
 
 static void ra_del_sockets(sio_adapter *base, const sio_bcast_opts *o,
                            const char *const *rooms, size_t n) {
   redis_adapter *a = (redis_adapter *)base;
-  a->local->ops->del_sockets(a->local, o, rooms, n);
+  ra_del_sockets_local(a, o, rooms, n);
   if (!(o->flags & SIO_BC_LOCAL)) publish_rooms_op(a, REQ_LEAVE, o, rooms, n);
 }
 
@@ -1257,7 +1278,7 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
   }
   sio_map_init(&cl->by_channel);
   sio_rc_config rcfg = {seeds, n, mode, o->cluster_node_timeout_ms,
-                        o->cluster_refresh_interval_ms, cl->timeout_ms};
+                        o->cluster_refresh_interval_ms, 0};
   cl->rc = sio_rc_new(base, &rcfg, on_message, cl);
   if (!cl->key || !cl->rc) {
     sio_redis_cluster_free(cl);

@@ -18,6 +18,10 @@
 #define RETRY_MS 500
 #define TICK_MS 500
 #define PING_EVERY_MS 1000
+/* After slots change owner, queued publishes wait this long before going
+ * out, so that the other servers (which refresh every RETRY_MS while a
+ * subscription is homeless) are subscribed at the new owner: none is lost. */
+#define RESUB_GRACE_MS 1000
 
 enum { K_SUB, K_PSUB, K_SSUB };
 static const char *const sub_cmd[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -70,6 +74,8 @@ typedef struct rc_sub {
   unsigned slot;
   rc_node *node; /* where it is subscribed; NULL: homeless */
   int was_placed;
+  int confirmed;     /* the node answered the subscribe */
+  uint64_t retry_at; /* refused (CLUSTERDOWN, TRYAGAIN...): not before then */
 } rc_sub;
 
 typedef struct rc_pub {
@@ -113,6 +119,10 @@ struct sio_rc {
   sio_rc_stats stats;
   uint64_t last_periodic;
   int dropped_logged;
+  char topo_err[200]; /* why the last refresh found no usable topology */
+  int topo_warned;
+  size_t episode_queued, episode_dropped; /* since the queue was last empty */
+  uint64_t hold_until; /* queued publishes wait until then (RESUB_GRACE_MS) */
 };
 
 static uint64_t now_ms(void) {
@@ -244,6 +254,8 @@ static void on_node_state(void *ud, int connected) {
       sio_log(SIO_LOG_WARN, "sio:redis", "cluster node %s:%d: %s connection lost or refused",
               n->host, n->port, l->is_sub ? "pub/sub" : "command");
     n->down = 1;
+    snprintf(c->topo_err, sizeof c->topo_err, "%s:%d: connection refused or lost", n->host,
+             n->port);
     if (l->is_sub) n->ping_out = 0;
     else n->cmd_ping_out = 0;
     refresh_soon(c, 0);
@@ -384,10 +396,17 @@ static void apply_topology(sio_rc *c, sio_rtopo *t) {
   }
   for (size_t s = 0; s < SIO_REDIS_SLOTS; s++) {
     rc_node *o = t->owner[s] >= 0 ? idx[t->owner[s]] : NULL;
-    if (o != c->owner[s]) changed++;
+    if (o != c->owner[s]) {
+      changed++;
+      if (c->have_topology) c->hold_until = now_ms() + RESUB_GRACE_MS;
+    }
     c->owner[s] = o;
   }
   free(idx);
+  if (c->topo_warned)
+    sio_log(SIO_LOG_INFO, "sio:redis", "cluster topology complete again");
+  c->topo_warned = 0;
+  c->topo_err[0] = '\0';
   if (!c->have_topology || changed || added)
     sio_log(c->have_topology ? SIO_LOG_INFO : SIO_LOG_DEBUG, "sio:redis",
             "cluster topology: %zu nodes (%zu new), %zu slots changed owner", t->n, added,
@@ -398,11 +417,20 @@ static void apply_topology(sio_rc *c, sio_rtopo *t) {
 
 static void refresh_next(sio_rc *c);
 
+static void refused(sio_rc *c, const rc_node *n, const char *why) {
+  snprintf(c->topo_err, sizeof c->topo_err, "%s:%d: %s", n->host, n->port, why);
+  sio_log(SIO_LOG_DEBUG, "sio:redis", "cluster topology from %s", c->topo_err);
+}
+
 static void refresh_done(sio_rc *c, int ok) {
   c->refreshing = 0;
   c->refresh_node = NULL;
   c->last_refresh = now_ms();
   if (!ok) {
+    /* (at startup the seeds are still connecting: nothing to say yet) */
+    if (c->topo_err[0] && !c->topo_warned++)
+      sio_log(SIO_LOG_WARN, "sio:redis", "no usable cluster topology (%s): asking again every "
+              "%d ms", c->topo_err, RETRY_MS);
     refresh_soon(c, RETRY_MS);
   } else if (c->refresh_again) {
     c->refresh_again = 0;
@@ -425,9 +453,7 @@ static void slots_reply(redisReply *rep, void *ud) {
     refresh_done(c, 1);
     return;
   }
-  if (n)
-    sio_log(SIO_LOG_WARN, "sio:redis", "cluster topology from %s:%d refused: %s", n->host,
-            n->port, rep ? err : "no answer");
+  if (n) refused(c, n, rep ? err : "no answer");
   refresh_next(c);
 }
 
@@ -462,9 +488,7 @@ static void topo_reply(redisReply *rep, void *ud) {
     refresh_done(c, 1);
     return;
   }
-  if (n)
-    sio_log(SIO_LOG_WARN, "sio:redis", "cluster topology from %s:%d refused: %s", n->host,
-            n->port, rep ? err : "no answer");
+  if (n) refused(c, n, rep ? err : "no answer");
   refresh_next(c);
 }
 
@@ -544,6 +568,7 @@ static void enqueue(sio_rc *c, rc_pub *p) {
   c->q_tail = p;
   c->q_bytes += p->len;
   c->stats.queued++;
+  if (!p->redirects) c->episode_queued++;
 }
 
 static rc_node *classic_pub_node(sio_rc *c) {
@@ -661,7 +686,7 @@ static void flush_queue(sio_rc *c) {
     c->q_head = p->next;
     c->q_bytes -= p->len;
     p->next = NULL;
-    rc_node *n = pub_target(c, p);
+    rc_node *n = t >= c->hold_until ? pub_target(c, p) : NULL;
     if (n) {
       send_pub(c, n, p);
     } else if (p->deadline && t > p->deadline) {
@@ -678,10 +703,19 @@ static void flush_queue(sio_rc *c) {
   c->q_tail = keep_tail;
   if (dropped) {
     c->stats.dropped += dropped;
-    sio_log(SIO_LOG_WARN, "sio:redis", "%zu publishes dropped: their slot had no reachable "
-            "owner for %u ms", dropped, c->deadline_ms);
+    if (!c->episode_dropped)
+      sio_log(SIO_LOG_WARN, "sio:redis", "dropping publishes whose slot has had no reachable "
+              "owner for %u ms", c->deadline_ms);
+    c->episode_dropped += dropped;
   }
-  if (!c->q_head) c->dropped_logged = 0;
+  if (!c->q_head) {
+    if (c->episode_dropped || c->episode_queued)
+      sio_log(SIO_LOG_INFO, "sio:redis", "publish queue empty again: %zu publishes waited and "
+              "went out, %zu were dropped", c->episode_queued - c->episode_dropped,
+              c->episode_dropped);
+    c->episode_dropped = c->episode_queued = 0;
+    c->dropped_logged = 0;
+  }
 }
 
 void sio_rc_publish(sio_rc *c, const char *cmd, const char *channel, const char *payload,
@@ -755,6 +789,7 @@ static void attach(sio_rc *c, rc_sub *s, rc_node *n) {
   ensure_sub(n);
   if (!n->sub) return;
   s->node = n;
+  s->confirmed = 0;
   n->nsubs++;
   if (s->was_placed) c->stats.resubscribes++;
   s->was_placed = 1;
@@ -834,11 +869,20 @@ static void on_sub_push(void *ud, redisReply *rep) {
       sio_log(SIO_LOG_WARN, "sio:redis", "cluster node %s:%d refused a subscription: %s",
               n->host, n->port, rep->str);
     }
-    /* which channel it was is not said: re-place every channel of n */
+    /* which channel it was is not said: re-place every channel of n that
+     * moved (MOVED) or was not confirmed (other errors: retried later) */
+    int moved = !strncmp(rep->str, "MOVED ", 6);
+    uint64_t t = now_ms();
     size_t it;
     for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
       rc_sub *s = e->value;
-      if (s->node == n && s->kind == K_SSUB && c->owner[s->slot] != n) detach(c, s);
+      if (s->node != n || s->kind != K_SSUB) continue;
+      if (moved && c->owner[s->slot] != n) {
+        detach(c, s);
+      } else if (!moved && !s->confirmed) {
+        detach(c, s);
+        s->retry_at = t + 200;
+      }
     }
     refresh_soon(c, !strncmp(rep->str, "MOVED ", 6) ? 0 : 200);
     schedule_reconcile(c);
@@ -850,6 +894,13 @@ static void on_sub_push(void *ud, redisReply *rep) {
   const char *kind = rep->element[0]->str;
   if (!strcmp(kind, "pong")) {
     n->ping_out = 0;
+  } else if ((!strcmp(kind, "ssubscribe") || !strcmp(kind, "subscribe") ||
+              !strcmp(kind, "psubscribe")) && rep->elements >= 2 &&
+             rep->element[1]->type == REDIS_REPLY_STRING) {
+    rc_sub *s = find_sub(c, kind[0] == 's' && kind[1] == 's' ? K_SSUB
+                            : kind[0] == 'p' ? K_PSUB : K_SUB,
+                         rep->element[1]->str, rep->element[1]->len);
+    if (s && s->node == n) s->confirmed = 1;
   } else if (!strcmp(kind, "sunsubscribe") && rep->elements >= 2 &&
              rep->element[1]->type == REDIS_REPLY_STRING) {
     const char *ch = rep->element[1]->str;
@@ -951,7 +1002,7 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
       sio_log(SIO_LOG_WARN, "sio:redis", "classic subscriptions move from %s:%d to %s:%d",
               old->host, old->port, c->home->host, c->home->port);
     } else if (c->home) {
-      sio_log(SIO_LOG_DEBUG, "sio:redis", "classic subscriptions on %s:%d", c->home->host,
+      sio_log(SIO_LOG_INFO, "sio:redis", "classic subscriptions on %s:%d", c->home->host,
               c->home->port);
     }
   }
@@ -959,6 +1010,10 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
     rc_sub *s = e->value;
     rc_node *target = s->kind == K_SSUB ? c->owner[s->slot] : c->home;
     if (s->node == target && target && !target->down) continue;
+    if (!s->node && s->retry_at > now_ms()) {
+      homeless = 1;
+      continue;
+    }
     if (!usable(target)) {
       /* keep a subscription whose node still serves it; else homeless */
       if (s->node && (s->node->down || !s->node->listed)) detach(c, s);
@@ -1101,7 +1156,7 @@ sio_rc *sio_rc_new(struct event_base *base, const sio_rc_config *cfg,
   c->ud = ud;
   c->node_timeout_ms = cfg->node_timeout_ms ? cfg->node_timeout_ms : 1000;
   c->refresh_interval_ms = cfg->refresh_interval_ms ? cfg->refresh_interval_ms : 30000;
-  c->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 5000;
+  c->deadline_ms = cfg->deadline_ms ? cfg->deadline_ms : 30000;
   c->seeds = calloc(cfg->n_seeds, sizeof *c->seeds);
   sio_map_init(&c->subs);
   c->reconcile_ev = event_new(base, -1, 0, reconcile_cb, c);

@@ -15,7 +15,7 @@
  * one channel per SSUBSCRIBE. Counts (PUBSUB NUMSUB / SHARDNUMSUB) are
  * summed over every online node, masters and replicas, each with the
  * reply timeout. Publishes that cannot go out (no live owner yet) wait in
- * a bounded queue (8 MiB; sharded ones for deadline_ms) and are sent once
+ * a bounded queue (8 MiB; sharded ones up to deadline_ms) and are sent once
  * the slot has an owner; what is dropped is logged and counted.
  */
 #ifndef SIO_REDIS_CLUSTER_H
@@ -35,7 +35,8 @@ typedef struct sio_rc_config {
   int mode;                   /* SIO_RC_SINGLE, SIO_RC_CLUSTER, SIO_RC_DETECT */
   unsigned node_timeout_ms;   /* reply timeout per command and node: 1000 */
   unsigned refresh_interval_ms; /* periodic topology refresh: 30000 */
-  unsigned deadline_ms;       /* how long a sharded publish waits for an owner: 5000 */
+  unsigned deadline_ms;       /* how long a sharded publish waits for an owner: 30000
+                               * (a failover takes node-timeout + 2-3 s) */
 } sio_rc_config;
 
 /* Counters for logs and tests. */

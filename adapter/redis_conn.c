@@ -300,6 +300,7 @@ static void ready(sio_redis *r) {
 
 static void auth_reply(redisReply *rep, void *ud) {
   sio_redis *r = ud;
+  if (!rep && !r->bev) return; /* closed or freed meanwhile: said elsewhere */
   if (!rep || rep->type == REDIS_REPLY_ERROR) {
     sio_log(SIO_LOG_ERROR, "sio:redis", "%s:%d refused AUTH/SELECT: %s", r->url.host,
             r->url.port, rep ? rep->str : "connection lost");

@@ -211,6 +211,16 @@ static void on_utility(sio_socket *s, const char *ev, sio_args *args,
   ack_or(ack, sio_args_new());
 }
 
+/* io.of("/").adapter.serverCount() */
+static void count_done(void *ud, size_t n) { sio_ack_send(ud, one(json_integer((json_int_t)n))); }
+static void on_server_count(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                            void *ud) {
+  (void)ev;
+  (void)args;
+  (void)ud;
+  if (ack) sio_server_count(sio_socket_namespace(s), count_done, ack);
+}
+
 static void on_set_data(sio_socket *s, const char *ev, sio_args *args,
                         sio_ack *ack, void *ud) {
   (void)ev;
@@ -373,6 +383,7 @@ static void on_main_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "broadcast", on_broadcast, NULL);
   sio_socket_on(s, "broadcast-ack", on_broadcast_ack, NULL);
   sio_socket_on(s, "fetch", on_utility, NULL);
+  sio_socket_on(s, "server-count", on_server_count, NULL);
   sio_socket_on(s, "sockets-join", on_utility, NULL);
   sio_socket_on(s, "sockets-leave", on_utility, NULL);
   sio_socket_on(s, "disconnect-sockets", on_utility, NULL);
@@ -493,6 +504,11 @@ int main(int argc, char **argv) {
     ro.cluster_nodes = n_seeds ? seeds : NULL;
     ro.n_cluster_nodes = n_seeds;
     if ((v = json_object_get(cfg_keep, "redisNodeTimeout"))) ro.cluster_node_timeout_ms = (unsigned)json_integer_value(v);
+    /* redisMode: "single", "cluster" or "detect" (default: by the keys given) */
+    const char *rmode = json_string_value(json_object_get(cfg_keep, "redisMode"));
+    if (rmode && !strcmp(rmode, "single")) ro.cluster_mode = SIO_REDIS_MODE_SINGLE;
+    else if (rmode && !strcmp(rmode, "cluster")) ro.cluster_mode = SIO_REDIS_MODE_CLUSTER;
+    else if (rmode && !strcmp(rmode, "detect")) ro.cluster_mode = SIO_REDIS_MODE_DETECT;
     if (requests_timeout) ro.requests_timeout_ms = requests_timeout;
     const char *parser = json_string_value(json_object_get(cfg_keep, "parser"));
     ro.json_parser = parser && !strcmp(parser, "json");

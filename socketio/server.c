@@ -1104,6 +1104,10 @@ void sio_on_server_side(sio_namespace *nsp, const char *event,
   *pp = h;
 }
 
+void sio_server_count(sio_namespace *nsp, sio_server_count_fn cb, void *ud) {
+  nsp->adapter->ops->server_count(nsp->adapter, cb, ud);
+}
+
 static sio_ack *ss_acks_of(sio_namespace *nsp) { return &nsp->ss_acks; }
 
 static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack) {

@@ -269,6 +269,11 @@ typedef void (*sio_server_side_fn)(sio_namespace *nsp, const char *event,
                                    void *user_data);
 void sio_on_server_side(sio_namespace *nsp, const char *event,
                         sio_server_side_fn fn, void *user_data);
+/* io.of(nsp).adapter.serverCount(): how many servers of the cluster serve
+ * nsp, this one included (1 without Redis). cb is called exactly once,
+ * maybe before this returns; nsp must stay until then. */
+typedef void (*sio_server_count_fn)(void *user_data, size_t servers);
+void sio_server_count(sio_namespace *nsp, sio_server_count_fn cb, void *user_data);
 
 #ifdef __cplusplus
 }
