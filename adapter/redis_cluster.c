@@ -119,7 +119,7 @@ struct sio_rc {
   sio_rc_stats stats;
   uint64_t last_periodic;
   int dropped_logged;
-  char topo_err[200]; /* why the last refresh found no usable topology */
+  char topo_err[512]; /* why the last refresh found no usable topology */
   int topo_warned;
   size_t episode_queued, episode_dropped; /* since the queue was last empty */
   uint64_t hold_until; /* queued publishes wait until then (RESUB_GRACE_MS) */
