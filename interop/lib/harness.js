@@ -61,7 +61,7 @@ async function startServer(kind, program, options = {}) {
   const listening = await Promise.race([
     waitFor((e) => e.event === "listening", 15000, "listening"),
     exited.then((x) => { throw new Error(`server exited early ${JSON.stringify(x)}: ${stderr}`); }),
-  ]);
+  ]).catch((e) => { child.kill("SIGKILL"); throw e; });    // never leave it running
   return {
     kind,
     pid: child.pid,
