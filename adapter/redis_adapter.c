@@ -16,6 +16,7 @@
 #include "redis_cluster.h"
 #include "redis_conn.h"
 #include "metrics.h" /* sio_m counters (socketio/metrics.c) */
+#include "redis_tls.h"
 #include "sio/log.h"
 
 #define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
@@ -41,6 +42,7 @@ struct sio_redis_cluster {
   int mode;
   int json_parser;
   sio_map by_channel; /* channel or pattern -> redis_adapter */
+  sio_redis_tls *tls; /* rediss://: shared by every connection, or NULL */
 };
 
 typedef struct redis_adapter redis_adapter;
@@ -1252,11 +1254,21 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
     snprintf(err, errlen, "unknown cluster_mode %d", o->cluster_mode);
     return NULL;
   }
+  /* one TLS configuration (and error callback) for every seed and node */
+  if (sio_redis_tls_setup(&seeds[0], o, err, errlen) != 0) return NULL;
+  for (size_t i = 1; i < n; i++) {
+    seeds[i].tls = seeds[0].tls;
+    seeds[i].tls_ctx = seeds[0].tls_ctx;
+    seeds[i].on_error = seeds[0].on_error;
+    seeds[i].error_user_data = seeds[0].error_user_data;
+  }
   sio_redis_cluster *cl = calloc(1, sizeof *cl);
   if (!cl) {
+    sio_redis_tls_unref(seeds[0].tls_ctx);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  cl->tls = seeds[0].tls_ctx;
   cl->base = base;
   cl->key = strdup(o->key ? o->key : "socket.io");
   cl->timeout_ms = o->requests_timeout_ms ? o->requests_timeout_ms : 5000;
@@ -1271,6 +1283,7 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
       snprintf(err, errlen, "unknown subscription mode \"%s\" (static, dynamic, dynamic-private)",
                o->subscription_mode);
       free(cl->key);
+      sio_redis_tls_unref(cl->tls);
       free(cl);
       return NULL;
     }
@@ -1305,5 +1318,6 @@ void sio_redis_cluster_free(void *clp) {
   sio_rc_free(cl->rc);
   sio_map_clear(&cl->by_channel);
   free(cl->key);
+  sio_redis_tls_unref(cl->tls);
   free(cl);
 }

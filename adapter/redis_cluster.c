@@ -482,7 +482,7 @@ static void topo_reply(redisReply *rep, void *ud) {
     node_command(n, slots_reply, c, 2, argv, NULL);
     return;
   }
-  if (n && sio_rtopo_from_shards(rep, n->host, 0, &t, err, sizeof err) == 0) {
+  if (n && sio_rtopo_from_shards(rep, n->host, c->seeds[0].tls, &t, err, sizeof err) == 0) {
     apply_topology(c, &t);
     sio_rtopo_clear(&t);
     refresh_done(c, 1);

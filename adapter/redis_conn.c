@@ -10,6 +10,7 @@
 
 #include "map.h"
 #include "metrics.h" /* sio_m counters (socketio/metrics.c) */
+#include "redis_tls.h"
 #include "sio/log.h"
 
 /* Publishes made while the connection is down wait for it (as node-redis's
@@ -46,6 +47,9 @@ struct sio_redis {
   struct evbuffer *offline;  /* formatted commands waiting for a connection */
   size_t offline_count;
   size_t dropped;
+  int tls_up;              /* the bufferevent is the TLS filter */
+  char tls_err[256];       /* why the TLS handshake failed */
+  char last_err[256];      /* the last reason given to on_error */
 };
 
 static const char *const sub_kinds[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -55,6 +59,7 @@ int sio_redis_parse_url(const char *url, sio_redis_url *u) {
   u->port = 6379;
   const char *p = url;
   if (!strncmp(p, "redis://", 8)) p += 8;
+  else if (!strncmp(p, "rediss://", 9)) p += 9, u->tls = 1;
   else return -1;
   const char *at = strrchr(p, '@');
   if (at) {
@@ -108,6 +113,15 @@ static void schedule_retry(sio_redis *r) {
 
 static void drop(sio_redis *r, const char *why) {
   int was = r->connected;
+  char reason[256];
+  snprintf(reason, sizeof reason, "%s", r->tls_err[0] ? r->tls_err : why);
+  r->tls_err[0] = 0;
+  why = reason;
+  if (r->url.on_error && strcmp(why, r->last_err)) {
+    snprintf(r->last_err, sizeof r->last_err, "%s", why);
+    r->url.on_error(r->url.error_user_data, why);
+  }
+  r->tls_up = 0;
   if (r->bev) {
     bufferevent_free(r->bev);
     r->bev = NULL;
@@ -307,6 +321,21 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
   sio_redis *r = arg;
   if (what & BEV_EVENT_CONNECTED) {
     bufferevent_set_timeouts(r->bev, NULL, NULL);
+    if (r->url.tls_ctx && !r->tls_up) { /* TCP is up: TLS next, then this again */
+      r->tls_up = 1;
+      r->bev = sio_redis_tls_wrap(r->url.tls_ctx, r->bev, r->url.host, r->tls_err,
+                                  sizeof r->tls_err);
+      if (!r->bev) {
+        drop(r, "out of memory");
+        return;
+      }
+      bufferevent_setcb(r->bev, read_cb, NULL, event_cb, r);
+      bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+      struct timeval tv = {CONNECT_TIMEOUT_S, 0};
+      bufferevent_set_timeouts(r->bev, &tv, NULL);
+      return;
+    }
+    r->last_err[0] = 0;
     /* AUTH (when a password is given) and SELECT go first; the
      * connection is ready once SELECT has answered. */
     if (r->url.password[0]) {
@@ -362,6 +391,7 @@ sio_redis *sio_redis_new(struct event_base *base, const sio_redis_url *url,
   r->on_state = on_state;
   r->ud = ud;
   r->backoff_ms = BACKOFF_MIN_MS;
+  if (r->url.tls_ctx) sio_redis_tls_ref(r->url.tls_ctx);
   for (int k = 0; k < 3; k++) sio_map_init(&r->subs[k]);
   r->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -398,6 +428,7 @@ void sio_redis_free(sio_redis *r) {
   if (r->retry) event_free(r->retry);
   if (r->dns) evdns_base_free(r->dns, 0);
   if (r->offline) evbuffer_free(r->offline);
+  sio_redis_tls_unref(r->url.tls_ctx);
   for (int k = 0; k < 3; k++) sio_map_clear(&r->subs[k]);
   free(r);
 }

@@ -31,15 +31,26 @@ typedef void (*sio_redis_state_cb)(void *user_data, int connected);
  * server pushed by itself); valid during the call. */
 typedef void (*sio_redis_push_cb)(void *user_data, redisReply *reply);
 
+typedef struct sio_redis_tls sio_redis_tls;
+
 typedef struct sio_redis_url {
   char host[256];
   int port;
   char user[128];
   char password[256];
   int db;
+  int tls;                 /* rediss:// */
+  /* TLS for every connection made with this URL (redis_tls.h), or NULL;
+   * each connection takes a reference of its own. */
+  sio_redis_tls *tls_ctx;
+  /* Called with the reason when a connection fails (refused, TLS
+   * handshake or certificate check, AUTH), once per new reason in a row;
+   * the reason is logged too. May be NULL. */
+  void (*on_error)(void *user_data, const char *reason);
+  void *error_user_data;
 } sio_redis_url;
 
-/* redis://[[user]:password@]host[:port][/db]; 0 or -1. */
+/* redis[s]://[[user]:password@]host[:port][/db]; 0 or -1. */
 int sio_redis_parse_url(const char *url, sio_redis_url *out);
 
 /* Starts connecting (asynchronously; reconnects with backoff forever).

@@ -187,7 +187,8 @@ async function start() {
   } else if (cfg.redis || cfg.redisCluster) {
     const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
     // one server or a cluster, node-redis or ioredis (lib/ref_redis.js)
-    const { pub, sub } = await require("./lib/ref_redis").refRedisClients(cfg);
+    const { pub, sub } = await require("./lib/ref_redis").refRedisClients(cfg,
+      (message) => line({ event: "redis-error", message }));
     io.adapter(cfg.sharded
       ? createShardedAdapter(pub, sub, { subscriptionMode: cfg.subscriptionMode || "dynamic" })
       : createAdapter(pub, sub, {

@@ -38,6 +38,11 @@ static int cmp_json_str(const void *a, const void *b) {
   return strcmp(json_string_value(*(json_t *const *)a),
                 json_string_value(*(json_t *const *)b));
 }
+static void on_redis_error(void *ud, const char *reason) {
+  (void)ud;
+  line(json_pack("{s:s, s:s}", "event", "redis-error", "message", reason));
+}
+
 static json_t *sorted(json_t *arr) {
   size_t n = json_array_size(arr);
   json_t **v = malloc((n ? n : 1) * sizeof *v);
@@ -636,6 +641,17 @@ int main(int argc, char **argv) {
       sv = json_string_value(json_object_get(cfg_keep, "streamsVersion"));
       ro.streams_v02 = sv && !strcmp(sv, "0.2");
     }
+    /* redisTls: {ca, cert, key, serverName} (files), as the Node twin's */
+    static char tls_f[4][4096];
+    json_t *rt = json_object_get(cfg_keep, "redisTls");
+    const char **tls_o[4] = {&ro.tls_ca_file, &ro.tls_cert_file, &ro.tls_key_file, &ro.tls_server_name};
+    const char *tls_k[4] = {"ca", "cert", "key", "serverName"};
+    for (int i = 0; rt && i < 4; i++)
+      if (json_string_value(json_object_get(rt, tls_k[i]))) {
+        snprintf(tls_f[i], sizeof tls_f[i], "%s", json_string_value(json_object_get(rt, tls_k[i])));
+        *tls_o[i] = tls_f[i];
+      }
+    ro.on_error = on_redis_error;
     char err[256];
     if (sio_server_use_redis(srv, &ro, err, sizeof err) != SIO_OK) {
       fprintf(stderr, "cannot use Redis: %s\n", err);

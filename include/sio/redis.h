@@ -14,7 +14,7 @@ extern "C" {
 #endif
 
 typedef struct sio_redis_options {
-  /* redis://[[user]:password@]host[:port][/db] */
+  /* redis[s]://[[user]:password@]host[:port][/db] */
   const char *url;
   const char *key;                 /* channel prefix, "socket.io" */
   unsigned requests_timeout_ms;    /* 5000 (0 means 5000, as in Node) */
@@ -49,6 +49,22 @@ typedef struct sio_redis_options {
    * message in the one stream, heartbeats every 5 s, peers silent for
    * 10 s (or that sent ADAPTER_CLOSE) no longer waited for. */
   int streams_v02;
+  /* TLS (on with a rediss:// URL or any of these set), for every Redis
+   * connection: the server's certificate is verified against tls_ca_file
+   * (NULL: the system bundle) and the name tls_server_name (NULL: the
+   * URL's host; a DNS name is also sent as SNI, an IP address must be in
+   * the certificate's subjectAltName). tls_cert_file/tls_key_file: a
+   * client certificate (both or neither; key_password for an encrypted
+   * key). Files are read by sio_server_use_redis; a file that cannot be
+   * loaded is an error there. */
+  const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_key_password;
+  const char *tls_server_name;
+  /* Called on the loop thread with the reason when a Redis connection
+   * fails (refused, TLS handshake or certificate check, AUTH), once per
+   * new reason in a row; the reason is also logged. The string is valid
+   * during the call. May be NULL. */
+  void (*on_error)(void *user_data, const char *reason);
+  void *user_data;
   /* Redis Cluster (Node: createCluster({rootNodes}) of node-redis, new
    * Cluster(startupNodes) of ioredis): seed URLs, redis://[[user]:
    * password@]host[:port]; the topology is learnt from the cluster

@@ -16,10 +16,15 @@ function freePort() {
 }
 
 // password: started with requirepass, and url carries it (and db 3).
-async function startRedis(port, { password } = {}) {
+// tls: {cert, key, ca, authClients: "yes"|"no"|"optional"}: TLS only, on port.
+async function startRedis(port, { password, tls } = {}) {
   port = port || await freePort();
   const auth = password ? ["--requirepass", password] : [];
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1",
+  const listen = tls
+    ? ["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.cert, "--tls-key-file", tls.key,
+       "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", tls.authClients || "optional"]
+    : ["--port", String(port)];
+  const child = spawn("redis-server", [...listen, "--bind", "127.0.0.1",
                                        "--save", "", "--appendonly", "no", ...auth],
                       { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -35,9 +40,9 @@ async function startRedis(port, { password } = {}) {
   const exited = new Promise((r) => child.on("exit", r));
   return {
     port,
-    url: password ? `redis://:${password}@127.0.0.1:${port}/3` : `redis://127.0.0.1:${port}`,
+    url: `redis${tls ? "s" : ""}://${password ? `:${password}@` : ""}127.0.0.1:${port}${password ? "/3" : ""}`,
     async stop() { child.kill("SIGTERM"); await exited; },
-    restart: () => startRedis(port, { password }),
+    restart: () => startRedis(port, { password, tls }),
   };
 }
 

@@ -116,7 +116,9 @@ function portFree(port) {
 async function pickBase() {
   if (process.env.SIO_CLUSTER_BASE) return Number(process.env.SIO_CLUSTER_BASE);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 2900) * 10;    // 20000..48990
+    // base and bus ports both below the ephemeral range (32768..), so that
+    // no outgoing connection takes one between the check and the start
+    const base = 10000 + Math.floor(Math.random() * 1270) * 10;    // 10000..22690
     let ok = true;
     for (let k = 0; k < 6 && ok; k++) ok = (await portFree(base + k)) && (await portFree(base + k + 10000));
     if (ok) return base;
@@ -151,7 +153,17 @@ function runScript(args, env) {
 // 5000), base (first port), tls: {cert, key, ca} file paths (then the nodes
 // speak TLS only and urls are rediss://).
 async function startCluster(opts = {}) {
-  const base = opts.base || await pickBase();
+  // a port taken by someone else between the check and the start: retry
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOn(opts.base || await pickBase(), opts);
+    } catch (e) {
+      if (opts.base || process.env.SIO_CLUSTER_BASE || attempt >= 3 || !/did not start/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startClusterOn(base, opts) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `libsio-cluster-${base}-`));
   const env = { NODE_TIMEOUT: String(opts.nodeTimeout || 5000) };
   if (opts.tls) Object.assign(env, { TLS_CERT: opts.tls.cert, TLS_KEY: opts.tls.key, TLS_CA: opts.tls.ca });

@@ -4,7 +4,9 @@
 //   redisClient: "node-redis" (default: createClient / createCluster) or
 //                "ioredis" (Redis / Cluster)
 //   redisTls: { ca, cert, key, serverName }   PEM file paths for rediss://
-// Resolves with { pub, sub } connected and ready for the adapter.
+// Resolves with { pub, sub } connected and ready for the adapter, or, when
+// a connection fails first (refused, TLS), at once with clients that keep
+// retrying; onError(message) gets each new error message in a row.
 "use strict";
 const fs = require("node:fs");
 
@@ -21,8 +23,27 @@ function tlsOptions(cfg) {
 
 const once = (emitter, ev) => new Promise((resolve) => emitter.once(ev, resolve));
 
-async function refRedisClients(cfg) {
+function errorsTo(onError, clients) {
+  let last = null;
+  for (const c of clients) {
+    c.on("error", (e) => {
+      const m = e && e.message;
+      if (m !== last) { last = m; if (onError) onError(m); }
+    });
+  }
+  // the first error, as a promise that never rejects
+  return new Promise((resolve) => { for (const c of clients) c.once("error", resolve); });
+}
+
+async function refRedisClients(cfg, onError) {
   const tls = tlsOptions(cfg);
+  // On a cluster a count can reject ("Connection is closed." from ioredis
+  // when a node dies) and the adapter leaves that rejection unhandled: a
+  // Node server would die of it; the twin reports it and lives on, as an
+  // application with such a handler does.
+  if (cfg.redisCluster) {
+    process.on("unhandledRejection", (e) => { if (onError) onError(`unhandled rejection: ${e && e.message}`); });
+  }
   const urls = cfg.redisCluster || [cfg.redis];
   const secure = urls.some((u) => u.startsWith("rediss:"));
   if (cfg.redisClient === "ioredis") {
@@ -42,9 +63,9 @@ async function refRedisClients(cfg) {
                         db: Number(u.pathname.slice(1) || 0), ...redisOptions });
     }
     const sub = pub.duplicate();
-    pub.on("error", () => {});
-    sub.on("error", () => {});
-    await Promise.all([pub, sub].map((c) => (c.status === "ready" ? null : once(c, "ready"))));
+    const failed = errorsTo(onError, [pub, sub]);
+    await Promise.race([failed,
+      Promise.all([pub, sub].map((c) => (c.status === "ready" ? null : once(c, "ready"))))]);
     return { pub, sub };
   }
   const { createClient, createCluster } = require("redis");
@@ -53,9 +74,10 @@ async function refRedisClients(cfg) {
     ? createCluster({ rootNodes: urls.map((url) => ({ url })), ...(socket ? { defaults: { socket } } : {}) })
     : createClient({ url: urls[0], ...(socket ? { socket } : {}) });
   const sub = pub.duplicate();
-  pub.on("error", () => {});
-  sub.on("error", () => {});
-  await Promise.all([pub.connect(), sub.connect()]);
+  const failed = errorsTo(onError, [pub, sub]);
+  const connected = Promise.all([pub.connect(), sub.connect()]);
+  connected.catch(() => {});
+  await Promise.race([failed, connected]);
   return { pub, sub };
 }
 
