@@ -100,7 +100,10 @@ static json_t *import_all(sio_args *out, sio_args *src) {
 static void server_ack_done(sio_socket *s, int err, sio_args *args, void *ud) {
   (void)s;
   sio_ack *ack = ud;
-  if (err == SIO_ERR_CLOSED) return; /* the ack handle went with the socket */
+  if (err == SIO_ERR_CLOSED) { /* the socket went: answering only frees it */
+    sio_ack_send(ack, NULL);
+    return;
+  }
   sio_args *out = sio_args_new();
   if (err)
     sio_args_push(out, json_pack("{s:s}", "err", "operation has timed out"));
@@ -114,6 +117,7 @@ static void on_request_ack(sio_socket *s, const char *ev, sio_args *args,
   (void)ev;
   (void)ud;
   unsigned t = (unsigned)json_integer_value(sio_args_get(args, 0));
+  sio_ack_keep(ack); /* answered from server_ack_done, maybe after the socket went */
   sio_emit_with_ack(s, "server-ack", rest(args, 1), t, server_ack_done, ack);
 }
 
@@ -173,6 +177,7 @@ static void on_broadcast_ack(sio_socket *s, const char *ev, sio_args *args,
   (void)ev;
   (void)ud;
   sio_broadcast *b = targets(sio_socket_namespace(s), NULL, sio_args_get(args, 0));
+  sio_ack_keep(ack);
   sio_bc_emit_with_ack(b, json_string_value(sio_args_get(args, 1)), rest(args, 2),
                        bc_ack_done, ack);
 }
@@ -206,6 +211,7 @@ static void on_utility(sio_socket *s, const char *ev, sio_args *args,
   sio_broadcast *b = targets(sio_socket_namespace(s), NULL, sio_args_get(args, 0));
   const char *room = json_string_value(sio_args_get(args, 1));
   if (!strcmp(ev, "fetch")) {
+    sio_ack_keep(ack); /* fetch_done answers, maybe after the socket went */
     sio_bc_fetch_sockets(b, fetch_done, ack);
     return;
   }
@@ -292,9 +298,11 @@ static void on_sse_send(sio_socket *s, const char *ev, sio_args *args, sio_ack *
                         void *ud) {
   (void)ev;
   (void)ud;
-  if (ack)
+  if (ack) {
+    sio_ack_keep(ack);
     sio_server_side_emit_with_ack(sio_socket_namespace(s), "sse", sio_args_copy(args),
                                   sse_done, ack);
+  }
   else
     sio_server_side_emit(sio_socket_namespace(s), "sse", sio_args_copy(args));
 }

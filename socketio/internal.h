@@ -61,7 +61,9 @@ typedef struct pending_ack {
 
 struct sio_ack {
   struct sio_ack *next;
-  sio_socket *s;
+  sio_socket *s;      /* NULL once orphaned (kept, and its socket went) */
+  int kept;           /* sio_ack_keep: outlives its socket until answered */
+  sio_server *orphan_of; /* the server whose orphan list holds it */
   long long id;
   /* an answer to another server (serverSideEmit with ack) */
   void (*remote)(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins);
@@ -131,6 +133,7 @@ struct sio_client {
 
 struct sio_server {
   struct event_base *base;
+  sio_ack *orphan_acks;    /* kept acks whose socket went, not answered yet */
   eio_server *eio;
   sio_options o;
   sio_map nsps;            /* name -> sio_namespace */

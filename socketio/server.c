@@ -306,21 +306,34 @@ int sio_ack_send(sio_ack *ack, sio_args *args) {
     free(ack);
     return SIO_OK;
   }
-  if (s && s->state == SOCK_CONNECTED && args) {
+  if (!s) { /* orphaned: kept, and its socket went; answering frees it */
+    sio_server *srv = ack->orphan_of;
+    for (sio_ack **pp = &srv->orphan_acks; *pp; pp = &(*pp)->next)
+      if (*pp == ack) {
+        *pp = ack->next;
+        break;
+      }
+    sio_args_unref(args);
+    free(ack);
+    return SIO_ERR_CLOSED;
+  }
+  if (s->state == SOCK_CONNECTED && args) {
     send_packet(s->client, SIO_PACKET_ACK, s->nsp->name, ack->id, args->arr,
                 args, 0);
     r = SIO_OK;
   }
   sio_args_unref(args);
-  if (s) {
-    for (sio_ack **pp = &s->client_acks; *pp; pp = &(*pp)->next)
-      if (*pp == ack) {
-        *pp = ack->next;
-        break;
-      }
-  }
+  for (sio_ack **pp = &s->client_acks; *pp; pp = &(*pp)->next)
+    if (*pp == ack) {
+      *pp = ack->next;
+      break;
+    }
   free(ack);
   return r;
+}
+
+void sio_ack_keep(sio_ack *ack) {
+  if (ack && !ack->remote) ack->kept = 1;
 }
 
 /* ------------------------------------------------------------- emitting */
@@ -542,10 +555,18 @@ static void fail_acks(sio_socket *s) {
     else if (a->cb) a->cb(s, SIO_ERR_CLOSED, NULL, a->ud);
     pending_free(a);
   }
+  sio_server *srv = s->nsp->srv;
   while (s->client_acks) {
     sio_ack *k = s->client_acks;
     s->client_acks = k->next;
-    free(k);
+    if (k->kept) { /* the application answers it later: a no-op then */
+      k->s = NULL;
+      k->orphan_of = srv;
+      k->next = srv->orphan_acks;
+      srv->orphan_acks = k;
+    } else {
+      free(k);
+    }
   }
 }
 
@@ -1503,5 +1524,10 @@ void sio_server_free(sio_server *srv) {
   if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
   sio_admin_free(srv->admin);
   free(srv->metrics_path);
+  while (srv->orphan_acks) { /* kept and never answered */
+    sio_ack *k = srv->orphan_acks;
+    srv->orphan_acks = k->next;
+    free(k);
+  }
   free(srv);
 }

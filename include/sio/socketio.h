@@ -178,8 +178,14 @@ json_t *sio_socket_data(const sio_socket *s);
 void sio_socket_set_data(sio_socket *s, json_t *data);
 
 /* An event handler. ack is non-NULL when the client asked for an
- * acknowledgement: answer it once with sio_ack_send (now or later; it is
- * freed when answered or when the socket goes). */
+ * acknowledgement: answer it once with sio_ack_send. Answered during the
+ * handler call, or later while the socket is connected, it is always
+ * valid; an ack never answered is freed when its socket goes. To answer
+ * after an asynchronous operation that may outlive the socket, call
+ * sio_ack_keep(ack) first: the handle then stays valid until it is
+ * answered (after the socket went, sio_ack_send only frees it and returns
+ * SIO_ERR_CLOSED), so it MUST be answered once; kept acks never answered
+ * are freed with the server. */
 typedef void (*sio_event_fn)(sio_socket *s, const char *event,
                              sio_args *args, sio_ack *ack, void *user_data);
 void sio_socket_on(sio_socket *s, const char *event, sio_event_fn fn,
@@ -190,6 +196,8 @@ void sio_socket_on_any(sio_socket *s, sio_event_fn fn, void *user_data);
 void sio_socket_on_any_outgoing(sio_socket *s, sio_event_fn fn,
                                 void *user_data);
 int sio_ack_send(sio_ack *ack, sio_args *args);
+/* Keeps ack valid past its socket's end, until sio_ack_send (see above). */
+void sio_ack_keep(sio_ack *ack);
 
 /* Per-packet middleware (socket.use): sees [event, ...args] before any
  * handler; sio_next_error drops the packet and raises the socket's error
