@@ -36,7 +36,7 @@
 #define MAX_FD 65536
 #define MAX_SESS 65536
 
-typedef struct { char *p; size_t len, cap; } buf;
+typedef struct { char *p; size_t len, cap; int borrowed; } buf;
 
 enum { C_HTTP, C_WS };
 
@@ -84,7 +84,7 @@ static void conn_close(conn *c) {
   if (c->parked_sess >= 0) sess[c->parked_sess].parked_fd = -1;
   close(c->fd);
   conns[c->fd] = NULL;
-  free(c->in.p);
+  if (!c->in.borrowed) free(c->in.p);
   free(c->out.p);
   free(c);
 }
@@ -339,7 +339,17 @@ static int http_input(conn *c) {
   }
 }
 
+/* Reads go to one shared buffer; a connection keeps its own input buffer
+ * only while it holds the start of an incomplete request or frame, so an
+ * idle socket owns nothing but its conn. */
+static char rbuf[MAX_IN + 4096];
+
 static void on_readable(conn *c) {
+  int fd = c->fd;
+  if (c->in.len == 0) {
+    free(c->in.p);
+    c->in.p = rbuf; c->in.cap = sizeof rbuf; c->in.borrowed = 1;
+  }
   for (;;) {
     if (c->in.cap - c->in.len < 4096) {
       if (c->in.len > MAX_IN) { conn_close(c); return; }
@@ -350,12 +360,20 @@ static void on_readable(conn *c) {
     }
     ssize_t r = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) { conn_close(c); return; }
-    if (r < 0) return;
+    if (r < 0) break;
     c->in.len += (size_t)r;
     int rc = c->mode == C_WS ? ws_input(c) : http_input(c);
     if (rc == -2) return;
-    if (rc < 0) { if (conns[c->fd] == c) conn_close(c); return; }
-    if ((size_t)r < c->in.cap - (c->in.len - (size_t)r)) return;   /* drained */
+    if (rc < 0) { if (conns[fd] == c) conn_close(c); return; }
+    if ((size_t)r < c->in.cap - (c->in.len - (size_t)r)) break;   /* drained */
+  }
+  if (c->in.borrowed) {   /* keep only a partial request or frame */
+    c->in.borrowed = 0;
+    char *keep = NULL;
+    if (c->in.len && (keep = malloc(c->in.len)) == NULL) { c->in.p = NULL; conn_close(c); return; }
+    if (keep) memcpy(keep, c->in.p, c->in.len);
+    c->in.p = keep;
+    c->in.cap = c->in.len;
   }
 }
 
