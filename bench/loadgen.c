@@ -138,6 +138,7 @@ static void (*on_tick)(client *c, long k);
 static void (*on_ack)(client *c);
 static int stopping;
 
+static void die(const char *m) __attribute__((noreturn));
 static void die(const char *m) { fprintf(stderr, "loadgen: %s\n", m); exit(1); }
 
 static void ws_send(client *c, const char *p, size_t n) {
