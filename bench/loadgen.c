@@ -11,7 +11,8 @@
  * Sizes from the environment: LG_IDLE (10000 sockets), LG_CONNECT (2000
  * connects), LG_FANOUT (1000 receivers), LG_BCASTS (300 broadcasts, 16 in
  * flight), LG_ECHO_CLIENTS (100), LG_ECHO_ROUNDS (200 each), LG_POLL (1000
- * polling receivers), LG_POLL_BCASTS (100).
+ * polling receivers), LG_POLL_BCASTS (100); LG_HOLD (0): seconds the idle
+ * sockets stay open after the RSS is read (to inspect the server).
  * Prints "key value" lines. Server CPU is the sum over the server's threads
  * of /proc/<pid>/task/<tid>/schedstat (ns), cross-checked with utime+stime of
  * /proc/<pid>/stat (10 ms ticks); RSS is VmRSS of /proc/<pid>/status.
@@ -408,6 +409,10 @@ static void scenario_idle(void) {
   meter_stop(&m);
   settle(2.0);
   long rss1 = server_rss_kib();
+  if (env_int("LG_HOLD", 0) > 0) {   /* time to inspect the idle server */
+    fprintf(stderr, "loadgen: holding %d idle sockets for %d s\n", n, env_int("LG_HOLD", 0));
+    settle(env_int("LG_HOLD", 0));
+  }
   printf("idle_sockets %d\n", n);
   printf("idle_connect_per_s %.0f\n", n / m.wall);
   printf("idle_cpu_us_per_connect %.2f\n", m.cpu_ns / 1e3 / n);
