@@ -77,7 +77,9 @@ struct sio_socket {
   enum sock_state state;
   int recovered;
   unsigned refs;
-  json_t *handshake;
+  json_t *handshake;  /* built on first use (sio_socket_handshake) */
+  json_t *auth;       /* kept for it */
+  struct timeval issued;
   json_t *data;
   handler *handlers, *any, *any_out;
   pmw *mws;

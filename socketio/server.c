@@ -108,6 +108,7 @@ __attribute__((noinline)) static void socket_unref(sio_socket *s) {
     s->mws = n;
   }
   json_decref(s->handshake);
+  json_decref(s->auth);
   json_decref(s->data);
   free(s);
 }
@@ -116,7 +117,15 @@ const char *sio_socket_id(const sio_socket *s) { return s->id; }
 sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket *s) { return s->state == SOCK_CONNECTED; }
 int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
-const json_t *sio_socket_handshake(const sio_socket *s) { return s->handshake; }
+static json_t *build_handshake(sio_client *c, json_t *auth,
+                               const struct timeval *issued);
+/* Built when first asked, not at connect: most servers never read it. */
+const json_t *sio_socket_handshake(const sio_socket *s) {
+  sio_socket *m = (sio_socket *)s;
+  if (!m->handshake && m->client && m->client->conn && m->auth)
+    m->handshake = build_handshake(m->client, m->auth, &m->issued);
+  return m->handshake;
+}
 const eio_request *sio_socket_request(const sio_socket *s) {
   return s->client && s->client->conn ? eio_socket_request(s->client->conn) : NULL;
 }
@@ -595,7 +604,8 @@ static json_t *query_object(const char *q) {
 }
 
 /* Node's socket.handshake. */
-static json_t *build_handshake(sio_client *c, json_t *auth) {
+static json_t *build_handshake(sio_client *c, json_t *auth,
+                               const struct timeval *issued) {
   const eio_request *r = eio_socket_request(c->conn);
   json_t *headers = json_object();
   for (size_t i = 0; i < r->num_headers; i++) {
@@ -619,8 +629,7 @@ static json_t *build_handshake(sio_client *c, json_t *auth) {
       json_object_set_new(headers, name, json_string(r->header_values[i]));
     }
   }
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
+  struct timeval tv = *issued;
   char when[96];
   struct tm tm;
   localtime_r(&tv.tv_sec, &tm);
@@ -641,8 +650,9 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   s->client = c;
   s->refs = 1; /* the client's list */
   s->data = json_object();
-  s->handshake = build_handshake(c, auth);
-  if (!s->data || !s->handshake || eio_generate_id(s->id) != 0 ||
+  s->auth = json_incref(auth);
+  gettimeofday(&s->issued, NULL);
+  if (!s->data || !s->auth || eio_generate_id(s->id) != 0 ||
       eio_generate_id(s->pid) != 0) {
     socket_unref(s);
     return NULL;
@@ -1076,7 +1086,9 @@ static json_t *host_describe(void *ctx, const char *sid) {
   sio_namespace *nsp = ctx;
   sio_socket *s = sio_map_get(&nsp->sockets, sid);
   if (!s) return NULL;
-  return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake", s->handshake,
+  const json_t *h = sio_socket_handshake(s);
+  return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake",
+                   h ? (json_t *)h : json_null(),
                    "rooms", sio_socket_rooms(s), "data", s->data);
 }
 
