@@ -688,7 +688,10 @@ static void do_connect(sio_socket *s) {
                            : json_pack("{s:s}", "sid", s->id);
   send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL, 0);
   json_decref(reply);
-  if (c->connect_timer) evtimer_del(c->connect_timer);
+  if (c->connect_timer) { /* one CONNECT is enough: not kept while idle */
+    event_free(c->connect_timer);
+    c->connect_timer = NULL;
+  }
   sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
           nsp->name, s->recovered);
   socket_ref(s);
