@@ -145,6 +145,7 @@ struct sio_server {
   void (*adapter_close)(void *ud);
   eio_request_handler on_request;   /* the application's pages */
   void *on_request_ud;
+  json_t *empty_auth;  /* one shared {} for every CONNECT without auth */
 };
 
 struct sio_broadcast {

@@ -762,7 +762,7 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
     json_decref(err);
     return;
   }
-  json_t *a = auth ? json_incref(auth) : json_object();
+  json_t *a = json_incref(auth ? auth : c->srv->empty_auth);
   if (nsp->rec) {
     c->refs++; /* until client_restored, which may run before this returns */
     int started = sio_recovery_restore_async(nsp, a, client_restored, c);
@@ -1337,8 +1337,9 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   if (!srv->o.max_attachments) srv->o.max_attachments = 10;
   if (!srv->o.max_namespace_length) srv->o.max_namespace_length = 1024;
   sio_map_init(&srv->nsps);
+  srv->empty_auth = json_object();
   srv->eio = eio_server_new(base, &srv->o.eio);
-  if (!srv->eio || !sio_of(srv, "/")) {
+  if (!srv->empty_auth || !srv->eio || !sio_of(srv, "/")) {
     sio_server_free(srv);
     return NULL;
   }
@@ -1433,5 +1434,6 @@ void sio_server_free(sio_server *srv) {
   free(srv->parents);
   sio_serve_free(srv->serve);
   if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
+  json_decref(srv->empty_auth);
   free(srv);
 }
