@@ -176,7 +176,8 @@ static json_t *serialize(const char *id, const json_t *hs, json_t *rooms,
 }
 
 static json_t *serialize_socket(sio_socket *s) {
-  return serialize(s->id, s->handshake, sio_socket_rooms(s), s->data, s->nsp->name);
+  return serialize(s->id, sio_socket_handshake(s), sio_socket_rooms(s), s->data,
+                   s->nsp->name);
 }
 
 /* ------------------------------------------------------------ server_stats */
@@ -237,7 +238,7 @@ static int password_ok(const char *hash, const char *password) {
 
 static void auth_mw(sio_socket *s, sio_next *next, void *ud) {
   sio_admin *a = ud;
-  const json_t *auth = json_object_get(s->handshake, "auth");
+  const json_t *auth = json_object_get(sio_socket_handshake(s), "auth");
   const char *sess = json_string_value(json_object_get(auth, "sessionId"));
   if (sess && sio_map_has(&a->sessions, sess)) {
     sio_next_ok(next);

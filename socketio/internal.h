@@ -82,7 +82,9 @@ struct sio_socket {
   enum sock_state state;
   int recovered;
   unsigned refs;
-  json_t *handshake;
+  json_t *handshake;  /* built on first use (sio_socket_handshake) */
+  json_t *auth;       /* kept for it */
+  struct timeval issued;
   json_t *data;
   handler *handlers, *any, *any_out;
   pmw *mws;
@@ -151,6 +153,7 @@ struct sio_server {
   void *on_request_ud;
   struct sio_admin *admin;          /* admin-ui namespace, when on */
   char *metrics_path;               /* Prometheus endpoint, when on */
+  json_t *empty_auth;  /* one shared {} for every CONNECT without auth */
 };
 
 struct sio_broadcast {

@@ -137,6 +137,7 @@ __attribute__((noinline)) static void socket_unref(sio_socket *s) {
     s->mws = n;
   }
   json_decref(s->handshake);
+  json_decref(s->auth);
   json_decref(s->data);
   if (s->id != s->id_buf) free(s->id);
   free(s);
@@ -146,7 +147,15 @@ const char *sio_socket_id(const sio_socket *s) { return s->id; }
 sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket *s) { return s->state == SOCK_CONNECTED; }
 int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
-const json_t *sio_socket_handshake(const sio_socket *s) { return s->handshake; }
+static json_t *build_handshake(sio_client *c, json_t *auth,
+                               const struct timeval *issued);
+/* Built when first asked, not at connect: most servers never read it. */
+const json_t *sio_socket_handshake(const sio_socket *s) {
+  sio_socket *m = (sio_socket *)s;
+  if (!m->handshake && m->client && m->client->conn && m->auth)
+    m->handshake = build_handshake(m->client, m->auth, &m->issued);
+  return m->handshake;
+}
 const eio_request *sio_socket_request(const sio_socket *s) {
   return s->client && s->client->conn ? eio_socket_request(s->client->conn) : NULL;
 }
@@ -653,7 +662,8 @@ static json_t *query_object(const char *q) {
 }
 
 /* Node's socket.handshake. */
-static json_t *build_handshake(sio_client *c, json_t *auth) {
+static json_t *build_handshake(sio_client *c, json_t *auth,
+                               const struct timeval *issued) {
   const eio_request *r = eio_socket_request(c->conn);
   json_t *headers = json_object();
   for (size_t i = 0; i < r->num_headers; i++) {
@@ -677,8 +687,7 @@ static json_t *build_handshake(sio_client *c, json_t *auth) {
       json_object_set_new(headers, name, json_string(r->header_values[i]));
     }
   }
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
+  struct timeval tv = *issued;
   char when[96];
   struct tm tm;
   localtime_r(&tv.tv_sec, &tm);
@@ -700,7 +709,8 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   s->refs = 1; /* the client's list */
   s->id = s->id_buf;
   s->data = json_object();
-  s->handshake = build_handshake(c, auth);
+  s->auth = json_incref(auth);
+  gettimeofday(&s->issued, NULL);
   s->v3 = eio_socket_protocol(c->conn) == 3;
   int idr;
   if (s->v3) { /* Node: the Engine.IO id, prefixed by the namespace */
@@ -715,7 +725,7 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   } else {
     idr = eio_generate_id(s->id);
   }
-  if (!s->data || !s->handshake || idr != 0 || eio_generate_id(s->pid) != 0) {
+  if (!s->data || !s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
     socket_unref(s);
     return NULL;
   }
@@ -759,7 +769,10 @@ static void do_connect(sio_socket *s) {
   send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
               SIO_WRITE_ALONE);
   json_decref(reply);
-  if (c->connect_timer) evtimer_del(c->connect_timer);
+  if (c->connect_timer) { /* one CONNECT is enough: not kept while idle */
+    event_free(c->connect_timer);
+    c->connect_timer = NULL;
+  }
   sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
           nsp->name, s->recovered);
   socket_ref(s);
@@ -831,7 +844,7 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
     json_decref(err);
     return;
   }
-  json_t *a = auth ? json_incref(auth) : json_object();
+  json_t *a = json_incref(auth ? auth : c->srv->empty_auth);
   /* Engine.IO v3 (socket.io-client 2.x) clients have no recovery. */
   int can_recover = nsp->rec && eio_socket_protocol(c->conn) != 3;
   if (can_recover) {
@@ -1167,7 +1180,9 @@ static json_t *host_describe(void *ctx, const char *sid) {
   sio_namespace *nsp = ctx;
   sio_socket *s = sio_map_get(&nsp->sockets, sid);
   if (!s) return NULL;
-  return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake", s->handshake,
+  const json_t *h = sio_socket_handshake(s);
+  return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake",
+                   h ? (json_t *)h : json_null(),
                    "rooms", sio_socket_rooms(s), "data", s->data);
 }
 
@@ -1424,8 +1439,9 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   if (!srv->o.max_namespace_length) srv->o.max_namespace_length = 1024;
   if (!srv->o.parser) srv->o.parser = &sio_parser_default;
   sio_map_init(&srv->nsps);
+  srv->empty_auth = json_object();
   srv->eio = eio_server_new(base, &srv->o.eio);
-  if (!srv->eio || !sio_of(srv, "/")) {
+  if (!srv->empty_auth || !srv->eio || !sio_of(srv, "/")) {
     sio_server_free(srv);
     return NULL;
   }
@@ -1529,5 +1545,6 @@ void sio_server_free(sio_server *srv) {
     srv->orphan_acks = k->next;
     free(k);
   }
+  json_decref(srv->empty_auth);
   free(srv);
 }
