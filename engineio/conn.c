@@ -272,8 +272,33 @@ void eio_conn_free_all(eio_server *srv) {
   }
 }
 
+/* Everything not yet handed to the kernel: under TLS the encrypted
+ * records below the filter count too, else a peer that never reads a
+ * wss connection would never reach its output budget. */
 size_t eio_conn_output_len(const eio_conn *c) {
-  return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+  return c->bev && c->state != CONN_DEAD ? unsent((eio_conn *)c) : 0;
+}
+
+/* Ends the connection at once: the output it holds is released now and
+ * the socket is reset (SO_LINGER 0), so neither this process nor the
+ * kernel keeps bytes for a peer that does not read. */
+void eio_conn_kill(eio_conn *c) {
+  if (c->state == CONN_DEAD) return;
+  enter(c);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  evbuffer_drain(out, evbuffer_get_length(out));
+  struct bufferevent *u = bufferevent_get_underlying(c->bev);
+  if (u) {
+    out = bufferevent_get_output(u);
+    evbuffer_drain(out, evbuffer_get_length(out));
+  }
+  evutil_socket_t fd = bufferevent_getfd(c->bev);
+  if (fd >= 0) {
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  conn_die(c, 0);
+  leave(c);
 }
 
 void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len) {

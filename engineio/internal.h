@@ -161,6 +161,9 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
 void eio_conn_ws_close(eio_conn *c, int code);
 /* Drops the connection now (no response). */
 void eio_conn_abort(eio_conn *c);
+/* Drops the connection now, releasing its queued output and resetting
+ * the TCP connection (a peer over its output budget). */
+void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
 
 /* server.c: upcalls from conn.c */

@@ -41,6 +41,7 @@ static const char *const error_messages[] = {
 static void sock_on_close(eio_socket *s, const char *reason, const char *desc);
 static void sock_flush(eio_socket *s);
 static void close_transport(eio_socket *s);
+static void sock_drop(eio_socket *s, const char *desc);
 
 /* ---------------------------------------------------------------- options */
 
@@ -470,6 +471,28 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   sock_unref(s);
 }
 
+/*
+ * A socket over its output budget closes for real ("transport error"):
+ * its queue is released and its connections are reset now, with nothing
+ * left waiting for a peer that does not read (a graceful WebSocket close
+ * would hold the whole backlog until the close-wait timer). A pending
+ * long-poll GET with nothing unsent still gets its close packet.
+ */
+static void sock_drop(eio_socket *s, const char *desc) {
+  if (s->ready == SOCK_CLOSED) return;
+  queue_clear(s);
+  eio_conn *c;
+  if ((c = s->ws)) {
+    detach(c);
+    eio_conn_kill(c);
+  }
+  if ((c = s->poll_get) && eio_conn_output_len(c)) {
+    detach(c);
+    eio_conn_kill(c);
+  }
+  sock_on_close(s, "transport error", desc);
+}
+
 static void close_transport(eio_socket *s) {
   s->close_on_drain = 0;
   if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
@@ -550,7 +573,7 @@ int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
   if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes) {
     sock_ref(s);
-    sock_on_close(s, "transport error", "output buffer limit exceeded");
+    sock_drop(s, "output buffer limit exceeded");
     sock_unref(s);
     return EIO_ERR_LIMIT;
   }
