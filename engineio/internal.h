@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "http.h"
+#include "budget.h"
 #include "map.h"
 #include "tls.h"
 #include "sio/engineio.h"
@@ -109,6 +110,7 @@ struct eio_socket {
   char *req_storage;
   eio_socket_handlers h;
   void *ud;
+  eio_budget_sock budget;      /* output accounting (budget.c) */
 };
 
 struct eio_server {
@@ -134,6 +136,7 @@ struct eio_server {
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */
+  eio_budget budget;        /* output limits, memory trim (budget.c) */
 };
 
 /* conn.c */
@@ -173,5 +176,10 @@ void eio_srv_ws_error(eio_conn *c, const char *reason);
 void eio_srv_conn_closed(eio_conn *c);         /* peer went away */
 void eio_srv_conn_drained(eio_conn *c);        /* output written */
 void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
+/* server.c: closes s now for a limit ("transport error", desc), releasing
+ * its output and resetting its connections. */
+void eio_srv_sock_drop(eio_socket *s, const char *desc);
+/* Drops a reference taken with s->refs++. */
+void eio_srv_sock_release(eio_socket *s);
 
 #endif

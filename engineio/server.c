@@ -41,7 +41,6 @@ static const char *const error_messages[] = {
 static void sock_on_close(eio_socket *s, const char *reason, const char *desc);
 static void sock_flush(eio_socket *s);
 static void close_transport(eio_socket *s);
-static void sock_drop(eio_socket *s, const char *desc);
 
 /* ---------------------------------------------------------------- options */
 
@@ -147,6 +146,7 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     if (!srv->tls) goto fail;
   }
   sio_map_init(&srv->sessions);
+  if (eio_budget_init(srv) != 0) goto fail;
   srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
   srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
   srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
@@ -447,6 +447,7 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   if (s->ready == SOCK_CLOSED) return;
   sock_ref(s);
   s->ready = SOCK_CLOSED;
+  eio_budget_forget(s);
   evtimer_del(s->ping_timer);
   evtimer_del(s->timeout_timer);
   evtimer_del(s->close_timer);
@@ -478,7 +479,7 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
  * would hold the whole backlog until the close-wait timer). A pending
  * long-poll GET with nothing unsent still gets its close packet.
  */
-static void sock_drop(eio_socket *s, const char *desc) {
+void eio_srv_sock_drop(eio_socket *s, const char *desc) {
   if (s->ready == SOCK_CLOSED) return;
   queue_clear(s);
   eio_conn *c;
@@ -564,6 +565,7 @@ size_t eio_socket_buffered(const eio_socket *s) {
 
 int eio_socket_writable(const eio_socket *s) {
   if (s->ready != SOCK_OPEN) return 0;
+  if (!eio_budget_volatile_ok(s)) return 0;
   if (s->transport == EIO_TRANSPORT_WEBSOCKET) return s->ws != NULL;
   return s->poll_get != NULL;
 }
@@ -573,11 +575,18 @@ int eio_socket_send_buf(eio_socket *s, sio_buf *buf, int binary) {
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
   if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes) {
     sock_ref(s);
-    sock_drop(s, "output buffer limit exceeded");
+    eio_srv_sock_drop(s, "output buffer limit exceeded");
     sock_unref(s);
     return EIO_ERR_LIMIT;
   }
-  return send_packet(s, EIO_MESSAGE, binary ? 1 : 0, buf);
+  int r = send_packet(s, EIO_MESSAGE, binary ? 1 : 0, buf);
+  if (r == EIO_OK) {
+    sock_ref(s);
+    eio_budget_account(s);
+    if (s->ready == SOCK_CLOSED) r = EIO_ERR_LIMIT;
+    sock_unref(s);
+  }
+  return r;
 }
 
 int eio_socket_send(eio_socket *s, const void *data, size_t len, int binary) {
@@ -1142,7 +1151,11 @@ void eio_srv_conn_closed(eio_conn *c) {
   sock_unref(s);
 }
 
-void eio_srv_conn_drained(eio_conn *c) { (void)c; }
+void eio_srv_conn_drained(eio_conn *c) {
+  if (c->sock && c->sock->ready != SOCK_CLOSED) eio_budget_account(c->sock);
+}
+
+void eio_srv_sock_release(eio_socket *s) { sock_unref(s); }
 
 /* ------------------------------------------------------------- routing */
 
@@ -1392,6 +1405,7 @@ size_t eio_server_clients_count(const eio_server *srv) { return srv->sessions.co
 
 void eio_server_close(eio_server *srv) {
   srv->closing = 1;
+  if (srv->budget.sweep) evtimer_del(srv->budget.sweep);
   if (srv->listener) {
     evconnlistener_free(srv->listener);
     srv->listener = NULL;
@@ -1427,6 +1441,7 @@ void eio_server_free(eio_server *srv) {
   eio_server_close(srv);
   eio_conn_free_all(srv);
   sio_map_clear(&srv->sessions);
+  eio_budget_free(srv);
   free(srv->path);
   eio_tls_ctx_unref(srv->tls);
   free((void *)srv->cors.origins);

@@ -9,6 +9,7 @@ const { describe, test } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
+const path = require("node:path");
 const net = require("node:net");
 const tls = require("node:tls");
 const { io } = require("socket.io-client");
@@ -18,7 +19,14 @@ const { makeCerts } = require("./lib/certs");
 
 // The ASan build keeps freed memory in a quarantine (256 MiB by default),
 // so RSS would say nothing about what the server holds: measure with none.
-const RSS_ASAN = "quarantine_size_mb=0:allocator_release_to_os_interval_ms=50";
+const RSS_ASAN = "quarantine_size_mb=0:allocator_release_to_os_interval_ms=1000";
+
+// ASan's shadow memory, redzones and size classes make every byte held
+// cost about twice what it costs in a plain build (measured here: the same
+// run peaks at base + 7 MiB plain, base + 10.5 MiB under ASan).
+const { BUILD } = require("./lib/harness");
+const ASAN = fs.readFileSync(path.join(BUILD, "abuse_test_server")).includes("AddressSanitizer");
+const MEM_FACTOR = ASAN ? 2 : 1;
 
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
 const fds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
@@ -111,7 +119,9 @@ describe("abuse: c", { skip: !serverKinds().includes("c") }, () => {
   // backlog of every slow reader (the issue measured 54 MB -> 703 MB).
   test("slow readers are dropped at their output budget, their output released and TCP closed at once; others get everything", async () => {
     const limit = 2 * MiB;
-    const srv = await startServer("c", "abuse_test_server", { maxOutputBytes: limit }, { asan: RSS_ASAN });
+    const total = 8 * MiB;
+    const srv = await startServer("c", "abuse_test_server",
+      { maxOutputBytes: limit, maxTotalOutputBytes: total }, { asan: RSS_ASAN });
     const good = [];
     let iv;
     try {
@@ -160,22 +170,31 @@ describe("abuse: c", { skip: !serverKinds().includes("c") }, () => {
         lat.push(...r.lat);
       }
       const p99 = percentile(lat, 0.99);
-      const slowTotal = 8 * limit;
+      const slowTotal = total;
       console.log(`slow readers: base ${(base / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB, ` +
-        `limit sum ${slowTotal / MiB} MiB, good p99 ${p99.toFixed(1)} ms`);
-      assert.ok(peak <= base + slowTotal * 1.1, `peak RSS ${peak} > ${base} + ${slowTotal} + 10%`);
+        `total limit ${slowTotal / MiB} MiB, good p99 ${p99.toFixed(1)} ms`);
+      assert.ok(peak <= base + slowTotal * MEM_FACTOR * 1.1,
+        `peak RSS ${peak} > ${base} + ${slowTotal} (x${MEM_FACTOR}) + 10%`);
       // The issue's bound is 50 ms. On a machine loaded beyond its cores
       // (CI shared with other jobs) the scheduler alone exceeds it, so the
-      // bound there is the same stream's p99 without slow readers, x2.
+      // bound there is the same stream's p99 without slow readers, x4
+      // (that p99 alone varies 100-450 ms between runs at load 8 per core).
       const load = os.loadavg()[0] / os.cpus().length;
-      const bound = load > 1.5 ? Math.max(50, 2 * quietP99) : 50;
+      const bound = load > 1.5 ? Math.max(50, 4 * quietP99) : 50;
       console.log(`slow readers: p99 without them ${quietP99} ms, load/core ${load.toFixed(1)}, bound ${bound} ms`);
       assert.ok(p99 < bound, `p99 ${p99} ms >= ${bound} ms`);
       // Memory is given back once the slow readers are gone.
-      await sleep(1500);
+      // (within 5 s: the sweep trims after 600 ms of quiet; ASan's
+      // allocator gives pages back on its own 1 s clock)
+      const t0 = Date.now();
+      // ASan's allocator keeps part of its size-class regions (measured:
+      // base + 30% under ASan, base + 3% in the plain build): 20% per
+      // unit of MEM_FACTOR.
+      const afterBound = base * (1 + 0.2 * MEM_FACTOR);
+      while (rss(srv.pid) > afterBound && Date.now() - t0 < 5000) await sleep(100);
       const after = rss(srv.pid);
       console.log(`slow readers: RSS after ${(after / MiB).toFixed(1)} MiB`);
-      // TODO(memory given back): assert after <= base * 1.2.
+      assert.ok(after <= afterBound, `RSS after ${after} > baseline ${base} + ${20 * MEM_FACTOR}%`);
       for (const s of slow) s.socket.destroy();
     } finally {
       clearInterval(iv);

@@ -168,6 +168,9 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "pingInterval"))) o.eio.ping_interval_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "pingTimeout"))) o.eio.ping_timeout_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "maxOutputBytes"))) o.eio.max_output_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxTotalOutputBytes"))) o.eio.max_total_output_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "softOutputBytes"))) o.eio.soft_output_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "softOutputMs"))) o.eio.soft_output_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "shutdownMs"))) shutdown_ms = (unsigned)json_integer_value(v);
   static eio_tls_options tls;
   static char cert[4096], key[4096];

@@ -126,6 +126,16 @@ typedef struct eio_options {
    * kernel. Past it, sends fail with EIO_ERR_LIMIT and the socket is closed
    * ("transport error", "output buffer limit exceeded"). 0: 64 MiB. */
   size_t max_output_bytes;
+  /* Soft output limit (Redis's client-output-buffer-limit soft/seconds): a
+   * socket whose backlog stays above soft_output_bytes for soft_output_ms
+   * is closed the same way. 0: 16 MiB for 30000 ms; SIZE_MAX: off. */
+  size_t soft_output_bytes;
+  unsigned soft_output_ms;
+  /* Bytes queued over all sockets of the server. Past it, the sockets
+   * holding the most are closed first ("transport error", "total output
+   * limit exceeded") until the total is under it again; volatile packets
+   * are dropped once half of it is used. 0: 256 MiB; SIZE_MAX: off. */
+  size_t max_total_output_bytes;
   /* TLS on every connection of this server; NULL: plain HTTP. The file
    * names are copied; the files are read by eio_server_new and again by
    * eio_server_reload_tls. */
