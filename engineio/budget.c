@@ -179,3 +179,17 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
   }
   if (b->total || b->peak >= TRIM_AFTER) arm(srv);
 }
+
+int eio_budget_inbound(eio_socket *s) {
+  unsigned rate = s->srv->o.max_inbound_packets_per_sec;
+  if (!rate) return 0;
+  uint64_t now = now_ms();
+  eio_budget_sock *b = &s->budget;
+  if (!b->in_last_ms) b->in_tokens = rate;
+  else b->in_tokens += (double)(now - b->in_last_ms) * rate / 1000.0;
+  if (b->in_tokens > rate) b->in_tokens = rate;
+  b->in_last_ms = now;
+  if (b->in_tokens < 1.0) return -1;
+  b->in_tokens -= 1.0;
+  return 0;
+}

@@ -29,6 +29,8 @@ typedef struct eio_budget {
 typedef struct eio_budget_sock {
   size_t acct;             /* this socket's share of total */
   uint64_t soft_since_ms;  /* when its backlog went over the soft limit */
+  double in_tokens;        /* inbound packet bucket */
+  uint64_t in_last_ms;
 } eio_budget_sock;
 
 int eio_budget_init(eio_server *srv);
@@ -42,5 +44,8 @@ void eio_budget_forget(eio_socket *s);
 /* 0 when a volatile packet for s should be dropped rather than queued: s
  * has a backlog, or the server is over half its total budget. */
 int eio_budget_volatile_ok(const eio_socket *s);
+/* A message came from s: 0 while it is within max_inbound_packets_per_sec
+ * (a bucket holding one second's worth), -1 past it. */
+int eio_budget_inbound(eio_socket *s);
 
 #endif

@@ -64,6 +64,7 @@ static void enter(eio_conn *c) { c->in_cb++; }
 
 static void destroy(eio_conn *c) {
   eio_server *srv = c->srv;
+  if (c->admitted) eio_guard_release(srv, c->remote_addr);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;

@@ -14,12 +14,18 @@
 
 #include "http.h"
 #include "budget.h"
+#include "guard.h"
 #include "map.h"
 #include "tls.h"
 #include "sio/engineio.h"
 #include "ws.h"
 
 typedef struct eio_conn eio_conn;
+
+/* shutdown.c */
+typedef struct eio_shutdown {
+  struct event *watch, *deadline;
+} eio_shutdown;
 
 enum conn_state {
   CONN_HEAD,      /* reading a request head */
@@ -53,6 +59,7 @@ struct eio_conn {
   unsigned ws_probe : 1;   /* WebSocket probing an upgrade, not yet bound */
   unsigned body_discard : 1;
   unsigned secure : 1;     /* over TLS */
+  unsigned admitted : 1;   /* counted by the per-address limits (guard.c) */
   /* The current request head (a private copy) and its parse. */
   char *head;
   eio_http_request req;
@@ -137,6 +144,8 @@ struct eio_server {
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */
   eio_budget budget;        /* output limits, memory trim (budget.c) */
+  eio_guard guard;          /* accept backoff, per-address limits (guard.c) */
+  eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
 };
 
 /* conn.c */
@@ -168,6 +177,8 @@ void eio_conn_abort(eio_conn *c);
  * the TCP connection (a peer over its output budget). */
 void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
+
+void eio_shutdown_free(eio_server *srv);
 
 /* server.c: upcalls from conn.c */
 void eio_srv_request(eio_conn *c);             /* a request head is ready */

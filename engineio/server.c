@@ -146,7 +146,7 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     if (!srv->tls) goto fail;
   }
   sio_map_init(&srv->sessions);
-  if (eio_budget_init(srv) != 0) goto fail;
+  if (eio_budget_init(srv) != 0 || eio_guard_init(srv) != 0) goto fail;
   srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
   srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
   srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
@@ -533,6 +533,10 @@ static void sock_on_packet(eio_socket *s, const eio_packet *p) {
     evtimer_add(s->ping_timer, s->srv->tv_ping_interval);
     break;
   case EIO_MESSAGE:
+    if (eio_budget_inbound(s) != 0) {
+      sock_on_close(s, "transport error", "inbound packet rate exceeded");
+      break;
+    }
     if (s->h.on_message) s->h.on_message(s, p->data, p->len, p->binary, s->ud);
     break;
   case EIO_CLOSE:
@@ -1332,14 +1336,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     evutil_closesocket(fd);
     return;
   }
-  eio_conn_new(srv, fd, sa, salen);
+  eio_conn *c = eio_conn_new(srv, fd, sa, salen);
+  if (!c) return;
+  if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);
+  else c->admitted = 1;
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg) {
   (void)l;
-  (void)arg;
-  /* EMFILE and friends: the listener stays; libevent retries on the next
-   * readiness. Nothing to free here. */
+  eio_guard_accept_error(arg); /* EMFILE and friends: back off */
 }
 
 int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
@@ -1442,6 +1447,8 @@ void eio_server_free(eio_server *srv) {
   eio_conn_free_all(srv);
   sio_map_clear(&srv->sessions);
   eio_budget_free(srv);
+  eio_guard_free(srv);
+  eio_shutdown_free(srv);
   free(srv->path);
   eio_tls_ctx_unref(srv->tls);
   free((void *)srv->cors.origins);

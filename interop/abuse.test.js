@@ -15,6 +15,7 @@ const tls = require("node:tls");
 const { io } = require("socket.io-client");
 const { startServer, serverKinds, sleep } = require("./lib/harness");
 const { frame } = require("./lib/raw");
+const { execFileSync } = require("node:child_process");
 const { makeCerts } = require("./lib/certs");
 
 // The ASan build keeps freed memory in a quarantine (256 MiB by default),
@@ -228,6 +229,173 @@ describe("abuse: c", { skip: !serverKinds().includes("c") }, () => {
     } finally {
       await srv.stop();
       certs.cleanup();
+    }
+  });
+});
+
+const cpuTicks = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
+};
+
+describe("abuse: c (fd exhaustion)", { skip: !serverKinds().includes("c") }, () => {
+  // C only: on EMFILE Node (libuv) accepts with a spare descriptor and
+  // closes the connection at once, so the clients knocking are refused,
+  // not served later; the C server leaves them queued in the kernel.
+  test("fd limit 256 with 300 clients knocking: accept backs off (CPU < 20%), logs once, serves all when fds free", async () => {
+    const srv = await startServer("c", "abuse_test_server", {});
+    const clients = [];
+    try {
+      execFileSync("prlimit", [`--pid=${srv.pid}`, "--nofile=256:256"]);
+      const connected = new Set();
+      for (let i = 0; i < 300; i++) {
+        const s = io(srv.url, { forceNew: true, reconnection: false, transports: ["websocket"], timeout: 60000 });
+        s.on("connect", () => connected.add(s));
+        clients.push(s);
+      }
+      // Fill up to the limit; wait until nothing new is served for 1 s.
+      let last = -1;
+      while (connected.size !== last) { last = connected.size; await sleep(1000); }
+      assert.ok(connected.size < 300 && connected.size > 200, `connected ${connected.size}`);
+      const t0 = cpuTicks(srv.pid);
+      await sleep(2000);
+      const cpu = (cpuTicks(srv.pid) - t0) / 2; // percent of one core
+      console.log(`fd limit: ${connected.size} served at the limit, server CPU ${cpu}%`);
+      assert.ok(cpu < 20, `server CPU ${cpu}% at the fd limit`);
+      // Free 100 descriptors: everyone still knocking gets in.
+      const leaving = [...connected].slice(0, 100);
+      for (const s of leaving) s.close();
+      await until(() => clients.every((s) => s.connected || leaving.includes(s)), 30000);
+      assert.equal(srv.events.filter((e) => e.event === "connection").length, 300);
+      const logs = srv.stderr.split("\n").filter((l) => /pausing new connections/.test(l));
+      assert.equal(logs.length, 1, srv.stderr);
+    } finally {
+      for (const s of clients) s.close();
+      await srv.stop();
+    }
+  });
+});
+
+for (const kind of serverKinds()) {
+  describe(`abuse: ${kind} (slowloris, shutdown)`, () => {
+    test("5000 slowloris connections (one header byte per 10 s): new clients still connect within 1 s", async () => {
+      const srv = await startServer(kind, "abuse_test_server", {});
+      const lor = [];
+      let timer;
+      try {
+        const head = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        for (let i = 0; i < 5000; i++) {
+          const c = net.connect(srv.port, "127.0.0.1");
+          c.on("error", () => {});
+          c.pos = 0;
+          c.on("connect", () => c.write(head[c.pos++]));
+          lor.push(c);
+          if (i % 500 === 499) await sleep(50);
+        }
+        timer = setInterval(() => { for (const c of lor) if (!c.destroyed && c.pos < head.length) c.write(head[c.pos++]); }, 10000);
+        await sleep(1000);
+        const times = [];
+        for (let k = 0; k < 6; k++) {
+          const t = Date.now();
+          const s = await connectClient(srv.url, { transports: ["websocket"] });
+          times.push(Date.now() - t);
+          assert.equal(await s.emitWithAck("echo", k), k);
+          s.close();
+          await sleep(2000);
+        }
+        const open = lor.filter((c) => !c.destroyed).length;
+        console.log(`slowloris (${kind}): ${open} of 5000 still open, connect times ${times.join(" ")} ms`);
+        for (const t of times) assert.ok(t < 1000, `a new client took ${t} ms`);
+      } finally {
+        clearInterval(timer);
+        for (const c of lor) c.destroy();
+        await srv.stop();
+      }
+    });
+
+    test("SIGTERM with 1000 clients mid-stream: every client gets the disconnect, exit 0 within the deadline", async () => {
+      const deadline = 5000;
+      const srv = await startServer(kind, "abuse_test_server", { shutdownMs: deadline });
+      const clients = [];
+      try {
+        const reasons = [];
+        for (let i = 0; i < 1000; i += 50) {
+          const batch = [];
+          for (let j = 0; j < 50; j++) batch.push(connectClient(srv.url, { transports: ["websocket"] }));
+          clients.push(...await Promise.all(batch));
+        }
+        const gone = clients.map((s) => new Promise((r) => s.once("disconnect", (reason) => { reasons.push(reason); r(); })));
+        let got = 0;
+        for (const s of clients) s.on("s", () => got++);
+        await clients[0].emitWithAck("stream", { count: 100000, size: 256, perTick: 2, intervalMs: 10 });
+        await until(() => got > 5000, 30000);
+        const t0 = Date.now();
+        await srv.stop(); // SIGTERM, then: exit status 0, no sanitizer report
+        const took = Date.now() - t0;
+        await Promise.all(gone);
+        const counts = {};
+        for (const r of reasons) counts[r] = (counts[r] || 0) + 1;
+        console.log(`shutdown (${kind}): exit after ${took} ms, client reasons ${JSON.stringify(counts)}`);
+        assert.equal(reasons.length, 1000);
+        assert.deepEqual(Object.keys(counts), ["transport close"]);
+        assert.ok(took < deadline + 2000, `exit after ${took} ms`);
+        const serverSide = srv.events.filter((e) => e.event === "disconnect");
+        assert.equal(serverSide.length, 1000);
+        assert.ok(serverSide.every((e) => e.reason === "server shutting down"), JSON.stringify(serverSide.slice(0, 3)));
+      } finally {
+        for (const s of clients) s.close();
+      }
+    });
+  });
+}
+
+describe("abuse: c (floods)", { skip: !serverKinds().includes("c") }, () => {
+  // C only: Node has no inbound packet rate limit.
+  test("a client sending 50k events/s is disconnected at its rate limit; others' echo p99 stays within 2x", async () => {
+    const srv = await startServer("c", "abuse_test_server", { maxInboundPacketsPerSec: 2000 });
+    const others = [];
+    try {
+      for (let i = 0; i < 3; i++) others.push(await connectClient(srv.url, { transports: ["websocket"] }));
+      const echoP99 = async (ms) => {
+        const lat = [];
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          await Promise.all(others.map(async (s) => {
+            const t = process.hrtime.bigint();
+            await s.emitWithAck("echo", "x");
+            lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+          }));
+        }
+        return percentile(lat, 0.99);
+      };
+      const before = await echoP99(1500);
+      const flooder = await connectClient(srv.url, { transports: ["websocket"] });
+      const gone = new Promise((r) => flooder.once("disconnect", r));
+      let sent = 0;
+      let stop = false;
+      const flood = async () => {
+        while (!stop && flooder.connected) {
+          for (let i = 0; i < 500; i++) flooder.emit("spam", i);
+          sent += 500;
+          await sleep(10); // 500 per 10 ms: 50k/s
+        }
+      };
+      const during = echoP99(1500);
+      flood();
+      const reason = await gone;
+      const p99 = await during;
+      stop = true;
+      const count = await others[0].emitWithAck("count");
+      console.log(`flood: sent ${sent}, server counted ${count}, flooder "${reason}"; others' echo p99 ${before.toFixed(1)} -> ${p99.toFixed(1)} ms`);
+      assert.equal(reason, "transport close");
+      assert.ok(count <= 2000 + 100, `the server handled ${count} spam events`);
+      const d = srv.events.find((e) => e.event === "disconnect");
+      assert.equal(d.reason, "transport error");
+      assert.ok(p99 <= 2 * Math.max(before, 5), `echo p99 ${p99} ms during the flood, ${before} ms before`);
+      flooder.close();
+    } finally {
+      for (const s of others) s.close();
+      await srv.stop();
     }
   });
 });

@@ -151,8 +151,9 @@ static void on_signal(evutil_socket_t sig, short w, void *arg) {
   event_del(sigterm);
   event_del(sigint);
   event_del(stream_timer);
-  (void)shutdown_ms;
-  sio_server_close(srv);
+  line(json_pack("{s:s}", "event", "shutting-down"));
+  if (shutdown_ms) sio_server_shutdown(srv, shutdown_ms);
+  else sio_server_close(srv);
 }
 
 int main(int argc, char **argv) {
@@ -171,6 +172,10 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "maxTotalOutputBytes"))) o.eio.max_total_output_bytes = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "softOutputBytes"))) o.eio.soft_output_bytes = (size_t)json_integer_value(v);
   if ((v = json_object_get(cfg, "softOutputMs"))) o.eio.soft_output_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxConnectionsPerAddress"))) o.eio.max_connections_per_address = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "connectionsPerAddressPerSec"))) o.eio.connections_per_address_per_sec = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxInboundPacketsPerSec"))) o.eio.max_inbound_packets_per_sec = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.eio.http_request_timeout_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "shutdownMs"))) shutdown_ms = (unsigned)json_integer_value(v);
   static eio_tls_options tls;
   static char cert[4096], key[4096];

@@ -1349,7 +1349,7 @@ int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
 uint16_t sio_server_port(const sio_server *srv) { return eio_server_port(srv->eio); }
 eio_server *sio_server_engine(sio_server *srv) { return srv->eio; }
 
-void sio_server_close(sio_server *srv) {
+static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
   if (srv->closing) return;
   srv->closing = 1;
   /* Node's io.close(): every socket closes "server shutting down", then
@@ -1362,7 +1362,15 @@ void sio_server_close(sio_server *srv) {
        e = sio_map_next(&srv->nsps, e, &it))
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
   if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
-  if (srv->eio) eio_server_close(srv->eio);
+  if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
+  else if (srv->eio) eio_server_close(srv->eio);
+}
+
+void sio_server_close(sio_server *srv) { server_close(srv, 0, 0); }
+
+int sio_server_shutdown(sio_server *srv, unsigned deadline_ms) {
+  server_close(srv, 1, deadline_ms);
+  return SIO_OK;
 }
 
 void sio_server_free(sio_server *srv) {

@@ -136,6 +136,16 @@ typedef struct eio_options {
    * limit exceeded") until the total is under it again; volatile packets
    * are dropped once half of it is used. 0: 256 MiB; SIZE_MAX: off. */
   size_t max_total_output_bytes;
+  /* Per remote address (optional, 0: off): connections open at once, and
+   * new connections per second (a bucket holding one second's worth).
+   * A connection over either is closed at once. */
+  unsigned max_connections_per_address;
+  unsigned connections_per_address_per_sec;
+  /* Messages a socket may send per second (optional, 0: off; a bucket
+   * holding one second's worth). Past it the session closes ("transport
+   * error", "inbound packet rate exceeded"): the client sees its
+   * connection close, as for any transport error. */
+  unsigned max_inbound_packets_per_sec;
   /* TLS on every connection of this server; NULL: plain HTTP. The file
    * names are copied; the files are read by eio_server_new and again by
    * eio_server_reload_tls. */
@@ -205,6 +215,13 @@ size_t eio_server_clients_count(const eio_server *srv);
  * engine.close()) and every HTTP connection; connections finish writing
  * what they hold first. Callbacks run from inside this call. */
 void eio_server_close(eio_server *srv);
+/* Graceful shutdown: stops accepting, closes every session after its
+ * queued output is written ("forced close" on the server side; a WebSocket
+ * peer gets a close frame after the data, a long poll the rest and a close
+ * packet), and after deadline_ms resets whatever is still open. Returns at
+ * once; the event loop ends when everything is closed, within the
+ * deadline. Then free the server. */
+int eio_server_shutdown(eio_server *srv, unsigned deadline_ms);
 /* Closes (as above) and frees the server. Not from inside its callbacks. */
 void eio_server_free(eio_server *srv);
 
