@@ -65,6 +65,7 @@ static void enter(eio_conn *c) { c->in_cb++; }
 static void destroy(eio_conn *c) {
   eio_server *srv = c->srv;
   if (c->admitted) eio_guard_release(srv, c->remote_addr);
+  eio_guard_fresh_del(srv, c);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -103,8 +104,9 @@ static void set_timer(eio_conn *c, enum timer_mode m) {
   case TM_NONE:
     evtimer_del(c->timer);
     break;
-  case TM_REQUEST:
-    evtimer_add(c->timer, srv->tv_request);
+  case TM_REQUEST: /* a head: headersTimeout; a body: requestTimeout */
+    evtimer_add(c->timer,
+                c->state == CONN_BODY ? srv->tv_request : srv->tv_headers);
     break;
   case TM_KEEPALIVE:
     evtimer_add(c->timer, srv->tv_keepalive);
@@ -259,6 +261,11 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
   bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   set_timer(c, TM_REQUEST);
+  eio_conn *oldest = eio_guard_fresh_add(srv, c);
+  if (oldest) {
+    eio_guard_fresh_del(srv, oldest);
+    conn_die(oldest, 1);
+  }
   return c;
 }
 
@@ -390,6 +397,7 @@ static int parse_head(eio_conn *c) {
   c->body_discard = 0;
   c->state = CONN_WAIT;
   set_timer(c, TM_NONE);
+  eio_guard_fresh_del(srv, c);
   eio_srv_request(c);
   return 1;
 }

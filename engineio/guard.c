@@ -33,6 +33,7 @@ static void resume_cb(evutil_socket_t fd, short w, void *arg) {
 }
 
 int eio_guard_init(eio_server *srv) {
+  if (!srv->o.max_pending_connections) srv->o.max_pending_connections = 10000;
   sio_map_init(&srv->guard.addrs);
   srv->guard.resume = evtimer_new(srv->base, resume_cb, srv);
   return srv->guard.resume ? 0 : -1;
@@ -130,4 +131,28 @@ void eio_guard_release(eio_server *srv, const char *addr) {
     sio_map_del(&srv->guard.addrs, addr);
     free(a);
   }
+}
+
+eio_conn *eio_guard_fresh_add(eio_server *srv, eio_conn *c) {
+  eio_guard *g = &srv->guard;
+  c->fresh = 1;
+  c->fnext = NULL;
+  c->fprev = g->fresh_tail;
+  if (g->fresh_tail) g->fresh_tail->fnext = c;
+  else g->fresh_head = c;
+  g->fresh_tail = c;
+  g->fresh++;
+  return g->fresh > srv->o.max_pending_connections ? g->fresh_head : NULL;
+}
+
+void eio_guard_fresh_del(eio_server *srv, eio_conn *c) {
+  eio_guard *g = &srv->guard;
+  if (!c->fresh) return;
+  c->fresh = 0;
+  if (c->fprev) c->fprev->fnext = c->fnext;
+  else g->fresh_head = c->fnext;
+  if (c->fnext) c->fnext->fprev = c->fprev;
+  else g->fresh_tail = c->fprev;
+  c->fprev = c->fnext = NULL;
+  g->fresh--;
 }

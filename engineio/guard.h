@@ -21,6 +21,7 @@ typedef struct eio_guard {
   unsigned long refused;   /* accept failures during the episode */
   sio_map addrs;           /* remote address -> per-address counters */
   size_t fresh;            /* connections that have not completed a request */
+  struct eio_conn *fresh_head, *fresh_tail; /* oldest first */
 } eio_guard;
 
 struct eio_conn;
@@ -34,5 +35,11 @@ void eio_guard_accept_error(eio_server *srv);
 int eio_guard_admit(eio_server *srv, const char *addr);
 /* A connection from addr closed. */
 void eio_guard_release(eio_server *srv, const char *addr);
+/* A new connection has not completed a request yet: listed; when more than
+ * max_pending_connections are, the oldest is returned to be closed
+ * (slowloris heads make room for new clients), else NULL. */
+struct eio_conn *eio_guard_fresh_add(eio_server *srv, struct eio_conn *c);
+/* c completed a request head, or closes: unlisted. */
+void eio_guard_fresh_del(eio_server *srv, struct eio_conn *c);
 
 #endif

@@ -60,6 +60,8 @@ struct eio_conn {
   unsigned body_discard : 1;
   unsigned secure : 1;     /* over TLS */
   unsigned admitted : 1;   /* counted by the per-address limits (guard.c) */
+  unsigned fresh : 1;      /* no request completed yet (guard.c's cap) */
+  eio_conn *fprev, *fnext; /* the fresh list, oldest first */
   /* The current request head (a private copy) and its parse. */
   char *head;
   eio_http_request req;
@@ -139,7 +141,7 @@ struct eio_server {
   eio_request_handler on_request;
   void *on_request_ud;
   const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
-      *tv_request, *tv_keepalive, *tv_check;
+      *tv_request, *tv_keepalive, *tv_check, *tv_headers;
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */

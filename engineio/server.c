@@ -55,7 +55,8 @@ void eio_options_init(eio_options *o) {
   o->allow_upgrades = 1;
   o->max_header_bytes = 16384;
   o->max_headers = 100;
-  o->http_request_timeout_ms = 30000;
+  o->http_headers_timeout_ms = 60000;
+  o->http_request_timeout_ms = 300000;
   o->http_keepalive_timeout_ms = 5000;
   o->max_output_bytes = DEFAULT_MAX_OUTPUT;
 }
@@ -151,10 +152,15 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
   srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
   srv->tv_request = common_tv(base, o->http_request_timeout_ms);
+  if (!o->http_headers_timeout_ms ||
+      o->http_headers_timeout_ms > o->http_request_timeout_ms)
+    o->http_headers_timeout_ms = o->http_request_timeout_ms;
+  srv->tv_headers = common_tv(base, o->http_headers_timeout_ms);
   srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
   srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
   if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
-      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check)
+      !srv->tv_request || !srv->tv_headers || !srv->tv_keepalive ||
+      !srv->tv_check)
     goto fail;
   return srv;
 fail:

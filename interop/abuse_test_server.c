@@ -176,6 +176,8 @@ int main(int argc, char **argv) {
   if ((v = json_object_get(cfg, "connectionsPerAddressPerSec"))) o.eio.connections_per_address_per_sec = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "maxInboundPacketsPerSec"))) o.eio.max_inbound_packets_per_sec = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.eio.http_request_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxPendingConnections"))) o.eio.max_pending_connections = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "headersTimeout"))) o.eio.http_headers_timeout_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "shutdownMs"))) shutdown_ms = (unsigned)json_integer_value(v);
   static eio_tls_options tls;
   static char cert[4096], key[4096];

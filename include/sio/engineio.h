@@ -119,7 +119,11 @@ typedef struct eio_options {
   /* Limits of the HTTP front door. */
   size_t max_header_bytes;        /* 16384, as Node: 431 beyond */
   size_t max_headers;             /* 100: 431 beyond */
-  unsigned http_request_timeout_ms; /* 30000: a request head/body must
+  unsigned http_headers_timeout_ms; /* 60000 (Node's headersTimeout): a
+                                      request head must arrive within
+                                      this (or the request timeout if
+                                      shorter), else 408 */
+  unsigned http_request_timeout_ms; /* 300000: a request head/body must
                                        arrive within this, else 408 */
   unsigned http_keepalive_timeout_ms; /* 5000, as Node */
   /* Output budget of one socket: bytes queued and not yet written to the
@@ -146,6 +150,9 @@ typedef struct eio_options {
    * error", "inbound packet rate exceeded"): the client sees its
    * connection close, as for any transport error. */
   unsigned max_inbound_packets_per_sec;
+  /* Connections that have not completed a request head (slowloris): past
+   * this many, the oldest is closed to make room. 0: 10000. */
+  unsigned max_pending_connections;
   /* TLS on every connection of this server; NULL: plain HTTP. The file
    * names are copied; the files are read by eio_server_new and again by
    * eio_server_reload_tls. */
