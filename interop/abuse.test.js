@@ -254,6 +254,7 @@ describe("abuse: c (fd exhaustion)", { skip: !serverKinds().includes("c") }, () 
         clients.push(s);
       }
       // Fill up to the limit; wait until nothing new is served for 1 s.
+      await until(() => connected.size >= 200, 30000);
       let last = -1;
       while (connected.size !== last) { last = connected.size; await sleep(1000); }
       assert.ok(connected.size < 300 && connected.size > 200, `connected ${connected.size}`);
