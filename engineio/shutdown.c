@@ -34,7 +34,11 @@ static void deadline_cb(evutil_socket_t fd, short w, void *arg) {
   (void)w;
   eio_server *srv = arg;
   eio_server_close(srv); /* sessions still open: forced close */
-  for (eio_conn *c = srv->conns; c; c = c->next) eio_conn_kill(c);
+  /* A kill may free the connection at once: step past it first. */
+  for (eio_conn *c = srv->conns, *next; c; c = next) {
+    next = c->next;
+    eio_conn_kill(c);
+  }
   finish(srv);
 }
 

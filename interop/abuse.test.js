@@ -350,6 +350,27 @@ for (const kind of serverKinds()) {
   });
 }
 
+describe("abuse: c (shutdown deadline)", { skip: !serverKinds().includes("c") }, () => {
+  // C only: Node's io.close() has no deadline; it waits for every
+  // connection, so a reader that never reads holds it open.
+  test("SIGTERM with a reader that never reads: reset at the deadline, exit 0", async () => {
+    const deadline = 1500;
+    const srv = await startServer("c", "abuse_test_server", { shutdownMs: deadline, maxOutputBytes: 64 * MiB });
+    const slow = await slowWs(srv.port);
+    const driver = await connectClient(srv.url, { transports: ["websocket"] });
+    const done = watchStream(driver);
+    await driver.emitWithAck("stream", { count: 400, size: 32768, perTick: 4, intervalMs: 10 });
+    await done;
+    const t0 = Date.now();
+    await srv.stop();
+    const took = Date.now() - t0;
+    console.log(`shutdown deadline ${deadline} ms: exit after ${took} ms`);
+    assert.ok(took >= deadline - 100 && took < deadline + 2000, `exit after ${took} ms`);
+    slow.socket.destroy();
+    driver.close();
+  });
+});
+
 describe("abuse: c (slow HTTP)", { skip: !serverKinds().includes("c") }, () => {
   // C only: the cap on pending connections is libsio's; Node checks its
   // headersTimeout every connectionsCheckingInterval (30 s), too coarse to
