@@ -279,6 +279,32 @@ describe("abuse: c (fd exhaustion)", { skip: !serverKinds().includes("c") }, () 
 
 for (const kind of serverKinds()) {
   describe(`abuse: ${kind} (slowloris, shutdown)`, () => {
+    test("volatile broadcasts skip a reader that never reads: it stays connected, memory stays flat", async () => {
+      const srv = await startServer(kind, "abuse_test_server", {}, { asan: RSS_ASAN });
+      try {
+        const driver = await connectClient(srv.url, { transports: ["websocket"] });
+        await sleep(300);
+        const base = rss(srv.pid);
+        const slow = await slowWs(srv.port);
+        let peak = 0;
+        const iv = setInterval(() => { peak = Math.max(peak, rss(srv.pid)); }, 10);
+        const done = watchStream(driver);
+        await driver.emitWithAck("stream", { count: 600, size: 32768, perTick: 2, intervalMs: 10, volatile: true });
+        const r = await done.finally(() => clearInterval(iv));
+        await sleep(300);
+        const growth = peak - base;
+        console.log(`volatile (${kind}): driver got ${r.seqs.length} of 600, RSS growth ${(growth / MiB).toFixed(1)} MiB for a 19.7 MB stream`);
+        assert.ok(!srv.events.some((e) => e.event === "disconnect"), JSON.stringify(srv.events));
+        // Without dropping, the backlog alone would be ~15 MB past what the
+        // kernel buffers take; with it, only a few packets are held.
+        assert.ok(growth < 8 * MiB * MEM_FACTOR, `RSS grew ${growth}`);
+        slow.socket.destroy();
+        driver.close();
+      } finally {
+        await srv.stop();
+      }
+    });
+
     test("5000 slowloris connections (one header byte per 10 s): new clients still connect within 1 s", async () => {
       const srv = await startServer(kind, "abuse_test_server", {});
       const lor = [];

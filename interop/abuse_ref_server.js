@@ -28,7 +28,8 @@ io.on("connection", (socket) => {
     const perTick = Math.max(1, o.perTick | 0);
     let seq = 0;
     const tick = () => {
-      for (let i = 0; i < perTick && seq < o.count; i++) io.to("stream").emit("s", seq++, Date.now(), data);
+      const op = o.volatile ? io.to("stream").volatile : io.to("stream");
+      for (let i = 0; i < perTick && seq < o.count; i++) op.emit("s", seq++, Date.now(), data);
       if (seq >= o.count) {
         io.to("stream").emit("end");
         line({ event: "stream-done", count: seq });

@@ -8,7 +8,7 @@
  *
  * Every socket joins the room "stream". Events:
  *   echo(...args, ack)            acks the arguments back
- *   stream({count, size, perTick, intervalMs}, ack)
+ *   stream({count, size, perTick, intervalMs, volatile}, ack)
  *                                 broadcasts count events "s" [seq, ms, data]
  *                                 (data: size bytes of text) to "stream",
  *                                 perTick every intervalMs, then "end"
@@ -34,6 +34,7 @@ static unsigned shutdown_ms;
 
 static struct {
   long count, size, per_tick, interval_ms, seq;
+  int vol;
   char *data;
 } st;
 
@@ -60,7 +61,9 @@ static void stream_tick(evutil_socket_t fd, short w, void *arg) {
     sio_args_push(a, json_integer(st.seq++));
     sio_args_push(a, json_real(now_ms()));
     sio_args_push(a, json_stringn(st.data, (size_t)st.size));
-    sio_bc_emit(sio_to(main_nsp, "stream"), "s", a);
+    sio_broadcast *b = sio_to(main_nsp, "stream");
+    if (st.vol) sio_bc_volatile(b);
+    sio_bc_emit(b, "s", a);
   }
   if (st.seq >= st.count) {
     sio_bc_emit(sio_to(main_nsp, "stream"), "end", NULL);
@@ -87,6 +90,7 @@ static void on_stream(sio_socket *s, const char *ev, sio_args *args, sio_ack *ac
   st.size = (long)json_integer_value(json_object_get(o, "size"));
   st.per_tick = (long)json_integer_value(json_object_get(o, "perTick"));
   st.interval_ms = (long)json_integer_value(json_object_get(o, "intervalMs"));
+  st.vol = json_is_true(json_object_get(o, "volatile"));
   if (st.size < 0 || st.size > 16 * 1024 * 1024) st.size = 0;
   if (st.per_tick < 1) st.per_tick = 1;
   st.seq = 0;
