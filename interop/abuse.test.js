@@ -440,7 +440,45 @@ describe("abuse: c (slow HTTP)", { skip: !serverKinds().includes("c") }, () => {
   });
 });
 
+// Opens n raw connections at once; resolves with how many the server
+// closed (without a word) within ms.
+async function knock(port, n, ms = 1500) {
+  const socks = [];
+  for (let i = 0; i < n; i++) {
+    const c = net.connect(port, "127.0.0.1");
+    c.closedByServer = false;
+    c.on("end", () => { c.closedByServer = true; });
+    c.on("error", () => { c.closedByServer = true; });
+    socks.push(c);
+  }
+  await sleep(ms);
+  const closed = socks.filter((c) => c.closedByServer).length;
+  for (const c of socks) c.destroy();
+  return closed;
+}
+
 describe("abuse: c (floods)", { skip: !serverKinds().includes("c") }, () => {
+  // C only: Node has no per-address connection limits.
+  test("per-address limits: concurrent connections and connections per second", async () => {
+    const a = await startServer("c", "abuse_test_server", { maxConnectionsPerAddress: 20 });
+    try {
+      assert.equal(await knock(a.port, 30), 10);
+      await sleep(200);
+      const s = await connectClient(a.url, { transports: ["websocket"] }); // room again
+      s.close();
+    } finally {
+      await a.stop();
+    }
+    const b = await startServer("c", "abuse_test_server", { connectionsPerAddressPerSec: 20 });
+    try {
+      const closed = await knock(b.port, 60, 500);
+      // a bucket of 20, refilled at 20/s while the 60 are being accepted
+      assert.ok(closed >= 20 && closed <= 40, `closed ${closed} of 60`);
+    } finally {
+      await b.stop();
+    }
+  });
+
   // C only: Node has no inbound packet rate limit.
   test("a client sending 50k events/s is disconnected at its rate limit; others' echo p99 stays within 2x", async () => {
     const srv = await startServer("c", "abuse_test_server", { maxInboundPacketsPerSec: 2000 });
