@@ -178,10 +178,11 @@ describe("abuse: c", { skip: !serverKinds().includes("c") }, () => {
         `peak RSS ${peak} > ${base} + ${slowTotal} (x${MEM_FACTOR}) + 10%`);
       // The issue's bound is 50 ms. On a machine loaded beyond its cores
       // (CI shared with other jobs) the scheduler alone exceeds it, so the
-      // bound there is the same stream's p99 without slow readers, x4
-      // (that p99 alone varies 100-450 ms between runs at load 8 per core).
+      // bound there is the same stream's p99 without slow readers, x4, and
+      // at least 250 ms (that p99 alone varies 30-450 ms between runs at
+      // load 5-8 per core); a stall of the loop would still fail it.
       const load = os.loadavg()[0] / os.cpus().length;
-      const bound = load > 1.5 ? Math.max(50, 4 * quietP99) : 50;
+      const bound = load > 1.5 ? Math.max(250, 4 * quietP99) : 50;
       console.log(`slow readers: p99 without them ${quietP99} ms, load/core ${load.toFixed(1)}, bound ${bound} ms`);
       assert.ok(p99 < bound, `p99 ${p99} ms >= ${bound} ms`);
       // Memory is given back once the slow readers are gone.
