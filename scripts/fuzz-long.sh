@@ -19,7 +19,7 @@ for name in $targets; do
   mkdir -p "$keep"
   cp "$keep"/* "$work/grown"/ 2>/dev/null || true
   start=$(date +%s)
-  if ! "build/fuzz/$name" -runs="$RUNS" -max_len=8192 -print_final_stats=1 \
+  if ! "build/fuzz/$name" -runs="$RUNS" -max_len=8192 -print_final_stats=1 -artifact_prefix="$work/" \
       "$work/grown" >"$work/log" 2>&1; then
     tail -40 "$work/log"
     echo "$name: FAILED (crash input in $work, see $work/log)"
