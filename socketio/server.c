@@ -67,8 +67,11 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
   if ((flags & SIO_BC_VOLATILE) && !eio_socket_writable(c->conn)) return 0;
   if (sio_msg_encode(msg) != 0) return 0;
   if (eio_socket_send_buf(c->conn, msg->enc_text, 0) != EIO_OK) return 0;
+  /* An output limit may close the client during a send: keep it alive. */
+  c->refs++;
   for (size_t i = 0; i < msg->enc_natt && c->conn; i++)
     eio_socket_send_buf(c->conn, msg->enc_att[i], 1);
+  client_unref(c);
   return 1;
 }
 
