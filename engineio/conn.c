@@ -65,6 +65,8 @@ static void enter(eio_conn *c) { c->in_cb++; }
 static void destroy(eio_conn *c) {
   eio_server *srv = c->srv;
   if (c->allow) eio_allow_conn_gone(c);
+  if (c->admitted) eio_guard_release(srv, c->remote_addr);
+  eio_guard_fresh_del(srv, c);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -104,8 +106,9 @@ static void set_timer(eio_conn *c, enum timer_mode m) {
   case TM_NONE:
     evtimer_del(c->timer);
     break;
-  case TM_REQUEST:
-    evtimer_add(c->timer, srv->tv_request);
+  case TM_REQUEST: /* a head: headersTimeout; a body: requestTimeout */
+    evtimer_add(c->timer,
+                c->state == CONN_BODY ? srv->tv_request : srv->tv_headers);
     break;
   case TM_KEEPALIVE:
     evtimer_add(c->timer, srv->tv_keepalive);
@@ -260,6 +263,11 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
   bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   set_timer(c, TM_REQUEST);
+  eio_conn *oldest = eio_guard_fresh_add(srv, c);
+  if (oldest) {
+    eio_guard_fresh_del(srv, oldest);
+    conn_die(oldest, 1);
+  }
   return c;
 }
 
@@ -274,8 +282,33 @@ void eio_conn_free_all(eio_server *srv) {
   }
 }
 
+/* Everything not yet handed to the kernel: under TLS the encrypted
+ * records below the filter count too, else a peer that never reads a
+ * wss connection would never reach its output budget. */
 size_t eio_conn_output_len(const eio_conn *c) {
-  return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+  return c->bev && c->state != CONN_DEAD ? unsent((eio_conn *)c) : 0;
+}
+
+/* Ends the connection at once: the output it holds is released now and
+ * the socket is reset (SO_LINGER 0), so neither this process nor the
+ * kernel keeps bytes for a peer that does not read. */
+void eio_conn_kill(eio_conn *c) {
+  if (c->state == CONN_DEAD) return;
+  enter(c);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  evbuffer_drain(out, evbuffer_get_length(out));
+  struct bufferevent *u = bufferevent_get_underlying(c->bev);
+  if (u) {
+    out = bufferevent_get_output(u);
+    evbuffer_drain(out, evbuffer_get_length(out));
+  }
+  evutil_socket_t fd = bufferevent_getfd(c->bev);
+  if (fd >= 0) {
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  conn_die(c, 0);
+  leave(c);
 }
 
 void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len) {
@@ -366,6 +399,7 @@ static int parse_head(eio_conn *c) {
   c->body_discard = 0;
   c->state = CONN_WAIT;
   set_timer(c, TM_NONE);
+  eio_guard_fresh_del(srv, c);
   eio_srv_request(c);
   return 1;
 }

@@ -14,12 +14,19 @@
 
 #include "deflate.h"
 #include "http.h"
+#include "budget.h"
+#include "guard.h"
 #include "map.h"
 #include "tls.h"
 #include "sio/engineio.h"
 #include "ws.h"
 
 typedef struct eio_conn eio_conn;
+
+/* shutdown.c */
+typedef struct eio_shutdown {
+  struct event *watch, *deadline;
+} eio_shutdown;
 
 enum conn_state {
   CONN_HEAD,      /* reading a request head */
@@ -54,6 +61,9 @@ struct eio_conn {
   unsigned body_discard : 1;
   unsigned body_binary : 1; /* POST body is application/octet-stream */
   unsigned secure : 1;     /* over TLS */
+  unsigned admitted : 1;   /* counted by the per-address limits (guard.c) */
+  unsigned fresh : 1;      /* no request completed yet (guard.c's cap) */
+  eio_conn *fprev, *fnext; /* the fresh list, oldest first */
   /* The current request head (a private copy) and its parse. */
   char *head;
   eio_http_request req;
@@ -122,6 +132,7 @@ struct eio_socket {
   char *req_storage;
   eio_socket_handlers h;
   void *ud;
+  eio_budget_sock budget;      /* output accounting (budget.c) */
 };
 
 struct eio_server {
@@ -143,12 +154,15 @@ struct eio_server {
   eio_request_handler on_request;
   void *on_request_ud;
   const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
-      *tv_request, *tv_keepalive, *tv_check, *tv_v3_timeout, *tv_alone;
+      *tv_request, *tv_keepalive, *tv_check, *tv_v3_timeout, *tv_alone, *tv_headers;
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */
   eio_per_message_deflate pmd_opts; /* copy behind o.per_message_deflate */
   eio_deflater *deflater_http, *deflater_ws; /* made on first use */
+  eio_budget budget;        /* output limits, memory trim (budget.c) */
+  eio_guard guard;          /* accept backoff, per-address limits (guard.c) */
+  eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
 };
 
 /* conn.c */
@@ -176,7 +190,12 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
 void eio_conn_ws_close(eio_conn *c, int code);
 /* Drops the connection now (no response). */
 void eio_conn_abort(eio_conn *c);
+/* Drops the connection now, releasing its queued output and resetting
+ * the TCP connection (a peer over its output budget). */
+void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
+
+void eio_shutdown_free(eio_server *srv);
 
 /* server.c: upcalls from conn.c */
 void eio_srv_request(eio_conn *c);             /* a request head is ready */
@@ -198,5 +217,10 @@ void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
  * when out of memory. */
 eio_deflater *eio_srv_ws_deflater(eio_server *srv);
 void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len);
+/* server.c: closes s now for a limit ("transport error", desc), releasing
+ * its output and resetting its connections. */
+void eio_srv_sock_drop(eio_socket *s, const char *desc);
+/* Drops a reference taken with s->refs++. */
+void eio_srv_sock_release(eio_socket *s);
 
 #endif

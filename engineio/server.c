@@ -59,7 +59,8 @@ void eio_options_init(eio_options *o) {
   o->allow_upgrades = 1;
   o->max_header_bytes = 16384;
   o->max_headers = 100;
-  o->http_request_timeout_ms = 30000;
+  o->http_headers_timeout_ms = 60000;
+  o->http_request_timeout_ms = 300000;
   o->http_keepalive_timeout_ms = 5000;
   o->max_output_bytes = DEFAULT_MAX_OUTPUT;
   o->http_compression = 1;
@@ -156,18 +157,24 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     if (!srv->tls) goto fail;
   }
   sio_map_init(&srv->sessions);
+  if (eio_budget_init(srv) != 0 || eio_guard_init(srv) != 0) goto fail;
   srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
   srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
   srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
   srv->tv_request = common_tv(base, o->http_request_timeout_ms);
+  if (!o->http_headers_timeout_ms ||
+      o->http_headers_timeout_ms > o->http_request_timeout_ms)
+    o->http_headers_timeout_ms = o->http_request_timeout_ms;
+  srv->tv_headers = common_tv(base, o->http_headers_timeout_ms);
   srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
   srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
   srv->tv_v3_timeout = common_tv(base, o->ping_interval_ms + o->ping_timeout_ms);
   if (o->alone_wait_ms >= 0)
     srv->tv_alone = common_tv(base, o->alone_wait_ms ? (unsigned)o->alone_wait_ms : 1000);
   if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
-      !srv->tv_request || !srv->tv_keepalive || !srv->tv_check ||
-      !srv->tv_v3_timeout || (o->alone_wait_ms >= 0 && !srv->tv_alone))
+      !srv->tv_request || !srv->tv_headers || !srv->tv_keepalive ||
+      !srv->tv_check || !srv->tv_v3_timeout ||
+      (o->alone_wait_ms >= 0 && !srv->tv_alone))
     goto fail;
   return srv;
 fail:
@@ -640,6 +647,7 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   if (s->ready == SOCK_CLOSED) return;
   sock_ref(s);
   s->ready = SOCK_CLOSED;
+  eio_budget_forget(s);
   evtimer_del(s->ping_timer);
   evtimer_del(s->timeout_timer);
   evtimer_del(s->close_timer);
@@ -664,6 +672,28 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   }
   if (s->h.on_close) s->h.on_close(s, reason, desc, s->ud);
   sock_unref(s);
+}
+
+/*
+ * A socket over its output budget closes for real ("transport error"):
+ * its queue is released and its connections are reset now, with nothing
+ * left waiting for a peer that does not read (a graceful WebSocket close
+ * would hold the whole backlog until the close-wait timer). A pending
+ * long-poll GET with nothing unsent still gets its close packet.
+ */
+void eio_srv_sock_drop(eio_socket *s, const char *desc) {
+  if (s->ready == SOCK_CLOSED) return;
+  queue_clear(s);
+  eio_conn *c;
+  if ((c = s->ws)) {
+    detach(c);
+    eio_conn_kill(c);
+  }
+  if ((c = s->poll_get) && eio_conn_output_len(c)) {
+    detach(c);
+    eio_conn_kill(c);
+  }
+  sock_on_close(s, "transport error", desc);
 }
 
 static void close_transport(eio_socket *s) {
@@ -718,6 +748,10 @@ static void sock_on_packet(eio_socket *s, const eio_packet *p) {
     evtimer_add(s->ping_timer, s->srv->tv_ping_interval);
     break;
   case EIO_MESSAGE:
+    if (eio_budget_inbound(s) != 0) {
+      sock_on_close(s, "transport error", "inbound packet rate exceeded");
+      break;
+    }
     if (s->h.on_message) s->h.on_message(s, p->data, p->len, p->binary, s->ud);
     break;
   case EIO_CLOSE:
@@ -750,6 +784,7 @@ size_t eio_socket_buffered(const eio_socket *s) {
 
 int eio_socket_writable(const eio_socket *s) {
   if (s->ready != SOCK_OPEN) return 0;
+  if (!eio_budget_volatile_ok(s)) return 0;
   if (s->transport == EIO_TRANSPORT_WEBSOCKET) return s->ws != NULL;
   return s->poll_get != NULL;
 }
@@ -764,11 +799,18 @@ int eio_socket_send_buf_flags(eio_socket *s, sio_buf *buf, int binary,
   if (s->ready != SOCK_OPEN) return EIO_ERR_CLOSED;
   if (eio_socket_buffered(s) + sio_buf_len(buf) > s->srv->o.max_output_bytes) {
     sock_ref(s);
-    sock_on_close(s, "transport error", "output buffer limit exceeded");
+    eio_srv_sock_drop(s, "output buffer limit exceeded");
     sock_unref(s);
     return EIO_ERR_LIMIT;
   }
-  return send_packet_flags(s, EIO_MESSAGE, binary ? 1 : 0, buf, flags);
+  int r = send_packet_flags(s, EIO_MESSAGE, binary ? 1 : 0, buf, flags);
+  if (r == EIO_OK) {
+    sock_ref(s);
+    eio_budget_account(s);
+    if (s->ready == SOCK_CLOSED) r = EIO_ERR_LIMIT;
+    sock_unref(s);
+  }
+  return r;
 }
 
 int eio_socket_protocol(const eio_socket *s) { return s->protocol; }
@@ -1412,7 +1454,11 @@ void eio_srv_conn_closed(eio_conn *c) {
   sock_unref(s);
 }
 
-void eio_srv_conn_drained(eio_conn *c) { (void)c; }
+void eio_srv_conn_drained(eio_conn *c) {
+  if (c->sock && c->sock->ready != SOCK_CLOSED) eio_budget_account(c->sock);
+}
+
+void eio_srv_sock_release(eio_socket *s) { sock_unref(s); }
 
 /* ------------------------------------------------------------- routing */
 
@@ -1613,14 +1659,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
    * pause (EIO_SEND_ALONE) must not wait for the peer's delayed ACK. */
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  eio_conn_new(srv, fd, sa, salen);
+  eio_conn *c = eio_conn_new(srv, fd, sa, salen);
+  if (!c) return;
+  if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);
+  else c->admitted = 1;
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg) {
   (void)l;
-  (void)arg;
-  /* EMFILE and friends: the listener stays; libevent retries on the next
-   * readiness. Nothing to free here. */
+  eio_guard_accept_error(arg); /* EMFILE and friends: back off */
 }
 
 int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
@@ -1686,6 +1733,7 @@ size_t eio_server_clients_count(const eio_server *srv) { return srv->sessions.co
 
 void eio_server_close(eio_server *srv) {
   srv->closing = 1;
+  if (srv->budget.sweep) evtimer_del(srv->budget.sweep);
   if (srv->listener) {
     evconnlistener_free(srv->listener);
     srv->listener = NULL;
@@ -1721,6 +1769,9 @@ void eio_server_free(eio_server *srv) {
   eio_server_close(srv);
   eio_conn_free_all(srv);
   sio_map_clear(&srv->sessions);
+  eio_budget_free(srv);
+  eio_guard_free(srv);
+  eio_shutdown_free(srv);
   free(srv->path);
   eio_tls_ctx_unref(srv->tls);
   eio_deflater_free(srv->deflater_http);

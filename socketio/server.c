@@ -85,20 +85,26 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
   if (sio_msg_encode(msg, c->srv->o.parser) != 0) return 0;
   unsigned ef = flags & SIO_BC_COMPRESS_OFF ? EIO_SEND_NO_COMPRESS : 0;
   unsigned alone = (flags & SIO_WRITE_ALONE) ? EIO_SEND_ALONE : 0;
+  int ok = 1;
+  /* An output limit may close the client during a send: keep it alive. */
+  c->refs++;
   /* A parser may encode a packet as binary messages only (msgpack). */
   if (msg->enc_text) {
     if (eio_socket_send_buf_flags(c->conn, msg->enc_text, 0,
-                                  ef | (msg->enc_natt ? 0 : alone)) != EIO_OK)
-      return 0;
-    sio_hook_packet_out(c, sio_buf_len(msg->enc_text));
+                                  ef | (msg->enc_natt ? 0 : alone)) == EIO_OK)
+      sio_hook_packet_out(c, sio_buf_len(msg->enc_text));
+    else
+      ok = 0;
   }
-  for (size_t i = 0; i < msg->enc_natt && c->conn; i++) {
+  for (size_t i = 0; ok && i < msg->enc_natt && c->conn; i++) {
     if (eio_socket_send_buf_flags(c->conn, msg->enc_att[i], 1,
                                   ef | (i + 1 == msg->enc_natt ? alone : 0)) == EIO_OK)
       sio_hook_packet_out(c, sio_buf_len(msg->enc_att[i]));
     else if (i == 0 && !msg->enc_text)
-      return 0;
+      ok = 0;
   }
+  client_unref(c);
+  return ok;
   return 1;
 }
 
@@ -1508,7 +1514,7 @@ int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
 uint16_t sio_server_port(const sio_server *srv) { return eio_server_port(srv->eio); }
 eio_server *sio_server_engine(sio_server *srv) { return srv->eio; }
 
-void sio_server_close(sio_server *srv) {
+static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
   if (srv->closing) return;
   srv->closing = 1;
   sio_admin_stop(srv->admin);
@@ -1522,7 +1528,15 @@ void sio_server_close(sio_server *srv) {
        e = sio_map_next(&srv->nsps, e, &it))
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
   if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
-  if (srv->eio) eio_server_close(srv->eio);
+  if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
+  else if (srv->eio) eio_server_close(srv->eio);
+}
+
+void sio_server_close(sio_server *srv) { server_close(srv, 0, 0); }
+
+int sio_server_shutdown(sio_server *srv, unsigned deadline_ms) {
+  server_close(srv, 1, deadline_ms);
+  return SIO_OK;
 }
 
 void sio_server_free(sio_server *srv) {

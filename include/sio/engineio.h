@@ -155,13 +155,40 @@ typedef struct eio_options {
   /* Limits of the HTTP front door. */
   size_t max_header_bytes;        /* 16384, as Node: 431 beyond */
   size_t max_headers;             /* 100: 431 beyond */
-  unsigned http_request_timeout_ms; /* 30000: a request head/body must
+  unsigned http_headers_timeout_ms; /* 60000 (Node's headersTimeout): a
+                                      request head must arrive within
+                                      this (or the request timeout if
+                                      shorter), else 408 */
+  unsigned http_request_timeout_ms; /* 300000: a request head/body must
                                        arrive within this, else 408 */
   unsigned http_keepalive_timeout_ms; /* 5000, as Node */
   /* Output budget of one socket: bytes queued and not yet written to the
    * kernel. Past it, sends fail with EIO_ERR_LIMIT and the socket is closed
    * ("transport error", "output buffer limit exceeded"). 0: 64 MiB. */
   size_t max_output_bytes;
+  /* Soft output limit (Redis's client-output-buffer-limit soft/seconds): a
+   * socket whose backlog stays above soft_output_bytes for soft_output_ms
+   * is closed the same way. 0: 16 MiB for 30000 ms; SIZE_MAX: off. */
+  size_t soft_output_bytes;
+  unsigned soft_output_ms;
+  /* Bytes queued over all sockets of the server. Past it, the sockets
+   * holding the most are closed first ("transport error", "total output
+   * limit exceeded") until the total is under it again; volatile packets
+   * are dropped once half of it is used. 0: 256 MiB; SIZE_MAX: off. */
+  size_t max_total_output_bytes;
+  /* Per remote address (optional, 0: off): connections open at once, and
+   * new connections per second (a bucket holding one second's worth).
+   * A connection over either is closed at once. */
+  unsigned max_connections_per_address;
+  unsigned connections_per_address_per_sec;
+  /* Messages a socket may send per second (optional, 0: off; a bucket
+   * holding one second's worth). Past it the session closes ("transport
+   * error", "inbound packet rate exceeded"): the client sees its
+   * connection close, as for any transport error. */
+  unsigned max_inbound_packets_per_sec;
+  /* Connections that have not completed a request head (slowloris): past
+   * this many, the oldest is closed to make room. 0: 10000. */
+  unsigned max_pending_connections;
   /* TLS on every connection of this server; NULL: plain HTTP. The file
    * names are copied; the files are read by eio_server_new and again by
    * eio_server_reload_tls. */
@@ -252,6 +279,13 @@ size_t eio_server_clients_count(const eio_server *srv);
  * engine.close()) and every HTTP connection; connections finish writing
  * what they hold first. Callbacks run from inside this call. */
 void eio_server_close(eio_server *srv);
+/* Graceful shutdown: stops accepting, closes every session after its
+ * queued output is written ("forced close" on the server side; a WebSocket
+ * peer gets a close frame after the data, a long poll the rest and a close
+ * packet), and after deadline_ms resets whatever is still open. Returns at
+ * once; the event loop ends when everything is closed, within the
+ * deadline. Then free the server. */
+int eio_server_shutdown(eio_server *srv, unsigned deadline_ms);
 /* Closes (as above) and frees the server. Not from inside its callbacks. */
 void eio_server_free(eio_server *srv);
 

@@ -121,6 +121,12 @@ void sio_server_on_request(sio_server *srv, eio_request_handler cb,
 /* Disconnects every socket ("server shutting down") and stops the engine.
  * Callbacks run from inside this call. */
 void sio_server_close(sio_server *srv);
+/* Graceful shutdown (what a SIGTERM handler calls): stops accepting,
+ * disconnects every socket ("server shutting down", as Node's io.close()),
+ * leaves the cluster, lets each connection write what is queued for it and
+ * close, and resets what is still open after deadline_ms. Returns at once;
+ * the event loop ends within the deadline. Then sio_server_free. */
+int sio_server_shutdown(sio_server *srv, unsigned deadline_ms);
 void sio_server_free(sio_server *srv);
 
 /* ---------------------------------------------------------- namespaces */

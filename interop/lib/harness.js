@@ -17,7 +17,9 @@ function serverKinds() {
   return (process.env.SIO_SERVERS || "c,node").split(",").filter(Boolean);
 }
 
-async function startServer(kind, program, options = {}) {
+// spawnOpts.asan: extra ASAN_OPTIONS for the C server (e.g. a small
+// quarantine where a suite measures RSS).
+async function startServer(kind, program, options = {}, spawnOpts = {}) {
   if (program === "sio_test_server" && kind === "c")
     options = { clientDir: path.join(__dirname, "..", "node_modules", "socket.io-client", "dist"), ...options };
   const cmd = kind === "c"
@@ -26,7 +28,8 @@ async function startServer(kind, program, options = {}) {
                           JSON.stringify(options)]];
   const child = spawn(cmd[0], cmd[1], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1:abort_on_error=0:exitcode=23" },
+    env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1:abort_on_error=0:exitcode=23" +
+      (spawnOpts.asan ? ":" + spawnOpts.asan : "") },
   });
   const events = [];
   const waiters = [];

@@ -1,0 +1,227 @@
+/*
+ * Socket.IO test server for interop/abuse.test.js (slow readers, floods,
+ * slowloris, fd exhaustion, shutdown); its Node twin is
+ * interop/abuse_ref_server.js with the same handlers.
+ * usage: abuse_test_server '<options JSON>'
+ * stdout: one JSON line per event (listening, connection, disconnect,
+ * stream-done, closed).
+ *
+ * Every socket joins the room "stream". Events:
+ *   echo(...args, ack)            acks the arguments back
+ *   stream({count, size, perTick, intervalMs, volatile}, ack)
+ *                                 broadcasts count events "s" [seq, ms, data]
+ *                                 (data: size bytes of text) to "stream",
+ *                                 perTick every intervalMs, then "end"
+ *   count(ack)                    acks the number of "spam" events seen
+ *   spam                          counted
+ */
+#include <event2/event.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "sio/socketio.h"
+
+static struct event_base *base;
+static sio_server *srv;
+static sio_namespace *main_nsp;
+static struct event *sigterm, *sigint, *stream_timer;
+static long long spam_count;
+static unsigned shutdown_ms;
+
+static struct {
+  long count, size, per_tick, interval_ms, seq;
+  int vol;
+  char *data;
+} st;
+
+static void line(json_t *o) {
+  char *s = json_dumps(o, JSON_COMPACT);
+  printf("%s\n", s);
+  fflush(stdout);
+  free(s);
+  json_decref(o);
+}
+
+static double now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
+}
+
+static void stream_tick(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  (void)arg;
+  for (long i = 0; i < st.per_tick && st.seq < st.count; i++) {
+    sio_args *a = sio_args_new();
+    sio_args_push(a, json_integer(st.seq++));
+    sio_args_push(a, json_real(now_ms()));
+    sio_args_push(a, json_stringn(st.data, (size_t)st.size));
+    sio_broadcast *b = sio_to(main_nsp, "stream");
+    if (st.vol) sio_bc_volatile(b);
+    sio_bc_emit(b, "s", a);
+  }
+  if (st.seq >= st.count) {
+    sio_bc_emit(sio_to(main_nsp, "stream"), "end", NULL);
+    line(json_pack("{s:s,s:I}", "event", "stream-done", "count", (json_int_t)st.seq));
+    free(st.data);
+    st.data = NULL;
+    return;
+  }
+  struct timeval tv = {st.interval_ms / 1000, (st.interval_ms % 1000) * 1000};
+  event_add(stream_timer, &tv);
+}
+
+static void on_stream(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                      void *ud) {
+  (void)s;
+  (void)ev;
+  (void)ud;
+  json_t *o = sio_args_get(args, 0);
+  if (st.data || !json_is_object(o)) {
+    if (ack) sio_ack_send(ack, NULL);
+    return;
+  }
+  st.count = (long)json_integer_value(json_object_get(o, "count"));
+  st.size = (long)json_integer_value(json_object_get(o, "size"));
+  st.per_tick = (long)json_integer_value(json_object_get(o, "perTick"));
+  st.interval_ms = (long)json_integer_value(json_object_get(o, "intervalMs"));
+  st.vol = json_is_true(json_object_get(o, "volatile"));
+  if (st.size < 0 || st.size > 16 * 1024 * 1024) st.size = 0;
+  if (st.per_tick < 1) st.per_tick = 1;
+  st.seq = 0;
+  st.data = malloc((size_t)st.size + 1);
+  memset(st.data, 'x', (size_t)st.size);
+  st.data[st.size] = '\0';
+  struct timeval tv = {0, 0};
+  event_add(stream_timer, &tv);
+  if (ack) sio_ack_send(ack, NULL);
+}
+
+static void on_echo(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                    void *ud) {
+  (void)ud;
+  if (ack) sio_ack_send(ack, sio_args_ref(args));
+  else sio_emit(s, ev, sio_args_ref(args));
+}
+
+static void on_spam(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                    void *ud) {
+  (void)s;
+  (void)ev;
+  (void)args;
+  (void)ud;
+  spam_count++;
+  if (ack) sio_ack_send(ack, NULL);
+}
+
+static void on_count(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                     void *ud) {
+  (void)s;
+  (void)ev;
+  (void)args;
+  (void)ud;
+  sio_args *a = sio_args_new();
+  sio_args_push(a, json_integer(spam_count));
+  if (ack) sio_ack_send(ack, a);
+  else sio_args_unref(a);
+}
+
+static void on_disconnect(sio_socket *s, const char *reason, void *ud) {
+  (void)ud;
+  line(json_pack("{s:s,s:s,s:s}", "event", "disconnect", "id", sio_socket_id(s),
+                 "reason", reason));
+}
+
+static void on_connection(sio_socket *s, void *ud) {
+  (void)ud;
+  sio_join(s, "stream");
+  sio_socket_on(s, "echo", on_echo, NULL);
+  sio_socket_on(s, "stream", on_stream, NULL);
+  sio_socket_on(s, "spam", on_spam, NULL);
+  sio_socket_on(s, "count", on_count, NULL);
+  sio_socket_on_disconnect(s, on_disconnect, NULL);
+  line(json_pack("{s:s,s:s}", "event", "connection", "id", sio_socket_id(s)));
+}
+
+static void on_signal(evutil_socket_t sig, short w, void *arg) {
+  (void)sig;
+  (void)w;
+  (void)arg;
+  event_del(sigterm);
+  event_del(sigint);
+  event_del(stream_timer);
+  line(json_pack("{s:s}", "event", "shutting-down"));
+  if (shutdown_ms) sio_server_shutdown(srv, shutdown_ms);
+  else sio_server_close(srv);
+}
+
+int main(int argc, char **argv) {
+  json_error_t jerr;
+  json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
+  if (!cfg) {
+    fprintf(stderr, "bad options JSON: %s\n", jerr.text);
+    return 2;
+  }
+  sio_options o;
+  sio_options_init(&o);
+  json_t *v;
+  if ((v = json_object_get(cfg, "pingInterval"))) o.eio.ping_interval_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "pingTimeout"))) o.eio.ping_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxOutputBytes"))) o.eio.max_output_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxTotalOutputBytes"))) o.eio.max_total_output_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "softOutputBytes"))) o.eio.soft_output_bytes = (size_t)json_integer_value(v);
+  if ((v = json_object_get(cfg, "softOutputMs"))) o.eio.soft_output_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxConnectionsPerAddress"))) o.eio.max_connections_per_address = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "connectionsPerAddressPerSec"))) o.eio.connections_per_address_per_sec = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxInboundPacketsPerSec"))) o.eio.max_inbound_packets_per_sec = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.eio.http_request_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "maxPendingConnections"))) o.eio.max_pending_connections = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "headersTimeout"))) o.eio.http_headers_timeout_ms = (unsigned)json_integer_value(v);
+  if ((v = json_object_get(cfg, "shutdownMs"))) shutdown_ms = (unsigned)json_integer_value(v);
+  static eio_tls_options tls;
+  static char cert[4096], key[4096];
+  if ((v = json_object_get(cfg, "tls"))) {
+    snprintf(cert, sizeof cert, "%s", json_string_value(json_object_get(v, "cert")));
+    snprintf(key, sizeof key, "%s", json_string_value(json_object_get(v, "key")));
+    tls.cert_file = cert;
+    tls.key_file = key;
+    o.eio.tls = &tls;
+  }
+  json_decref(cfg);
+
+  signal(SIGPIPE, SIG_IGN);
+  base = event_base_new();
+  srv = sio_server_new(base, &o);
+  if (!srv) {
+    fprintf(stderr, "cannot start server: %s\n", eio_last_error());
+    event_base_free(base);
+    return 1;
+  }
+  if (sio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
+    fprintf(stderr, "cannot listen\n");
+    return 1;
+  }
+  main_nsp = sio_of(srv, "/");
+  sio_on_connection(main_nsp, on_connection, NULL);
+  stream_timer = evtimer_new(base, stream_tick, NULL);
+  sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
+  sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+  event_add(sigterm, NULL);
+  event_add(sigint, NULL);
+  line(json_pack("{s:s,s:i}", "event", "listening", "port", sio_server_port(srv)));
+  event_base_dispatch(base);
+  sio_server_free(srv);
+  free(st.data);
+  event_free(stream_timer);
+  event_free(sigterm);
+  event_free(sigint);
+  event_base_free(base);
+  libevent_global_shutdown();
+  line(json_pack("{s:s}", "event", "closed"));
+  return 0;
+}
