@@ -23,7 +23,7 @@ async function startServer(kind, program, options = {}, spawnOpts = {}) {
   if (program === "sio_test_server" && kind === "c")
     options = { clientDir: path.join(__dirname, "..", "node_modules", "socket.io-client", "dist"), ...options };
   const cmd = kind === "c"
-    ? [path.join(BUILD, program), [JSON.stringify(options)]]
+    ? [path.join(spawnOpts.build || BUILD, program), [JSON.stringify(options)]]
     : [process.execPath, [path.join(__dirname, "..", `${program.replace("_test_", "_ref_")}.js`),
                           JSON.stringify(options)]];
   const child = spawn(cmd[0], cmd[1], {
