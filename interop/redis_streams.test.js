@@ -633,3 +633,37 @@ describe("streams adapter on a Redis Cluster: 2 libsio + 2 Node (node-redis and 
     assert.deepEqual(r.responses.sort(), ["c2-reply", "n1-reply", "n2-reply"]);
   });
 });
+
+// rediss:// (a redis-server that speaks only TLS and requires client
+// certificates): the streams adapter's connections (commands, PUB/SUB,
+// the XREAD reader) verify Redis against the test CA and present a client
+// certificate; a libsio and a Node server share the stream.
+describe("streams adapter over rediss://: 1 libsio + 1 Node", () => {
+  const path = require("node:path");
+  const { makeCerts } = require("./lib/certs");
+  const ctx = {};
+  let certs, redis;
+  before(async () => {
+    certs = makeCerts();
+    const ca = path.join(certs.dir, "ca.pem");
+    redis = await startRedis(0, { tls: { ...certs.server, ca, authClients: "yes" } });
+    Object.assign(ctx, await cluster(redis, ["c1", "n1"],
+                                     { redisTls: { ca, cert: certs.server2.cert, key: certs.server2.key } }));
+  });
+  after(async () => {
+    await stopAll(ctx.servers, ctx.clients);
+    if (redis) await redis.stop();
+    if (certs) certs.cleanup();
+  });
+  test("broadcasts both ways and recovery C -> Node and Node -> C", async () => {
+    assert.match(redis.url, /^rediss:/);
+    for (const from of ["c1", "n1"]) {
+      const got = Promise.all(["c1", "n1"].map((n) => next(ctx.clients[n], `tls-${from}`)));
+      await until(async () => (await ctx.clients[from].emitWithAck("fetch", {})).length === 2, 10000, "both servers");
+      await ctx.clients[from].emitWithAck("to", {}, `tls-${from}`, 1);
+      for (const args of await got) assert.deepEqual(offsetOf(args)[0], [1]);
+    }
+    await recovery(ctx, "c1", "n1", "n1");
+    await recovery(ctx, "n1", "c1", "c1");
+  });
+});

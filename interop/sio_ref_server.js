@@ -170,9 +170,10 @@ async function start() {
     const pkg = cfg.streamsVersion === "0.2" ? "redis-streams-adapter-0.2" : "@socket.io/redis-streams-adapter";
     const { createAdapter } = require(pkg);
     let client;
-    if (cfg.redisCluster) {
-      // a Redis Cluster: node-redis createCluster or ioredis Cluster
-      // (lib/ref_redis.js); the adapter duplicates what it needs
+    if (cfg.redisCluster || cfg.redisTls) {
+      // a Redis Cluster (node-redis createCluster or ioredis Cluster) or
+      // rediss:// with certificates (lib/ref_redis.js); the adapter
+      // duplicates what it needs
       const { pub, sub } = await require("./lib/ref_redis").refRedisClients(cfg,
         (message) => line({ event: "redis-error", message }));
       sub.disconnect();
