@@ -565,28 +565,30 @@ describe("streams adapter, 0.2.x protocol: libsio with Node 0.2.3 peers (node-re
 // classic PUB/SUB (PUBLISH anywhere, NUMSUB summed over the nodes). Node
 // peers run the 0.3.1 package on a node-redis createCluster client and on
 // an ioredis Cluster.
-describe("streams adapter on a Redis Cluster: 2 libsio + 2 Node (node-redis and ioredis Cluster)", () => {
+describe("streams adapter on a Redis Cluster (3 masters + 3 replicas)", () => {
   const { startCluster } = require("./lib/redis_cluster");
-  const ctx = {};
   let rc;
-  const subscribers = async () => {
+  // PUBSUB NUMSUB (or SHARDNUMSUB) summed over every node
+  const subscribers = async (what, ch) => {
     let n = 0;
     for (const p of rc.ports) {
-      const r = await rc.command(p, "PUBSUB", "NUMSUB", "socket.io#/#").catch(() => null);
+      const r = await rc.command(p, "PUBSUB", what, ch).catch(() => null);
       if (Array.isArray(r)) n += Number(r[1]);
     }
     return n;
   };
+  before(async () => { rc = await startCluster(); });
+  after(async () => { if (rc) await rc.stop(); });
+
+describe("classic PUB/SUB: 2 libsio + 2 Node (node-redis and ioredis Cluster)", () => {
+  const ctx = {};
   before(async () => {
-    rc = await startCluster();
     Object.assign(ctx, await cluster({}, ["c1", "c2", "n1", "n2"], { redisCluster: rc.seeds },
                                      { n2: { redisClient: "ioredis" } }));
-    await until(async () => (await subscribers()) === 4, 10000, "4 subscribers over the nodes");
+    await until(async () => (await subscribers("NUMSUB", "socket.io#/#")) === 4, 10000,
+                "4 subscribers over the nodes");
   });
-  after(async () => {
-    await stopAll(ctx.servers, ctx.clients);
-    if (rc) await rc.stop();
-  });
+  after(() => stopAll(ctx.servers, ctx.clients));
 
   for (const from of ["c1", "n1"]) operationTests(ctx, from, { full: false });
 
@@ -632,6 +634,31 @@ describe("streams adapter on a Redis Cluster: 2 libsio + 2 Node (node-redis and 
     assert.equal(r.err, null);
     assert.deepEqual(r.responses.sort(), ["c2-reply", "n1-reply", "n2-reply"]);
   });
+});
+
+// useShardedPubSub: SSUBSCRIBE / SPUBLISH on the master of each channel's
+// slot (P#NSP# and P#NSP#<uid># hash to different slots), SHARDNUMSUB
+// summed over the masters; a stream and prefix of its own on the same
+// cluster. Node peers on node-redis createCluster: with an ioredis Cluster
+// client the 0.3.1 package's SSUBSCRIBE never reaches a node (SHARDNUMSUB
+// stays 0 for it on every node, so it would hear no request).
+describe("useShardedPubSub: 2 libsio + 2 Node (node-redis Cluster)", () => {
+  const ctx = {};
+  const opts = { useShardedPubSub: true, streamName: "sio-sharded", channelPrefix: "sio-sh" };
+  before(async () => {
+    Object.assign(ctx, await cluster({}, ["c1", "c2", "n1", "n2"], { ...opts, redisCluster: rc.seeds }));
+    await until(async () => (await subscribers("SHARDNUMSUB", "sio-sh#/#")) === 4, 10000,
+                "4 shard subscribers");
+  });
+  after(() => stopAll(ctx.servers, ctx.clients));
+  for (const from of ["c1", "n1"]) operationTests(ctx, from, { full: false });
+  test("the stream sio-sharded is written; recovery C -> Node and Node -> C", async () => {
+    const owner = await rc.ownerOf("sio-sharded");
+    assert.ok(Number(await rc.command(owner.port, "XLEN", "sio-sharded")) > 0);
+    await recovery(ctx, "c1", "n2", "n1");
+    await recovery(ctx, "n1", "c2", "c1");
+  });
+});
 });
 
 // rediss:// (a redis-server that speaks only TLS and requires client
