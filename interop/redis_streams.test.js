@@ -629,6 +629,9 @@ describe("classic PUB/SUB: 2 libsio + 2 Node (node-redis and ioredis Cluster)", 
       .map((d) => JSON.parse(d).packet.data[1]);
     assert.deepEqual([...order].sort(), [1, 2, 3, 4, 5]);
     for (const n of C) assert.deepEqual(seen[n], order, n);
+    // each C reader moved to the new master, resuming after an id it had read
+    for (const n of C)
+      assert.match(ctx.servers[n].stderr, new RegExp(`reading socket\\.io from 127\\.0\\.0\\.1:${replica} now, after [0-9]+-[0-9]+`), n);
     // and the cluster operations still work from a C server
     const r = await ctx.clients.c1.emitWithAck("sse-send", "after", 1);
     assert.equal(r.err, null);
