@@ -637,6 +637,20 @@ describe("classic PUB/SUB: 2 libsio + 2 Node (node-redis and ioredis Cluster)", 
     assert.equal(r.err, null);
     assert.deepEqual(r.responses.sort(), ["c2-reply", "n1-reply", "n2-reply"]);
   });
+
+  test("the stream's master is killed: after the promotion libsio readers read from the new master", async () => {
+    const owner = await rc.ownerOf("socket.io");
+    rc.kill(owner.port);
+    const { port } = await rc.waitPromotion(owner.port);
+    const C = ["c1", "c2"];
+    await until(() => C.every((n) => new RegExp(`reading socket\\.io from 127\\.0\\.0\\.1:${port} now`)
+      .test(ctx.servers[n].stderr)), 15000, "the C readers on the promoted replica");
+    const got = Promise.all(C.map((n) => next(ctx.clients[n], "after-kill")));
+    await ctx.clients.c2.emitWithAck("to", {}, "after-kill", 1);
+    for (const args of await got) assert.deepEqual(offsetOf(args)[0], [1]);
+    await rc.restart(owner.port);
+    await rc.waitHealthy();
+  });
 });
 
 // useShardedPubSub: SSUBSCRIBE / SPUBLISH on the master of each channel's
