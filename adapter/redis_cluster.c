@@ -1232,3 +1232,116 @@ void sio_rc_free(sio_rc *c) {
   free(c->seeds);
   free(c);
 }
+
+/* ------------------------------------------------------ keyed commands */
+
+int sio_rc_owner(const sio_rc *c, const char *key, sio_redis_url *out) {
+  if (!c || c->closing) return -1;
+  if (c->mode == SIO_RC_SINGLE) {
+    *out = c->seeds[0];
+    return 0;
+  }
+  const rc_node *n = c->owner[sio_redis_keyslot(key, strlen(key))];
+  if (!n || n->down || !n->listed) return -1;
+  *out = node_url((sio_rc *)c, n);
+  return 0;
+}
+
+/* A keyed command that follows redirects: its own copy of argv. */
+typedef struct rc_kcmd {
+  sio_rc *c;
+  sio_redis_reply_cb cb;
+  void *ud;
+  int redirects;
+  int argc;
+  char **argv;
+  size_t *lens;
+} rc_kcmd;
+
+static void kcmd_free(rc_kcmd *k) {
+  for (int i = 0; k->argv && i < k->argc; i++) free(k->argv[i]);
+  free(k->argv);
+  free(k->lens);
+  free(k);
+}
+
+static void kcmd_reply(redisReply *rep, void *ud) {
+  rc_kcmd *k = ud;
+  sio_rc *c = k->c;
+  unsigned slot;
+  rc_node *n;
+  if (rep && rep->type == REDIS_REPLY_ERROR && !c->closing &&
+      (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4)) &&
+      k->redirects++ < MAX_REDIRECTS && (n = redirect_node(c, rep->str, &slot))) {
+    c->stats.redirects++;
+    if (rep->str[0] == 'M') {
+      c->owner[slot] = n;
+      refresh_soon(c, 0);
+    } else {
+      const char *ask[1] = {"ASKING"};
+      node_command(n, NULL, NULL, 1, ask, NULL);
+    }
+    node_command(n, kcmd_reply, k, k->argc, (const char **)k->argv, k->lens);
+    return;
+  }
+  if (k->cb) k->cb(rep, k->ud);
+  kcmd_free(k);
+}
+
+void sio_rc_key_command(sio_rc *c, const char *key, int follow, sio_redis_reply_cb cb,
+                        void *ud, int argc, const char **argv, const size_t *lens) {
+  if (!c || c->closing) {
+    if (cb) cb(NULL, ud);
+    return;
+  }
+  if (c->mode == SIO_RC_SINGLE) {
+    if (c->pub) sio_redis_command(c->pub, cb, ud, argc, argv, lens);
+    else if (cb) cb(NULL, ud);
+    return;
+  }
+  rc_node *n = c->owner[sio_redis_keyslot(key, strlen(key))];
+  if (!n) {
+    if (cb) cb(NULL, ud);
+    refresh_soon(c, 0);
+    return;
+  }
+  if (!follow) {
+    node_command(n, cb, ud, argc, argv, lens);
+    return;
+  }
+  rc_kcmd *k = calloc(1, sizeof *k);
+  if (k) {
+    k->argv = calloc((size_t)argc, sizeof *k->argv);
+    k->lens = calloc((size_t)argc, sizeof *k->lens);
+  }
+  int ok = k && k->argv && k->lens;
+  if (k) k->argc = argc;
+  for (int i = 0; ok && i < argc; i++) {
+    k->lens[i] = lens ? lens[i] : strlen(argv[i]);
+    ok = (k->argv[i] = malloc(k->lens[i] + 1)) != NULL;
+    if (ok) {
+      memcpy(k->argv[i], argv[i], k->lens[i]);
+      k->argv[i][k->lens[i]] = '\0';
+    }
+  }
+  if (!ok) {
+    if (k) kcmd_free(k);
+    if (cb) cb(NULL, ud);
+    return;
+  }
+  k->c = c;
+  k->cb = cb;
+  k->ud = ud;
+  node_command(n, kcmd_reply, k, argc, argv, lens);
+}
+
+void sio_rc_redirected(sio_rc *c, const char *err) {
+  if (!c || c->closing || c->mode == SIO_RC_SINGLE) return;
+  unsigned slot;
+  rc_node *n;
+  if (!strncmp(err, "MOVED ", 6) && (n = redirect_node(c, err, &slot))) {
+    c->stats.redirects++;
+    c->owner[slot] = n;
+  }
+  refresh_soon(c, 0);
+}

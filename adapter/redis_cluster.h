@@ -66,4 +66,24 @@ void sio_rc_unsubscribe(sio_rc *c, const char *kind, const char *channel);
 void sio_rc_count(sio_rc *c, const char *what, const char *channel, sio_rc_count_cb cb,
                   void *ud);
 sio_rc_stats sio_rc_get_stats(const sio_rc *c);
+
+/* Keyed commands (the streams adapter: XADD, XRANGE, SET, MULTI..EXEC). */
+/* The URL of the master serving key's slot (single mode: the server), for
+ * a connection of the caller's own (a blocking XREAD); it carries the
+ * seeds' AUTH and TLS (the caller's connection takes its own reference).
+ * 0, or -1 while no reachable owner is known. */
+int sio_rc_owner(const sio_rc *c, const char *key, sio_redis_url *out);
+/* Sends argv to the master of key's slot with the reply timeout (single
+ * mode: the command connection). follow: -MOVED / -ASK are followed (at
+ * most a few times, MOVED also updates the slot map and refreshes it);
+ * 0 for commands that must stay on one connection in order (MULTI ...
+ * EXEC on one key), whose errors go to cb as they are. cb gets NULL when
+ * no owner is known, the node is down, or the reply timed out; it may be
+ * called before this returns. */
+void sio_rc_key_command(sio_rc *c, const char *key, int follow, sio_redis_reply_cb cb,
+                        void *ud, int argc, const char **argv, const size_t *lens);
+/* A connection of the caller's own got err ("MOVED <slot> <host>:<port>",
+ * "CLUSTERDOWN ...", ...): the slot map takes the new owner and/or a
+ * refresh is scheduled. */
+void sio_rc_redirected(sio_rc *c, const char *err);
 #endif

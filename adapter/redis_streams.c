@@ -18,7 +18,9 @@
 
 #include "base64.h"
 #include "notepack.h"
+#include "redis_cluster.h"
 #include "redis_conn.h"
+#include "redis_tls.h"
 #include "sio/log.h"
 
 #define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
@@ -48,11 +50,19 @@ typedef struct reader {
   int have_last;
   int busy;        /* a command is outstanding */
   struct event *retry;
+  char host[256];  /* Redis Cluster: the master conn reads from */
+  int port;
 } reader;
 
 struct sio_streams_cluster {
   struct event_base *base;
   sio_redis *pub, *sub;
+  /* Redis Cluster (cluster_nodes / cluster_mode): keyed commands go to the
+   * master of the key's slot, PUB/SUB and counts through sio_rc; pub and
+   * sub are then NULL. */
+  sio_rc *rc;
+  size_t inflight;     /* keyed commands sent through rc, unanswered */
+  sio_redis_tls *tls;  /* rediss://: the creator's reference, or NULL */
   reader *readers;
   unsigned nreaders;
   char *stream, *prefix, *session_prefix;
@@ -277,11 +287,55 @@ json_t *sio_streams_decode_data(const char *s, size_t n, sio_mp_bins *bins) {
   return v;
 }
 
+/* ------------------------------------------------------------ commands */
+
+typedef struct kc {
+  sio_streams_cluster *cl;
+  sio_redis_reply_cb cb;
+  void *ud;
+} kc;
+
+static void kc_reply(redisReply *rep, void *ud) {
+  kc *k = ud;
+  sio_streams_cluster *cl = k->cl;
+  if (k->cb) k->cb(rep, k->ud);
+  free(k);
+  /* closing: the last write answered, the cluster connections may go */
+  if (--cl->inflight == 0 && cl->closing && cl->rc && cl->drain) {
+    struct timeval now = {0, 0};
+    evtimer_add(cl->drain, &now);
+  }
+}
+
+/* A command on key: the one connection, or the master of key's slot
+ * (follow: redirects followed; 0 for MULTI ... EXEC). */
+static void kcmd(sio_streams_cluster *cl, const char *key, int follow, sio_redis_reply_cb cb,
+                 void *ud, int argc, const char **argv, const size_t *lens) {
+  if (!cl->rc) {
+    sio_redis_command(cl->pub, cb, ud, argc, argv, lens);
+    return;
+  }
+  kc *k = malloc(sizeof *k);
+  if (!k) {
+    if (cb) cb(NULL, ud);
+    return;
+  }
+  k->cl = cl;
+  k->cb = cb;
+  k->ud = ud;
+  cl->inflight++;
+  sio_rc_key_command(cl->rc, key, follow, kc_reply, k, argc, argv, lens);
+}
+
 /* ------------------------------------------------------------ publish */
 
 static void publish_raw(sio_streams_cluster *cl, const char *channel, const char *payload,
                         size_t len) {
   const char *cmd = cl->sharded ? "SPUBLISH" : "PUBLISH";
+  if (cl->rc) {
+    sio_rc_publish(cl->rc, cmd, channel, payload, len);
+    return;
+  }
   const char *argv[3] = {cmd, channel, payload};
   size_t lens[3] = {strlen(cmd), strlen(channel), len};
   sio_redis_command(cl->pub, NULL, NULL, 3, argv, lens);
@@ -408,7 +462,7 @@ static void xadd(streams_adapter *a, int type, json_t *obj, sio_buf *const *bins
   }
   av[13] = d;
   lens[13] = dl;
-  sio_redis_command(a->cl->pub, p ? xadd_reply : NULL, p, d ? 14 : 12, av, lens);
+  kcmd(a->cl, a->stream, 1, p ? xadd_reply : NULL, p, d ? 14 : 12, av, lens);
   free(d);
   if (a->cl->v02 && a->hb && !a->cl->closing) { /* every write re-arms the heartbeat */
     struct timeval tv = {HEARTBEAT_MS / 1000, 0};
@@ -523,6 +577,12 @@ static void numsub_reply(redisReply *rep, void *ud) {
   free(x);
 }
 
+static void numsub_sum(void *ud, size_t n) {
+  numsub_ctx *x = ud;
+  x->cb(x->ctx, n ? n : 1);
+  free(x);
+}
+
 /* PUBSUB NUMSUB P#NSP# (SHARDNUMSUB when sharded): the servers, self
  * included; a server that died unsubscribed with its connection. */
 static void sa_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
@@ -538,6 +598,11 @@ static void sa_server_count(sio_adapter *base, sio_count_cb cb, void *ctx) {
   }
   x->cb = cb;
   x->ctx = ctx;
+  if (a->cl->rc) { /* a cluster: summed over the nodes */
+    sio_rc_count(a->cl->rc, a->cl->sharded ? "SHARDNUMSUB" : "NUMSUB", a->ch_pub, numsub_sum,
+                 x);
+    return;
+  }
   const char *argv[3] = {"PUBSUB", a->cl->sharded ? "SHARDNUMSUB" : "NUMSUB", a->ch_pub};
   sio_redis_command(a->cl->pub, numsub_reply, x, 3, argv, NULL);
 }
@@ -1090,23 +1155,60 @@ static void on_entry(sio_streams_cluster *cl, const redisReply *e) {
 
 static void reader_start(reader *r);
 
-static void reader_retry_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  reader_start(arg);
-}
+static void reader_state(void *ud, int connected);
 
 static void reader_later(reader *r) {
   struct timeval tv = {0, READ_RETRY_MS * 1000};
-  evtimer_add(r->retry, &tv);
+  if (!r->cl->closing) evtimer_add(r->retry, &tv);
+}
+
+/* A cluster: the reader's connection goes to the master that owns the
+ * stream's slot; when another master owns it (a failover, a slot moved),
+ * a new connection there resumes from the last id read. Checked every
+ * READ_RETRY_MS while it cannot read. */
+static int reader_follow(reader *r) {
+  sio_streams_cluster *cl = r->cl;
+  sio_redis_url u;
+  if (sio_rc_owner(cl->rc, r->key, &u) != 0) return -1;
+  if (r->conn && u.port == r->port && !strcmp(u.host, r->host)) return 0;
+  sio_redis *old = r->conn;
+  r->conn = NULL;
+  sio_redis_free(old); /* an XREAD outstanding gets NULL */
+  r->busy = 0;
+  snprintf(r->host, sizeof r->host, "%s", u.host);
+  r->port = u.port;
+  if (old)
+    sio_log(SIO_LOG_INFO, TAG, "reading %s from %s:%d now, after %s", r->key, r->host, r->port,
+            r->have_last ? r->last : "the start");
+  r->conn = sio_redis_new(cl->base, &u, 0, NULL, reader_state, r);
+  return r->conn ? 0 : -1;
+}
+
+static void reader_retry_cb(evutil_socket_t fd, short w, void *arg) {
+  (void)fd;
+  (void)w;
+  reader *r = arg;
+  if (r->cl->closing) return;
+  if (r->cl->rc && (reader_follow(r) != 0 || !sio_redis_connected(r->conn))) {
+    reader_later(r);
+    return;
+  }
+  reader_start(r);
 }
 
 static void xread_reply(redisReply *rep, void *ud) {
   reader *r = ud;
   r->busy = 0;
-  if (!rep || r->cl->closing) return; /* the connection went: resumed on reconnection */
+  if (r->cl->closing) return;
+  if (!rep) { /* the connection went: resumed on reconnection (a cluster: maybe elsewhere) */
+    if (r->cl->rc) reader_later(r);
+    return;
+  }
   if (rep->type == REDIS_REPLY_ERROR) {
     sio_log(SIO_LOG_WARN, TAG, "XREAD %s: %s", r->key, rep->str);
+    /* a cluster: MOVED (a failover, a slot moved) or the node stepping
+     * down: the slot map learns it, the reader follows (reader_follow) */
+    if (r->cl->rc) sio_rc_redirected(r->cl->rc, rep->str);
     reader_later(r);
     return;
   }
@@ -1132,7 +1234,11 @@ static void xread_reply(redisReply *rep, void *ud) {
 static void revrange_reply(redisReply *rep, void *ud) {
   reader *r = ud;
   r->busy = 0;
-  if (!rep || r->cl->closing) return;
+  if (r->cl->closing) return;
+  if (!rep) {
+    if (r->cl->rc) reader_later(r);
+    return;
+  }
   if (rep->type == REDIS_REPLY_ARRAY) {
     if (rep->elements && entry_shape(rep->element[0]) &&
         rep->element[0]->element[0]->len < sizeof r->last)
@@ -1141,7 +1247,10 @@ static void revrange_reply(redisReply *rep, void *ud) {
     r->have_last = 1;
     reader_start(r);
   } else {
-    if (rep->type == REDIS_REPLY_ERROR) sio_log(SIO_LOG_WARN, TAG, "XREVRANGE %s: %s", r->key, rep->str);
+    if (rep->type == REDIS_REPLY_ERROR) {
+      sio_log(SIO_LOG_WARN, TAG, "XREVRANGE %s: %s", r->key, rep->str);
+      if (r->cl->rc) sio_rc_redirected(r->cl->rc, rep->str);
+    }
     reader_later(r);
   }
 }
@@ -1165,7 +1274,9 @@ static void reader_start(reader *r) {
 }
 
 static void reader_state(void *ud, int connected) {
-  if (connected) reader_start(ud);
+  reader *r = ud;
+  if (connected) reader_start(r);
+  else if (r->cl->rc) reader_later(r); /* the owner may have changed */
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -1185,7 +1296,7 @@ static void sa_persist_session(sio_adapter *base, const sio_session *s) {
   if (b64 && key) {
     const char *argv[5] = {"SET", key, b64, "PX", px};
     size_t lens[5] = {3, strlen(key), n, 2, strlen(px)};
-    sio_redis_command(a->cl->pub, NULL, NULL, 5, argv, lens);
+    kcmd(a->cl, key, 1, NULL, NULL, 5, argv, lens);
   }
   free(key);
   free(b64);
@@ -1322,7 +1433,7 @@ static void restore_page(restore *x) {
   char from[48];
   next_id(x->ms, x->seq, from);
   const char *argv[6] = {"XRANGE", x->a->stream, from, "+", "COUNT", REPLAY_COUNT};
-  sio_redis_command(x->a->cl->pub, page_reply, x, 6, argv, NULL);
+  kcmd(x->a->cl, x->a->stream, 1, page_reply, x, 6, argv, NULL);
 }
 
 /* The session value -> x->out; -1 when it is not one. */
@@ -1412,11 +1523,13 @@ static void sa_restore_session(sio_adapter *base, const char *pid, const char *o
   const char *multi[1] = {"MULTI"}, *get[2] = {"GET", x->key}, *del[2] = {"DEL", x->key},
              *exec[1] = {"EXEC"};
   const char *xr[4] = {"XRANGE", a->stream, offset, offset};
-  sio_redis_command(a->cl->pub, ignore_reply, NULL, 1, multi, NULL);
-  sio_redis_command(a->cl->pub, ignore_reply, NULL, 2, get, NULL);
-  sio_redis_command(a->cl->pub, ignore_reply, NULL, 2, del, NULL);
-  sio_redis_command(a->cl->pub, exec_reply, x, 1, exec, NULL);
-  sio_redis_command(a->cl->pub, check_reply, x, 4, xr, NULL);
+  /* on a cluster the transaction goes, in order and without redirects,
+   * to the master of the session key's slot; XRANGE to the stream's */
+  kcmd(a->cl, x->key, 0, ignore_reply, NULL, 1, multi, NULL);
+  kcmd(a->cl, x->key, 0, ignore_reply, NULL, 2, get, NULL);
+  kcmd(a->cl, x->key, 0, ignore_reply, NULL, 2, del, NULL);
+  kcmd(a->cl, x->key, 0, exec_reply, x, 1, exec, NULL);
+  kcmd(a->cl, a->stream, 1, check_reply, x, 4, xr, NULL);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -1440,6 +1553,10 @@ static void sa_free(sio_adapter *base) {
     free(e->value);
   sio_map_clear(&a->nodes);
   const char *kind = a->cl->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+  if (a->cl->rc) {
+    sio_rc_unsubscribe(a->cl->rc, kind, a->ch_pub);
+    sio_rc_unsubscribe(a->cl->rc, kind, a->ch_own);
+  }
   sio_redis_unsubscribe(a->cl->sub, kind, a->ch_pub);
   sio_redis_unsubscribe(a->cl->sub, kind, a->ch_own);
   sio_map_del(&a->cl->by_channel, a->ch_pub);
@@ -1502,8 +1619,13 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   const char *kind = cl->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
   sio_map_put(&cl->by_channel, a->ch_pub, a);
   sio_map_put(&cl->by_channel, a->ch_own, a);
-  sio_redis_subscribe(cl->sub, kind, a->ch_pub);
-  sio_redis_subscribe(cl->sub, kind, a->ch_own);
+  if (cl->rc) {
+    sio_rc_subscribe(cl->rc, kind, a->ch_pub);
+    sio_rc_subscribe(cl->rc, kind, a->ch_own);
+  } else {
+    sio_redis_subscribe(cl->sub, kind, a->ch_pub);
+    sio_redis_subscribe(cl->sub, kind, a->ch_own);
+  }
   sio_log(SIO_LOG_DEBUG, TAG, "adapter for %s on stream %s, uid %s", nsp, a->stream, a->uid);
   return &a->base;
 }
@@ -1512,21 +1634,68 @@ static void drain_cb(evutil_socket_t fd, short w, void *arg);
 
 sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_redis_options *o,
                                              char *err, size_t errlen) {
-  sio_redis_url url;
-  if (!o || !o->url || sio_redis_parse_url(o->url, &url) != 0) {
-    snprintf(err, errlen, "invalid Redis URL \"%s\" (redis://[[user]:password@]host[:port][/db])",
-             o && o->url ? o->url : "");
+  sio_redis_url url, seeds[64];
+  size_t nseeds = 0;
+  int mode = SIO_RC_SINGLE;
+  if (!o) {
+    snprintf(err, errlen, "no options");
     return NULL;
   }
   if (o->stream_count > 1024) {
     snprintf(err, errlen, "streamCount %u is too large (at most 1024)", o->stream_count);
     return NULL;
   }
+  /* a Redis Cluster: cluster_nodes (and url) as seeds, as the classic
+   * adapter takes them */
+  if (o->n_cluster_nodes > 64 || (o->n_cluster_nodes && !o->cluster_nodes)) {
+    snprintf(err, errlen, "cluster_nodes: 1 to 64 seed URLs");
+    return NULL;
+  }
+  for (size_t i = 0; i < o->n_cluster_nodes; i++)
+    if (!o->cluster_nodes[i] || sio_redis_parse_url(o->cluster_nodes[i], &seeds[nseeds++]) != 0) {
+      snprintf(err, errlen, "invalid Redis URL \"%s\" in cluster_nodes "
+               "(redis://[[user]:password@]host[:port])",
+               o->cluster_nodes[i] ? o->cluster_nodes[i] : "");
+      return NULL;
+    }
+  switch (o->cluster_mode) {
+  case SIO_REDIS_MODE_DEFAULT: mode = nseeds ? SIO_RC_CLUSTER : SIO_RC_SINGLE; break;
+  case SIO_REDIS_MODE_SINGLE: mode = SIO_RC_SINGLE; break;
+  case SIO_REDIS_MODE_CLUSTER: mode = SIO_RC_CLUSTER; break;
+  case SIO_REDIS_MODE_DETECT: mode = SIO_RC_DETECT; break;
+  default:
+    snprintf(err, errlen, "unknown cluster_mode %d", o->cluster_mode);
+    return NULL;
+  }
+  if (o->url && sio_redis_parse_url(o->url, &url) != 0) {
+    snprintf(err, errlen, "invalid Redis URL \"%s\" (redis://[[user]:password@]host[:port][/db])",
+             o->url);
+    return NULL;
+  }
+  if (!o->url) {
+    if (!nseeds) {
+      snprintf(err, errlen, "no Redis URL (url or cluster_nodes)");
+      return NULL;
+    }
+    url = seeds[0];
+  }
+  if (mode == SIO_RC_SINGLE) nseeds = 0;
+  else if (o->url && nseeds < 64) seeds[nseeds++] = url;
+  /* rediss:// and the tls_* options, for every connection */
+  if (sio_redis_tls_setup(&url, o, err, errlen) != 0) return NULL;
+  for (size_t i = 0; i < nseeds; i++) {
+    seeds[i].tls = url.tls;
+    seeds[i].tls_ctx = url.tls_ctx;
+    seeds[i].on_error = url.on_error;
+    seeds[i].error_user_data = url.error_user_data;
+  }
   sio_streams_cluster *cl = calloc(1, sizeof *cl);
   if (!cl) {
+    sio_redis_tls_unref(url.tls_ctx);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  cl->tls = url.tls_ctx;
   cl->base = base;
   cl->stream = strdup(o->stream_name && *o->stream_name ? o->stream_name : "socket.io");
   cl->prefix = strdup(o->channel_prefix && *o->channel_prefix ? o->channel_prefix : "socket.io");
@@ -1542,10 +1711,17 @@ sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_
   sio_map_init(&cl->by_nsp);
   sio_map_init(&cl->by_channel);
   cl->drain = evtimer_new(base, drain_cb, cl);
-  cl->pub = sio_redis_new(base, &url, 0, NULL, NULL, cl);
-  cl->sub = sio_redis_new(base, &url, 1, on_message, NULL, cl);
+  if (nseeds) {
+    sio_rc_config rcfg = {seeds, nseeds, mode, o->cluster_node_timeout_ms,
+                          o->cluster_refresh_interval_ms, 0};
+    cl->rc = sio_rc_new(base, &rcfg, on_message, cl);
+  } else {
+    cl->pub = sio_redis_new(base, &url, 0, NULL, NULL, cl);
+    cl->sub = sio_redis_new(base, &url, 1, on_message, NULL, cl);
+  }
   cl->readers = calloc(cl->count, sizeof *cl->readers);
-  int ok = cl->stream && cl->prefix && cl->session_prefix && cl->pub && cl->sub && cl->readers;
+  int ok = cl->stream && cl->prefix && cl->session_prefix && (cl->rc || (cl->pub && cl->sub)) &&
+           cl->readers && cl->drain;
   for (unsigned i = 0; ok && i < cl->count; i++) {
     reader *r = &cl->readers[i];
     r->cl = cl;
@@ -1553,9 +1729,14 @@ sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_
     snprintf(tail, sizeof tail, "-%u", i);
     r->key = cl->count > 1 ? cat(cl->stream, tail, NULL, NULL) : strdup(cl->stream);
     r->retry = evtimer_new(base, reader_retry_cb, r);
-    r->conn = sio_redis_new(base, &url, 0, NULL, reader_state, r);
+    /* a cluster: connected to the stream's master once the slot map is in */
+    r->conn = cl->rc ? NULL : sio_redis_new(base, &url, 0, NULL, reader_state, r);
     cl->nreaders = i + 1;
-    ok = r->key && r->retry && r->conn;
+    ok = r->key && r->retry && (r->conn || cl->rc);
+    if (ok && cl->rc) {
+      struct timeval now = {0, 0};
+      evtimer_add(r->retry, &now);
+    }
   }
   if (!ok) {
     sio_streams_cluster_free(cl);
@@ -1571,6 +1752,9 @@ static void drain_cb(evutil_socket_t fd, short w, void *arg) {
   sio_streams_cluster *cl = arg;
   sio_redis_free(cl->pub); /* pending commands fail: restores end */
   cl->pub = NULL;
+  sio_rc *rc = cl->rc;
+  cl->rc = NULL;
+  sio_rc_free(rc);
 }
 
 /* Not freed here, inside the connection's own callback: on the next turn. */
@@ -1601,7 +1785,21 @@ void sio_streams_cluster_close(void *clp) {
   sio_redis_free(cl->sub);
   cl->sub = NULL;
   struct timeval tv = {DRAIN_MAX_S, 0};
-  if (cl->drain && evtimer_add(cl->drain, &tv) == 0) {
+  if (cl->rc) {
+    /* a cluster: subscriptions end now; the connections go once the
+     * keyed commands in flight (sessions SET) answered, or after
+     * DRAIN_MAX_S */
+    const char *kind = cl->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+    for (sio_map_entry *e = sio_map_first(&cl->by_nsp, &it); e;
+         e = sio_map_next(&cl->by_nsp, e, &it)) {
+      streams_adapter *a = e->value;
+      if (cl->v02) continue;
+      sio_rc_unsubscribe(cl->rc, kind, a->ch_pub);
+      sio_rc_unsubscribe(cl->rc, kind, a->ch_own);
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(cl->drain, cl->inflight ? &tv : &now);
+  } else if (cl->drain && evtimer_add(cl->drain, &tv) == 0) {
     const char *argv[1] = {"PING"};
     sio_redis_command(cl->pub, drained, cl, 1, argv, NULL);
   } else {
@@ -1619,6 +1817,9 @@ void sio_streams_cluster_free(void *clp) {
   sio_streams_cluster *cl = clp;
   if (!cl) return;
   cl->closing = 1;
+  sio_rc *rc = cl->rc;
+  cl->rc = NULL;
+  sio_rc_free(rc); /* (its pending commands' callbacks see no rc) */
   if (cl->drain) event_free(cl->drain);
   sio_redis_free(cl->pub);
   sio_redis_free(cl->sub);
@@ -1633,5 +1834,6 @@ void sio_streams_cluster_free(void *clp) {
   free(cl->stream);
   free(cl->prefix);
   free(cl->session_prefix);
+  sio_redis_tls_unref(cl->tls);
   free(cl);
 }

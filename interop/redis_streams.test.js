@@ -558,3 +558,156 @@ describe("streams adapter, 0.2.x protocol: libsio with Node 0.2.3 peers (node-re
     assert.deepEqual(list.map((x) => x.id).sort(), ["c1", "c2", "n1"].map((n) => ctx.clients[n].id).sort());
   });
 });
+
+// The streams adapter on a Redis Cluster (3 masters + 3 replicas): the
+// stream is one key, so every XADD / XREAD / XRANGE goes to the master of
+// its slot; sessions to the master of theirs; requests and answers over
+// classic PUB/SUB (PUBLISH anywhere, NUMSUB summed over the nodes). Node
+// peers run the 0.3.1 package on a node-redis createCluster client and on
+// an ioredis Cluster.
+describe("streams adapter on a Redis Cluster (3 masters + 3 replicas)", () => {
+  const { startCluster } = require("./lib/redis_cluster");
+  let rc;
+  // PUBSUB NUMSUB (or SHARDNUMSUB) summed over every node
+  const subscribers = async (what, ch) => {
+    let n = 0;
+    for (const p of rc.ports) {
+      const r = await rc.command(p, "PUBSUB", what, ch).catch(() => null);
+      if (Array.isArray(r)) n += Number(r[1]);
+    }
+    return n;
+  };
+  before(async () => { rc = await startCluster(); });
+  after(async () => { if (rc) await rc.stop(); });
+
+describe("classic PUB/SUB: 2 libsio + 2 Node (node-redis and ioredis Cluster)", () => {
+  const ctx = {};
+  before(async () => {
+    Object.assign(ctx, await cluster({}, ["c1", "c2", "n1", "n2"], { redisCluster: rc.seeds },
+                                     { n2: { redisClient: "ioredis" } }));
+    await until(async () => (await subscribers("NUMSUB", "socket.io#/#")) === 4, 10000,
+                "4 subscribers over the nodes");
+  });
+  after(() => stopAll(ctx.servers, ctx.clients));
+
+  for (const from of ["c1", "n1"]) operationTests(ctx, from, { full: false });
+
+  test("the stream lives on the master of its slot, with entries of several servers", async () => {
+    const owner = await rc.ownerOf("socket.io");
+    assert.ok(Number(await rc.command(owner.port, "XLEN", "socket.io")) > 0);
+    // a C server's own entries are there (uid of a libsio adapter)
+    const entries = await rc.command(owner.port, "XRANGE", "socket.io", "-", "+");
+    const uids = new Set(entries.map((e) => e[1][e[1].indexOf("uid") + 1]));
+    assert.ok(uids.size >= 2, "entries of several servers");
+  });
+
+  for (const [from, to] of [["c1", "n1"], ["n2", "c2"], ["c2", "c1"]]) {
+    test(`recovery ${from} -> ${to} across the cluster`, async () => {
+      const helper = Object.keys(ctx.clients).find((n) => n !== from && n !== to);
+      await recovery(ctx, from, to, helper);
+    });
+  }
+
+  test("the stream's master fails over: libsio readers follow and resume from their last id", async () => {
+    const owner = await rc.ownerOf("socket.io");
+    const { replica } = await rc.failover(owner.port);
+    // broadcasts right after the failover, from a C and a Node server: the
+    // C servers' clients get each once, in order
+    const C = ["c1", "c2"];
+    const seen = Object.fromEntries(C.map((n) => [n, []]));
+    for (const n of C) ctx.clients[n].on("fo", (x) => seen[n].push(x));
+    for (let i = 1; i <= 5; i++)
+      await ctx.clients[i % 2 ? "c1" : "n1"].emitWithAck("to", {}, "fo", i);
+    await until(() => C.every((n) => seen[n].length >= 5), 15000, "the broadcasts after the failover");
+    await sleep(200);
+    assert.equal((await rc.ownerOf("socket.io")).port, replica);
+    // each once, in the stream's order (a Node server acknowledges before
+    // its XADD lands, so that order is not always the order of the emits)
+    const entries = await rc.command(replica, "XRANGE", "socket.io", "-", "+");
+    const order = entries.map((e) => e[1][e[1].indexOf("data") + 1])
+      .filter((d) => typeof d === "string" && d.startsWith("{") && d.includes('"fo"'))
+      .map((d) => JSON.parse(d).packet.data[1]);
+    assert.deepEqual([...order].sort(), [1, 2, 3, 4, 5]);
+    for (const n of C) assert.deepEqual(seen[n], order, n);
+    // each C reader moved to the new master, resuming after an id it had read
+    for (const n of C)
+      assert.match(ctx.servers[n].stderr, new RegExp(`reading socket\\.io from 127\\.0\\.0\\.1:${replica} now, after [0-9]+-[0-9]+`), n);
+    // and the cluster operations still work from a C server
+    const r = await ctx.clients.c1.emitWithAck("sse-send", "after", 1);
+    assert.equal(r.err, null);
+    assert.deepEqual(r.responses.sort(), ["c2-reply", "n1-reply", "n2-reply"]);
+  });
+
+  test("the stream's master is killed: after the promotion libsio readers read from the new master", async () => {
+    const owner = await rc.ownerOf("socket.io");
+    rc.kill(owner.port);
+    const { port } = await rc.waitPromotion(owner.port);
+    const C = ["c1", "c2"];
+    await until(() => C.every((n) => new RegExp(`reading socket\\.io from 127\\.0\\.0\\.1:${port} now`)
+      .test(ctx.servers[n].stderr)), 15000, "the C readers on the promoted replica");
+    const got = Promise.all(C.map((n) => next(ctx.clients[n], "after-kill")));
+    await ctx.clients.c2.emitWithAck("to", {}, "after-kill", 1);
+    for (const args of await got) assert.deepEqual(offsetOf(args)[0], [1]);
+    await rc.restart(owner.port);
+    await rc.waitHealthy();
+  });
+});
+
+// useShardedPubSub: SSUBSCRIBE / SPUBLISH on the master of each channel's
+// slot (P#NSP# and P#NSP#<uid># hash to different slots), SHARDNUMSUB
+// summed over the masters; a stream and prefix of its own on the same
+// cluster. Node peers on node-redis createCluster: with an ioredis Cluster
+// client the 0.3.1 package's SSUBSCRIBE never reaches a node (SHARDNUMSUB
+// stays 0 for it on every node, so it would hear no request).
+describe("useShardedPubSub: 2 libsio + 2 Node (node-redis Cluster)", () => {
+  const ctx = {};
+  const opts = { useShardedPubSub: true, streamName: "sio-sharded", channelPrefix: "sio-sh" };
+  before(async () => {
+    Object.assign(ctx, await cluster({}, ["c1", "c2", "n1", "n2"], { ...opts, redisCluster: rc.seeds }));
+    await until(async () => (await subscribers("SHARDNUMSUB", "sio-sh#/#")) === 4, 10000,
+                "4 shard subscribers");
+  });
+  after(() => stopAll(ctx.servers, ctx.clients));
+  for (const from of ["c1", "n1"]) operationTests(ctx, from, { full: false });
+  test("the stream sio-sharded is written; recovery C -> Node and Node -> C", async () => {
+    const owner = await rc.ownerOf("sio-sharded");
+    assert.ok(Number(await rc.command(owner.port, "XLEN", "sio-sharded")) > 0);
+    await recovery(ctx, "c1", "n2", "n1");
+    await recovery(ctx, "n1", "c2", "c1");
+  });
+});
+});
+
+// rediss:// (a redis-server that speaks only TLS and requires client
+// certificates): the streams adapter's connections (commands, PUB/SUB,
+// the XREAD reader) verify Redis against the test CA and present a client
+// certificate; a libsio and a Node server share the stream.
+describe("streams adapter over rediss://: 1 libsio + 1 Node", () => {
+  const path = require("node:path");
+  const { makeCerts } = require("./lib/certs");
+  const ctx = {};
+  let certs, redis;
+  before(async () => {
+    certs = makeCerts();
+    const ca = path.join(certs.dir, "ca.pem");
+    redis = await startRedis(0, { tls: { ...certs.server, ca, authClients: "yes" } });
+    Object.assign(ctx, await cluster(redis, ["c1", "n1"],
+                                     { redisTls: { ca, cert: certs.server2.cert, key: certs.server2.key } }));
+  });
+  after(async () => {
+    await stopAll(ctx.servers, ctx.clients);
+    if (redis) await redis.stop();
+    if (certs) certs.cleanup();
+  });
+  test("broadcasts both ways and recovery C -> Node and Node -> C", async () => {
+    assert.match(redis.url, /^rediss:/);
+    for (const from of ["c1", "n1"]) {
+      const got = Promise.all(["c1", "n1"].map((n) => next(ctx.clients[n], `tls-${from}`)));
+      await until(async () => (await ctx.clients[from].emitWithAck("fetch", {})).length === 2, 10000, "both servers");
+      await ctx.clients[from].emitWithAck("to", {}, `tls-${from}`, 1);
+      for (const args of await got) assert.deepEqual(offsetOf(args)[0], [1]);
+    }
+    await recovery(ctx, "c1", "n1", "n1");
+    await recovery(ctx, "n1", "c1", "c1");
+  });
+});

@@ -164,13 +164,21 @@ io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
 io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 
 async function start() {
-  if (cfg.redis && cfg.adapter === "streams") {
+  if ((cfg.redis || cfg.redisCluster) && cfg.adapter === "streams") {
     // @socket.io/redis-streams-adapter 0.3.1 (or 0.2.3 with streamsVersion
     // "0.2"), on node-redis or ioredis (redisClient "ioredis")
     const pkg = cfg.streamsVersion === "0.2" ? "redis-streams-adapter-0.2" : "@socket.io/redis-streams-adapter";
     const { createAdapter } = require(pkg);
     let client;
-    if (cfg.redisClient === "ioredis") {
+    if (cfg.redisCluster || cfg.redisTls) {
+      // a Redis Cluster (node-redis createCluster or ioredis Cluster) or
+      // rediss:// with certificates (lib/ref_redis.js); the adapter
+      // duplicates what it needs
+      const { pub, sub } = await require("./lib/ref_redis").refRedisClients(cfg,
+        (message) => line({ event: "redis-error", message }));
+      sub.disconnect();
+      client = pub;
+    } else if (cfg.redisClient === "ioredis") {
       const Redis = require("ioredis");
       client = new Redis(cfg.redis);
     } else {
