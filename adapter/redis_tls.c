@@ -1,15 +1,13 @@
 #include "redis_tls.h"
 
 #include "redis_conn.h"
+#include "tls_filter.h"
 #include "sio/redis.h"
 
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
 #include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
@@ -32,9 +30,7 @@ struct sio_redis_tls {
 };
 
 static void fail(char *err, size_t n, const char *what, const char *file, int rc) {
-  char m[160] = "";
-  if (rc) mbedtls_strerror(rc, m, sizeof m);
-  snprintf(err, n, "%s%s%s%s%s", what, file ? " " : "", file ? file : "", rc ? ": " : "", m);
+  eio_tls_filter_reason(err, n, what, file, rc);
 }
 
 sio_redis_tls *sio_redis_tls_new(const char *ca_file, const char *cert_file,
@@ -178,75 +174,47 @@ int sio_redis_tls_san_has_ip(const unsigned char *ext, size_t ext_len, const uns
   return 0;
 }
 
-/* ---- one connection ---- */
+/* ---- one connection: the filter, BIO and handshake plumbing is the one
+ * engineio/tls_filter.c gives the server side (adapter/ may use engineio's
+ * helpers, as it uses map.h); what is the client's own stays here ---- */
 
-typedef struct tls_conn {
+typedef struct client_conn {
   sio_redis_tls *ctx;
-  mbedtls_ssl_context ssl;
-  struct bufferevent *under;
-  struct bufferevent *filter;
-  struct evbuffer *in;        /* the socket's input, during a read */
+  const char *name;           /* SNI and the name checked; used only during the wrap */
   unsigned char ip[16];       /* the host, when it is an IP address */
   size_t iplen;
   char *err;
   size_t errlen;
-  int handshaken;
-  int failed;
-} tls_conn;
+} client_conn;
 
 static int verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
-  tls_conn *c = arg;
+  client_conn *c = arg;
   if (depth == 0 && !sio_redis_tls_san_has_ip(crt->v3_ext.p, crt->v3_ext.len, c->ip, c->iplen))
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
   return 0;
 }
 
-static int bio_send(void *arg, const unsigned char *buf, size_t len) {
-  tls_conn *c = arg;
-  if (evbuffer_add(bufferevent_get_output(c->under), buf, len) != 0)
-    return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-  return (int)len;
-}
-
-static int bio_recv(void *arg, unsigned char *buf, size_t len) {
-  tls_conn *c = arg;
-  struct evbuffer *in = c->in ? c->in : bufferevent_get_input(c->under);
-  int n = evbuffer_remove(in, buf, len);
-  if (n <= 0) return MBEDTLS_ERR_SSL_WANT_READ;
-  return n;
-}
-
-static void free_conn(void *arg) {
-  tls_conn *c = arg;
-  mbedtls_ssl_free(&c->ssl);
-  sio_redis_tls_unref(c->ctx);
-  free(c);
-}
-
-/* libevent 2.1 does not pass a filter's BEV_ERROR to the event callback:
- * report it, deferred, so the connection drops at once. */
-static enum bufferevent_filter_result failed(tls_conn *c) {
-  c->failed = 1;
-  bufferevent_trigger_event(c->filter, BEV_EVENT_ERROR | BEV_EVENT_READING,
-                            BEV_TRIG_DEFER_CALLBACKS);
-  return BEV_ERROR;
-}
-
-/* 0 done, 1 in progress, -1 failed (reason in c->err). */
-static int handshake(tls_conn *c) {
-  if (c->handshaken) return 0;
-  int rc = mbedtls_ssl_handshake(&c->ssl);
-  if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 1;
-  if (rc == 0) {
-    c->handshaken = 1;
-    /* AUTH/SELECT go out once the event below has run; anything queued
-     * before goes now */
-    if (evbuffer_get_length(bufferevent_get_output(c->filter)))
-      bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
-    bufferevent_trigger_event(c->filter, BEV_EVENT_CONNECTED, BEV_TRIG_DEFER_CALLBACKS);
+/* a DNS name: SNI and mbedtls's own name check; an address: no SNI
+ * (RFC 6066) and the check of verify_ip */
+static int client_setup(void *arg, mbedtls_ssl_context *ssl) {
+  client_conn *c = arg;
+  if (c->iplen) {
+    mbedtls_ssl_set_verify(ssl, verify_ip, c);
     return 0;
   }
-  uint32_t v = mbedtls_ssl_get_verify_result(&c->ssl);
+  return mbedtls_ssl_set_hostname(ssl, c->name);
+}
+
+/* AUTH/SELECT go out once this event has run (anything queued before has
+ * gone already) */
+static void client_handshake_done(void *arg, struct bufferevent *filter) {
+  (void)arg;
+  bufferevent_trigger_event(filter, BEV_EVENT_CONNECTED, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void client_handshake_failed(void *arg, mbedtls_ssl_context *ssl, int rc) {
+  client_conn *c = arg;
+  uint32_t v = mbedtls_ssl_get_verify_result(ssl);
   if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && v && v != (uint32_t)-1) {
     char info[256];
     mbedtls_x509_crt_verify_info(info, sizeof info, "", v);
@@ -258,87 +226,32 @@ static int handshake(tls_conn *c) {
   } else {
     fail(c->err, c->errlen, "TLS handshake failed", NULL, rc);
   }
-  return -1;
 }
 
-static enum bufferevent_filter_result
-input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
-             enum bufferevent_flush_mode mode, void *arg) {
-  (void)limit;
-  (void)mode;
-  tls_conn *c = arg;
-  if (c->failed) return BEV_ERROR;
-  c->in = src;
-  int h = handshake(c);
-  if (h != 0) {
-    c->in = NULL;
-    return h < 0 ? failed(c) : BEV_NEED_MORE;
-  }
-  int produced = 0;
-  for (;;) {
-    struct evbuffer_iovec v;
-    if (evbuffer_reserve_space(dst, 16384, &v, 1) < 1) {
-      c->in = NULL;
-      return BEV_ERROR;
-    }
-    int n = mbedtls_ssl_read(&c->ssl, v.iov_base, v.iov_len);
-    if (n > 0) {
-      v.iov_len = (size_t)n;
-      evbuffer_commit_space(dst, &v, 1);
-      produced = 1;
-      continue;
-    }
-    v.iov_len = 0;
-    evbuffer_commit_space(dst, &v, 0);
-    c->in = NULL;
-    if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
-      return produced ? BEV_OK : BEV_NEED_MORE;
-    if (!c->err[0]) fail(c->err, c->errlen, "TLS connection closed by the server", NULL, n);
-    if (produced) {
-      failed(c);
-      return BEV_OK;
-    }
-    return failed(c);
-  }
+static void client_closed(void *arg, int rc) {
+  client_conn *c = arg;
+  if (!c->err[0]) fail(c->err, c->errlen, "TLS connection closed by the server", NULL, rc);
 }
 
-static enum bufferevent_filter_result
-output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
-              enum bufferevent_flush_mode mode, void *arg) {
-  (void)dst; /* records go to the socket's output through bio_send */
-  (void)limit;
-  (void)mode;
-  tls_conn *c = arg;
-  if (c->failed) return BEV_ERROR;
-  if (!c->handshaken) return BEV_NEED_MORE;
-  while (evbuffer_get_length(src)) {
-    struct evbuffer_iovec v[8];
-    int nv = evbuffer_peek(src, -1, NULL, v, 8);
-    size_t done = 0;
-    for (int i = 0; i < nv && i < 8; i++) {
-      size_t off = 0;
-      while (off < v[i].iov_len) {
-        int n = mbedtls_ssl_write(&c->ssl, (const unsigned char *)v[i].iov_base + off,
-                                  v[i].iov_len - off);
-        if (n < 0) {
-          evbuffer_drain(src, done);
-          if (n == MBEDTLS_ERR_SSL_WANT_WRITE || n == MBEDTLS_ERR_SSL_WANT_READ)
-            return BEV_NEED_MORE;
-          c->failed = 1;
-          return BEV_ERROR;
-        }
-        off += (size_t)n;
-        done += (size_t)n;
-      }
-    }
-    evbuffer_drain(src, done);
-  }
-  return BEV_OK;
+static void client_free(void *arg) {
+  client_conn *c = arg;
+  sio_redis_tls_unref(c->ctx);
+  free(c);
 }
+
+/* the client speaks first: the ClientHello goes out at once */
+static const eio_tls_filter_role client_role = {
+    .starts_handshake = 1,
+    .setup = client_setup,
+    .handshake_done = client_handshake_done,
+    .handshake_failed = client_handshake_failed,
+    .closed = client_closed,
+    .free = client_free,
+};
 
 struct bufferevent *sio_redis_tls_wrap(sio_redis_tls *t, struct bufferevent *under,
                                        const char *host, char *err, size_t errlen) {
-  tls_conn *c = calloc(1, sizeof *c);
+  client_conn *c = calloc(1, sizeof *c);
   if (!c) {
     bufferevent_free(under);
     return NULL;
@@ -346,31 +259,9 @@ struct bufferevent *sio_redis_tls_wrap(sio_redis_tls *t, struct bufferevent *und
   c->err = err;
   c->errlen = errlen;
   err[0] = 0;
-  mbedtls_ssl_init(&c->ssl);
-  const char *name = t->server_name[0] ? t->server_name : host;
+  c->name = t->server_name[0] ? t->server_name : host;
   if (!t->server_name[0] && inet_pton(AF_INET, host, c->ip) == 1) c->iplen = 4;
   else if (!t->server_name[0] && inet_pton(AF_INET6, host, c->ip) == 1) c->iplen = 16;
-  /* a DNS name: SNI and mbedtls's own name check; an address: no SNI
-   * (RFC 6066) and the check of verify_ip */
-  if (mbedtls_ssl_setup(&c->ssl, &t->conf) != 0 ||
-      (!c->iplen && mbedtls_ssl_set_hostname(&c->ssl, name) != 0)) {
-    mbedtls_ssl_free(&c->ssl);
-    free(c);
-    bufferevent_free(under);
-    return NULL;
-  }
-  if (c->iplen) mbedtls_ssl_set_verify(&c->ssl, verify_ip, c);
   c->ctx = sio_redis_tls_ref(t);
-  c->under = under;
-  mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
-  c->filter = bufferevent_filter_new(under, input_filter, output_filter,
-                                     BEV_OPT_CLOSE_ON_FREE, free_conn, c);
-  if (!c->filter) {
-    free_conn(c);
-    bufferevent_free(under);
-    return NULL;
-  }
-  /* the client speaks first: the ClientHello goes out now */
-  if (handshake(c) < 0) failed(c);
-  return c->filter;
+  return eio_tls_filter_new(under, &t->conf, &client_role, c);
 }

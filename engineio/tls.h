@@ -3,12 +3,9 @@
  * bufferevent over the socket's: the connection code above it sees plain
  * bytes. libevent 2.1's own TLS bufferevents are OpenSSL-only, hence this.
  *
- * Data path: incoming records are read by mbedtls straight from the socket
- * bufferevent's input and decrypted into space reserved in the filter's
- * input (no intermediate buffer); outgoing plaintext is handed to mbedtls
- * chunk by chunk from the evbuffer's own memory (evbuffer_peek, so shared
- * broadcast buffers are not linearised), and each record goes once into
- * the socket's output.
+ * The filter, BIO and handshake plumbing (and its data path) is
+ * engineio/tls_filter.c, shared with the client side of rediss://; this
+ * module keeps what is the server's own: certificate, key, ALPN.
  */
 #ifndef EIO_TLS_H
 #define EIO_TLS_H
