@@ -632,6 +632,9 @@ static void pub_reply(redisReply *rep, void *ud) {
       return;
     }
     if (rep->str[0] == 'M') {
+      /* the slot changed owner (a graceful failover, a migration): the
+       * other servers' subscriptions move too, give them the grace */
+      if (c->owner[slot] != n) c->hold_until = now_ms() + RESUB_GRACE_MS;
       c->owner[slot] = n;
       p->ask_node = NULL;
       p->asking = 0;
@@ -641,7 +644,7 @@ static void pub_reply(redisReply *rep, void *ud) {
       p->asking = 1;
     }
     rc_node *to = pub_target(c, p);
-    if (to && !c->q_head) send_pub(c, to, p);
+    if (to && !c->q_head && now_ms() >= c->hold_until) send_pub(c, to, p);
     else {
       if (!to) ensure_cmd(n);
       enqueue(c, p);
