@@ -451,10 +451,9 @@ void sio_admin_traffic(sio_admin *a, int out, size_t len) {
   agg_push(a, out ? "bytesOut" : "bytesIn", NULL, len);
 }
 
-static void on_any_in(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
-                      void *ud) {
-  (void)ack;
-  sio_admin *a = ud;
+/* event_received / event_sent: [nsp, socket id, [event, ...args], date]. */
+static void report_event(sio_admin *a, const sio_socket *s, const char *ev,
+                         sio_args *args, const char *name) {
   sio_args *x = sio_args_new();
   json_t *list = json_array();
   if (!x || !list) {
@@ -469,28 +468,19 @@ static void on_any_in(sio_socket *s, const char *ev, sio_args *args, sio_ack *ac
   sio_args_push(x, json_string(s->id));
   sio_args_push(x, list);
   sio_args_push(x, now_date());
-  emit_all(a, "event_received", x);
+  emit_all(a, name, x);
+}
+
+static void on_any_in(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
+                      void *ud) {
+  (void)ack;
+  report_event(ud, s, ev, args, "event_received");
 }
 
 static void on_any_out(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
                        void *ud) {
   (void)ack;
-  sio_admin *a = ud;
-  sio_args *x = sio_args_new();
-  json_t *list = json_array();
-  if (!x || !list) {
-    sio_args_unref(x);
-    json_decref(list);
-    return;
-  }
-  json_array_append_new(list, json_string(ev));
-  for (size_t i = 0; i < sio_args_count(args); i++)
-    json_array_append_new(list, sio_args_import(x, args, sio_args_get(args, i)));
-  sio_args_push(x, json_string(s->nsp->name));
-  sio_args_push(x, json_string(s->id));
-  sio_args_push(x, list);
-  sio_args_push(x, now_date());
-  emit_all(a, "event_sent", x);
+  report_event(ud, s, ev, args, "event_sent");
 }
 
 void sio_admin_connected(sio_socket *s) {
