@@ -12,14 +12,12 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "cluster_req.h"
 #include "notepack.h"
 #include "redis_cluster.h"
 #include "redis_conn.h"
-#include "metrics.h" /* sio_m counters (socketio/metrics.c) */
 #include "redis_tls.h"
 #include "sio/log.h"
-
-#define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
 
 enum { REQ_SOCKETS = 0, REQ_ALL_ROOMS = 1, REQ_JOIN = 2, REQ_LEAVE = 3,
        REQ_DISCONNECT = 4, REQ_FETCH = 5, REQ_SSE = 6, REQ_BCAST = 7,
@@ -47,23 +45,6 @@ struct sio_redis_cluster {
 
 typedef struct redis_adapter redis_adapter;
 
-typedef struct req {
-  struct req *next;
-  redis_adapter *owner;
-  char id[20];
-  int type;
-  size_t expected, got;
-  struct event *timer;
-  json_t *acc;             /* sockets / responses so far */
-  sio_mp_bins bins;
-  sio_fetch_cb fetch_cb;
-  sio_sse_cb sse_cb;
-  void *ctx;
-  void *ack;               /* broadcast with ack: the core's ack object */
-  sio_count_cb count_cb;
-  void *count_ctx;
-} req;
-
 struct redis_adapter {
   sio_adapter base;
   sio_adapter *local;
@@ -71,25 +52,10 @@ struct redis_adapter {
   char uid[20];
   char *nsp;
   char *ch_main, *pattern, *ch_req, *ch_resp, *ch_resp_own;
-  req *reqs;
+  sio_creq_set reqs; /* requests waiting for the other servers */
 };
 
 /* ------------------------------------------------------------ helpers */
-
-static void hex_id(char out[17]) {
-  unsigned char r[8];
-  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) memset(r, 9, sizeof r);
-  for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
-}
-
-static void random_id(char out[7]) {
-  static const char abc[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  unsigned char r[6];
-  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) memset(r, 7, sizeof r);
-  for (int i = 0; i < 6; i++) out[i] = abc[r[i] & 63];
-  out[6] = '\0';
-}
 
 static char *cat(const char *a, const char *b, const char *c, const char *d) {
   char *s;
@@ -138,48 +104,9 @@ static const char *resp_channel(redis_adapter *a, const char *requester) {
   return buf;
 }
 
-static json_t *names_json(const char *const *v, size_t n) {
-  json_t *a = json_array();
-  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
-  return a;
-}
+static json_t *names_json(const char *const *v, size_t n) { return sio_creq_names(v, n); }
 
-/* Received opts -> sio_bcast_opts (pointers into the JSON, which must
- * outlive it). Missing except/flags are empty. */
-typedef struct opts_view {
-  sio_bcast_opts o;
-  const char **v; /* rooms then except */
-} opts_view;
-
-static int opts_from_json(const json_t *j, opts_view *ov) {
-  memset(ov, 0, sizeof *ov);
-  const json_t *rooms = json_object_get(j, "rooms"), *except = json_object_get(j, "except");
-  size_t nr = json_array_size(rooms), ne = json_array_size(except);
-  if ((rooms && !json_is_array(rooms)) || (except && !json_is_array(except))) return -1;
-  ov->v = calloc(nr + ne + 1, sizeof *ov->v);
-  if (!ov->v) return -1;
-  for (size_t i = 0; i < nr; i++)
-    if (!(ov->v[i] = json_string_value(json_array_get(rooms, i)))) return -1;
-  for (size_t i = 0; i < ne; i++)
-    if (!(ov->v[nr + i] = json_string_value(json_array_get(except, i)))) return -1;
-  ov->o.rooms = ov->v;
-  ov->o.nrooms = nr;
-  ov->o.except = ov->v + nr;
-  ov->o.nexcept = ne;
-  const json_t *flags = json_object_get(j, "flags");
-  if (json_is_true(json_object_get(flags, "volatile"))) ov->o.flags |= SIO_BC_VOLATILE;
-  if (json_is_false(json_object_get(flags, "compress"))) ov->o.flags |= SIO_BC_COMPRESS_OFF;
-  if (json_is_true(json_object_get(flags, "expectSingleResponse")))
-    ov->o.flags |= SIO_BC_EXPECT_SINGLE;
-  json_t *t = json_object_get(flags, "timeout");
-  if (json_is_integer(t)) ov->o.timeout_ms = (unsigned)json_integer_value(t);
-  return 0;
-}
-
-static json_t *opts_json(const sio_bcast_opts *o) {
-  return json_pack("{s:o,s:o}", "rooms", names_json(o->rooms, o->nrooms), "except",
-                   names_json(o->except, o->nexcept));
-}
+static json_t *opts_json(const sio_bcast_opts *o) { return sio_creq_opts_encode(o, 0); }
 
 /* v with every binary placeholder written as JSON.stringify writes a
  * Buffer: {"type":"Buffer","data":[bytes]} (a new reference). */
@@ -223,81 +150,6 @@ static json_t *decode_payload(const char *payload, size_t len, sio_mp_bins *bins
                                   : sio_mp_decode(payload, len, bins);
 }
 
-/* ------------------------------------------------------------ requests */
-
-static void req_free(req *r) {
-  redis_adapter *a = r->owner;
-  for (req **pp = &a->reqs; *pp; pp = &(*pp)->next)
-    if (*pp == r) {
-      *pp = r->next;
-      break;
-    }
-  if (r->timer) event_free(r->timer);
-  if (r->ack) a->base.host.ack_unref(r->ack);
-  json_decref(r->acc);
-  sio_mp_bins_clear(&r->bins);
-  free(r);
-}
-
-static req *req_find(redis_adapter *a, const char *id) {
-  for (req *r = a->reqs; r; r = r->next)
-    if (!strcmp(r->id, id)) return r;
-  return NULL;
-}
-
-/* Completes (or times out) a request, calling back exactly once. */
-static void req_finish(req *r, int err) {
-  if (r->type == REQ_FETCH && r->fetch_cb) {
-    json_t *acc = json_incref(r->acc);
-    r->fetch_cb(r->ctx, err, acc);
-  } else if (r->type == REQ_SSE && r->sse_cb) {
-    r->sse_cb(r->ctx, err, json_incref(r->acc), r->bins.v, r->bins.n);
-  }
-  req_free(r);
-}
-
-/* The metrics' name for a request type. */
-static int m_kind(int type) {
-  return type == REQ_FETCH ? SIO_M_REQ_FETCH_SOCKETS
-         : type == REQ_SSE ? SIO_M_REQ_SERVER_SIDE_EMIT
-         : type == REQ_BCAST ? SIO_M_REQ_BROADCAST_ACK
-                             : SIO_M_REQ_OTHER;
-}
-
-static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  req *r = arg;
-  if (r->type != REQ_BCAST)
-    sio_log(SIO_LOG_WARN, "sio:redis", "request %s (type %d) on %s timed out: only %zu "
-            "responses received out of %zu", r->id, r->type, r->owner->nsp, r->got,
-            r->expected);
-  sio_m.adapter_timeouts[m_kind(r->type)]++;
-  req_finish(r, ERR_TIMEOUT);
-}
-
-static req *req_new(redis_adapter *a, int type, unsigned timeout_ms) {
-  req *r = calloc(1, sizeof *r);
-  if (!r) return NULL;
-  sio_m.adapter_requests[m_kind(type)]++;
-  r->owner = a;
-  r->type = type;
-  if (a->cl->sharded) hex_id(r->id);
-  else random_id(r->id);
-  r->acc = json_array();
-  r->timer = evtimer_new(a->cl->base, req_timeout_cb, r);
-  struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  if (!r->acc || !r->timer || evtimer_add(r->timer, &tv)) {
-    if (r->timer) event_free(r->timer);
-    json_decref(r->acc);
-    free(r);
-    return NULL;
-  }
-  r->next = a->reqs;
-  a->reqs = r;
-  return r;
-}
-
 /* PUBSUB NUMSUB P-request#NSP#: the servers of the cluster, self included. */
 typedef struct numsub_ctx {
   sio_count_cb cb;
@@ -339,16 +191,7 @@ static void s_send(redis_adapter *a, const char *channel, int type, json_t *data
   json_decref(env);
 }
 
-static json_t *s_opts_json(const sio_bcast_opts *o) {
-  json_t *flags = json_object();
-  if (o->flags & SIO_BC_VOLATILE) json_object_set_new(flags, "volatile", json_true());
-  if (o->flags & SIO_BC_COMPRESS_OFF) json_object_set_new(flags, "compress", json_false());
-  if (o->flags & SIO_BC_EXPECT_SINGLE)
-    json_object_set_new(flags, "expectSingleResponse", json_true());
-  if (o->timeout_ms) json_object_set_new(flags, "timeout", json_integer(o->timeout_ms));
-  return json_pack("{s:o,s:o,s:o}", "rooms", names_json(o->rooms, o->nrooms), "except",
-                   names_json(o->except, o->nexcept), "flags", flags);
-}
+static json_t *s_opts_json(const sio_bcast_opts *o) { return sio_creq_opts_encode(o, 1); }
 
 static char *response_channel_of(redis_adapter *a, const char *uid) {
   return cat(a->ch_main, uid, "#", NULL);
@@ -496,94 +339,52 @@ static void ra_broadcast(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o)
 static void ra_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o,
                                   sio_count_cb client_count, void *ack, void *ctx) {
   redis_adapter *a = (redis_adapter *)base;
-  if (!(o->flags & SIO_BC_LOCAL)) {
-    /* The answers of other servers are expected for flags.timeout; the
-     * request (which holds the core's ack object) outlives that timer by a
-     * second, so the ack's own timeout always fires first, whatever order
-     * libevent gives two timers with the same deadline. */
-    req *r = req_new(a, REQ_BCAST, (o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms) + 1000);
-    if (r && a->cl->sharded) {
-      r->ack = a->base.host.ack_ref(ack);
-      r->count_cb = client_count;
-      r->count_ctx = ctx;
-      s_send(a, a->ch_main, S_BROADCAST,
-             json_pack("{s:o,s:s,s:o}", "packet", s_packet(m), "requestId", r->id, "opts",
-                       s_opts_json(o)),
-             m->bins, m->nbins);
-    } else if (r) {
-      r->ack = a->base.host.ack_ref(ack);
-      r->count_cb = client_count;
-      r->count_ctx = ctx;
-      json_t *msg = json_pack("{s:s,s:s,s:i,s:o,s:o}", "uid", a->uid, "requestId", r->id,
-                              "type", REQ_BCAST, "packet", c_packet(a, m), "opts",
-                              s_opts_json(o));
-      publish_parsed(a, a->ch_req, msg, m->bins, m->nbins);
-      json_decref(msg);
-    }
-  }
-  a->local->ops->broadcast_with_ack(a->local, m, o, client_count, ack, ctx);
+  sio_creq_broadcast_with_ack(&a->reqs, m, o, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms,
+                              client_count, ack, ctx);
 }
 
 /* -------------------------------------------------- cluster utilities */
 
-typedef struct fetch_ctx {
-  redis_adapter *a;
-  sio_bcast_opts o;
-  json_t *opts_json;
-  sio_fetch_cb cb;
-  void *ctx;
-  json_t *local;
-} fetch_ctx;
-
-static void got_local(void *ctx, int err, json_t *sockets) {
-  (void)err;
-  ((fetch_ctx *)ctx)->local = sockets;
-}
-
-static void fetch_counted(void *ctx, size_t servers) {
-  fetch_ctx *f = ctx;
-  redis_adapter *a = f->a;
-  unsigned t = a->cl->sharded ? (f->o.timeout_ms ? f->o.timeout_ms : 5000) : a->cl->timeout_ms;
-  req *r = servers > 1 ? req_new(a, REQ_FETCH, t) : NULL;
-  if (!r) {
-    f->cb(f->ctx, 0, f->local);
+/* The requests of sio_creq: JSON on P-request#NSP# (a broadcast with ack
+ * through the configured parser), or sharded envelopes on P#NSP#. */
+static void send_request(void *ud, const sio_creq_out *q) {
+  redis_adapter *a = ud;
+  json_t *msg;
+  if (q->kind == SIO_CREQ_FETCH && a->cl->sharded) {
+    s_send(a, a->ch_main, S_FETCH, json_pack("{s:O,s:s}", "opts", q->opts, "requestId", q->id),
+           NULL, 0);
+  } else if (q->kind == SIO_CREQ_FETCH) {
+    publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId", q->id,
+                                         "type", REQ_FETCH, "opts", q->opts));
+  } else if (q->kind == SIO_CREQ_SSE && a->cl->sharded) {
+    /* answers wanted: no binary, as before */
+    msg = q->id ? json_pack("{s:s,s:O}", "requestId", q->id, "packet", q->data)
+                : json_pack("{s:O}", "packet", q->data);
+    s_send(a, a->ch_main, S_SSE, msg, q->id ? NULL : q->bins, q->id ? 0 : q->nbins);
+  } else if (q->kind == SIO_CREQ_SSE) {
+    msg = q->id ? json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId", q->id, "type",
+                            REQ_SSE, "data", q->data)
+                : json_pack("{s:s,s:i,s:O}", "uid", a->uid, "type", REQ_SSE, "data", q->data);
+    publish_json(a, a->ch_req, msg);
+  } else if (a->cl->sharded) {
+    s_send(a, a->ch_main, S_BROADCAST,
+           json_pack("{s:o,s:s,s:o}", "packet", s_packet(q->msg), "requestId", q->id, "opts",
+                     s_opts_json(q->o)),
+           q->bins, q->nbins);
   } else {
-    json_decref(r->acc);
-    r->acc = f->local;
-    r->expected = servers - 1;
-    r->fetch_cb = f->cb;
-    r->ctx = f->ctx;
-    if (a->cl->sharded)
-      s_send(a, a->ch_main, S_FETCH,
-             json_pack("{s:O,s:s}", "opts", f->opts_json, "requestId", r->id), NULL, 0);
-    else
-      publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId",
-                                           r->id, "type", REQ_FETCH, "opts", f->opts_json));
+    msg = json_pack("{s:s,s:s,s:i,s:o,s:o}", "uid", a->uid, "requestId", q->id, "type",
+                    REQ_BCAST, "packet", c_packet(a, q->msg), "opts", s_opts_json(q->o));
+    publish_parsed(a, a->ch_req, msg, q->bins, q->nbins);
+    json_decref(msg);
   }
-  json_decref(f->opts_json);
-  free(f);
 }
 
 static void ra_fetch_sockets(sio_adapter *base, const sio_bcast_opts *o, sio_fetch_cb cb,
                              void *ctx) {
   redis_adapter *a = (redis_adapter *)base;
-  fetch_ctx *f = calloc(1, sizeof *f);
-  if (!f) {
-    a->local->ops->fetch_sockets(a->local, o, cb, ctx);
-    return;
-  }
-  f->a = a;
-  f->cb = cb;
-  f->ctx = ctx;
-  a->local->ops->fetch_sockets(a->local, o, got_local, f);
-  if (o->flags & SIO_BC_LOCAL) {
-    cb(ctx, 0, f->local);
-    free(f);
-    return;
-  }
-  f->o.timeout_ms = o->timeout_ms;
-  f->opts_json = a->cl->sharded ? s_opts_json(o) : opts_json(o);
-  ra_server_count(base, fetch_counted, f);
+  unsigned t = a->cl->sharded ? (o->timeout_ms ? o->timeout_ms : 5000) : a->cl->timeout_ms;
+  sio_creq_fetch_sockets(&a->reqs, o, a->cl->sharded ? s_opts_json(o) : opts_json(o), t, cb,
+                         ctx);
 }
 
 /* socketsJoin / socketsLeave in the dynamic modes: a room that gains its
@@ -652,58 +453,9 @@ static void ra_disconnect_sockets(sio_adapter *base, const sio_bcast_opts *o, in
   a->local->ops->disconnect_sockets(a->local, o, close);
 }
 
-typedef struct sse_ctx {
-  redis_adapter *a;
-  json_t *data;
-  sio_sse_cb cb;
-  void *ctx;
-} sse_ctx;
-
-static void sse_counted(void *ctx, size_t servers) {
-  sse_ctx *x = ctx;
-  redis_adapter *a = x->a;
-  req *r = servers > 1 ? req_new(a, REQ_SSE, a->cl->sharded ? 5000 : a->cl->timeout_ms)
-                        : NULL;
-  if (!r) {
-    x->cb(x->ctx, 0, json_array(), NULL, 0);
-  } else if (a->cl->sharded) {
-    r->expected = servers - 1;
-    r->sse_cb = x->cb;
-    r->ctx = x->ctx;
-    s_send(a, a->ch_main, S_SSE, json_pack("{s:s,s:O}", "requestId", r->id, "packet", x->data),
-           NULL, 0);
-  } else {
-    r->expected = servers - 1;
-    r->sse_cb = x->cb;
-    r->ctx = x->ctx;
-    publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId",
-                                         r->id, "type", REQ_SSE, "data", x->data));
-  }
-  json_decref(x->data);
-  free(x);
-}
-
 static void ra_server_side_emit(sio_adapter *base, sio_msg *m, sio_sse_cb cb, void *ctx) {
   redis_adapter *a = (redis_adapter *)base;
-  if (!cb && a->cl->sharded) {
-    s_send(a, a->ch_main, S_SSE, json_pack("{s:O}", "packet", m->data), m->bins, m->nbins);
-    return;
-  }
-  if (!cb) {
-    publish_json(a, a->ch_req, json_pack("{s:s,s:i,s:O}", "uid", a->uid, "type", REQ_SSE,
-                                         "data", m->data));
-    return;
-  }
-  sse_ctx *x = calloc(1, sizeof *x);
-  if (!x) {
-    cb(ctx, ERR_TIMEOUT, json_array(), NULL, 0);
-    return;
-  }
-  x->a = a;
-  x->data = json_incref(m->data);
-  x->cb = cb;
-  x->ctx = ctx;
-  ra_server_count(base, sse_counted, x);
+  sio_creq_server_side_emit(&a->reqs, m, a->cl->sharded ? 5000 : a->cl->timeout_ms, cb, ctx);
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -732,10 +484,10 @@ static void on_broadcast(redis_adapter *a, const char *channel, size_t chlen,
   json_t *packet = json_array_get(v, 1), *opts = json_array_get(v, 2);
   json_t *data = json_object_get(packet, "data");
   const char *nsp = json_string_value(json_object_get(packet, "nsp"));
-  opts_view ov = {0};
+  sio_creq_opts ov = {0};
   if (!json_is_array(v) || json_array_size(v) != 3 || !uid || !json_is_object(packet) ||
       !json_is_array(data) || json_array_size(data) == 0 || !json_is_object(opts) ||
-      opts_from_json(opts, &ov) != 0) {
+      sio_creq_opts_decode(opts, 1, &ov) != 0) {
     sio_log(SIO_LOG_WARN, "sio:redis", "malformed broadcast on %.*s (%zu bytes) dropped",
             (int)chlen, channel, len);
   } else if (strcmp(uid, a->uid) != 0 && !strcmp(nsp ? nsp : "/", a->nsp)) {
@@ -744,73 +496,47 @@ static void on_broadcast(redis_adapter *a, const char *channel, size_t chlen,
     a->local->ops->broadcast(a->local, &m, &ov.o);
     sio_msg_release(&m);
   }
-  free(ov.v);
+  sio_creq_opts_clear(&ov);
   json_decref(v);
   sio_mp_bins_clear(&bins);
 }
 
-/* Who an answer goes back to: another server's request. */
-typedef struct reply_ctx {
-  redis_adapter *a;
-  char request_id[64];
-  char requester[64];
-} reply_ctx;
-
-/* Sharded: a response envelope on the requester's channel P#NSP#<uid>#. */
-static void s_respond(reply_ctx *x, int type, json_t *data, sio_buf *const *bins,
-                      size_t nbins) {
-  char *ch = response_channel_of(x->a, x->requester);
-  if (ch) s_send(x->a, ch, type, data, bins, nbins);
-  else json_decref(data);
-  free(ch);
-}
-
-/* A client of ours answered another server's broadcast: BROADCAST_ACK
- * (msgpack in classic, as the parser writes it). */
-static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  reply_ctx *x = ud;
-  if (x->a->cl->sharded) {
-    s_respond(x, S_ACK, json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value),
-              bins, nbins);
+/* The answers of sio_creq: sharded envelopes on the requester's channel
+ * P#NSP#<uid>#, or JSON on P-response#NSP#[<uid>#] (a client's ack
+ * through the configured parser, serverSideEmit answers always on the
+ * generic channel, as Node does). */
+static void respond(void *ud, const char *requester, const char *rid, int answer,
+                    const json_t *value, sio_buf *const *bins, size_t nbins) {
+  redis_adapter *a = ud;
+  if (a->cl->sharded) {
+    static const int types[] = {S_CLIENT_COUNT, S_ACK, S_FETCH_RESPONSE, S_SSE_RESPONSE};
+    static const char *const keys[] = {"clientCount", "packet", "sockets", "packet"};
+    char *ch = requester ? response_channel_of(a, requester) : NULL;
+    if (ch)
+      s_send(a, ch, types[answer], json_pack("{s:s,s:O}", "requestId", rid, keys[answer], value),
+             bins, nbins);
+    free(ch);
     return;
   }
-  json_t *msg = json_pack("{s:i,s:s,s:O}", "type", RESP_ACK, "requestId", x->request_id,
-                          "packet", value);
-  publish_parsed(x->a, resp_channel(x->a, x->requester), msg, bins, nbins);
-  json_decref(msg);
-}
-
-static void relay_count(void *ctx, size_t n) {
-  reply_ctx *x = ctx;
-  if (x->a->cl->sharded)
-    s_respond(x, S_CLIENT_COUNT,
-              json_pack("{s:s,s:I}", "requestId", x->request_id, "clientCount", (json_int_t)n),
-              NULL, 0);
-  else
-    publish_json(x->a, resp_channel(x->a, x->requester),
-                 json_pack("{s:i,s:s,s:I}", "type", RESP_COUNT, "requestId", x->request_id,
-                           "clientCount", (json_int_t)n));
-}
-
-static void sse_answer(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  reply_ctx *x = rctx;
-  if (value && x->a->cl->sharded)
-    s_respond(x, S_SSE_RESPONSE,
-              json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value), bins, nbins);
-  else if (value) /* always on the generic channel, as Node does */
-    publish_json(x->a, x->a->ch_resp, json_pack("{s:i,s:s,s:O}", "type", REQ_SSE,
-                                                "requestId", x->request_id, "data", value));
-  free(x);
-}
-
-/* A reply context for a request from requester (NULL when out of memory). */
-static reply_ctx *reply_to(redis_adapter *a, const char *rid, const char *requester) {
-  reply_ctx *x = calloc(1, sizeof *x);
-  if (!x) return NULL;
-  x->a = a;
-  snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-  snprintf(x->requester, sizeof x->requester, "%s", requester ? requester : "");
-  return x;
+  const char *ch = resp_channel(a, requester);
+  switch (answer) {
+  case SIO_CREQ_ANS_COUNT:
+    publish_json(a, ch, json_pack("{s:i,s:s,s:O}", "type", RESP_COUNT, "requestId", rid,
+                                  "clientCount", value));
+    break;
+  case SIO_CREQ_ANS_ACK: {
+    json_t *msg = json_pack("{s:i,s:s,s:O}", "type", RESP_ACK, "requestId", rid, "packet", value);
+    publish_parsed(a, ch, msg, bins, nbins);
+    json_decref(msg);
+    break;
+  }
+  case SIO_CREQ_ANS_SOCKETS:
+    publish_json(a, ch, json_pack("{s:s,s:O}", "requestId", rid, "sockets", value));
+    break;
+  default:
+    publish_json(a, a->ch_resp, json_pack("{s:i,s:s,s:O}", "type", REQ_SSE, "requestId", rid,
+                                          "data", value));
+  }
 }
 
 static void on_request(redis_adapter *a, const char *payload, size_t len) {
@@ -826,16 +552,15 @@ static void on_request(redis_adapter *a, const char *payload, size_t len) {
   const char *uid = json_string_value(json_object_get(j, "uid"));
   const char *rid = json_string_value(json_object_get(j, "requestId"));
   int own = uid && !strcmp(uid, a->uid);
-  opts_view ov = {0};
-  if (json_object_get(j, "opts") && opts_from_json(json_object_get(j, "opts"), &ov)) {
+  sio_creq_opts ov = {0};
+  if (json_object_get(j, "opts") && sio_creq_opts_decode(json_object_get(j, "opts"), 0, &ov)) {
     sio_log(SIO_LOG_WARN, "sio:redis", "request with malformed opts dropped");
-    free(ov.v);
     goto out;
   }
   switch (type) {
   case REQ_SOCKETS:
   case REQ_ALL_ROOMS: {
-    if (!rid || req_find(a, rid)) break;
+    if (!rid || sio_creq_is_pending(&a->reqs, rid)) break;
     sio_map set;
     sio_map_init(&set);
     json_t *rooms = json_object_get(j, "rooms");
@@ -888,86 +613,52 @@ static void on_request(redis_adapter *a, const char *payload, size_t len) {
     }
     break;
   }
-  case REQ_FETCH: {
-    if (!rid || own || req_find(a, rid) || !ov.v) break;
-    json_t *list = NULL;
-    fetch_ctx f = {0};
-    a->local->ops->fetch_sockets(a->local, &ov.o, got_local, &f);
-    list = f.local ? f.local : json_array();
-    publish_json(a, resp_channel(a, uid), json_pack("{s:s,s:o}", "requestId", rid, "sockets", list));
+  case REQ_FETCH:
+    if (!rid || own || sio_creq_is_pending(&a->reqs, rid) || !ov.v) break;
+    sio_creq_on_fetch(&a->reqs, rid, uid, &ov.o);
     break;
-  }
   case REQ_SSE: {
     if (own) break;
     json_t *data = json_object_get(j, "data");
     if (!json_is_array(data) || !json_array_size(data)) break;
-    reply_ctx *x = rid ? reply_to(a, rid, uid) : NULL;
-    a->base.host.server_side(a->base.host.ctx, data, bins.v, bins.n,
-                             x ? sse_answer : NULL, x);
+    sio_creq_on_sse(&a->reqs, rid, uid, data, bins.v, bins.n);
     break;
   }
-  case REQ_BCAST: {
-    if (!rid || own || req_find(a, rid) || !ov.v) break;
-    json_t *packet = json_object_get(j, "packet");
-    json_t *data = json_object_get(packet, "data");
-    if (!json_is_array(data) || !json_array_size(data)) break;
-    reply_ctx *x = reply_to(a, rid, uid);
-    if (!x) break;
-    /* Our clients get it with our own ack id; one client count, then one
-     * BROADCAST_ACK per answer. */
-    void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
-    if (!ack) break;
-    sio_msg m = {2, a->nsp, data, bins.v, bins.n,
-                 a->base.host.next_ack_id(a->base.host.ctx), NULL, NULL, 0};
-    ov.o.flags &= ~(unsigned)SIO_BC_LOCAL;
-    a->local->ops->broadcast_with_ack(a->local, &m, &ov.o, relay_count, ack, x);
-    sio_msg_release(&m);
-    a->base.host.ack_unref(ack);
+  case REQ_BCAST:
+    if (!rid || own || sio_creq_is_pending(&a->reqs, rid) || !ov.v) break;
+    sio_creq_on_broadcast_ack(&a->reqs, rid, uid,
+                              json_object_get(json_object_get(j, "packet"), "data"), bins.v,
+                              bins.n, &ov.o);
     break;
-  }
   default:
     break;
   }
-  free(ov.v);
+  sio_creq_opts_clear(&ov);
 out:
   json_decref(j);
   sio_mp_bins_clear(&bins);
-}
-
-/* One answer to a pending request, whatever the protocol spelled it as. */
-enum { ANSWER_COUNT, ANSWER_ACK, ANSWER_SOCKETS, ANSWER_SSE };
-
-static void req_answer(redis_adapter *a, req *r, int what, const json_t *value,
-                       const sio_mp_bins *bins) {
-  if (r->type == REQ_BCAST && what == ANSWER_COUNT) {
-    r->count_cb(r->count_ctx, json_is_integer(value) ? (size_t)json_integer_value(value) : 0);
-  } else if (r->type == REQ_BCAST && what == ANSWER_ACK) {
-    a->base.host.ack_remote(r->ack, value ? value : json_null(), bins->v, bins->n);
-  } else if (r->type == REQ_FETCH && what == ANSWER_SOCKETS) {
-    /* an answer without a sockets array still counts (spec 4.4) */
-    if (json_is_array(value)) json_array_extend(r->acc, (json_t *)value);
-    if (++r->got == r->expected) req_finish(r, 0);
-  } else if (r->type == REQ_SSE && what == ANSWER_SSE) {
-    json_array_append(r->acc, value ? (json_t *)value : json_null());
-    if (++r->got == r->expected) req_finish(r, 0);
-  }
 }
 
 static void on_response(redis_adapter *a, const char *payload, size_t len) {
   sio_mp_bins bins = {0};
   json_t *j = decode_payload(payload, len, &bins);
   const char *rid = json_string_value(json_object_get(j, "requestId"));
-  req *r = rid ? req_find(a, rid) : NULL;
   if (!json_is_object(j)) {
     sio_log(SIO_LOG_WARN, "sio:redis", "malformed response (%zu bytes) dropped", len);
-  } else if (r) {
+  } else if (rid) {
     json_t *type_j = json_object_get(j, "type");
     int type = json_is_integer(type_j) ? (int)json_integer_value(type_j) : -1;
-    if (type == RESP_COUNT) req_answer(a, r, ANSWER_COUNT, json_object_get(j, "clientCount"), &bins);
-    else if (type == RESP_ACK) req_answer(a, r, ANSWER_ACK, json_object_get(j, "packet"), &bins);
-    else if (type == REQ_SSE) req_answer(a, r, ANSWER_SSE, json_object_get(j, "data"), &bins);
-    else if (r->type == REQ_FETCH) /* answers to fetch carry no type */
-      req_answer(a, r, ANSWER_SOCKETS, json_object_get(j, "sockets"), &bins);
+    if (type == RESP_COUNT)
+      sio_creq_answer(&a->reqs, rid, SIO_CREQ_ANS_COUNT, json_object_get(j, "clientCount"),
+                      &bins, NULL);
+    else if (type == RESP_ACK)
+      sio_creq_answer(&a->reqs, rid, SIO_CREQ_ANS_ACK, json_object_get(j, "packet"), &bins,
+                      NULL);
+    else if (type == REQ_SSE)
+      sio_creq_answer(&a->reqs, rid, SIO_CREQ_ANS_SSE, json_object_get(j, "data"), &bins, NULL);
+    else /* answers to fetch carry no type */
+      sio_creq_answer(&a->reqs, rid, SIO_CREQ_ANS_SOCKETS, json_object_get(j, "sockets"), &bins,
+                      NULL);
   }
   json_decref(j);
   sio_mp_bins_clear(&bins);
@@ -983,10 +674,11 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
   json_t *data = json_object_get(j, "data");
   const char *uid = json_string_value(json_object_get(j, "uid"));
   const char *nsp = json_string_value(json_object_get(j, "nsp"));
-  opts_view ov = {0};
+  sio_creq_opts ov = {0};
   if (!json_is_object(j) || !json_is_integer(type_j) ||
       (data && !json_is_object(data)) ||
-      (json_object_get(data, "opts") && opts_from_json(json_object_get(data, "opts"), &ov))) {
+      (json_object_get(data, "opts") &&
+       sio_creq_opts_decode(json_object_get(data, "opts"), 0, &ov))) {
     sio_log(SIO_LOG_WARN, "sio:redis", "malformed sharded message on %s (%zu bytes) dropped",
             a->ch_main, len);
     goto out;
@@ -1005,15 +697,7 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
       sio_msg_release(&m);
       break;
     }
-    reply_ctx *x = uid ? reply_to(a, rid, uid) : NULL;
-    if (!x) break;
-    void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
-    if (!ack) break;
-    sio_msg m = {2, a->nsp, pd, bins.v, bins.n, a->base.host.next_ack_id(a->base.host.ctx),
-                 NULL, NULL, 0};
-    a->local->ops->broadcast_with_ack(a->local, &m, &ov.o, relay_count, ack, x);
-    sio_msg_release(&m);
-    a->base.host.ack_unref(ack);
+    if (uid) sio_creq_on_broadcast_ack(&a->reqs, rid, uid, pd, bins.v, bins.n, &ov.o);
     break;
   }
   case S_SOCKETS_JOIN:
@@ -1033,46 +717,35 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
       a->local->ops->disconnect_sockets(a->local, &ov.o,
                                         json_is_true(json_object_get(data, "close")));
     break;
-  case S_FETCH: {
-    if (!rid || !ov.v || !uid) break;
-    fetch_ctx f = {0};
-    a->local->ops->fetch_sockets(a->local, &ov.o, got_local, &f);
-    reply_ctx to = {a, "", ""};
-    snprintf(to.requester, sizeof to.requester, "%s", uid);
-    s_respond(&to, S_FETCH_RESPONSE,
-              json_pack("{s:s,s:o}", "requestId", rid, "sockets", f.local ? f.local : json_array()),
-              NULL, 0);
+  case S_FETCH:
+    if (rid && ov.v && uid) sio_creq_on_fetch(&a->reqs, rid, uid, &ov.o);
     break;
-  }
   case S_SSE: {
     json_t *packet = json_object_get(data, "packet");
     if (!json_is_array(packet) || !json_array_size(packet)) break;
-    reply_ctx *x = rid && uid ? reply_to(a, rid, uid) : NULL;
-    a->base.host.server_side(a->base.host.ctx, packet, bins.v, bins.n,
-                             x ? sse_answer : NULL, x);
+    sio_creq_on_sse(&a->reqs, uid ? rid : NULL, uid, packet, bins.v, bins.n);
     break;
   }
   case S_FETCH_RESPONSE:
   case S_SSE_RESPONSE:
   case S_CLIENT_COUNT:
   case S_ACK: {
-    req *r = rid ? req_find(a, rid) : NULL;
-    if (!r) break;
-    if (type == S_CLIENT_COUNT)
-      req_answer(a, r, ANSWER_COUNT, json_object_get(data, "clientCount"), &bins);
-    else if (type == S_ACK)
-      req_answer(a, r, ANSWER_ACK, json_object_get(data, "packet"), &bins);
-    else if (type == S_FETCH_RESPONSE)
-      req_answer(a, r, ANSWER_SOCKETS, json_object_get(data, "sockets"), &bins);
-    else
-      req_answer(a, r, ANSWER_SSE, json_object_get(data, "packet"), &bins);
+    int answer = type == S_CLIENT_COUNT ? SIO_CREQ_ANS_COUNT
+                 : type == S_ACK        ? SIO_CREQ_ANS_ACK
+                 : type == S_FETCH_RESPONSE ? SIO_CREQ_ANS_SOCKETS
+                                            : SIO_CREQ_ANS_SSE;
+    sio_creq_answer(&a->reqs, rid, answer,
+                    json_object_get(data, answer == SIO_CREQ_ANS_COUNT ? "clientCount"
+                                          : answer == SIO_CREQ_ANS_SOCKETS ? "sockets"
+                                                                           : "packet"),
+                    &bins, NULL);
     break;
   }
   default: /* heartbeats, ADAPTER_CLOSE, unknown: ignored, as Node does */
     break;
   }
 out:
-  free(ov.v);
+  sio_creq_opts_clear(&ov);
   json_decref(j);
   sio_mp_bins_clear(&bins);
 }
@@ -1108,7 +781,7 @@ static void free_names_of(redis_adapter *a) {
 
 static void ra_free(sio_adapter *base) {
   redis_adapter *a = (redis_adapter *)base;
-  while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+  sio_creq_close(&a->reqs);
   sio_rc *sub = a->cl->rc;
   if (a->cl->sharded) {
     sio_map rooms;
@@ -1169,8 +842,7 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   a->base.ops = &redis_ops;
   a->base.host = *host;
   a->cl = cl;
-  if (cl->sharded) hex_id(a->uid);
-  else random_id(a->uid);
+  sio_creq_new_id(a->uid, cl->sharded);
   a->local = sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->ch_main = cat(cl->key, "#", nsp, "#");
@@ -1188,6 +860,9 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
     free_names_of(a);
     return NULL;
   }
+  static const sio_creq_transport transport = {send_request, respond};
+  sio_creq_init(&a->reqs, cl->base, &a->base, a->local, &transport, a, a->nsp, "sio:redis",
+                cl->sharded, NULL);
   if (cl->sharded) {
     sio_map_put(&cl->by_channel, a->ch_main, a);
     sio_map_put(&cl->by_channel, a->ch_resp_own, a);
@@ -1306,7 +981,7 @@ void sio_redis_cluster_close(void *clp) {
   for (sio_map_entry *e = sio_map_first(&cl->by_channel, &it); e;
        e = sio_map_next(&cl->by_channel, e, &it)) {
     redis_adapter *a = e->value;
-    while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+    sio_creq_close(&a->reqs);
   }
   sio_rc_free(cl->rc);
   cl->rc = NULL;

@@ -17,13 +17,13 @@
 #include <sys/time.h>
 
 #include "base64.h"
+#include "cluster_req.h"
 #include "notepack.h"
 #include "redis_cluster.h"
 #include "redis_conn.h"
 #include "redis_tls.h"
 #include "sio/log.h"
 
-#define ERR_TIMEOUT (-7) /* SIO_ERR_TIMEOUT */
 #define TAG "sio:redis-streams"
 /* A stream entry's data field larger than this is dropped (Node's
  * default maxHttpBufferSize is 1 MB; a cluster message is a packet). */
@@ -77,26 +77,6 @@ struct sio_streams_cluster {
 
 typedef struct streams_adapter streams_adapter;
 
-enum { REQ_FETCH, REQ_SSE, REQ_BCAST };
-
-typedef struct req {
-  struct req *next;
-  streams_adapter *owner;
-  char id[20];
-  int type;
-  size_t expected, got;
-  struct event *timer;
-  json_t *acc;
-  sio_mp_bins bins;
-  sio_fetch_cb fetch_cb;
-  sio_sse_cb sse_cb;
-  void *ctx;
-  void *ack;
-  sio_count_cb count_cb;
-  void *count_ctx;
-  sio_map waiting;  /* 0.2.x: uids that have not answered yet */
-} req;
-
 typedef struct restore restore;
 
 struct streams_adapter {
@@ -107,7 +87,7 @@ struct streams_adapter {
   char *nsp;
   char *stream;           /* this namespace's stream key */
   char *ch_pub, *ch_own;  /* P#NSP#, P#NSP#<uid># */
-  req *reqs;
+  sio_creq_set reqs;      /* requests waiting for the other servers */
   restore *restores;
   /* 0.2.x liveness (ClusterAdapterWithHeartbeat) */
   sio_map nodes;          /* uid -> long long* last seen (ms) */
@@ -115,12 +95,6 @@ struct streams_adapter {
 };
 
 /* ------------------------------------------------------------ helpers */
-
-static void hex_id(char out[17]) {
-  unsigned char r[8];
-  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) memset(r, 9, sizeof r);
-  for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
-}
 
 static char *cat(const char *a, const char *b, const char *c, const char *d) {
   char *s;
@@ -188,60 +162,9 @@ static void next_id(uint64_t ms, uint64_t seq, char out[48]) {
   else snprintf(out, 48, "%llu-%llu", (unsigned long long)ms, (unsigned long long)seq + 1);
 }
 
-static json_t *names_json(const char *const *v, size_t n) {
-  json_t *a = json_array();
-  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
-  return a;
-}
+static json_t *names_json(const char *const *v, size_t n) { return sio_creq_names(v, n); }
 
-static json_t *opts_json(const sio_bcast_opts *o) {
-  json_t *flags = json_object();
-  if (o->flags & SIO_BC_VOLATILE) json_object_set_new(flags, "volatile", json_true());
-  if (o->flags & SIO_BC_COMPRESS_OFF) json_object_set_new(flags, "compress", json_false());
-  if (o->flags & SIO_BC_EXPECT_SINGLE)
-    json_object_set_new(flags, "expectSingleResponse", json_true());
-  if (o->timeout_ms) json_object_set_new(flags, "timeout", json_integer(o->timeout_ms));
-  return json_pack("{s:o,s:o,s:o}", "rooms", names_json(o->rooms, o->nrooms), "except",
-                   names_json(o->except, o->nexcept), "flags", flags);
-}
-
-typedef struct opts_view {
-  sio_bcast_opts o;
-  const char **v;
-} opts_view;
-
-/* Received opts -> a view with pointers into j. Missing rooms/except are
- * empty (Node's live path tolerates them). */
-static int opts_from_json(const json_t *j, opts_view *ov) {
-  memset(ov, 0, sizeof *ov);
-  if (!json_is_object(j)) return -1;
-  const json_t *rooms = json_object_get(j, "rooms"), *except = json_object_get(j, "except");
-  if ((rooms && !json_is_array(rooms)) || (except && !json_is_array(except))) return -1;
-  size_t nr = json_array_size(rooms), ne = json_array_size(except);
-  ov->v = calloc(nr + ne + 1, sizeof *ov->v);
-  if (!ov->v) return -1;
-  for (size_t i = 0; i < nr; i++)
-    if (!(ov->v[i] = json_string_value(json_array_get(rooms, i)))) goto bad;
-  for (size_t i = 0; i < ne; i++)
-    if (!(ov->v[nr + i] = json_string_value(json_array_get(except, i)))) goto bad;
-  ov->o.rooms = ov->v;
-  ov->o.nrooms = nr;
-  ov->o.except = ov->v + nr;
-  ov->o.nexcept = ne;
-  const json_t *flags = json_object_get(j, "flags");
-  if (json_is_true(json_object_get(flags, "volatile"))) ov->o.flags |= SIO_BC_VOLATILE;
-  if (json_is_false(json_object_get(flags, "compress"))) ov->o.flags |= SIO_BC_COMPRESS_OFF;
-  if (json_is_true(json_object_get(flags, "expectSingleResponse")))
-    ov->o.flags |= SIO_BC_EXPECT_SINGLE;
-  json_t *t = json_object_get(flags, "timeout");
-  if (json_is_integer(t) && json_integer_value(t) > 0)
-    ov->o.timeout_ms = (unsigned)json_integer_value(t);
-  return 0;
-bad:
-  free(ov->v);
-  ov->v = NULL;
-  return -1;
-}
+static json_t *opts_json(const sio_bcast_opts *o) { return sio_creq_opts_encode(o, 1); }
 
 static json_t *packet_json(const sio_msg *m) {
   json_t *p = json_pack("{s:i,s:O}", "type", 2, "data", m->data);
@@ -422,11 +345,11 @@ static void xadd_reply(redisReply *rep, void *ud) {
   const char *offset = rep && rep->type == REDIS_REPLY_STRING ? rep->str : NULL;
   if (rep && rep->type == REDIS_REPLY_ERROR)
     sio_log(SIO_LOG_WARN, TAG, "XADD to %s failed: %s", p->a->stream, rep->str);
-  opts_view ov;
-  if (opts_from_json(p->opts, &ov) == 0) {
+  sio_creq_opts ov;
+  if (sio_creq_opts_decode(p->opts, 1, &ov) == 0) {
     apply_local(p->a, p->kind, &ov.o, p->data, p->bins, p->nbins, p->type, p->id, p->rooms,
                 p->close, offset);
-    free(ov.v);
+    sio_creq_opts_clear(&ov);
   }
   pend_free(p);
 }
@@ -480,86 +403,6 @@ static void publish(streams_adapter *a, const char *channel, int type, json_t *d
   } else {
     send_env(a, channel, type, data, bins, nbins);
   }
-}
-
-/* ------------------------------------------------------------ requests */
-
-static void req_free(req *r) {
-  streams_adapter *a = r->owner;
-  for (req **pp = &a->reqs; *pp; pp = &(*pp)->next)
-    if (*pp == r) {
-      *pp = r->next;
-      break;
-    }
-  if (r->timer) event_free(r->timer);
-  if (r->ack) a->base.host.ack_unref(r->ack);
-  json_decref(r->acc);
-  sio_mp_bins_clear(&r->bins);
-  sio_map_clear(&r->waiting);
-  free(r);
-}
-
-static req *req_find(streams_adapter *a, const char *id) {
-  for (req *r = a->reqs; r; r = r->next)
-    if (!strcmp(r->id, id)) return r;
-  return NULL;
-}
-
-static void req_finish(req *r, int err) {
-  if (r->type == REQ_FETCH && r->fetch_cb) r->fetch_cb(r->ctx, err, json_incref(r->acc));
-  else if (r->type == REQ_SSE && r->sse_cb)
-    r->sse_cb(r->ctx, err, json_incref(r->acc), r->bins.v, r->bins.n);
-  req_free(r);
-}
-
-static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  req *r = arg;
-  if (r->type != REQ_BCAST)
-    sio_log(SIO_LOG_WARN, TAG, "request %s on %s timed out: only %zu responses received "
-            "out of %zu", r->id, r->owner->nsp, r->got, r->expected);
-  req_finish(r, ERR_TIMEOUT);
-}
-
-static req *req_new(streams_adapter *a, int type, unsigned timeout_ms) {
-  req *r = calloc(1, sizeof *r);
-  if (!r) return NULL;
-  r->owner = a;
-  r->type = type;
-  sio_map_init(&r->waiting);
-  hex_id(r->id);
-  r->acc = json_array();
-  r->timer = evtimer_new(a->cl->base, req_timeout_cb, r);
-  struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  if (!r->acc || !r->timer || evtimer_add(r->timer, &tv)) {
-    if (r->timer) event_free(r->timer);
-    json_decref(r->acc);
-    free(r);
-    return NULL;
-  }
-  r->next = a->reqs;
-  a->reqs = r;
-  return r;
-}
-
-/* servers - 1 answers; in 0.2.x, one from each peer known now (a peer
- * that goes away is no longer waited for). */
-static void req_expect(streams_adapter *a, req *r, size_t servers) {
-  r->expected = servers - 1;
-  if (!a->cl->v02) return;
-  size_t it;
-  for (sio_map_entry *e = sio_map_first(&a->nodes, &it); e; e = sio_map_next(&a->nodes, e, &it))
-    sio_map_put(&r->waiting, e->key, NULL);
-}
-
-/* An answer from uid counts once; 1 when the request is complete. */
-static int req_counted(streams_adapter *a, req *r, const char *uid) {
-  if (!a->cl->v02) return ++r->got == r->expected;
-  if (!uid || !sio_map_has(&r->waiting, uid)) return 0;
-  sio_map_del(&r->waiting, uid);
-  r->got++;
-  return r->waiting.count == 0;
 }
 
 typedef struct numsub_ctx {
@@ -672,23 +515,8 @@ static void sa_broadcast(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o)
 static void sa_broadcast_with_ack(sio_adapter *base, sio_msg *m, const sio_bcast_opts *o,
                                   sio_count_cb client_count, void *ack, void *ctx) {
   streams_adapter *a = (streams_adapter *)base;
-  if (!(o->flags & SIO_BC_LOCAL)) {
-    /* The request (which holds the core's ack object) outlives the ack's
-     * own timer by a second, so that timer always fires first, whatever
-     * order libevent gives two timers with the same deadline (as in
-     * redis_adapter.c). */
-    req *r = req_new(a, REQ_BCAST, (o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms) + 1000);
-    if (r) {
-      r->ack = a->base.host.ack_ref(ack);
-      r->count_cb = client_count;
-      r->count_ctx = ctx;
-      publish(a, a->ch_pub, T_BROADCAST,
-               json_pack("{s:o,s:s,s:o}", "packet", packet_json(m), "requestId", r->id, "opts",
-                         opts_json(o)),
-               m->bins, m->nbins);
-    }
-  }
-  a->local->ops->broadcast_with_ack(a->local, m, o, client_count, ack, ctx);
+  sio_creq_broadcast_with_ack(&a->reqs, m, o, o->timeout_ms ? o->timeout_ms : a->cl->timeout_ms,
+                              client_count, ack, ctx);
 }
 
 /* Room operations and disconnects: XADD, then applied here once Redis
@@ -737,180 +565,49 @@ static void sa_disconnect_sockets(sio_adapter *b, const sio_bcast_opts *o, int c
 
 /* -------------------------------------------------- cluster utilities */
 
-typedef struct fetch_ctx {
-  streams_adapter *a;
-  unsigned timeout_ms;
-  json_t *opts;
-  sio_fetch_cb cb;
-  void *ctx;
-  json_t *local;
-} fetch_ctx;
-
-static void got_local(void *ctx, int err, json_t *sockets) {
-  (void)err;
-  ((fetch_ctx *)ctx)->local = sockets;
-}
-
-static void fetch_counted(void *ctx, size_t servers) {
-  fetch_ctx *f = ctx;
-  streams_adapter *a = f->a;
-  req *r = servers > 1 ? req_new(a, REQ_FETCH, f->timeout_ms ? f->timeout_ms
-                                                             : a->cl->timeout_ms)
-                       : NULL;
-  if (!r) {
-    f->cb(f->ctx, 0, f->local);
-  } else {
-    json_decref(r->acc);
-    r->acc = f->local;
-    req_expect(a, r, servers);
-    r->fetch_cb = f->cb;
-    r->ctx = f->ctx;
-    publish(a, a->ch_pub, T_FETCH, json_pack("{s:O,s:s}", "opts", f->opts, "requestId", r->id),
-             NULL, 0);
-  }
-  json_decref(f->opts);
-  free(f);
+/* The requests of sio_creq: envelopes on P#NSP# (0.2.x: stream entries). */
+static void send_request(void *ud, const sio_creq_out *q) {
+  streams_adapter *a = ud;
+  if (q->kind == SIO_CREQ_FETCH)
+    publish(a, a->ch_pub, T_FETCH, json_pack("{s:O,s:s}", "opts", q->opts, "requestId", q->id),
+            NULL, 0);
+  else if (q->kind == SIO_CREQ_SSE && q->id)
+    publish(a, a->ch_pub, T_SSE, json_pack("{s:s,s:O}", "requestId", q->id, "packet", q->data),
+            q->bins, q->nbins);
+  else if (q->kind == SIO_CREQ_SSE)
+    publish(a, a->ch_pub, T_SSE, json_pack("{s:O}", "packet", q->data), q->bins, q->nbins);
+  else
+    publish(a, a->ch_pub, T_BROADCAST,
+            json_pack("{s:o,s:s,s:o}", "packet", packet_json(q->msg), "requestId", q->id, "opts",
+                      opts_json(q->o)),
+            q->bins, q->nbins);
 }
 
 static void sa_fetch_sockets(sio_adapter *base, const sio_bcast_opts *o, sio_fetch_cb cb,
                              void *ctx) {
   streams_adapter *a = (streams_adapter *)base;
-  fetch_ctx *f = calloc(1, sizeof *f);
-  if (!f) {
-    a->local->ops->fetch_sockets(a->local, o, cb, ctx);
-    return;
-  }
-  f->a = a;
-  f->cb = cb;
-  f->ctx = ctx;
-  a->local->ops->fetch_sockets(a->local, o, got_local, f);
-  if (o->flags & SIO_BC_LOCAL) {
-    cb(ctx, 0, f->local);
-    free(f);
-    return;
-  }
-  f->timeout_ms = o->timeout_ms;
-  f->opts = opts_json(o);
-  sa_server_count(base, fetch_counted, f);
-}
-
-typedef struct sse_ctx {
-  streams_adapter *a;
-  json_t *data;
-  sio_buf **bins;
-  size_t nbins;
-  sio_sse_cb cb;
-  void *ctx;
-} sse_ctx;
-
-static void sse_counted(void *ctx, size_t servers) {
-  sse_ctx *x = ctx;
-  streams_adapter *a = x->a;
-  req *r = servers > 1 ? req_new(a, REQ_SSE, 5000) : NULL;
-  if (!r) {
-    x->cb(x->ctx, 0, json_array(), NULL, 0);
-  } else {
-    req_expect(a, r, servers);
-    r->sse_cb = x->cb;
-    r->ctx = x->ctx;
-    publish(a, a->ch_pub, T_SSE, json_pack("{s:s,s:O}", "requestId", r->id, "packet", x->data),
-             x->bins, x->nbins);
-  }
-  for (size_t i = 0; i < x->nbins; i++) sio_buf_unref(x->bins[i]);
-  free(x->bins);
-  json_decref(x->data);
-  free(x);
+  sio_creq_fetch_sockets(&a->reqs, o, opts_json(o), o->timeout_ms ? o->timeout_ms
+                                                                   : a->cl->timeout_ms, cb, ctx);
 }
 
 static void sa_server_side_emit(sio_adapter *base, sio_msg *m, sio_sse_cb cb, void *ctx) {
-  streams_adapter *a = (streams_adapter *)base;
-  if (!cb) {
-    publish(a, a->ch_pub, T_SSE, json_pack("{s:O}", "packet", m->data), m->bins, m->nbins);
-    return;
-  }
-  sse_ctx *x = calloc(1, sizeof *x);
-  if (x && m->nbins) x->bins = malloc(m->nbins * sizeof *x->bins);
-  if (!x || (m->nbins && !x->bins)) {
-    free(x);
-    cb(ctx, ERR_TIMEOUT, json_array(), NULL, 0);
-    return;
-  }
-  for (size_t i = 0; i < m->nbins; i++) x->bins[x->nbins++] = sio_buf_ref(m->bins[i]);
-  x->a = a;
-  x->data = json_deep_copy(m->data);
-  x->cb = cb;
-  x->ctx = ctx;
-  sa_server_count(base, sse_counted, x);
+  sio_creq_server_side_emit(&((streams_adapter *)base)->reqs, m, 5000, cb, ctx);
 }
 
 /* ------------------------------------------------------------ receiving */
 
-typedef struct reply_ctx {
-  streams_adapter *a;
-  char request_id[64];
-  char requester[64];
-} reply_ctx;
-
-static void respond(reply_ctx *x, int type, json_t *data, sio_buf *const *bins, size_t nbins) {
-  char *ch = cat(x->a->ch_pub, x->requester, "#", NULL);
-  if (ch) publish(x->a, ch, type, data, bins, nbins);
-  else json_decref(data);
-  free(ch);
-}
-
-static void relay_ack(void *ud, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  reply_ctx *x = ud;
-  respond(x, T_ACK, json_pack("{s:s,s:O}", "requestId", x->request_id, "packet",
-                              value ? value : json_null()),
-          bins, nbins);
-}
-
-static void relay_count(void *ctx, size_t n) {
-  reply_ctx *x = ctx;
-  respond(x, T_CLIENT_COUNT,
-          json_pack("{s:s,s:I}", "requestId", x->request_id, "clientCount", (json_int_t)n), NULL,
-          0);
-}
-
-static void sse_answer(void *rctx, const json_t *value, sio_buf *const *bins, size_t nbins) {
-  reply_ctx *x = rctx;
-  if (value)
-    respond(x, T_SSE_RESPONSE, json_pack("{s:s,s:O}", "requestId", x->request_id, "packet", value),
+/* The answers of sio_creq: an envelope on the requester's P#NSP#<uid>#
+ * (0.2.x: a stream entry). */
+static void respond(void *ud, const char *requester, const char *rid, int answer,
+                    const json_t *value, sio_buf *const *bins, size_t nbins) {
+  streams_adapter *a = ud;
+  static const int types[] = {T_CLIENT_COUNT, T_ACK, T_FETCH_RESPONSE, T_SSE_RESPONSE};
+  static const char *const keys[] = {"clientCount", "packet", "sockets", "packet"};
+  char *ch = requester ? cat(a->ch_pub, requester, "#", NULL) : NULL;
+  if (ch)
+    publish(a, ch, types[answer], json_pack("{s:s,s:O}", "requestId", rid, keys[answer], value),
             bins, nbins);
-  free(x);
-}
-
-static reply_ctx *reply_to(streams_adapter *a, const char *rid, const char *requester) {
-  if (strlen(rid) >= 64 || strlen(requester) >= 64) return NULL;
-  reply_ctx *x = calloc(1, sizeof *x);
-  if (!x) return NULL;
-  x->a = a;
-  snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-  snprintf(x->requester, sizeof x->requester, "%s", requester);
-  return x;
-}
-
-static void req_answer(streams_adapter *a, req *r, int type, const json_t *data,
-                       const sio_mp_bins *bins, const char *uid) {
-  if (r->type == REQ_BCAST && type == T_CLIENT_COUNT) {
-    json_t *v = json_object_get(data, "clientCount");
-    r->count_cb(r->count_ctx, json_is_integer(v) && json_integer_value(v) > 0
-                                  ? (size_t)json_integer_value(v) : 0);
-  } else if (r->type == REQ_BCAST && type == T_ACK) {
-    json_t *v = json_object_get(data, "packet");
-    a->base.host.ack_remote(r->ack, v ? v : json_null(), bins->v, bins->n);
-  } else if (r->type == REQ_FETCH && type == T_FETCH_RESPONSE) {
-    json_t *v = json_object_get(data, "sockets");
-    if (a->cl->v02 && (!uid || !sio_map_has(&r->waiting, uid))) return;
-    if (json_is_array(v)) json_array_extend(r->acc, v);
-    if (req_counted(a, r, uid)) req_finish(r, 0);
-  } else if (r->type == REQ_SSE && type == T_SSE_RESPONSE) {
-    json_t *v = json_object_get(data, "packet");
-    /* binary in answers: placeholders renumbered into the request's list */
-    if (a->cl->v02 && (!uid || !sio_map_has(&r->waiting, uid))) return;
-    json_array_append(r->acc, v ? v : json_null());
-    if (req_counted(a, r, uid)) req_finish(r, 0);
-  }
+  free(ch);
 }
 
 /* One message for this adapter, from the stream (offset = entry id) or
@@ -919,9 +616,9 @@ static int handle(streams_adapter *a, int type, json_t *data, sio_mp_bins *bins,
                   const char *uid, const char *offset) {
   if (!json_is_object(data)) return type == 1 || type == 2 || type == 13 ? 0 : -1;
   const char *rid = json_string_value(json_object_get(data, "requestId"));
-  opts_view ov = {0};
+  sio_creq_opts ov = {0};
   const json_t *opts = json_object_get(data, "opts");
-  if (opts && opts_from_json(opts, &ov) != 0) return -1;
+  if (opts && sio_creq_opts_decode(opts, 1, &ov) != 0) return -1;
   int rc = 0;
   switch (type) {
   case T_BROADCAST: {
@@ -939,18 +636,7 @@ static int handle(streams_adapter *a, int type, json_t *data, sio_mp_bins *bins,
       json_decref(copy);
       break;
     }
-    reply_ctx *x = uid ? reply_to(a, rid, uid) : NULL;
-    if (!x) break;
-    void *ack = a->base.host.ack_relay(a->base.host.ctx, relay_ack, x, free, ov.o.timeout_ms);
-    if (!ack) {
-      free(x);
-      break;
-    }
-    sio_msg m = {2, a->nsp, pd, bins->v, bins->n, a->base.host.next_ack_id(a->base.host.ctx),
-                 NULL, NULL, 0};
-    a->local->ops->broadcast_with_ack(a->local, &m, &ov.o, relay_count, ack, x);
-    sio_msg_release(&m);
-    a->base.host.ack_unref(ack);
+    if (uid) sio_creq_on_broadcast_ack(&a->reqs, rid, uid, pd, bins->v, bins->n, &ov.o);
     break;
   }
   case T_JOIN:
@@ -976,15 +662,7 @@ static int handle(streams_adapter *a, int type, json_t *data, sio_mp_bins *bins,
       rc = -1;
       break;
     }
-    fetch_ctx f = {0};
-    a->local->ops->fetch_sockets(a->local, &ov.o, got_local, &f);
-    reply_ctx *x = reply_to(a, rid, uid);
-    if (x)
-      respond(x, T_FETCH_RESPONSE,
-              json_pack("{s:s,s:o}", "requestId", rid, "sockets", f.local ? f.local : json_array()),
-              NULL, 0);
-    else json_decref(f.local);
-    free(x);
+    sio_creq_on_fetch(&a->reqs, rid, uid, &ov.o);
     break;
   }
   case T_SSE: {
@@ -993,22 +671,28 @@ static int handle(streams_adapter *a, int type, json_t *data, sio_mp_bins *bins,
       rc = -1;
       break;
     }
-    reply_ctx *x = rid && uid ? reply_to(a, rid, uid) : NULL;
-    a->base.host.server_side(a->base.host.ctx, packet, bins->v, bins->n, x ? sse_answer : NULL, x);
+    sio_creq_on_sse(&a->reqs, uid ? rid : NULL, uid, packet, bins->v, bins->n);
     break;
   }
   case T_FETCH_RESPONSE:
   case T_SSE_RESPONSE:
   case T_CLIENT_COUNT:
   case T_ACK: {
-    req *r = rid ? req_find(a, rid) : NULL;
-    if (r) req_answer(a, r, type, data, bins, uid);
+    int answer = type == T_CLIENT_COUNT ? SIO_CREQ_ANS_COUNT
+                 : type == T_ACK        ? SIO_CREQ_ANS_ACK
+                 : type == T_FETCH_RESPONSE ? SIO_CREQ_ANS_SOCKETS
+                                            : SIO_CREQ_ANS_SSE;
+    sio_creq_answer(&a->reqs, rid, answer,
+                    json_object_get(data, answer == SIO_CREQ_ANS_COUNT ? "clientCount"
+                                          : answer == SIO_CREQ_ANS_SOCKETS ? "sockets"
+                                                                           : "packet"),
+                    bins, uid);
     break;
   }
   default: /* heartbeats and ADAPTER_CLOSE of 0.2.x, unknown: ignored */
     break;
   }
-  free(ov.v);
+  sio_creq_opts_clear(&ov);
   return rc;
 }
 
@@ -1074,17 +758,7 @@ static long long now_ms(void) {
 /* A peer is gone: requests stop waiting for it. */
 static void node_gone(streams_adapter *a, const char *uid) {
   free(sio_map_del(&a->nodes, uid));
-  for (req *r = a->reqs; r;) {
-    req *next = r->next;
-    if (sio_map_has(&r->waiting, uid)) {
-      sio_map_del(&r->waiting, uid);
-      if (!r->waiting.count && r->type != REQ_BCAST) {
-        req_finish(r, 0);
-        next = a->reqs; /* the list changed: start over */
-      }
-    }
-    r = next;
-  }
+  sio_creq_peer_gone(&a->reqs, uid);
 }
 
 /* 0.2.x: every message from a peer says it is alive; INITIAL_HEARTBEAT is
@@ -1349,7 +1023,7 @@ static int has_name(char **v, size_t n, const char *name) {
 
 /* Node's filter: (no rooms, or a session room among them) and no session
  * room among except; flags are not looked at. */
-static int include(const sio_restored *s, const opts_view *ov) {
+static int include(const sio_restored *s, const sio_creq_opts *ov) {
   int in = ov->o.nrooms == 0;
   for (size_t i = 0; i < ov->o.nrooms && !in; i++)
     in = has_name(s->rooms, s->nrooms, ov->o.rooms[i]);
@@ -1368,11 +1042,11 @@ static int replay_entry(restore *x, const redisReply *e) {
   json_t *j = sio_streams_decode_data(data->str, data->len, &bins);
   json_t *pd = json_object_get(json_object_get(j, "packet"), "data");
   const json_t *opts = json_object_get(j, "opts");
-  opts_view ov;
+  sio_creq_opts ov;
   int rc = -1;
   /* Node reads opts.rooms.length and opts.except: both must be there */
   if (json_is_array(pd) && json_is_array(json_object_get(opts, "rooms")) &&
-      json_is_array(json_object_get(opts, "except")) && opts_from_json(opts, &ov) == 0) {
+      json_is_array(json_object_get(opts, "except")) && sio_creq_opts_decode(opts, 1, &ov) == 0) {
     rc = 0;
     if (include(&x->out, &ov)) {
       if (x->out.npackets == x->cap) {
@@ -1393,7 +1067,7 @@ static int replay_entry(restore *x, const redisReply *e) {
         memset(&bins, 0, sizeof bins);
       }
     }
-    free(ov.v);
+    sio_creq_opts_clear(&ov);
   }
   sio_mp_bins_clear(&bins);
   json_decref(j);
@@ -1544,7 +1218,7 @@ static void free_names_of(streams_adapter *a) {
 
 static void sa_free(sio_adapter *base) {
   streams_adapter *a = (streams_adapter *)base;
-  while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+  sio_creq_close(&a->reqs);
   while (a->restores) restore_finish(a->restores, 0);
   if (a->hb) event_free(a->hb);
   if (a->prune) event_free(a->prune);
@@ -1589,7 +1263,7 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   a->base.ops = &streams_ops;
   a->base.host = *host;
   a->cl = cl;
-  hex_id(a->uid);
+  sio_creq_new_id(a->uid, 1);
   sio_map_init(&a->nodes);
   a->local = sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
@@ -1602,6 +1276,9 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
     free_names_of(a);
     return NULL;
   }
+  static const sio_creq_transport transport = {send_request, respond};
+  sio_creq_init(&a->reqs, cl->base, &a->base, a->local, &transport, a, a->nsp, TAG, 1,
+                cl->v02 ? &a->nodes : NULL);
   if (cl->count > 1 && sio_streams_index(nsp, cl->count) < 0)
     sio_log(SIO_LOG_WARN, TAG, "namespace %s maps to stream %s, which Node servers never read",
             nsp, a->stream);
@@ -1772,7 +1449,7 @@ void sio_streams_cluster_close(void *clp) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&cl->by_nsp, &it); e; e = sio_map_next(&cl->by_nsp, e, &it)) {
     streams_adapter *a = e->value;
-    while (a->reqs) req_finish(a->reqs, ERR_TIMEOUT);
+    sio_creq_close(&a->reqs);
     if (cl->v02) {
       if (a->hb) event_del(a->hb);
       if (a->prune) event_del(a->prune);

@@ -135,13 +135,39 @@ void sio_bc_ack_unref(bc_ack *k) {
   free(k);
 }
 
+/* The timer lets go of k: disarmed, unlisted, its reference dropped (k
+ * may be freed: the caller holds a reference if it still needs k). */
+static void bc_timer_release(bc_ack *k) {
+  if (!k->timer_ref) return;
+  k->timer_ref = 0;
+  evtimer_del(k->timer);
+  if (k->next) k->next->pprev = k->pprev;
+  *k->pprev = k->next;
+  k->next = NULL;
+  k->pprev = NULL;
+  sio_bc_ack_unref(k);
+}
+
+/* Calls back once with err, then the timer lets go. */
+static void bc_finish(bc_ack *k, int err) {
+  sio_bc_ack_ref(k);
+  if (!k->done) {
+    k->done = 1;
+    k->cb(err, k->responses, k->ud);
+  }
+  bc_timer_release(k);
+  sio_bc_ack_unref(k);
+}
+
 void sio_bc_ack_check(bc_ack *k) {
   if (k->done || k->actual_servers != k->expected_servers ||
       sio_args_count(k->responses) != k->expected_clients)
     return;
-  k->done = 1;
-  if (k->timer) evtimer_del(k->timer);
-  k->cb(0, k->responses, k->ud);
+  bc_finish(k, 0);
+}
+
+void sio_bc_acks_close(sio_server *srv) {
+  while (srv->bc_acks) bc_finish(srv->bc_acks, SIO_ERR_TIMEOUT);
 }
 
 void sio_bc_ack_response(bc_ack *k, sio_args *args) {
@@ -159,12 +185,7 @@ void sio_bc_ack_response(bc_ack *k, sio_args *args) {
 static void bc_timeout_cb(evutil_socket_t fd, short w, void *arg) {
   (void)fd;
   (void)w;
-  bc_ack *k = arg;
-  if (k->done) return;
-  k->done = 1;
-  sio_bc_ack_ref(k);
-  k->cb(SIO_ERR_TIMEOUT, k->responses, k->ud);
-  sio_bc_ack_unref(k);
+  bc_finish(arg, SIO_ERR_TIMEOUT);
 }
 
 static void bc_server_count(void *ctx, size_t n) {
@@ -188,6 +209,7 @@ int sio_bc_emit_with_ack(sio_broadcast *b, const char *event, sio_args *args,
   if (!b || !args) r = SIO_ERR_NOMEM;
   else if (sio_reserved_event(event)) r = SIO_ERR_RESERVED;
   else if (!b->timeout_ms || b->nsp->is_parent) r = SIO_ERR_INVALID;
+  else if (b->nsp->srv->closing) r = SIO_ERR_CLOSED;
   if (r != SIO_OK) {
     sio_args_unref(args);
     sio_bc_free(b);
@@ -210,7 +232,17 @@ int sio_bc_emit_with_ack(sio_broadcast *b, const char *event, sio_args *args,
   k->ud = ud;
   k->expected_servers = (size_t)-1; /* until the adapter says */
   struct timeval tv = {b->timeout_ms / 1000, (b->timeout_ms % 1000) * 1000};
-  evtimer_add(k->timer, &tv);
+  if (evtimer_add(k->timer, &tv) == 0) {
+    /* The timer's reference: whoever else lets go first (the adapter's
+     * request ends at the same deadline), the callback still comes. */
+    k->timer_ref = 1;
+    sio_bc_ack_ref(k);
+    k->srv = nsp->srv;
+    k->next = nsp->srv->bc_acks;
+    if (k->next) k->next->pprev = &k->next;
+    k->pprev = &nsp->srv->bc_acks;
+    nsp->srv->bc_acks = k;
+  }
   json_t *data = event_array(event, args);
   sio_msg m = {SIO_PACKET_EVENT, nsp->name, data, args->bins, args->nbins,
                nsp->ids++, NULL, NULL, 0};

@@ -44,7 +44,12 @@ typedef struct bc_ack {
   size_t expected_servers, actual_servers;
   int done;
   int expect_single;
+  /* The timer owns a reference while it is armed; the ack is then listed
+   * in srv->bc_acks (pprev/next), so a server that goes frees it. */
   struct event *timer;
+  int timer_ref;
+  struct sio_server *srv;
+  struct bc_ack *next, **pprev;
 } bc_ack;
 
 /* An ack the server waits for on one socket. */
@@ -136,6 +141,7 @@ struct sio_client {
 struct sio_server {
   struct event_base *base;
   sio_ack *orphan_acks;    /* kept acks whose socket went, not answered yet */
+  bc_ack *bc_acks;         /* broadcasts with ack whose timer is armed */
   eio_server *eio;
   sio_options o;
   sio_map nsps;            /* name -> sio_namespace */
@@ -179,4 +185,7 @@ bc_ack *sio_bc_ack_ref(bc_ack *b);
 void sio_bc_ack_unref(bc_ack *b);
 void sio_bc_ack_response(bc_ack *b, sio_args *args);
 void sio_bc_ack_check(bc_ack *b);
+/* Server closing or freed: every broadcast with ack still waiting ends now
+ * (SIO_ERR_TIMEOUT with the responses so far) and its timer lets go. */
+void sio_bc_acks_close(struct sio_server *srv);
 #endif

@@ -1528,6 +1528,7 @@ static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
        e = sio_map_next(&srv->nsps, e, &it))
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
   if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
+  sio_bc_acks_close(srv); /* after the adapter let go of them */
   if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
   else if (srv->eio) eio_server_close(srv->eio);
 }
