@@ -17,18 +17,18 @@
  */
 #include <event2/event.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "sio/socketio.h"
+#include "test_opts.h"
 
 static struct event_base *base;
 static sio_server *srv;
 static sio_namespace *main_nsp;
-static struct event *sigterm, *sigint, *stream_timer;
+static struct event *stream_timer;
 static long long spam_count;
 static unsigned shutdown_ms;
 
@@ -37,14 +37,6 @@ static struct {
   int vol;
   char *data;
 } st;
-
-static void line(json_t *o) {
-  char *s = json_dumps(o, JSON_COMPACT);
-  printf("%s\n", s);
-  fflush(stdout);
-  free(s);
-  json_decref(o);
-}
 
 static double now_ms(void) {
   struct timeval tv;
@@ -67,7 +59,7 @@ static void stream_tick(evutil_socket_t fd, short w, void *arg) {
   }
   if (st.seq >= st.count) {
     sio_bc_emit(sio_to(main_nsp, "stream"), "end", NULL);
-    line(json_pack("{s:s,s:I}", "event", "stream-done", "count", (json_int_t)st.seq));
+    topt_line(json_pack("{s:s,s:I}", "event", "stream-done", "count", (json_int_t)st.seq));
     free(st.data);
     st.data = NULL;
     return;
@@ -133,7 +125,7 @@ static void on_count(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack
 
 static void on_disconnect(sio_socket *s, const char *reason, void *ud) {
   (void)ud;
-  line(json_pack("{s:s,s:s,s:s}", "event", "disconnect", "id", sio_socket_id(s),
+  topt_line(json_pack("{s:s,s:s,s:s}", "event", "disconnect", "id", sio_socket_id(s),
                  "reason", reason));
 }
 
@@ -145,83 +137,56 @@ static void on_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "spam", on_spam, NULL);
   sio_socket_on(s, "count", on_count, NULL);
   sio_socket_on_disconnect(s, on_disconnect, NULL);
-  line(json_pack("{s:s,s:s}", "event", "connection", "id", sio_socket_id(s)));
+  topt_line(json_pack("{s:s,s:s}", "event", "connection", "id", sio_socket_id(s)));
 }
 
-static void on_signal(evutil_socket_t sig, short w, void *arg) {
-  (void)sig;
-  (void)w;
+static void on_signal(void *arg) {
   (void)arg;
-  event_del(sigterm);
-  event_del(sigint);
   event_del(stream_timer);
-  line(json_pack("{s:s}", "event", "shutting-down"));
+  topt_line(json_pack("{s:s}", "event", "shutting-down"));
   if (shutdown_ms) sio_server_shutdown(srv, shutdown_ms);
   else sio_server_close(srv);
 }
 
 int main(int argc, char **argv) {
-  json_error_t jerr;
-  json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
-  if (!cfg) {
-    fprintf(stderr, "bad options JSON: %s\n", jerr.text);
-    return 2;
-  }
+  json_t *cfg = topt_load(argc, argv);
+  if (!cfg) return 2;
   sio_options o;
   sio_options_init(&o);
-  json_t *v;
-  if ((v = json_object_get(cfg, "pingInterval"))) o.eio.ping_interval_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "pingTimeout"))) o.eio.ping_timeout_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxOutputBytes"))) o.eio.max_output_bytes = (size_t)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxTotalOutputBytes"))) o.eio.max_total_output_bytes = (size_t)json_integer_value(v);
-  if ((v = json_object_get(cfg, "softOutputBytes"))) o.eio.soft_output_bytes = (size_t)json_integer_value(v);
-  if ((v = json_object_get(cfg, "softOutputMs"))) o.eio.soft_output_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxConnectionsPerAddress"))) o.eio.max_connections_per_address = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "connectionsPerAddressPerSec"))) o.eio.connections_per_address_per_sec = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxInboundPacketsPerSec"))) o.eio.max_inbound_packets_per_sec = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.eio.http_request_timeout_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxPendingConnections"))) o.eio.max_pending_connections = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "headersTimeout"))) o.eio.http_headers_timeout_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "shutdownMs"))) shutdown_ms = (unsigned)json_integer_value(v);
+  const topt_num nums[] = {
+      {"pingInterval", TOPT_UINT, &o.eio.ping_interval_ms},
+      {"pingTimeout", TOPT_UINT, &o.eio.ping_timeout_ms},
+      {"maxOutputBytes", TOPT_SIZE, &o.eio.max_output_bytes},
+      {"maxTotalOutputBytes", TOPT_SIZE, &o.eio.max_total_output_bytes},
+      {"softOutputBytes", TOPT_SIZE, &o.eio.soft_output_bytes},
+      {"softOutputMs", TOPT_UINT, &o.eio.soft_output_ms},
+      {"maxConnectionsPerAddress", TOPT_UINT, &o.eio.max_connections_per_address},
+      {"connectionsPerAddressPerSec", TOPT_UINT, &o.eio.connections_per_address_per_sec},
+      {"maxInboundPacketsPerSec", TOPT_UINT, &o.eio.max_inbound_packets_per_sec},
+      {"httpRequestTimeout", TOPT_UINT, &o.eio.http_request_timeout_ms},
+      {"maxPendingConnections", TOPT_UINT, &o.eio.max_pending_connections},
+      {"headersTimeout", TOPT_UINT, &o.eio.http_headers_timeout_ms},
+      {"shutdownMs", TOPT_UINT, &shutdown_ms},
+  };
+  topt_nums(cfg, nums, sizeof nums / sizeof nums[0]);
   static eio_tls_options tls;
-  static char cert[4096], key[4096];
-  if ((v = json_object_get(cfg, "tls"))) {
-    snprintf(cert, sizeof cert, "%s", json_string_value(json_object_get(v, "cert")));
-    snprintf(key, sizeof key, "%s", json_string_value(json_object_get(v, "key")));
-    tls.cert_file = cert;
-    tls.key_file = key;
-    o.eio.tls = &tls;
-  }
+  if (topt_tls(cfg, &tls)) o.eio.tls = &tls;
   json_decref(cfg);
 
-  signal(SIGPIPE, SIG_IGN);
-  base = event_base_new();
-  srv = sio_server_new(base, &o);
-  if (!srv) {
-    fprintf(stderr, "cannot start server: %s\n", eio_last_error());
-    event_base_free(base);
-    return 1;
-  }
-  if (sio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
-    fprintf(stderr, "cannot listen\n");
-    return 1;
-  }
+  int status = topt_sio_start(&base, &srv, &o);
+  if (status) return status;
   main_nsp = sio_of(srv, "/");
   sio_on_connection(main_nsp, on_connection, NULL);
   stream_timer = evtimer_new(base, stream_tick, NULL);
-  sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
-  sigint = evsignal_new(base, SIGINT, on_signal, NULL);
-  event_add(sigterm, NULL);
-  event_add(sigint, NULL);
-  line(json_pack("{s:s,s:i}", "event", "listening", "port", sio_server_port(srv)));
+  topt_signals(base, on_signal, NULL);
+  topt_line(json_pack("{s:s,s:i}", "event", "listening", "port", sio_server_port(srv)));
   event_base_dispatch(base);
   sio_server_free(srv);
   free(st.data);
   event_free(stream_timer);
-  event_free(sigterm);
-  event_free(sigint);
+  topt_signals_free();
   event_base_free(base);
   libevent_global_shutdown();
-  line(json_pack("{s:s}", "event", "closed"));
+  topt_line(json_pack("{s:s}", "event", "closed"));
   return 0;
 }

@@ -24,18 +24,11 @@
 #include <string.h>
 
 #include "sio/engineio.h"
+#include "test_opts.h"
 
 static struct event_base *base;
 static eio_server *srv;
-static struct event *sigterm, *sigint;
-
-static void emit_line(json_t *o) {
-  char *s = json_dumps(o, JSON_COMPACT);
-  printf("%s\n", s);
-  fflush(stdout);
-  free(s);
-  json_decref(o);
-}
+static struct event *sighup;
 
 static void on_message(eio_socket *s, const uint8_t *data, size_t len,
                        int binary, void *ud) {
@@ -51,13 +44,13 @@ static void on_close(eio_socket *s, const char *reason, const char *desc,
                      void *ud) {
   (void)ud;
   (void)desc;
-  emit_line(json_pack("{s:s,s:s,s:s}", "event", "close", "id",
+  topt_line(json_pack("{s:s,s:s,s:s}", "event", "close", "id",
                       eio_socket_id(s), "reason", reason));
 }
 
 static void on_upgrade(eio_socket *s, void *ud) {
   (void)ud;
-  emit_line(json_pack("{s:s,s:s}", "event", "upgrade", "id", eio_socket_id(s)));
+  topt_line(json_pack("{s:s,s:s}", "event", "upgrade", "id", eio_socket_id(s)));
 }
 
 static void on_connection(eio_server *sv, eio_socket *s, void *ud) {
@@ -67,7 +60,7 @@ static void on_connection(eio_server *sv, eio_socket *s, void *ud) {
   eio_socket_set_handlers(s, &h, NULL);
   const eio_request *req = eio_socket_request(s);
   const char *ua = eio_request_header(req, "user-agent");
-  emit_line(json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "event", "connection", "id",
+  topt_line(json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s}", "event", "connection", "id",
                       eio_socket_id(s), "transport",
                       eio_socket_transport(s) == EIO_TRANSPORT_POLLING
                           ? "polling"
@@ -91,37 +84,33 @@ static void on_hup(evutil_socket_t sig, short w, void *arg) {
   (void)sig;
   (void)w;
   (void)arg;
-  if (eio_server_reload_tls(srv) == EIO_OK) emit_line(json_pack("{s:s}", "event", "reloaded"));
-  else emit_line(json_pack("{s:s,s:s}", "event", "reload-failed", "error", eio_last_error()));
+  if (eio_server_reload_tls(srv) == EIO_OK) topt_line(json_pack("{s:s}", "event", "reloaded"));
+  else topt_line(json_pack("{s:s,s:s}", "event", "reload-failed", "error", eio_last_error()));
 }
 
-static void on_signal(evutil_socket_t sig, short w, void *arg) {
-  (void)sig;
-  (void)w;
+static void on_signal(void *arg) {
   (void)arg;
   /* With the listener and the signal events gone, the loop ends once the
    * last connection has finished closing. */
-  event_del(sigterm);
-  event_del(sigint);
   event_del(sighup);
   eio_server_close(srv);
 }
 
 int main(int argc, char **argv) {
-  json_error_t jerr;
-  json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
-  if (!cfg || !json_is_object(cfg)) {
-    fprintf(stderr, "bad options JSON: %s\n", jerr.text);
-    return 2;
-  }
+  json_t *cfg = topt_load(argc, argv);
+  if (!cfg) return 2;
   eio_options o;
   eio_options_init(&o);
   json_t *v;
   if ((v = json_object_get(cfg, "path"))) o.path = json_string_value(v);
-  if ((v = json_object_get(cfg, "pingInterval"))) o.ping_interval_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "pingTimeout"))) o.ping_timeout_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "upgradeTimeout"))) o.upgrade_timeout_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.max_http_buffer_size = (size_t)json_integer_value(v);
+  const topt_num nums[] = {
+      {"pingInterval", TOPT_UINT, &o.ping_interval_ms},
+      {"pingTimeout", TOPT_UINT, &o.ping_timeout_ms},
+      {"upgradeTimeout", TOPT_UINT, &o.upgrade_timeout_ms},
+      {"maxHttpBufferSize", TOPT_SIZE, &o.max_http_buffer_size},
+      {"httpRequestTimeout", TOPT_UINT, &o.http_request_timeout_ms},
+  };
+  topt_nums(cfg, nums, sizeof nums / sizeof nums[0]);
   if ((v = json_object_get(cfg, "allowUpgrades"))) o.allow_upgrades = json_is_true(v);
   if ((v = json_object_get(cfg, "transports"))) {
     o.transports = 0;
@@ -153,7 +142,6 @@ int main(int argc, char **argv) {
   eio_cookie cookie = {NULL, NULL, NULL, 1};
   if (json_is_true(json_object_get(cfg, "cookie"))) o.cookie = &cookie;
   if (json_is_true(json_object_get(cfg, "denyQuery"))) o.allow_request = deny_query;
-  if ((v = json_object_get(cfg, "httpRequestTimeout"))) o.http_request_timeout_ms = (unsigned)json_integer_value(v);
   if ((v = json_object_get(cfg, "httpCompression"))) {
     o.http_compression = !json_is_false(v);
     json_t *t = json_object_get(v, "threshold");
@@ -170,12 +158,7 @@ int main(int argc, char **argv) {
     o.per_message_deflate = &pmd;
   }
   eio_tls_options tls = {0};
-  if ((v = json_object_get(cfg, "tls"))) {
-    tls.cert_file = json_string_value(json_object_get(v, "cert"));
-    tls.key_file = json_string_value(json_object_get(v, "key"));
-    tls.key_password = json_string_value(json_object_get(v, "passphrase"));
-    o.tls = &tls;
-  }
+  if (topt_tls(cfg, &tls)) o.tls = &tls;
 
   signal(SIGPIPE, SIG_IGN);
   base = event_base_new();
@@ -191,17 +174,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   eio_server_on_connection(srv, on_connection, NULL);
-  sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
-  sigint = evsignal_new(base, SIGINT, on_signal, NULL);
+  topt_signals(base, on_signal, NULL);
   sighup = evsignal_new(base, SIGHUP, on_hup, NULL);
-  event_add(sigterm, NULL);
-  event_add(sigint, NULL);
   event_add(sighup, NULL);
-  emit_line(json_pack("{s:s,s:i}", "event", "listening", "port", eio_server_port(srv)));
+  topt_line(json_pack("{s:s,s:i}", "event", "listening", "port", eio_server_port(srv)));
   event_base_dispatch(base);
   eio_server_free(srv);
-  event_free(sigterm);
-  event_free(sigint);
+  topt_signals_free();
   event_free(sighup);
   event_base_free(base);
   libevent_global_shutdown();

@@ -10,7 +10,6 @@
  */
 #include <event2/event.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +18,11 @@
 #include "sio/metrics.h"
 #include "sio/redis.h"
 #include "sio/socketio.h"
+#include "test_opts.h"
 
 static struct event_base *base;
 static sio_server *srv;
-static struct event *sigterm, *sigint;
 static char server_name[64] = "c";
-
-static void line(json_t *o) {
-  char *s = json_dumps(o, JSON_COMPACT);
-  printf("%s\n", s);
-  fflush(stdout);
-  free(s);
-  json_decref(o);
-}
 
 /* Rooms of a socket as a sorted JSON array. */
 static int cmp_json_str(const void *a, const void *b) {
@@ -40,7 +31,7 @@ static int cmp_json_str(const void *a, const void *b) {
 }
 static void on_redis_error(void *ud, const char *reason) {
   (void)ud;
-  line(json_pack("{s:s, s:s}", "event", "redis-error", "message", reason));
+  topt_line(json_pack("{s:s, s:s}", "event", "redis-error", "message", reason));
 }
 
 static json_t *sorted(json_t *arr) {
@@ -280,7 +271,7 @@ static void on_sse(sio_namespace *nsp, const char *ev, sio_args *args, sio_ack *
                    void *ud) {
   (void)nsp;
   (void)ud;
-  line(json_pack("{s:s,s:s,s:O}", "event", "sse", "name", ev, "args", sio_args_json(args)));
+  topt_line(json_pack("{s:s,s:s,s:O}", "event", "sse", "name", ev, "args", sio_args_json(args)));
   if (ack) {
     char reply[96];
     snprintf(reply, sizeof reply, "%s-reply", server_name);
@@ -348,7 +339,7 @@ static void packet_mw(sio_socket *s, const char *ev, sio_args *args,
 static void on_error(sio_socket *s, const char *message, const json_t *data,
                      void *ud) {
   (void)ud;
-  line(json_pack("{s:s,s:s,s:s,s:s}", "event", "error", "nsp",
+  topt_line(json_pack("{s:s,s:s,s:s,s:s}", "event", "error", "nsp",
                  sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
                  "message", message));
   if (sio_socket_connected(s))
@@ -358,14 +349,14 @@ static void on_error(sio_socket *s, const char *message, const json_t *data,
 
 static void on_disconnecting(sio_socket *s, const char *reason, void *ud) {
   (void)ud;
-  line(json_pack("{s:s,s:s,s:s,s:s,s:o}", "event", "disconnecting", "nsp",
+  topt_line(json_pack("{s:s,s:s,s:s,s:s,s:o}", "event", "disconnecting", "nsp",
                  sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
                  "reason", reason, "rooms", sorted(sio_socket_rooms(s))));
 }
 
 static void on_disconnect(sio_socket *s, const char *reason, void *ud) {
   (void)ud;
-  line(json_pack("{s:s,s:s,s:s,s:s}", "event", "disconnect", "nsp",
+  topt_line(json_pack("{s:s,s:s,s:s,s:s}", "event", "disconnect", "nsp",
                  sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
                  "reason", reason));
 }
@@ -375,7 +366,7 @@ static void common(sio_socket *s) {
   sio_socket_on_disconnect(s, on_disconnect, NULL);
   sio_socket_on_error(s, on_error, NULL);
   sio_socket_on(s, "echo", on_echo, NULL);
-  line(json_pack("{s:s,s:s,s:s,s:b,s:O}", "event", "connection", "nsp",
+  topt_line(json_pack("{s:s,s:s,s:s,s:b,s:O}", "event", "connection", "nsp",
                  sio_namespace_name(sio_socket_namespace(s)), "id", sio_socket_id(s),
                  "recovered", sio_socket_recovered(s), "auth",
                  json_object_get(sio_socket_handshake(s), "auth")));
@@ -493,12 +484,8 @@ static int match_fn(const char *name, const json_t *auth, void *ud) {
   return strncmp(name, "/fn-", 4) == 0 && json_is_true(json_object_get(auth, "ok"));
 }
 
-static void on_signal(evutil_socket_t sig, short w, void *arg) {
-  (void)sig;
-  (void)w;
+static void on_signal(void *arg) {
   (void)arg;
-  event_del(sigterm);
-  event_del(sigint);
   sio_server_close(srv);
 }
 
@@ -532,22 +519,21 @@ static int ops_setup(sio_server *s, json_t *cfg) {
 }
 
 int main(int argc, char **argv) {
-  json_error_t jerr;
-  json_t *cfg = json_loads(argc > 1 ? argv[1] : "{}", 0, &jerr);
-  if (!cfg) {
-    fprintf(stderr, "bad options JSON: %s\n", jerr.text);
-    return 2;
-  }
+  json_t *cfg = topt_load(argc, argv);
+  if (!cfg) return 2;
   sio_options o;
   sio_options_init(&o);
   json_t *v;
-  if ((v = json_object_get(cfg, "pingInterval"))) o.eio.ping_interval_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "pingTimeout"))) o.eio.ping_timeout_ms = (unsigned)json_integer_value(v);
-  if ((v = json_object_get(cfg, "maxHttpBufferSize"))) o.eio.max_http_buffer_size = (size_t)json_integer_value(v);
-  if ((v = json_object_get(cfg, "connectTimeout"))) o.connect_timeout_ms = (unsigned)json_integer_value(v);
+  const topt_num nums[] = {
+      {"pingInterval", TOPT_UINT, &o.eio.ping_interval_ms},
+      {"pingTimeout", TOPT_UINT, &o.eio.ping_timeout_ms},
+      {"maxHttpBufferSize", TOPT_SIZE, &o.eio.max_http_buffer_size},
+      {"connectTimeout", TOPT_UINT, &o.connect_timeout_ms},
+      {"maxDisconnectionDuration", TOPT_UINT, &o.recovery_max_disconnection_ms},
+      {"aloneWaitMs", TOPT_INT, &o.eio.alone_wait_ms},
+  };
+  topt_nums(cfg, nums, sizeof nums / sizeof nums[0]);
   if (json_is_true(json_object_get(cfg, "connectionStateRecovery"))) o.recovery = 1;
-  if ((v = json_object_get(cfg, "maxDisconnectionDuration")))
-    o.recovery_max_disconnection_ms = (unsigned)json_integer_value(v);
   static eio_per_message_deflate pmd; /* perMessageDeflate: true (Node's defaults) */
   if (json_is_true(json_object_get(cfg, "perMessageDeflate"))) {
     eio_per_message_deflate_init(&pmd);
@@ -555,55 +541,37 @@ int main(int argc, char **argv) {
   }
   if (json_is_false(json_object_get(cfg, "httpCompression"))) o.eio.http_compression = 0;
   if (json_is_true(json_object_get(cfg, "allowEIO3"))) o.eio.allow_eio3 = 1;
-  if ((v = json_object_get(cfg, "aloneWaitMs"))) o.eio.alone_wait_ms = (int)json_integer_value(v);
   if ((v = json_object_get(cfg, "allowRequestDelay"))) {
     allow_delay_ms = (unsigned)json_integer_value(v);
     o.eio.allow_request_async = allow_async;
   }
   const char *parser_name = json_string_value(json_object_get(cfg, "sioParser"));
   if (parser_name && !strcmp(parser_name, "msgpack")) o.parser = &sio_parser_msgpack;
-  if ((v = json_object_get(cfg, "name"))) snprintf(server_name, sizeof server_name, "%s", json_string_value(v));
+  if (json_object_get(cfg, "name")) topt_str(cfg, "name", server_name, sizeof server_name);
   static char redis_url[512];
-  snprintf(redis_url, sizeof redis_url, "%s", json_string_value(json_object_get(cfg, "redis")) ? json_string_value(json_object_get(cfg, "redis")) : "");
+  topt_str(cfg, "redis", redis_url, sizeof redis_url);
   unsigned requests_timeout = (unsigned)json_integer_value(json_object_get(cfg, "requestsTimeout"));
   json_t *cfg_keep = json_incref(cfg);
   static eio_tls_options tls;
-  static char cert[4096], key[4096];
-  if ((v = json_object_get(cfg, "tls"))) {
-    snprintf(cert, sizeof cert, "%s", json_string_value(json_object_get(v, "cert")));
-    snprintf(key, sizeof key, "%s", json_string_value(json_object_get(v, "key")));
-    tls.cert_file = cert;
-    tls.key_file = key;
-    o.eio.tls = &tls;
-  }
+  if (topt_tls(cfg, &tls)) o.eio.tls = &tls;
   /* serveClient is on by default in Node: serve the same bundle here. */
   static char client_dir[4096];
-  snprintf(client_dir, sizeof client_dir, "%s", json_string_value(json_object_get(cfg, "clientDir")) ? json_string_value(json_object_get(cfg, "clientDir")) : "");
+  topt_str(cfg, "clientDir", client_dir, sizeof client_dir);
   if (client_dir[0]) o.serve_client_dir = client_dir;
   static const eio_cors any_origin = {.origin_fn = allow_any_origin, .credentials = 1, .max_age = -1};
   if (json_is_true(json_object_get(cfg, "cors"))) o.eio.cors = &any_origin;
   json_decref(cfg);
 
-  signal(SIGPIPE, SIG_IGN);
-  base = event_base_new();
-  srv = sio_server_new(base, &o);
-  if (!srv) {
-    fprintf(stderr, "cannot start server: %s\n", eio_last_error());
-    event_base_free(base);
-    return 1;
-  }
-  if (sio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
-    fprintf(stderr, "cannot listen\n");
-    return 1;
-  }
+  int status = topt_sio_start(&base, &srv, &o);
+  if (status) return status;
   /* redisCluster: seed URLs of a Redis Cluster */
   static char seed_buf[8][512];
   static const char *seeds[8];
   size_t n_seeds = 0;
   json_t *rc_seeds = json_object_get(cfg_keep, "redisCluster");
   for (size_t i = 0; i < json_array_size(rc_seeds) && n_seeds < 8; i++) {
-    snprintf(seed_buf[n_seeds], sizeof seed_buf[0], "%s",
-             json_string_value(json_array_get(rc_seeds, i)) ? json_string_value(json_array_get(rc_seeds, i)) : "");
+    const char *seed = json_string_value(json_array_get(rc_seeds, i));
+    snprintf(seed_buf[n_seeds], sizeof seed_buf[0], "%s", seed ? seed : "");
     seeds[n_seeds] = seed_buf[n_seeds];
     n_seeds++;
   }
@@ -626,7 +594,8 @@ int main(int argc, char **argv) {
     static char mode[32];
     if (json_is_true(json_object_get(cfg_keep, "sharded"))) {
       ro.sharded = 1;
-      snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(cfg_keep, "subscriptionMode")) ? json_string_value(json_object_get(cfg_keep, "subscriptionMode")) : "dynamic");
+      if (!*topt_str(cfg_keep, "subscriptionMode", mode, sizeof mode))
+        snprintf(mode, sizeof mode, "dynamic");
       ro.subscription_mode = mode;
     }
     /* adapter: "streams" with Node's option names */
@@ -687,15 +656,11 @@ int main(int argc, char **argv) {
   sio_on_connection(dyn, on_hello_connection, NULL);
   sio_on_connection(sio_of_match(srv, match_fn, NULL), on_hello_connection, NULL);
 
-  sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
-  sigint = evsignal_new(base, SIGINT, on_signal, NULL);
-  event_add(sigterm, NULL);
-  event_add(sigint, NULL);
-  line(json_pack("{s:s,s:i}", "event", "listening", "port", sio_server_port(srv)));
+  topt_signals(base, on_signal, NULL);
+  topt_line(json_pack("{s:s,s:i}", "event", "listening", "port", sio_server_port(srv)));
   event_base_dispatch(base);
   sio_server_free(srv);
-  event_free(sigterm);
-  event_free(sigint);
+  topt_signals_free();
   event_base_free(base);
   libevent_global_shutdown();
   return 0;
