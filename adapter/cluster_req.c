@@ -246,6 +246,21 @@ void sio_creq_answer(sio_creq_set *s, const char *rid, int answer, const json_t 
   }
 }
 
+void sio_creq_on_response(sio_creq_set *s, int type, const json_t *data,
+                          const sio_mp_bins *bins, const char *uid) {
+  int answer;
+  const char *key;
+  switch (type) {
+  case SIO_CREQ_MSG_FETCH_RESPONSE: answer = SIO_CREQ_ANS_SOCKETS; key = "sockets"; break;
+  case SIO_CREQ_MSG_SSE_RESPONSE: answer = SIO_CREQ_ANS_SSE; key = "packet"; break;
+  case SIO_CREQ_MSG_CLIENT_COUNT: answer = SIO_CREQ_ANS_COUNT; key = "clientCount"; break;
+  case SIO_CREQ_MSG_ACK: answer = SIO_CREQ_ANS_ACK; key = "packet"; break;
+  default: return;
+  }
+  sio_creq_answer(s, json_string_value(json_object_get(data, "requestId")), answer,
+                  json_object_get(data, key), bins, uid);
+}
+
 void sio_creq_peer_gone(sio_creq_set *s, const char *uid) {
   for (sio_creq *r = s->head; r;) {
     sio_creq *next = r->next;

@@ -105,6 +105,14 @@ void sio_creq_broadcast_with_ack(sio_creq_set *s, sio_msg *m, const sio_bcast_op
  * SSE answer are not kept). */
 void sio_creq_answer(sio_creq_set *s, const char *rid, int answer, const json_t *value,
                      const sio_mp_bins *bins, const char *uid);
+/* An answer in the ClusterAdapter envelope both Node adapters use (sharded
+ * classic and streams): type FETCH_SOCKETS_RESPONSE (8), SERVER_SIDE_EMIT_
+ * RESPONSE (10), BROADCAST_CLIENT_COUNT (11) or BROADCAST_ACK (12), data
+ * {requestId, sockets | packet | clientCount}. Other types: nothing. */
+enum { SIO_CREQ_MSG_FETCH_RESPONSE = 8, SIO_CREQ_MSG_SSE_RESPONSE = 10,
+       SIO_CREQ_MSG_CLIENT_COUNT = 11, SIO_CREQ_MSG_ACK = 12 };
+void sio_creq_on_response(sio_creq_set *s, int type, const json_t *data,
+                          const sio_mp_bins *bins, const char *uid);
 /* 1 when rid is one of ours (a request that came back to us). */
 int sio_creq_is_pending(const sio_creq_set *s, const char *rid);
 /* 0.2.x: peer uid is gone; requests complete that now wait for nobody. */

@@ -729,18 +729,9 @@ static void s_on_message(redis_adapter *a, const char *payload, size_t len) {
   case S_FETCH_RESPONSE:
   case S_SSE_RESPONSE:
   case S_CLIENT_COUNT:
-  case S_ACK: {
-    int answer = type == S_CLIENT_COUNT ? SIO_CREQ_ANS_COUNT
-                 : type == S_ACK        ? SIO_CREQ_ANS_ACK
-                 : type == S_FETCH_RESPONSE ? SIO_CREQ_ANS_SOCKETS
-                                            : SIO_CREQ_ANS_SSE;
-    sio_creq_answer(&a->reqs, rid, answer,
-                    json_object_get(data, answer == SIO_CREQ_ANS_COUNT ? "clientCount"
-                                          : answer == SIO_CREQ_ANS_SOCKETS ? "sockets"
-                                                                           : "packet"),
-                    &bins, NULL);
+  case S_ACK:
+    sio_creq_on_response(&a->reqs, type, data, &bins, NULL);
     break;
-  }
   default: /* heartbeats, ADAPTER_CLOSE, unknown: ignored, as Node does */
     break;
   }

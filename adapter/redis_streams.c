@@ -677,18 +677,9 @@ static int handle(streams_adapter *a, int type, json_t *data, sio_mp_bins *bins,
   case T_FETCH_RESPONSE:
   case T_SSE_RESPONSE:
   case T_CLIENT_COUNT:
-  case T_ACK: {
-    int answer = type == T_CLIENT_COUNT ? SIO_CREQ_ANS_COUNT
-                 : type == T_ACK        ? SIO_CREQ_ANS_ACK
-                 : type == T_FETCH_RESPONSE ? SIO_CREQ_ANS_SOCKETS
-                                            : SIO_CREQ_ANS_SSE;
-    sio_creq_answer(&a->reqs, rid, answer,
-                    json_object_get(data, answer == SIO_CREQ_ANS_COUNT ? "clientCount"
-                                          : answer == SIO_CREQ_ANS_SOCKETS ? "sockets"
-                                                                           : "packet"),
-                    bins, uid);
+  case T_ACK:
+    sio_creq_on_response(&a->reqs, type, data, bins, uid);
     break;
-  }
   default: /* heartbeats and ADAPTER_CLOSE of 0.2.x, unknown: ignored */
     break;
   }

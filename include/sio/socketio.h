@@ -265,7 +265,8 @@ void sio_bc_free(sio_broadcast *b);
 int sio_bc_emit(sio_broadcast *b, const char *event, sio_args *args);
 /* Broadcast with acks: cb gets err 0 and every client's first ack
  * argument (responses, borrowed), or SIO_ERR_TIMEOUT with those that
- * came. Needs a timeout. */
+ * came (at the timeout, or at once when the server closes first). Needs a
+ * timeout; SIO_ERR_CLOSED (cb not called) once the server is closing. */
 typedef void (*sio_bc_ack_fn)(int err, sio_args *responses, void *user_data);
 int sio_bc_emit_with_ack(sio_broadcast *b, const char *event, sio_args *args,
                          sio_bc_ack_fn cb, void *user_data);

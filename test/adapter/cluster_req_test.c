@@ -235,7 +235,13 @@ static void test_sse(void) {
   sio_creq_server_side_emit(&set, &m, 5000, on_sse, NULL);
   CHECK_EQ_INT(sent_has_id, 1);
   json_t *v = json_string("yes");
-  sio_creq_answer(&set, sent_id, SIO_CREQ_ANS_SSE, v, NULL, NULL);
+  /* as the ClusterAdapter envelope carries it: {requestId, packet} */
+  json_t *env = json_pack("{s:s,s:O}", "requestId", sent_id, "packet", v);
+  sio_creq_on_response(&set, SIO_CREQ_MSG_FETCH_RESPONSE, env, NULL, NULL); /* not this kind */
+  sio_creq_on_response(&set, 99, env, NULL, NULL);
+  CHECK_EQ_INT(sse_cb_calls, 0);
+  sio_creq_on_response(&set, SIO_CREQ_MSG_SSE_RESPONSE, env, NULL, NULL);
+  json_decref(env);
   sio_creq_answer(&set, sent_id, SIO_CREQ_ANS_SSE, NULL, NULL, NULL); /* an answer of null */
   CHECK_EQ_INT(sse_cb_calls, 1);
   CHECK_EQ_INT(sse_err, 0);
