@@ -357,7 +357,7 @@ static void send_request(void *ud, const sio_creq_out *q) {
     publish_json(a, a->ch_req, json_pack("{s:s,s:s,s:i,s:O}", "uid", a->uid, "requestId", q->id,
                                          "type", REQ_FETCH, "opts", q->opts));
   } else if (q->kind == SIO_CREQ_SSE && a->cl->sharded) {
-    /* answers wanted: no binary, as before */
+    /* with a requestId the packet goes without its binary attachments */
     msg = q->id ? json_pack("{s:s,s:O}", "requestId", q->id, "packet", q->data)
                 : json_pack("{s:O}", "packet", q->data);
     s_send(a, a->ch_main, S_SSE, msg, q->id ? NULL : q->bins, q->id ? 0 : q->nbins);
