@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,53 @@ void sio_json_number(double d, char *buf, size_t size) {
 #undef PUT
 }
 
-static int dump_string(const char *s, size_t n, struct evbuffer *out) {
+/* ------------------------------------------------------------ writing */
+
+int sio_jbuf_grow(sio_jbuf *b, size_t extra) {
+  if (b->err) return -1;
+  size_t need = b->len + extra;
+  if (need < b->len) return b->err = -1;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2) return b->err = -1;
+    cap *= 2;
+  }
+  char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
+  if (!p) return b->err = -1;
+  if (!b->heap && b->len) memcpy(p, b->p, b->len);
+  b->p = p;
+  b->cap = cap;
+  b->heap = 1;
+  return 0;
+}
+
+void sio_jbuf_release(sio_jbuf *b) {
+  if (b->heap) free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+  b->heap = 0;
+}
+
+int sio_jbuf_int(sio_jbuf *b, long long v) {
+  char t[24];
+  size_t i = sizeof t;
+  unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+  do {
+    t[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) t[--i] = '-';
+  return sio_jbuf_put(b, t + i, sizeof t - i);
+}
+
+static int dump_string(const char *s, size_t n, sio_jbuf *out) {
   static const char hex[] = "0123456789abcdef";
-  if (evbuffer_add(out, "\"", 1)) return -1;
+  if (sio_jbuf_putc(out, '"')) return -1;
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x20 && c != '"' && c != '\\') continue;
-    if (i > run && evbuffer_add(out, s + run, i - run)) return -1;
+    if (i > run && sio_jbuf_put(out, s + run, i - run)) return -1;
     run = i + 1;
     char esc[7] = {'\\', 0};
     size_t el = 2;
@@ -100,32 +140,33 @@ static int dump_string(const char *s, size_t n, struct evbuffer *out) {
       esc[5] = hex[c & 15];
       el = 6;
     }
-    if (evbuffer_add(out, esc, el)) return -1;
+    if (sio_jbuf_put(out, esc, el)) return -1;
   }
-  if (n > run && evbuffer_add(out, s + run, n - run)) return -1;
-  return evbuffer_add(out, "\"", 1);
+  if (n > run && sio_jbuf_put(out, s + run, n - run)) return -1;
+  return sio_jbuf_putc(out, '"');
 }
 
-static int dump(const json_t *v, struct evbuffer *out, sio_bin_list *bins) {
+static int dump(const json_t *v, sio_jbuf *out, sio_bin_list *bins) {
   char num[40];
   switch (json_typeof(v)) {
-  case JSON_NULL: return evbuffer_add(out, "null", 4);
-  case JSON_TRUE: return evbuffer_add(out, "true", 4);
-  case JSON_FALSE: return evbuffer_add(out, "false", 5);
+  case JSON_NULL: return sio_jbuf_put(out, "null", 4);
+  case JSON_TRUE: return sio_jbuf_put(out, "true", 4);
+  case JSON_FALSE: return sio_jbuf_put(out, "false", 5);
   case JSON_INTEGER:
-    return evbuffer_add_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0 ? -1 : 0;
+    return sio_jbuf_int(out, (long long)json_integer_value(v));
   case JSON_REAL:
     sio_json_number(json_real_value(v), num, sizeof num);
-    return evbuffer_add(out, num, strlen(num));
+    return sio_jbuf_put(out, num, strlen(num));
   case JSON_STRING:
     return dump_string(json_string_value(v), json_string_length(v), out);
   case JSON_ARRAY: {
-    if (evbuffer_add(out, "[", 1)) return -1;
-    for (size_t i = 0; i < json_array_size(v); i++) {
-      if (i && evbuffer_add(out, ",", 1)) return -1;
+    if (sio_jbuf_putc(out, '[')) return -1;
+    size_t n = json_array_size(v);
+    for (size_t i = 0; i < n; i++) {
+      if (i && sio_jbuf_putc(out, ',')) return -1;
       if (dump(json_array_get(v, i), out, bins)) return -1;
     }
-    return evbuffer_add(out, "]", 1);
+    return sio_jbuf_putc(out, ']');
   }
   case JSON_OBJECT: {
     long long k;
@@ -138,10 +179,13 @@ static int dump(const json_t *v, struct evbuffer *out, sio_bin_list *bins) {
         bins->cap = nc;
       }
       bins->out[bins->n_out] = sio_buf_ref(bins->in[k]);
-      return evbuffer_add_printf(out, "{\"_placeholder\":true,\"num\":%zu}",
-                                 bins->n_out++) < 0 ? -1 : 0;
+      static const char ph[] = "{\"_placeholder\":true,\"num\":";
+      if (sio_jbuf_put(out, ph, sizeof ph - 1) ||
+          sio_jbuf_int(out, (long long)bins->n_out++))
+        return -1;
+      return sio_jbuf_putc(out, '}');
     }
-    if (evbuffer_add(out, "{", 1)) return -1;
+    if (sio_jbuf_putc(out, '{')) return -1;
     const char *key;
     json_t *val;
     int first = 1;
@@ -149,21 +193,30 @@ static int dump(const json_t *v, struct evbuffer *out, sio_bin_list *bins) {
     while (iter) {
       key = json_object_iter_key(iter);
       val = json_object_iter_value(iter);
-      if (!first && evbuffer_add(out, ",", 1)) return -1;
+      if (!first && sio_jbuf_putc(out, ',')) return -1;
       first = 0;
-      if (dump_string(key, strlen(key), out) || evbuffer_add(out, ":", 1) ||
-          dump(val, out, bins))
+      if (dump_string(key, json_object_iter_key_len(iter), out) ||
+          sio_jbuf_putc(out, ':') || dump(val, out, bins))
         return -1;
       iter = json_object_iter_next((json_t *)v, iter);
     }
-    return evbuffer_add(out, "}", 1);
+    return sio_jbuf_putc(out, '}');
   }
   }
   return -1;
 }
 
+int sio_json_write(const json_t *v, sio_jbuf *out, sio_bin_list *bins) {
+  return dump(v, out, bins) || out->err ? -1 : 0;
+}
+
 int sio_json_dump(const json_t *v, struct evbuffer *out, sio_bin_list *bins) {
-  return dump(v, out, bins);
+  char stack[512];
+  sio_jbuf b = SIO_JBUF_INIT(stack);
+  int r = sio_json_write(v, &b, bins);
+  if (!r) r = evbuffer_add(out, b.p, b.len);
+  sio_jbuf_release(&b);
+  return r;
 }
 
 /* ------------------------------------------------------------ parsing
