@@ -29,6 +29,8 @@
  * reuse after delivery, so idle connections stay small. */
 #define WS_KEEP_BUFFER 16384
 #define LINGER_MS 2000
+/* Frames whose payload is at most this are written as one copy. */
+#define WS_INLINE_PAYLOAD 256
 #define WS_CLOSE_WAIT_MS 10000
 
 enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE,
@@ -642,11 +644,19 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
       return 0;
     }
   }
-  uint8_t hdr[EIO_WS_MAX_HEADER + 1];
+  /* A small payload is copied behind its header: one evbuffer_add into
+   * the output's last chain, where a reference would cost a chain (and a
+   * cleanup call) per frame. */
+  uint8_t hdr[EIO_WS_MAX_HEADER + 1 + WS_INLINE_PAYLOAD];
   size_t h = eio_ws_write_header(hdr, 1, opcode, plen + (type_char ? 1 : 0));
   if (type_char) hdr[h++] = type_char;
+  int inline_payload = plen && plen <= WS_INLINE_PAYLOAD;
+  if (inline_payload) {
+    memcpy(hdr + h, sio_buf_data(payload), plen);
+    h += plen;
+  }
   if (evbuffer_add(out, hdr, h) != 0) return -1;
-  if (plen) {
+  if (plen && !inline_payload) {
     sio_buf_ref(payload);
     if (evbuffer_add_reference(out, sio_buf_data(payload), plen,
                                unref_cleanup, payload) != 0) {
