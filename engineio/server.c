@@ -361,38 +361,81 @@ static sio_buf *compress_evbuffer(eio_server *srv, int enc,
   return z;
 }
 
-/* Appends the polling encoding of the queued packets to out, sharing the
- * payload bytes (and the cached base64 of binary ones) by reference. */
+/* Payload bytes up to this are copied into a polling response; larger
+ * ones are shared by reference. */
+#define POLL_INLINE_PAYLOAD 256
+
+/* A stack buffer in front of an evbuffer: small pieces gathered, then one
+ * evbuffer_add (a reference chain in between makes every later small add
+ * start a new chain). */
+typedef struct gather {
+  struct evbuffer *out;
+  size_t n;
+  int err;
+  char buf[2048];
+} gather;
+
+static void gather_flush(gather *g) {
+  if (g->n && evbuffer_add(g->out, g->buf, g->n) != 0) g->err = 1;
+  g->n = 0;
+}
+
+static void gather_put(gather *g, const void *p, size_t len) {
+  if (g->n + len > sizeof g->buf) gather_flush(g);
+  if (len > sizeof g->buf) {
+    if (evbuffer_add(g->out, p, len) != 0) g->err = 1;
+    return;
+  }
+  memcpy(g->buf + g->n, p, len);
+  g->n += len;
+}
+
+/* Payload bytes owned by buf: copied when small, else referenced. */
+static void gather_payload(gather *g, const char *p, size_t len, sio_buf *buf) {
+  if (len <= POLL_INLINE_PAYLOAD) {
+    gather_put(g, p, len);
+    return;
+  }
+  gather_flush(g);
+  sio_buf_ref(buf);
+  if (evbuffer_add_reference(g->out, p, len, unref_cleanup, buf) != 0) {
+    sio_buf_unref(buf);
+    g->err = 1;
+  }
+}
+
+/* Appends the polling encoding of the queued packets to out; payloads
+ * (and the cached base64 of binary ones) larger than POLL_INLINE_PAYLOAD
+ * are shared by reference. */
 static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
+  gather g;
+  g.out = out;
+  g.n = 0;
+  g.err = 0;
   int first = 1;
   for (eio_qpkt *p = s->q_head; p; p = p->next) {
-    if (!first) evbuffer_add(out, "\x1e", 1);
+    if (!first) gather_put(&g, "\x1e", 1);
     first = 0;
     if (p->binary) {
       size_t n;
       const char *b64 = sio_buf_base64(p->data, &n);
       if (!b64) return -1;
-      evbuffer_add(out, "b", 1);
-      if (n) {
-        sio_buf_ref(p->data);
-        evbuffer_add_reference(out, b64, n, unref_cleanup, p->data);
-      }
+      gather_put(&g, "b", 1);
+      if (n) gather_payload(&g, b64, n, p->data);
     } else {
       char t = (char)('0' + p->type);
-      evbuffer_add(out, &t, 1);
+      gather_put(&g, &t, 1);
       size_t n = p->data ? sio_buf_len(p->data) : 0;
-      if (n) {
-        sio_buf_ref(p->data);
-        evbuffer_add_reference(out, sio_buf_data(p->data), n, unref_cleanup,
-                               p->data);
-      }
+      if (n)
+        gather_payload(&g, (const char *)sio_buf_data(p->data), n, p->data);
     }
   }
   if (add_close) {
-    if (!first) evbuffer_add(out, "\x1e", 1);
-    evbuffer_add(out, "1", 1);
+    if (!first) gather_put(&g, "\x1e", 1);
+    gather_put(&g, "1", 1);
   }
-  return 0;
+  gather_flush(&g);
+  return g.err ? -1 : 0;
 }
 
 /* Answers a long poll with body; enc (EIO_ENC_*) says how body is already
