@@ -362,12 +362,19 @@ static int parse_head(eio_conn *c) {
   }
   memcpy(copy, p, (size_t)r);
   copy[r] = '\0';
+  /* The parse above, moved onto the copy (not parsed a second time). */
+#define REBASE(ptr) ((ptr) = copy + ((ptr) - p))
+  REBASE(req.method);
+  REBASE(req.target);
+  for (size_t i = 0; i < req.num_headers; i++) {
+    REBASE(req.headers[i].name);
+    REBASE(req.headers[i].value);
+  }
+#undef REBASE
   evbuffer_drain(in, (size_t)r);
   free(c->head);
   c->head = copy;
-  c->req.headers = c->headers;
-  eio_http_parse_request(copy, (size_t)r, (size_t)r + 1, &c->req,
-                         srv->o.max_headers);
+  c->req = req;
 
   const eio_http_header *conn_h = eio_http_find(&c->req, "connection");
   if (c->req.minor_version >= 1)
