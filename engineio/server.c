@@ -467,16 +467,20 @@ static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc,
                    : enc == EIO_ENC_DEFLATE ? "Content-Encoding: deflate\r\n"
                                             : "";
   const char *extra = c->resp_headers ? c->resp_headers : "";
-  size_t n = strlen(base) + strlen(ce) + strlen(extra) + 1;
-  char *h = malloc(n);
+  size_t lb = strlen(base), lc = strlen(ce), le = strlen(extra);
+  size_t n = lb + lc + le + 1;
+  char hs[512], *h = n <= sizeof hs ? hs : malloc(n);
   if (!h) {
     if (zbody) evbuffer_free(zbody);
     eio_conn_abort(c);
     return;
   }
-  snprintf(h, n, "%s%s%s", base, ce, extra);
+  memcpy(h, base, lb);
+  memcpy(h + lb, ce, lc);
+  memcpy(h + lb + lc, extra, le);
+  h[n - 1] = '\0';
   eio_conn_respond_evbuf(c, 200, h, body);
-  free(h);
+  if (h != hs) free(h);
   if (zbody) evbuffer_free(zbody);
 }
 
