@@ -13,6 +13,8 @@ int sio_reserved_event(const char *name) {
   return 0;
 }
 
+char sio_root_nsp[] = "/";
+
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* isPayloadValid of socket.io-parser. */
@@ -94,11 +96,7 @@ int sio_packet_decode(const char *s, size_t len, const sio_parser_limits *lim,
     }
     i = j; /* the ',' or len */
   } else {
-    p->nsp = strdup("/");
-    if (!p->nsp) {
-      *err = "out of memory";
-      return -1;
-    }
+    p->nsp = sio_root_nsp; /* not allocated: sio_packet_clear knows it */
   }
   size_t pos = i + 1; /* may be len + 1 when the namespace ran to the end */
   if (pos < len && is_digit(s[pos])) {
@@ -160,7 +158,7 @@ int sio_packet_add_binary(sio_packet *p, sio_buf *b, const char **err) {
 }
 
 void sio_packet_clear(sio_packet *p) {
-  free(p->nsp);
+  if (p->nsp != sio_root_nsp) free(p->nsp);
   json_decref(p->data);
   for (size_t i = 0; i < p->nbins; i++) sio_buf_unref(p->bins[i]);
   free(p->bins);
