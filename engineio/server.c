@@ -45,6 +45,7 @@ static const char *const error_messages[] = {
 static void sock_on_close(eio_socket *s, const char *reason, const char *desc);
 static void sock_flush(eio_socket *s);
 static void close_transport(eio_socket *s);
+static void fire_drain(eio_socket *s);
 
 /* ---------------------------------------------------------------- options */
 
@@ -268,6 +269,19 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data,
 static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
                              unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
+  if (s->transport == EIO_TRANSPORT_WEBSOCKET && s->ws && !s->q_head &&
+      !s->held && !(flags & EIO_SEND_ALONE)) {
+    /* What sock_flush does with a one-packet queue, without the queue. */
+    if (binary)
+      eio_conn_ws_send(s->ws, EIO_WS_BINARY, s->protocol == 3 ? type : 0, data);
+    else
+      eio_conn_ws_send(s->ws, EIO_WS_TEXT, (uint8_t)('0' + type), data);
+    sock_ref(s);
+    fire_drain(s);
+    if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+    sock_unref(s);
+    return EIO_OK;
+  }
   int r = queue_push(s, type, binary, data, flags);
   if (r == EIO_OK) sock_flush(s);
   return r;
