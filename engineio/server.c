@@ -1277,11 +1277,33 @@ static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
   char open[256];
   int upgrades = transport == EIO_TRANSPORT_POLLING && srv->o.allow_upgrades &&
                  (srv->o.transports & EIO_TRANSPORT_WEBSOCKET);
-  snprintf(open, sizeof open,
-           "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
-           "\"pingTimeout\":%u,\"maxPayload\":%zu}",
-           s->id, upgrades ? "\"websocket\"" : "", srv->o.ping_interval_ms,
-           srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
+  /* {"sid":"..","upgrades":[..],"pingInterval":N,"pingTimeout":N,
+   * "maxPayload":N}, copied together (at most ~170 bytes: the id is < 24) */
+  size_t on = 0;
+#define OPUT(str, len) (memcpy(open + on, (str), (len)), on += (len))
+#define OLIT(lit) OPUT(lit, sizeof(lit) - 1)
+#define ONUM(v)                                                               \
+  do {                                                                        \
+    char t_[24], *e_ = t_ + sizeof t_, *d_ = e_;                              \
+    unsigned long long v_ = (v);                                              \
+    do *--d_ = (char)('0' + v_ % 10); while (v_ /= 10);                       \
+    OPUT(d_, (size_t)(e_ - d_));                                              \
+  } while (0)
+  OLIT("{\"sid\":\"");
+  OPUT(s->id, strlen(s->id));
+  OLIT("\",\"upgrades\":[");
+  if (upgrades) OLIT("\"websocket\"");
+  OLIT("],\"pingInterval\":");
+  ONUM(srv->o.ping_interval_ms);
+  OLIT(",\"pingTimeout\":");
+  ONUM(srv->o.ping_timeout_ms);
+  OLIT(",\"maxPayload\":");
+  ONUM(srv->o.max_http_buffer_size);
+  OLIT("}");
+  open[on] = '\0';
+#undef ONUM
+#undef OLIT
+#undef OPUT
   /* The open packet is queued first; the handshake GET then serves as the
    * first long poll, so its body is exactly what is queued. */
   /* v3: the implicit CONNECT follows at once, so the open packet is a
