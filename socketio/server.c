@@ -769,9 +769,12 @@ static void do_connect(sio_socket *s) {
   sio_join(s, s->id);
   /* v3 clients get a bare CONNECT; the reply is read alone (see
    * EIO_SEND_ALONE) so the first event after it is never missed. */
-  json_t *reply = s->v3    ? NULL
-                  : nsp->rec ? json_pack("{s:s,s:s}", "sid", s->id, "pid", s->pid)
-                             : json_pack("{s:s}", "sid", s->id);
+  json_t *reply = NULL; /* {"sid": id[, "pid": pid]}, without json_pack */
+  if (!s->v3 && (reply = json_object())) {
+    json_object_set_new_nocheck(reply, "sid", json_string_nocheck(s->id));
+    if (nsp->rec)
+      json_object_set_new_nocheck(reply, "pid", json_string_nocheck(s->pid));
+  }
   send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
               SIO_WRITE_ALONE);
   json_decref(reply);
