@@ -29,6 +29,8 @@
  * reuse after delivery, so idle connections stay small. */
 #define WS_KEEP_BUFFER 16384
 #define LINGER_MS 2000
+/* Frames whose payload is at most this are written as one copy. */
+#define WS_INLINE_PAYLOAD 256
 #define WS_CLOSE_WAIT_MS 10000
 
 enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE,
@@ -360,12 +362,19 @@ static int parse_head(eio_conn *c) {
   }
   memcpy(copy, p, (size_t)r);
   copy[r] = '\0';
+  /* The parse above, moved onto the copy (not parsed a second time). */
+#define REBASE(ptr) ((ptr) = copy + ((ptr) - p))
+  REBASE(req.method);
+  REBASE(req.target);
+  for (size_t i = 0; i < req.num_headers; i++) {
+    REBASE(req.headers[i].name);
+    REBASE(req.headers[i].value);
+  }
+#undef REBASE
   evbuffer_drain(in, (size_t)r);
   free(c->head);
   c->head = copy;
-  c->req.headers = c->headers;
-  eio_http_parse_request(copy, (size_t)r, (size_t)r + 1, &c->req,
-                         srv->o.max_headers);
+  c->req = req;
 
   const eio_http_header *conn_h = eio_http_find(&c->req, "connection");
   if (c->req.minor_version >= 1)
@@ -531,23 +540,87 @@ static void next_request(eio_conn *c) {
                         BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* The Date header's value for now, as Node writes it (IMF-fixdate, always
+ * in English); formatted once per second per thread. */
+static const char *http_date(void) {
+  static _Thread_local time_t last = (time_t)-1;
+  static _Thread_local char date[32];
+  time_t now = time(NULL);
+  if (now != last) {
+    static const char wd[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char mo[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(date, sizeof date, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+             wd[tm.tm_wday % 7], tm.tm_mday, mo[tm.tm_mon % 12],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    last = now;
+  }
+  return date;
+}
+
+/* Decimal digits of v at the end of t[24]; returns where they start. */
+static char *utoa_end(char *t, unsigned long long v) {
+  char *p = t + 24;
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return p;
+}
+
+/* The response head, written with one evbuffer_add when it fits a stack
+ * buffer (the extra headers are the only part of unbounded size). */
 static void write_head(eio_conn *c, int status, const char *extra,
                        size_t body_len) {
   struct evbuffer *out = bufferevent_get_output(c->bev);
-  char date[64];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%sDate: %s\r\n", status,
-                      status_text(status), extra ? extra : "", date);
-  if (status != 204 && status != 304)
-    evbuffer_add_printf(out, "Content-Length: %zu\r\n", body_len);
-  if (c->keep_alive && !X(c)->body_pending)
-    evbuffer_add_printf(out, "Connection: keep-alive\r\nKeep-Alive: timeout=%u\r\n\r\n",
-                        c->srv->o.http_keepalive_timeout_ms / 1000);
-  else
-    evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+  char buf[1024], num[24], *d;
+  size_t extra_len = extra ? strlen(extra) : 0, n = 0;
+#define HPUT(s, l)                                                            \
+  do {                                                                        \
+    size_t l_ = (l);                                                          \
+    if (n + l_ > sizeof buf) {                                                \
+      evbuffer_add(out, buf, n);                                              \
+      n = 0;                                                                  \
+      if (l_ > sizeof buf) {                                                  \
+        evbuffer_add(out, (s), l_);                                           \
+        break;                                                                \
+      }                                                                       \
+    }                                                                         \
+    memcpy(buf + n, (s), l_);                                                 \
+    n += l_;                                                                  \
+  } while (0)
+#define HLIT(lit) HPUT(lit, sizeof(lit) - 1)
+  const char *text = status_text(status);
+  HLIT("HTTP/1.1 ");
+  d = utoa_end(num, (unsigned)status);
+  HPUT(d, (size_t)(num + sizeof num - d));
+  HLIT(" ");
+  HPUT(text, strlen(text));
+  HLIT("\r\n");
+  if (extra_len) HPUT(extra, extra_len);
+  HLIT("Date: ");
+  const char *date = http_date();
+  HPUT(date, strlen(date));
+  HLIT("\r\n");
+  if (status != 204 && status != 304) {
+    HLIT("Content-Length: ");
+    d = utoa_end(num, body_len);
+    HPUT(d, (size_t)(num + sizeof num - d));
+    HLIT("\r\n");
+  }
+  if (c->keep_alive && !X(c)->body_pending) {
+    HLIT("Connection: keep-alive\r\nKeep-Alive: timeout=");
+    d = utoa_end(num, c->srv->o.http_keepalive_timeout_ms / 1000);
+    HPUT(d, (size_t)(num + sizeof num - d));
+    HLIT("\r\n\r\n");
+  } else {
+    HLIT("Connection: close\r\n\r\n");
+  }
+#undef HLIT
+#undef HPUT
+  if (n) evbuffer_add(out, buf, n);
 }
 
 static int is_head(const eio_conn *c) {
@@ -642,11 +715,19 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
       return 0;
     }
   }
-  uint8_t hdr[EIO_WS_MAX_HEADER + 1];
+  /* A small payload is copied behind its header: one evbuffer_add into
+   * the output's last chain, where a reference would cost a chain (and a
+   * cleanup call) per frame. */
+  uint8_t hdr[EIO_WS_MAX_HEADER + 1 + WS_INLINE_PAYLOAD];
   size_t h = eio_ws_write_header(hdr, 1, opcode, plen + (type_char ? 1 : 0));
   if (type_char) hdr[h++] = type_char;
+  int inline_payload = plen && plen <= WS_INLINE_PAYLOAD;
+  if (inline_payload) {
+    memcpy(hdr + h, sio_buf_data(payload), plen);
+    h += plen;
+  }
   if (evbuffer_add(out, hdr, h) != 0) return -1;
-  if (plen) {
+  if (plen && !inline_payload) {
     sio_buf_ref(payload);
     if (evbuffer_add_reference(out, sio_buf_data(payload), plen,
                                unref_cleanup, payload) != 0) {

@@ -45,6 +45,7 @@ static const char *const error_messages[] = {
 static void sock_on_close(eio_socket *s, const char *reason, const char *desc);
 static void sock_flush(eio_socket *s);
 static void close_transport(eio_socket *s);
+static void fire_drain(eio_socket *s);
 
 /* ---------------------------------------------------------------- options */
 
@@ -268,6 +269,19 @@ static int queue_push(eio_socket *s, int type, int binary, sio_buf *data,
 static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
                              unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
+  if (s->transport == EIO_TRANSPORT_WEBSOCKET && s->ws && !s->q_head &&
+      !s->held && !(flags & EIO_SEND_ALONE)) {
+    /* What sock_flush does with a one-packet queue, without the queue. */
+    if (binary)
+      eio_conn_ws_send(s->ws, EIO_WS_BINARY, s->protocol == 3 ? type : 0, data);
+    else
+      eio_conn_ws_send(s->ws, EIO_WS_TEXT, (uint8_t)('0' + type), data);
+    sock_ref(s);
+    fire_drain(s);
+    if (s->close_on_drain && s->ready == SOCK_CLOSING) close_transport(s);
+    sock_unref(s);
+    return EIO_OK;
+  }
   int r = queue_push(s, type, binary, data, flags);
   if (r == EIO_OK) sock_flush(s);
   return r;
@@ -361,38 +375,81 @@ static sio_buf *compress_evbuffer(eio_server *srv, int enc,
   return z;
 }
 
-/* Appends the polling encoding of the queued packets to out, sharing the
- * payload bytes (and the cached base64 of binary ones) by reference. */
+/* Payload bytes up to this are copied into a polling response; larger
+ * ones are shared by reference. */
+#define POLL_INLINE_PAYLOAD 256
+
+/* A stack buffer in front of an evbuffer: small pieces gathered, then one
+ * evbuffer_add (a reference chain in between makes every later small add
+ * start a new chain). */
+typedef struct gather {
+  struct evbuffer *out;
+  size_t n;
+  int err;
+  char buf[2048];
+} gather;
+
+static void gather_flush(gather *g) {
+  if (g->n && evbuffer_add(g->out, g->buf, g->n) != 0) g->err = 1;
+  g->n = 0;
+}
+
+static void gather_put(gather *g, const void *p, size_t len) {
+  if (g->n + len > sizeof g->buf) gather_flush(g);
+  if (len > sizeof g->buf) {
+    if (evbuffer_add(g->out, p, len) != 0) g->err = 1;
+    return;
+  }
+  memcpy(g->buf + g->n, p, len);
+  g->n += len;
+}
+
+/* Payload bytes owned by buf: copied when small, else referenced. */
+static void gather_payload(gather *g, const char *p, size_t len, sio_buf *buf) {
+  if (len <= POLL_INLINE_PAYLOAD) {
+    gather_put(g, p, len);
+    return;
+  }
+  gather_flush(g);
+  sio_buf_ref(buf);
+  if (evbuffer_add_reference(g->out, p, len, unref_cleanup, buf) != 0) {
+    sio_buf_unref(buf);
+    g->err = 1;
+  }
+}
+
+/* Appends the polling encoding of the queued packets to out; payloads
+ * (and the cached base64 of binary ones) larger than POLL_INLINE_PAYLOAD
+ * are shared by reference. */
 static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
+  gather g;
+  g.out = out;
+  g.n = 0;
+  g.err = 0;
   int first = 1;
   for (eio_qpkt *p = s->q_head; p; p = p->next) {
-    if (!first) evbuffer_add(out, "\x1e", 1);
+    if (!first) gather_put(&g, "\x1e", 1);
     first = 0;
     if (p->binary) {
       size_t n;
       const char *b64 = sio_buf_base64(p->data, &n);
       if (!b64) return -1;
-      evbuffer_add(out, "b", 1);
-      if (n) {
-        sio_buf_ref(p->data);
-        evbuffer_add_reference(out, b64, n, unref_cleanup, p->data);
-      }
+      gather_put(&g, "b", 1);
+      if (n) gather_payload(&g, b64, n, p->data);
     } else {
       char t = (char)('0' + p->type);
-      evbuffer_add(out, &t, 1);
+      gather_put(&g, &t, 1);
       size_t n = p->data ? sio_buf_len(p->data) : 0;
-      if (n) {
-        sio_buf_ref(p->data);
-        evbuffer_add_reference(out, sio_buf_data(p->data), n, unref_cleanup,
-                               p->data);
-      }
+      if (n)
+        gather_payload(&g, (const char *)sio_buf_data(p->data), n, p->data);
     }
   }
   if (add_close) {
-    if (!first) evbuffer_add(out, "\x1e", 1);
-    evbuffer_add(out, "1", 1);
+    if (!first) gather_put(&g, "\x1e", 1);
+    gather_put(&g, "1", 1);
   }
-  return 0;
+  gather_flush(&g);
+  return g.err ? -1 : 0;
 }
 
 /* Answers a long poll with body; enc (EIO_ENC_*) says how body is already
@@ -424,16 +481,20 @@ static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc,
                    : enc == EIO_ENC_DEFLATE ? "Content-Encoding: deflate\r\n"
                                             : "";
   const char *extra = c->resp_headers ? c->resp_headers : "";
-  size_t n = strlen(base) + strlen(ce) + strlen(extra) + 1;
-  char *h = malloc(n);
+  size_t lb = strlen(base), lc = strlen(ce), le = strlen(extra);
+  size_t n = lb + lc + le + 1;
+  char hs[512], *h = n <= sizeof hs ? hs : malloc(n);
   if (!h) {
     if (zbody) evbuffer_free(zbody);
     eio_conn_abort(c);
     return;
   }
-  snprintf(h, n, "%s%s%s", base, ce, extra);
+  memcpy(h, base, lb);
+  memcpy(h + lb, ce, lc);
+  memcpy(h + lb + lc, extra, le);
+  h[n - 1] = '\0';
   eio_conn_respond_evbuf(c, 200, h, body);
-  free(h);
+  if (h != hs) free(h);
   if (zbody) evbuffer_free(zbody);
 }
 
@@ -1216,11 +1277,33 @@ static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
   char open[256];
   int upgrades = transport == EIO_TRANSPORT_POLLING && srv->o.allow_upgrades &&
                  (srv->o.transports & EIO_TRANSPORT_WEBSOCKET);
-  snprintf(open, sizeof open,
-           "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
-           "\"pingTimeout\":%u,\"maxPayload\":%zu}",
-           s->id, upgrades ? "\"websocket\"" : "", srv->o.ping_interval_ms,
-           srv->o.ping_timeout_ms, srv->o.max_http_buffer_size);
+  /* {"sid":"..","upgrades":[..],"pingInterval":N,"pingTimeout":N,
+   * "maxPayload":N}, copied together (at most ~170 bytes: the id is < 24) */
+  size_t on = 0;
+#define OPUT(str, len) (memcpy(open + on, (str), (len)), on += (len))
+#define OLIT(lit) OPUT(lit, sizeof(lit) - 1)
+#define ONUM(v)                                                               \
+  do {                                                                        \
+    char t_[24], *e_ = t_ + sizeof t_, *d_ = e_;                              \
+    unsigned long long v_ = (v);                                              \
+    do *--d_ = (char)('0' + v_ % 10); while (v_ /= 10);                       \
+    OPUT(d_, (size_t)(e_ - d_));                                              \
+  } while (0)
+  OLIT("{\"sid\":\"");
+  OPUT(s->id, strlen(s->id));
+  OLIT("\",\"upgrades\":[");
+  if (upgrades) OLIT("\"websocket\"");
+  OLIT("],\"pingInterval\":");
+  ONUM(srv->o.ping_interval_ms);
+  OLIT(",\"pingTimeout\":");
+  ONUM(srv->o.ping_timeout_ms);
+  OLIT(",\"maxPayload\":");
+  ONUM(srv->o.max_http_buffer_size);
+  OLIT("}");
+  open[on] = '\0';
+#undef ONUM
+#undef OLIT
+#undef OPUT
   /* The open packet is queued first; the handshake GET then serves as the
    * first long poll, so its body is exactly what is queued. */
   /* v3: the implicit CONNECT follows at once, so the open packet is a

@@ -13,6 +13,8 @@ int sio_reserved_event(const char *name) {
   return 0;
 }
 
+char sio_root_nsp[] = "/";
+
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* isPayloadValid of socket.io-parser. */
@@ -94,11 +96,7 @@ int sio_packet_decode(const char *s, size_t len, const sio_parser_limits *lim,
     }
     i = j; /* the ',' or len */
   } else {
-    p->nsp = strdup("/");
-    if (!p->nsp) {
-      *err = "out of memory";
-      return -1;
-    }
+    p->nsp = sio_root_nsp; /* not allocated: sio_packet_clear knows it */
   }
   size_t pos = i + 1; /* may be len + 1 when the namespace ran to the end */
   if (pos < len && is_digit(s[pos])) {
@@ -160,7 +158,7 @@ int sio_packet_add_binary(sio_packet *p, sio_buf *b, const char **err) {
 }
 
 void sio_packet_clear(sio_packet *p) {
-  free(p->nsp);
+  if (p->nsp != sio_root_nsp) free(p->nsp);
   json_decref(p->data);
   for (size_t i = 0; i < p->nbins; i++) sio_buf_unref(p->bins[i]);
   free(p->bins);
@@ -168,33 +166,43 @@ void sio_packet_clear(sio_packet *p) {
   p->id = SIO_NO_ACK;
 }
 
-int sio_packet_encode(int type, const char *nsp, long long id,
-                      const json_t *data, sio_buf *const *bins, size_t nbins,
-                      struct evbuffer *out, sio_buf ***att, size_t *n_att) {
+/* The packet head: type, attachment count, namespace, ack id. */
+static int encode_head(int type, size_t n_bin, const char *nsp, long long id,
+                       sio_jbuf *out) {
+  sio_jbuf_putc(out, (char)('0' + type));
+  if (n_bin) {
+    sio_jbuf_int(out, (long long)n_bin);
+    sio_jbuf_putc(out, '-');
+  }
+  if (nsp && !(nsp[0] == '/' && nsp[1] == '\0')) {
+    sio_jbuf_put(out, nsp, strlen(nsp));
+    sio_jbuf_putc(out, ',');
+  }
+  if (id >= 0) sio_jbuf_int(out, id);
+  return out->err ? -1 : 0;
+}
+
+/* sio_packet_encode into a byte buffer. */
+static int encode_text(int type, const char *nsp, long long id,
+                       const json_t *data, sio_buf *const *bins, size_t nbins,
+                       sio_jbuf *out, sio_buf ***att, size_t *n_att) {
   *att = NULL;
   *n_att = 0;
-  struct evbuffer *body = evbuffer_new();
-  if (!body) return -1;
+  if (!nbins || !data) { /* no placeholder can count: the head is known */
+    if (encode_head(type, 0, nsp, id, out)) return -1;
+    return data && sio_json_write(data, out, NULL) ? -1 : 0;
+  }
+  char stack[512];
+  sio_jbuf body = SIO_JBUF_INIT(stack);
   sio_bin_list bl = {bins, nbins, NULL, 0, 0};
-  int rc = 0;
-  if (data && sio_json_dump(data, body, nbins ? &bl : NULL) != 0) rc = -1;
+  int rc = sio_json_write(data, &body, &bl);
   if (!rc && bl.n_out) {
     if (type == SIO_PACKET_EVENT) type = SIO_PACKET_BINARY_EVENT;
     else if (type == SIO_PACKET_ACK) type = SIO_PACKET_BINARY_ACK;
   }
-  if (!rc) {
-    char head[64];
-    int n = snprintf(head, sizeof head, "%d", type);
-    if (bl.n_out) n += snprintf(head + n, sizeof head - (size_t)n, "%zu-", bl.n_out);
-    evbuffer_add(out, head, (size_t)n);
-    if (nsp && strcmp(nsp, "/") != 0) {
-      evbuffer_add(out, nsp, strlen(nsp));
-      evbuffer_add(out, ",", 1);
-    }
-    if (id >= 0) evbuffer_add_printf(out, "%lld", id);
-    if (evbuffer_add_buffer(out, body) != 0) rc = -1;
-  }
-  evbuffer_free(body);
+  if (!rc) rc = encode_head(type, bl.n_out, nsp, id, out);
+  if (!rc) rc = sio_jbuf_put(out, body.p, body.len);
+  sio_jbuf_release(&body);
   if (rc) {
     for (size_t i = 0; i < bl.n_out; i++) sio_buf_unref(bl.out[i]);
     free(bl.out);
@@ -203,6 +211,23 @@ int sio_packet_encode(int type, const char *nsp, long long id,
   *att = bl.out;
   *n_att = bl.n_out;
   return 0;
+}
+
+int sio_packet_encode(int type, const char *nsp, long long id,
+                      const json_t *data, sio_buf *const *bins, size_t nbins,
+                      struct evbuffer *out, sio_buf ***att, size_t *n_att) {
+  char stack[512];
+  sio_jbuf b = SIO_JBUF_INIT(stack);
+  int rc = encode_text(type, nsp, id, data, bins, nbins, &b, att, n_att);
+  if (!rc && evbuffer_add(out, b.p, b.len) != 0) {
+    for (size_t i = 0; i < *n_att; i++) sio_buf_unref((*att)[i]);
+    free(*att);
+    *att = NULL;
+    *n_att = 0;
+    rc = -1;
+  }
+  sio_jbuf_release(&b);
+  return rc;
 }
 
 void sio_encoded_clear(sio_encoded *e) {
@@ -217,17 +242,15 @@ void sio_encoded_clear(sio_encoded *e) {
 static int default_encode(const sio_parser *self, const sio_packet *p,
                           sio_encoded *out) {
   (void)self;
-  struct evbuffer *text = evbuffer_new();
-  if (!text) return -1;
-  int rc = sio_packet_encode(p->type, p->nsp, p->id, p->data, p->bins, p->nbins,
-                             text, &out->att, &out->natt);
+  char stack[1024];
+  sio_jbuf b = SIO_JBUF_INIT(stack);
+  int rc = encode_text(p->type, p->nsp, p->id, p->data, p->bins, p->nbins, &b,
+                       &out->att, &out->natt);
   if (rc == 0) {
-    size_t n = evbuffer_get_length(text);
-    out->head = sio_buf_alloc(n);
-    if (out->head) evbuffer_remove(text, sio_buf_mutable(out->head), n);
-    else rc = -1;
+    out->head = sio_buf_new(b.p, b.len);
+    if (!out->head) rc = -1;
   }
-  evbuffer_free(text);
+  sio_jbuf_release(&b);
   if (rc) sio_encoded_clear(out);
   return rc;
 }

@@ -13,6 +13,10 @@
 #include "sio/buf.h"
 #include "sio/parser.h"
 
+/* The "/" a decoded packet's nsp points to when it names no namespace:
+ * shared, never written nor freed (sio_packet_clear skips it). */
+extern char sio_root_nsp[];
+
 /*
  * Decodes the text of one packet into p. Returns 0, or -1 with *err set to
  * a static reason (Node's error, or ours for a limit). On success with a

@@ -769,9 +769,12 @@ static void do_connect(sio_socket *s) {
   sio_join(s, s->id);
   /* v3 clients get a bare CONNECT; the reply is read alone (see
    * EIO_SEND_ALONE) so the first event after it is never missed. */
-  json_t *reply = s->v3    ? NULL
-                  : nsp->rec ? json_pack("{s:s,s:s}", "sid", s->id, "pid", s->pid)
-                             : json_pack("{s:s}", "sid", s->id);
+  json_t *reply = NULL; /* {"sid": id[, "pid": pid]}, without json_pack */
+  if (!s->v3 && (reply = json_object())) {
+    json_object_set_new_nocheck(reply, "sid", json_string_nocheck(s->id));
+    if (nsp->rec)
+      json_object_set_new_nocheck(reply, "pid", json_string_nocheck(s->pid));
+  }
   send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
               SIO_WRITE_ALONE);
   json_decref(reply);
@@ -930,12 +933,18 @@ static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
 static void on_event_packet(sio_socket *s, sio_packet *p) {
   char nb[40];
   json_t *data = p->data ? p->data : NULL;
-  const char *event = data ? event_name(json_array_get(data, 0), nb, sizeof nb) : "";
-  json_t *rest = json_array();
-  for (size_t i = 1; data && i < json_array_size(data); i++)
-    json_array_append(rest, json_array_get(data, i));
+  /* The arguments are the packet's own array without its first element
+   * (the name, kept alive by name_ref while used): no copy of the rest. */
+  json_t *name_ref = data ? json_incref(json_array_get(data, 0)) : NULL;
+  const char *event = data ? event_name(name_ref, nb, sizeof nb) : "";
+  json_t *rest;
+  if (data && json_array_remove(data, 0) == 0) rest = json_incref(data);
+  else rest = json_array();
   sio_args *args = sio_args_wrap(rest, p->bins, p->nbins);
-  if (!args) return;
+  if (!args) {
+    json_decref(name_ref);
+    return;
+  }
   sio_ack *ack = NULL;
   if (p->id != SIO_NO_ACK) {
     ack = calloc(1, sizeof *ack);
@@ -950,7 +959,9 @@ static void on_event_packet(sio_socket *s, sio_packet *p) {
   /* onAny listeners see the event before the packet middlewares. */
   for (handler *h = s->any; h && s->state == SOCK_CONNECTED; h = h->next)
     h->fn(s, event, args, ack, h->ud);
-  if (s->state == SOCK_CONNECTED) {
+  if (s->state == SOCK_CONNECTED && !s->mws) {
+    dispatch_event(s, event, args, ack); /* packet_run without middlewares */
+  } else if (s->state == SOCK_CONNECTED) {
     sio_next *n = calloc(1, sizeof *n);
     if (n) {
       n->kind = NEXT_PACKET;
@@ -965,6 +976,7 @@ static void on_event_packet(sio_socket *s, sio_packet *p) {
   }
   socket_unref(s);
   sio_args_unref(args);
+  json_decref(name_ref);
 }
 
 static sio_socket *client_socket(sio_client *c, const char *nsp) {
