@@ -71,7 +71,7 @@ static void destroy(eio_conn *c) {
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   if (c->bev) bufferevent_free(c->bev);
-  if (c->timer) event_free(c->timer);
+  eio_timer_cancel(&srv->timers, &c->timer);
   if (c->body) evbuffer_free(c->body);
   free(c->head);
   free(c->headers);
@@ -93,7 +93,7 @@ static void conn_die(eio_conn *c, int notify) {
   if (notify && c->sock) eio_srv_conn_closed(c);
   c->state = CONN_DEAD;
   if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-  evtimer_del(c->timer);
+  eio_timer_cancel(&c->srv->timers, &c->timer);
   leave(c);
 }
 
@@ -102,33 +102,29 @@ void eio_conn_abort(eio_conn *c) { conn_die(c, 0); }
 static void set_timer(eio_conn *c, enum timer_mode m) {
   eio_server *srv = c->srv;
   X(c)->tm = m;
+  uint64_t ms = 0;
   switch (m) {
   case TM_NONE:
-    evtimer_del(c->timer);
-    break;
+    eio_timer_cancel(&srv->timers, &c->timer);
+    return;
   case TM_REQUEST: /* a head: headersTimeout; a body: requestTimeout */
-    evtimer_add(c->timer,
-                c->state == CONN_BODY ? srv->tv_request : srv->tv_headers);
+    ms = c->state == CONN_BODY ? srv->o.http_request_timeout_ms
+                               : srv->o.http_headers_timeout_ms;
     break;
   case TM_KEEPALIVE:
-    evtimer_add(c->timer, srv->tv_keepalive);
+    ms = srv->o.http_keepalive_timeout_ms;
     break;
-  case TM_LINGER: {
-    struct timeval tv = {LINGER_MS / 1000, 0};
-    evtimer_add(c->timer, &tv);
+  case TM_LINGER:
+    ms = LINGER_MS;
     break;
-  }
-  case TM_WS_CLOSE: {
-    struct timeval tv = {WS_CLOSE_WAIT_MS / 1000, 0};
-    evtimer_add(c->timer, &tv);
+  case TM_WS_CLOSE:
+    ms = WS_CLOSE_WAIT_MS;
     break;
-  }
-  case TM_FLUSH: {
-    struct timeval tv = {0, FLUSH_POLL_MS * 1000};
-    evtimer_add(c->timer, &tv);
+  case TM_FLUSH:
+    ms = FLUSH_POLL_MS;
     break;
   }
-  }
+  eio_timer_arm(&srv->timers, &c->timer, ms);
 }
 
 /* Bytes not yet handed to the kernel: under TLS the socket bufferevent
@@ -160,10 +156,8 @@ static void close_after_write(eio_conn *c) {
   if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) start_linger(c);
 }
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  eio_conn *c = arg;
+static void timer_cb(eio_timer *t) {
+  eio_conn *c = EIO_TIMER_OWNER(t, eio_conn, timer);
   enter(c);
   switch (X(c)->tm) {
   case TM_REQUEST:
@@ -237,11 +231,9 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
     c->secure = 1;
     fd = -1;
   }
-  c->timer = evtimer_new(srv->base, timer_cb, c);
-  if (!c->bev || !c->timer) {
-    if (c->bev) bufferevent_free(c->bev);
-    else if (fd >= 0) evutil_closesocket(fd);
-    if (c->timer) event_free(c->timer);
+  eio_timer_init(&c->timer, timer_cb);
+  if (!c->bev) {
+    if (fd >= 0) evutil_closesocket(fd);
     free(f);
     return NULL;
   }
