@@ -165,6 +165,7 @@ struct eio_server {
   eio_guard guard;          /* accept backoff, per-address limits (guard.c) */
   eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
   eio_timers timers;        /* every session and connection deadline */
+  struct evbuffer *raw_in;  /* conn.c: read buffer shared by raw WebSockets */
 };
 
 /* conn.c */

@@ -4,7 +4,8 @@
  * O(log n) without a search. One libevent timer is kept set for the
  * earliest deadline; it is moved earlier when a sooner timer is armed and
  * left alone when the earliest is cancelled (it then fires, runs nothing
- * and is set for the next one).
+ * and is set for the next one), unless nothing is left armed: then it is
+ * removed, so that an event loop with nothing else to do can end.
  */
 #include "timers.h"
 
@@ -144,7 +145,14 @@ int eio_timer_arm(eio_timers *w, eio_timer *t, uint64_t delay_ms) {
 }
 
 void eio_timer_cancel(eio_timers *w, eio_timer *t) {
-  if (t->slot) remove_at(w, t->slot - 1);
+  if (!t->slot) return;
+  remove_at(w, t->slot - 1);
+  /* Nothing left: the loop must be free to end (event_base_dispatch
+   * returns when no event is pending). */
+  if (!w->n && w->ev_due && !w->run_now) {
+    event_del(w->ev);
+    w->ev_due = 0;
+  }
 }
 
 unsigned eio_timers_run(eio_timers *w, uint64_t now) {
@@ -158,5 +166,9 @@ unsigned eio_timers_run(eio_timers *w, uint64_t now) {
     t->cb(t);
   }
   w->run_now = 0;
+  if (!w->n && w->ev_due && w->ev) {
+    event_del(w->ev);
+    w->ev_due = 0;
+  }
   return ran;
 }

@@ -235,6 +235,13 @@ static void with_libevent(void) {
   CHECK(at[1] >= 10000);   /* never early */
   CHECK(at[2] >= 40000);
   CHECK(at[0] >= 60000);
+  /* Cancelling the last armed timer frees the loop to end at once. */
+  eio_timer_arm(&w, &o[0].t, 5000);
+  eio_timer_cancel(&w, &o[0].t);
+  uint64_t t1 = eio_timers_now_us();
+  event_base_dispatch(base);
+  CHECK(eio_timers_now_us() - t1 < 1000000);
+  CHECK_EQ_INT(nfired, 3);
   eio_timers_free(&w);
   event_base_free(base);
 }
