@@ -60,7 +60,6 @@ typedef struct conn_ext {
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
   struct evbuffer *cur_in;  /* the input being processed in raw mode */
-  uint8_t ctl[125];
 } conn_ext;
 
 typedef struct conn_full {
@@ -917,6 +916,20 @@ static int ws_read(eio_conn *c) {
       ws_fail(c, code, reason);
       return 0;
     }
+    if (x->wsf.opcode >= EIO_WS_CLOSE) {
+      /* A control frame (at most 125 bytes, checked above) is taken whole
+       * from the input, so no connection keeps a buffer for one. */
+      size_t pl = (size_t)x->wsf.payload_len;
+      if (avail < x->wsf.header_len + pl) return 0;
+      uint8_t ctl[125];
+      evbuffer_drain(in, x->wsf.header_len);
+      if (pl) {
+        evbuffer_remove(in, ctl, pl);
+        eio_ws_unmask(ctl, pl, x->wsf.mask, 0);
+      }
+      ws_control(c, x->wsf.opcode, ctl, pl);
+      return 1;
+    }
     evbuffer_drain(in, x->wsf.header_len);
     avail -= x->wsf.header_len;
     x->wsf_active = 1;
@@ -940,21 +953,16 @@ static int ws_read(eio_conn *c) {
     }
   }
   size_t n = avail < x->wsf_left ? avail : (size_t)x->wsf_left;
-  int data = x->wsf.opcode < EIO_WS_CLOSE;
-  uint8_t *dst = data ? c->ws_msg + c->ws_msg_len : x->ctl + x->wsf_off;
+  uint8_t *dst = c->ws_msg + c->ws_msg_len;
   if (n) {
     evbuffer_remove(in, dst, n);
     eio_ws_unmask(dst, n, x->wsf.mask, x->wsf_off);
     x->wsf_off += n;
     x->wsf_left -= n;
-    if (data) c->ws_msg_len += n;
+    c->ws_msg_len += n;
   }
   if (x->wsf_left) return n > 0;
   x->wsf_active = 0;
-  if (!data) {
-    ws_control(c, x->wsf.opcode, x->ctl, (size_t)x->wsf.payload_len);
-    return 1;
-  }
   if (!x->wsf.fin) return 1;
   int op = c->ws_msg_opcode;
   size_t len = c->ws_msg_len;

@@ -165,7 +165,12 @@ const json_t *sio_socket_handshake(const sio_socket *s) {
 const eio_request *sio_socket_request(const sio_socket *s) {
   return s->client && s->client->conn ? eio_socket_request(s->client->conn) : NULL;
 }
-json_t *sio_socket_data(const sio_socket *s) { return s->data; }
+/* socket.data is made on first use: most sockets never have any. */
+json_t *sio_socket_data(const sio_socket *s) {
+  sio_socket *m = (sio_socket *)s;
+  if (!m->data) m->data = json_object();
+  return m->data;
+}
 void sio_socket_set_data(sio_socket *s, json_t *data) {
   json_t *old = s->data;
   s->data = data ? data : json_object();
@@ -714,7 +719,6 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   s->client = c;
   s->refs = 1; /* the client's list */
   s->id = s->id_buf;
-  s->data = json_object();
   s->auth = json_incref(auth);
   gettimeofday(&s->issued, NULL);
   s->v3 = eio_socket_protocol(c->conn) == 3;
@@ -731,7 +735,7 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   } else {
     idr = eio_generate_id(s->id);
   }
-  if (!s->data || !s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
+  if (!s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
     socket_unref(s);
     return NULL;
   }
@@ -1189,7 +1193,7 @@ static json_t *host_describe(void *ctx, const char *sid) {
   const json_t *h = sio_socket_handshake(s);
   return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake",
                    h ? (json_t *)h : json_null(),
-                   "rooms", sio_socket_rooms(s), "data", s->data);
+                   "rooms", sio_socket_rooms(s), "data", sio_socket_data(s));
 }
 
 static void host_disconnect(void *ctx, const char *sid, int close) {
