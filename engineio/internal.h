@@ -154,8 +154,6 @@ struct eio_server {
   void *on_connection_ud;
   eio_request_handler on_request;
   void *on_request_ud;
-  const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
-      *tv_request, *tv_keepalive, *tv_check, *tv_v3_timeout, *tv_alone, *tv_headers;
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */

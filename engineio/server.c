@@ -91,11 +91,6 @@ static const char *keep_string(eio_server *srv, const char *s) {
 static __thread char last_error[256];
 const char *eio_last_error(void) { return last_error; }
 
-static const struct timeval *common_tv(struct event_base *b, unsigned ms) {
-  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-  return event_base_init_common_timeout(b, &tv);
-}
-
 eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   eio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
@@ -158,24 +153,9 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   }
   sio_map_init(&srv->sessions);
   if (eio_timers_init(&srv->timers, base) != 0 || eio_budget_init(srv) != 0 || eio_guard_init(srv) != 0) goto fail;
-  srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
-  srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
-  srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
-  srv->tv_request = common_tv(base, o->http_request_timeout_ms);
   if (!o->http_headers_timeout_ms ||
       o->http_headers_timeout_ms > o->http_request_timeout_ms)
     o->http_headers_timeout_ms = o->http_request_timeout_ms;
-  srv->tv_headers = common_tv(base, o->http_headers_timeout_ms);
-  srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
-  srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
-  srv->tv_v3_timeout = common_tv(base, o->ping_interval_ms + o->ping_timeout_ms);
-  if (o->alone_wait_ms >= 0)
-    srv->tv_alone = common_tv(base, o->alone_wait_ms ? (unsigned)o->alone_wait_ms : 1000);
-  if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
-      !srv->tv_request || !srv->tv_headers || !srv->tv_keepalive ||
-      !srv->tv_check || !srv->tv_v3_timeout ||
-      (o->alone_wait_ms >= 0 && !srv->tv_alone))
-    goto fail;
   return srv;
 fail:
   eio_server_free(srv);
@@ -552,7 +532,7 @@ static void sock_flush(eio_socket *s) {
       queue_clear(s);
       break;
     }
-    if (alone && s->srv->tv_alone &&
+    if (alone && s->srv->o.alone_wait_ms >= 0 &&
         eio_conn_ws_send(c, EIO_WS_PING, ALONE_PING, NULL) == 0) {
       /* What follows waits for the pong: the client answers the ping while
        * it handles the read that holds this frame, so the next frames come
