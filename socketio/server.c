@@ -125,8 +125,7 @@ static void socket_ref(sio_socket *s) { s->refs++; }
 static void free_handlers(handler *h) {
   while (h) {
     handler *n = h->next;
-    free(h->event);
-    free(h);
+    free(h); /* the event name is in the same block */
     h = n;
   }
 }
@@ -178,13 +177,13 @@ void sio_socket_set_data(sio_socket *s, json_t *data) {
   json_decref(old);
 }
 
+/* One block per handler, its event name included (sockets register
+ * handlers at every connect). */
 static handler *handler_new(const char *event, sio_event_fn fn, void *ud) {
-  handler *h = calloc(1, sizeof *h);
+  size_t n = event ? strlen(event) + 1 : 0;
+  handler *h = calloc(1, sizeof *h + n);
   if (!h) return NULL;
-  if (event && !(h->event = strdup(event))) {
-    free(h);
-    return NULL;
-  }
+  if (event) h->event = memcpy(h + 1, event, n);
   h->fn = fn;
   h->ud = ud;
   return h;
