@@ -3,6 +3,8 @@
 # libsio bench server, its Node socket.io 4.8 twin and the floor server, in
 # one run; prints absolute figures and the ratios libsio/floor, Node/floor.
 #   bench/run.sh [scenario ...]      (default: idle connect fanout echo poll)
+# BENCH_SERVERS="libsio" (or any of "libsio node floor") runs only those
+# servers (columns of the others stay empty): for quick runs while iterating.
 # Builds the Release (gcc) tree in $SIO_BUILD_DIR (default build/gcc).
 # Sizes: see bench/loadgen.c (LG_* environment variables). The idle scenario
 # needs ~10.2k file descriptors in the load generator and in the server: the
@@ -31,14 +33,16 @@ run_one() { # name command...
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-run_one libsio "$B/bench_server"
-run_one node node "$ROOT/bench/bench_server.js"
-run_one floor "$B/floor"
+WANT=" ${BENCH_SERVERS:-libsio node floor} "
+for n in libsio node floor; do : >"$OUT/$n.txt"; done
+[[ $WANT == *" libsio "* ]] && run_one libsio "$B/bench_server"
+[[ $WANT == *" node "* ]] && run_one node node "$ROOT/bench/bench_server.js"
+[[ $WANT == *" floor "* ]] && run_one floor "$B/floor"
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr)"
 awk '
-  FNR == 1 { f++ }
-  { v[f, $1] = $2; if (f == 1) keys[++n] = $1 }
+  { f = FILENAME ~ /\/libsio\.txt$/ ? 1 : FILENAME ~ /\/node\.txt$/ ? 2 : 3
+    v[f, $1] = $2; if (!(($1) in seen)) { seen[$1] = 1; keys[++n] = $1 } }
   END {
     printf "| %-34s | %10s | %10s | %10s | %12s | %10s |\n", "measure", "libsio", "node", "floor", "libsio/floor", "node/floor"
     printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "------------", "------------", "------------", "--------------", "------------"

@@ -34,7 +34,9 @@
 #define WS_CLOSE_WAIT_MS 10000
 
 enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE,
-                  TM_FLUSH };
+                  TM_FLUSH, TM_RAW };
+/* Bytes read per readable event of a raw WebSocket. */
+#define RAW_READ 16384
 #define FLUSH_POLL_MS 20
 
 /* Extra per-connection state kept here, not in internal.h, because only
@@ -49,7 +51,17 @@ typedef struct conn_ext {
   uint64_t wsf_left;
   size_t wsf_off;
   size_t ws_msg_cap;
-  uint8_t ctl[125];
+  /* A plain (non-TLS) WebSocket leaves its bufferevent once the 101 is
+   * out ("raw"): one read event; input is read into the server's shared
+   * raw_in and only an incomplete frame header is kept (rin); output is
+   * an evbuffer of shared chunks written with writev (rout), and a write
+   * event, both only while something is unsent. fd: the socket of a
+   * plain connection (closed by destroy; -1 under TLS, where the
+   * bufferevent owns it). */
+  evutil_socket_t fd;
+  struct event *raw, *wev;
+  struct evbuffer *rin, *rout;
+  struct evbuffer *cur_in;  /* the input being processed in raw mode */
 } conn_ext;
 
 typedef struct conn_full {
@@ -72,8 +84,14 @@ static void destroy(eio_conn *c) {
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
+  conn_ext *x = X(c);
   if (c->bev) bufferevent_free(c->bev);
-  if (c->timer) event_free(c->timer);
+  if (x->raw) event_free(x->raw);
+  if (x->wev) event_free(x->wev);
+  if (x->rin) evbuffer_free(x->rin);
+  if (x->rout) evbuffer_free(x->rout);
+  if (x->fd >= 0) evutil_closesocket(x->fd);
+  eio_timer_cancel(&srv->timers, &c->timer);
   if (c->body) evbuffer_free(c->body);
   free(c->head);
   free(c->headers);
@@ -95,7 +113,9 @@ static void conn_die(eio_conn *c, int notify) {
   if (notify && c->sock) eio_srv_conn_closed(c);
   c->state = CONN_DEAD;
   if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-  evtimer_del(c->timer);
+  if (X(c)->raw) event_del(X(c)->raw);
+  if (X(c)->wev) event_del(X(c)->wev);
+  eio_timer_cancel(&c->srv->timers, &c->timer);
   leave(c);
 }
 
@@ -104,38 +124,78 @@ void eio_conn_abort(eio_conn *c) { conn_die(c, 0); }
 static void set_timer(eio_conn *c, enum timer_mode m) {
   eio_server *srv = c->srv;
   X(c)->tm = m;
+  uint64_t ms = 0;
   switch (m) {
   case TM_NONE:
-    evtimer_del(c->timer);
-    break;
+    eio_timer_cancel(&srv->timers, &c->timer);
+    return;
   case TM_REQUEST: /* a head: headersTimeout; a body: requestTimeout */
-    evtimer_add(c->timer,
-                c->state == CONN_BODY ? srv->tv_request : srv->tv_headers);
+    ms = c->state == CONN_BODY ? srv->o.http_request_timeout_ms
+                               : srv->o.http_headers_timeout_ms;
     break;
   case TM_KEEPALIVE:
-    evtimer_add(c->timer, srv->tv_keepalive);
+    ms = srv->o.http_keepalive_timeout_ms;
     break;
-  case TM_LINGER: {
-    struct timeval tv = {LINGER_MS / 1000, 0};
-    evtimer_add(c->timer, &tv);
+  case TM_LINGER:
+    ms = LINGER_MS;
     break;
-  }
-  case TM_WS_CLOSE: {
-    struct timeval tv = {WS_CLOSE_WAIT_MS / 1000, 0};
-    evtimer_add(c->timer, &tv);
+  case TM_WS_CLOSE:
+    ms = WS_CLOSE_WAIT_MS;
     break;
-  }
-  case TM_FLUSH: {
-    struct timeval tv = {0, FLUSH_POLL_MS * 1000};
-    evtimer_add(c->timer, &tv);
+  case TM_FLUSH:
+    ms = FLUSH_POLL_MS;
+    break;
+  case TM_RAW:
     break;
   }
-  }
+  eio_timer_arm(&srv->timers, &c->timer, ms);
+}
+
+/* ---- output and input, over the bufferevent or raw ---- */
+
+/* Where output goes: the bufferevent's, or (raw) rout, made on demand;
+ * NULL when out of memory. Callers add, then call out_kick(). */
+static struct evbuffer *output(eio_conn *c) {
+  if (c->bev) return bufferevent_get_output(c->bev);
+  conn_ext *x = X(c);
+  if (!x->rout) x->rout = evbuffer_new();
+  return x->rout;
+}
+
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Raw: wait for the socket to take what rout holds (one writev per loop
+ * turn for everything queued meanwhile, as the bufferevent does). */
+static void out_kick(eio_conn *c) {
+  conn_ext *x = X(c);
+  if (c->bev || c->state == CONN_DEAD || !x->rout || !evbuffer_get_length(x->rout))
+    return;
+  if (c->state == CONN_LINGER && X(c)->tm == TM_LINGER) return; /* shut */
+  if (!x->wev) x->wev = event_new(c->srv->base, x->fd, EV_WRITE, raw_write_cb, c);
+  if (!x->wev || event_add(x->wev, NULL) != 0) conn_die(c, 1);
+}
+
+static int out_add(eio_conn *c, const void *data, size_t len) {
+  struct evbuffer *out = output(c);
+  if (!out || evbuffer_add(out, data, len) != 0) return -1;
+  out_kick(c);
+  return 0;
+}
+
+static struct evbuffer *input(eio_conn *c) {
+  return c->bev ? bufferevent_get_input(c->bev) : X(c)->cur_in;
+}
+
+/* Output not yet written by this connection's own buffer. */
+static size_t unsent_here(eio_conn *c) {
+  if (!c->bev) return X(c)->rout ? evbuffer_get_length(X(c)->rout) : 0;
+  return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /* Bytes not yet handed to the kernel: under TLS the socket bufferevent
  * below the filter holds the records. */
 static size_t unsent(eio_conn *c) {
+  if (!c->bev) return X(c)->rout ? evbuffer_get_length(X(c)->rout) : 0;
   size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
   struct bufferevent *u = bufferevent_get_underlying(c->bev);
   if (u) n += evbuffer_get_length(bufferevent_get_output(u));
@@ -150,22 +210,27 @@ static void start_linger(eio_conn *c) {
     set_timer(c, TM_FLUSH); /* TLS records still below the filter */
     return;
   }
-  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-  bufferevent_disable(c->bev, EV_WRITE);
-  bufferevent_enable(c->bev, EV_READ);
+  if (c->bev) {
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+  } else {
+    shutdown(X(c)->fd, SHUT_WR);
+    if (X(c)->wev) event_del(X(c)->wev);
+  }
   set_timer(c, TM_LINGER);
 }
 
 static void close_after_write(eio_conn *c) {
   c->close_after_write = 1;
   c->state = CONN_LINGER;
-  if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) start_linger(c);
+  if (unsent_here(c) == 0) start_linger(c);
 }
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  eio_conn *c = arg;
+static void go_raw(eio_conn *c);
+
+static void timer_cb(eio_timer *t) {
+  eio_conn *c = EIO_TIMER_OWNER(t, eio_conn, timer);
   enter(c);
   switch (X(c)->tm) {
   case TM_REQUEST:
@@ -188,6 +253,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
     break;
   case TM_FLUSH:
     start_linger(c);
+    break;
+  case TM_RAW:
+    go_raw(c);
     break;
   case TM_NONE:
     break;
@@ -223,6 +291,112 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
   leave(c);
 }
 
+/* ---- raw WebSocket I/O ---- */
+
+static int retriable(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
+
+/* What the bufferevent's write callback does once output is written. */
+static void drained(eio_conn *c) {
+  if (c->close_after_write && c->state == CONN_LINGER && X(c)->tm != TM_LINGER)
+    start_linger(c);
+  else if (c->sock && c->state != CONN_DEAD)
+    eio_srv_conn_drained(c);
+}
+
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  eio_conn *c = arg;
+  conn_ext *x = X(c);
+  enter(c);
+  if (c->state != CONN_DEAD && x->rout) {
+    int n = evbuffer_write(x->rout, fd);
+    if (n < 0 && !retriable(errno)) {
+      conn_die(c, 1);
+    } else if (evbuffer_get_length(x->rout)) {
+      out_kick(c);
+    } else {
+      /* Nothing held while idle: the buffer and the event go. The event
+       * is not pending (no EV_PERSIST), so freeing it here is safe. */
+      evbuffer_free(x->rout);
+      x->rout = NULL;
+      event_free(x->wev);
+      x->wev = NULL;
+      drained(c);
+    }
+  }
+  leave(c);
+}
+
+static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  eio_conn *c = arg;
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  enter(c);
+  /* A partial frame header waits in rin; otherwise read into the shared
+   * buffer and keep only what is left over. */
+  struct evbuffer *in = x->rin ? x->rin : srv->raw_in;
+  int n = in ? evbuffer_read(in, fd, RAW_READ) : -1;
+  if (n == 0 || (n < 0 && (!in || !retriable(errno)))) {
+    conn_die(c, 1);
+  } else if (n > 0) {
+    x->cur_in = in;
+    conn_process(c);
+    x->cur_in = NULL;
+  }
+  if (in && in == srv->raw_in && evbuffer_get_length(in)) {
+    if (c->state == CONN_WS && !x->rin) x->rin = evbuffer_new();
+    if (c->state == CONN_WS && x->rin) evbuffer_add_buffer(x->rin, in);
+    else evbuffer_drain(in, evbuffer_get_length(in));
+  }
+  if (x->rin && !evbuffer_get_length(x->rin)) {
+    evbuffer_free(x->rin);
+    x->rin = NULL;
+  }
+  leave(c);
+}
+
+/*
+ * A plain WebSocket leaves its bufferevent (run from the connection's
+ * timer, outside the bufferevent's callbacks): what it holds either way
+ * moves (chunks, not copies) into rin/rout, the bufferevent is freed and
+ * one read event takes its place. On failure it stays as it was.
+ */
+static void go_raw(eio_conn *c) {
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  if (!c->bev || x->fd < 0 || c->state != CONN_WS || c->ws_close_sent) return;
+  if (!srv->raw_in && !(srv->raw_in = evbuffer_new())) return;
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  struct event *ev = event_new(srv->base, x->fd, EV_READ | EV_PERSIST, raw_read_cb, c);
+  if (!ev) return;
+  if ((evbuffer_get_length(in) && !(x->rin = evbuffer_new())) ||
+      (evbuffer_get_length(out) && !(x->rout = evbuffer_new()))) {
+    event_free(ev);
+    if (x->rin) evbuffer_free(x->rin);
+    x->rin = NULL;
+    return;
+  }
+  /* The bufferevent keeps its output's front frozen (only it writes);
+   * it is going away, so thaw it to move the chunks. */
+  evbuffer_unfreeze(out, 1);
+  if ((x->rin && evbuffer_add_buffer(x->rin, in) != 0) ||
+      (x->rout && evbuffer_add_buffer(x->rout, out) != 0)) {
+    evbuffer_freeze(out, 1);
+    conn_die(c, 1);
+    return;
+  }
+  bufferevent_free(c->bev); /* the socket stays open: no CLOSE_ON_FREE */
+  c->bev = NULL;
+  x->raw = ev;
+  if (event_add(ev, NULL) != 0) {
+    conn_die(c, 1);
+    return;
+  }
+  out_kick(c);
+}
+
 eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
                        const struct sockaddr *sa, int salen) {
   (void)salen;
@@ -233,17 +407,19 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
   }
   eio_conn *c = &f->c;
   c->srv = srv;
-  c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  /* Plain: the connection owns the socket (it may outlive the
+   * bufferevent, see go_raw); TLS: the bufferevents own it. */
+  c->bev = bufferevent_socket_new(srv->base, fd, srv->tls ? BEV_OPT_CLOSE_ON_FREE : 0);
+  f->x.fd = fd;
   if (c->bev && srv->tls) {
     c->bev = eio_tls_wrap(srv->tls, c->bev); /* frees the socket's on failure */
     c->secure = 1;
     fd = -1;
+    f->x.fd = -1;
   }
-  c->timer = evtimer_new(srv->base, timer_cb, c);
-  if (!c->bev || !c->timer) {
-    if (c->bev) bufferevent_free(c->bev);
-    else if (fd >= 0) evutil_closesocket(fd);
-    if (c->timer) event_free(c->timer);
+  eio_timer_init(&c->timer, timer_cb);
+  if (!c->bev) {
+    if (fd >= 0) evutil_closesocket(fd);
     free(f);
     return NULL;
   }
@@ -274,6 +450,8 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
 }
 
 void eio_conn_free_all(eio_server *srv) {
+  if (srv->raw_in) evbuffer_free(srv->raw_in);
+  srv->raw_in = NULL;
   while (srv->conns) {
     eio_conn *c = srv->conns;
     /* Sessions were closed first, so nothing refers to c any more. */
@@ -288,7 +466,7 @@ void eio_conn_free_all(eio_server *srv) {
  * records below the filter count too, else a peer that never reads a
  * wss connection would never reach its output budget. */
 size_t eio_conn_output_len(const eio_conn *c) {
-  return c->bev && c->state != CONN_DEAD ? unsent((eio_conn *)c) : 0;
+  return c->state != CONN_DEAD ? unsent((eio_conn *)c) : 0;
 }
 
 /* Ends the connection at once: the output it holds is released now and
@@ -297,14 +475,14 @@ size_t eio_conn_output_len(const eio_conn *c) {
 void eio_conn_kill(eio_conn *c) {
   if (c->state == CONN_DEAD) return;
   enter(c);
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  evbuffer_drain(out, evbuffer_get_length(out));
-  struct bufferevent *u = bufferevent_get_underlying(c->bev);
+  struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : X(c)->rout;
+  if (out) evbuffer_drain(out, evbuffer_get_length(out));
+  struct bufferevent *u = c->bev ? bufferevent_get_underlying(c->bev) : NULL;
   if (u) {
     out = bufferevent_get_output(u);
     evbuffer_drain(out, evbuffer_get_length(out));
   }
-  evutil_socket_t fd = bufferevent_getfd(c->bev);
+  evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : X(c)->fd;
   if (fd >= 0) {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -315,7 +493,7 @@ void eio_conn_kill(eio_conn *c) {
 
 void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len) {
   if (c->state == CONN_DEAD) return;
-  bufferevent_write(c->bev, raw, len);
+  out_add(c, raw, len);
   close_after_write(c);
 }
 
@@ -672,7 +850,8 @@ int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
     return -1;
   c->state = CONN_WS;
   c->keep_alive = 0;
-  set_timer(c, TM_NONE);
+  /* Plain: leave the bufferevent from the loop, not from inside it. */
+  set_timer(c, X(c)->fd >= 0 ? TM_RAW : TM_NONE);
   /* The head and header array are not needed any more: keep idle
    * WebSocket connections small. */
   free(c->head);
@@ -692,7 +871,8 @@ static void unref_cleanup(const void *data, size_t len, void *arg) {
 int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
                      sio_buf *payload) {
   if (c->state != CONN_WS || c->ws_close_sent) return -1;
-  struct evbuffer *out = bufferevent_get_output(c->bev);
+  struct evbuffer *out = output(c);
+  if (!out) return -1;
   size_t plen = payload ? sio_buf_len(payload) : 0;
   if (c->pmd_on && plen &&
       plen + (type_char ? 1 : 0) >= c->srv->pmd_opts.threshold) {
@@ -712,6 +892,7 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
         sio_buf_unref(z);
         return -1;
       }
+      out_kick(c);
       return 0;
     }
   }
@@ -735,6 +916,7 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
       return -1;
     }
   }
+  out_kick(c);
   return 0;
 }
 
@@ -752,7 +934,7 @@ static void ws_send_close_frame(eio_conn *c, int code) {
     f[1] = 0;
     n = 2;
   }
-  bufferevent_write(c->bev, f, n);
+  out_add(c, f, n);
   c->ws_close_sent = 1;
 }
 
@@ -774,8 +956,8 @@ static void ws_control(eio_conn *c, int opcode, uint8_t *p, size_t len) {
   if (opcode == EIO_WS_PING) {
     if (c->ws_close_sent) return;
     uint8_t hdr[2] = {0x8A, (uint8_t)len};
-    bufferevent_write(c->bev, hdr, 2);
-    if (len) bufferevent_write(c->bev, p, len);
+    out_add(c, hdr, 2);
+    if (len) out_add(c, p, len);
   } else if (opcode == EIO_WS_CLOSE) {
     int code = 0;
     int bad = eio_ws_check_close_payload(p, len, &code);
@@ -793,7 +975,7 @@ static void ws_control(eio_conn *c, int opcode, uint8_t *p, size_t len) {
 
 static int ws_read(eio_conn *c) {
   conn_ext *x = X(c);
-  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *in = input(c);
   size_t avail = evbuffer_get_length(in);
   if (!x->wsf_active) {
     size_t n = avail < EIO_WS_MAX_HEADER ? avail : EIO_WS_MAX_HEADER;
@@ -814,6 +996,20 @@ static int ws_read(eio_conn *c) {
     if (code) {
       ws_fail(c, code, reason);
       return 0;
+    }
+    if (x->wsf.opcode >= EIO_WS_CLOSE) {
+      /* A control frame (at most 125 bytes, checked above) is taken whole
+       * from the input, so no connection keeps a buffer for one. */
+      size_t pl = (size_t)x->wsf.payload_len;
+      if (avail < x->wsf.header_len + pl) return 0;
+      uint8_t ctl[125];
+      evbuffer_drain(in, x->wsf.header_len);
+      if (pl) {
+        evbuffer_remove(in, ctl, pl);
+        eio_ws_unmask(ctl, pl, x->wsf.mask, 0);
+      }
+      ws_control(c, x->wsf.opcode, ctl, pl);
+      return 1;
     }
     evbuffer_drain(in, x->wsf.header_len);
     avail -= x->wsf.header_len;
@@ -838,21 +1034,16 @@ static int ws_read(eio_conn *c) {
     }
   }
   size_t n = avail < x->wsf_left ? avail : (size_t)x->wsf_left;
-  int data = x->wsf.opcode < EIO_WS_CLOSE;
-  uint8_t *dst = data ? c->ws_msg + c->ws_msg_len : x->ctl + x->wsf_off;
+  uint8_t *dst = c->ws_msg + c->ws_msg_len;
   if (n) {
     evbuffer_remove(in, dst, n);
     eio_ws_unmask(dst, n, x->wsf.mask, x->wsf_off);
     x->wsf_off += n;
     x->wsf_left -= n;
-    if (data) c->ws_msg_len += n;
+    c->ws_msg_len += n;
   }
   if (x->wsf_left) return n > 0;
   x->wsf_active = 0;
-  if (!data) {
-    ws_control(c, x->wsf.opcode, x->ctl, (size_t)x->wsf.payload_len);
-    return 1;
-  }
   if (!x->wsf.fin) return 1;
   int op = c->ws_msg_opcode;
   size_t len = c->ws_msg_len;
@@ -903,7 +1094,7 @@ static int ws_read(eio_conn *c) {
 static void conn_process(eio_conn *c) {
   for (;;) {
     if (c->state == CONN_DEAD) return;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = input(c);
     size_t avail = evbuffer_get_length(in);
     int progress = 0;
     switch (c->state) {

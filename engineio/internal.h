@@ -17,6 +17,7 @@
 #include "budget.h"
 #include "guard.h"
 #include "map.h"
+#include "timers.h"
 #include "tls.h"
 #include "sio/engineio.h"
 #include "ws.h"
@@ -50,7 +51,7 @@ struct eio_http_response {
 struct eio_conn {
   eio_server *srv;
   struct bufferevent *bev;
-  struct event *timer;
+  eio_timer timer;          /* on srv->timers */
   enum conn_state state;
   unsigned in_cb;          /* nesting depth of our callbacks */
   unsigned close_after_write : 1;
@@ -126,8 +127,8 @@ struct eio_socket {
   eio_conn *probe;          /* WebSocket probing an upgrade */
   eio_qpkt *q_head, *q_tail;
   size_t q_bytes;
-  struct event *ping_timer, *timeout_timer, *upgrade_timer, *check_timer,
-      *close_timer, *hold_timer;
+  eio_timer ping_timer, timeout_timer, upgrade_timer, check_timer,
+      close_timer, hold_timer;  /* on srv->timers */
   eio_request req;          /* handshake request, owned */
   char *req_storage;
   eio_socket_handlers h;
@@ -153,8 +154,6 @@ struct eio_server {
   void *on_connection_ud;
   eio_request_handler on_request;
   void *on_request_ud;
-  const struct timeval *tv_ping_interval, *tv_ping_timeout, *tv_upgrade,
-      *tv_request, *tv_keepalive, *tv_check, *tv_v3_timeout, *tv_alone, *tv_headers;
   int closing;
   eio_tls_ctx *tls;         /* NULL: plain HTTP */
   eio_tls_options tls_opts; /* owned copies of the file names */
@@ -163,6 +162,8 @@ struct eio_server {
   eio_budget budget;        /* output limits, memory trim (budget.c) */
   eio_guard guard;          /* accept backoff, per-address limits (guard.c) */
   eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
+  eio_timers timers;        /* every session and connection deadline */
+  struct evbuffer *raw_in;  /* conn.c: read buffer shared by raw WebSockets */
 };
 
 /* conn.c */

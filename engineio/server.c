@@ -92,11 +92,6 @@ static const char *keep_string(eio_server *srv, const char *s) {
 static __thread char last_error[256];
 const char *eio_last_error(void) { return last_error; }
 
-static const struct timeval *common_tv(struct event_base *b, unsigned ms) {
-  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-  return event_base_init_common_timeout(b, &tv);
-}
-
 eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
   eio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
@@ -158,25 +153,10 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     if (!srv->tls) goto fail;
   }
   sio_map_init(&srv->sessions);
-  if (eio_budget_init(srv) != 0 || eio_guard_init(srv) != 0) goto fail;
-  srv->tv_ping_interval = common_tv(base, o->ping_interval_ms);
-  srv->tv_ping_timeout = common_tv(base, o->ping_timeout_ms);
-  srv->tv_upgrade = common_tv(base, o->upgrade_timeout_ms);
-  srv->tv_request = common_tv(base, o->http_request_timeout_ms);
+  if (eio_timers_init(&srv->timers, base) != 0 || eio_budget_init(srv) != 0 || eio_guard_init(srv) != 0) goto fail;
   if (!o->http_headers_timeout_ms ||
       o->http_headers_timeout_ms > o->http_request_timeout_ms)
     o->http_headers_timeout_ms = o->http_request_timeout_ms;
-  srv->tv_headers = common_tv(base, o->http_headers_timeout_ms);
-  srv->tv_keepalive = common_tv(base, o->http_keepalive_timeout_ms);
-  srv->tv_check = common_tv(base, UPGRADE_CHECK_MS);
-  srv->tv_v3_timeout = common_tv(base, o->ping_interval_ms + o->ping_timeout_ms);
-  if (o->alone_wait_ms >= 0)
-    srv->tv_alone = common_tv(base, o->alone_wait_ms ? (unsigned)o->alone_wait_ms : 1000);
-  if (!srv->tv_ping_interval || !srv->tv_ping_timeout || !srv->tv_upgrade ||
-      !srv->tv_request || !srv->tv_headers || !srv->tv_keepalive ||
-      !srv->tv_check || !srv->tv_v3_timeout ||
-      (o->alone_wait_ms >= 0 && !srv->tv_alone))
-    goto fail;
   return srv;
 fail:
   eio_server_free(srv);
@@ -204,6 +184,20 @@ static void table_del(eio_server *srv, eio_socket *s) {
 
 static void sock_ref(eio_socket *s) { s->refs++; }
 
+/* The session's deadlines live on the server's timer heap (timers.c). */
+static void arm(eio_socket *s, eio_timer *t, uint64_t ms) {
+  eio_timer_arm(&s->srv->timers, t, ms);
+}
+static void disarm(eio_socket *s, eio_timer *t) {
+  eio_timer_cancel(&s->srv->timers, t);
+}
+static uint64_t alone_ms(const eio_server *srv) {
+  return srv->o.alone_wait_ms ? (uint64_t)srv->o.alone_wait_ms : 1000;
+}
+static uint64_t v3_timeout_ms(const eio_server *srv) {
+  return (uint64_t)srv->o.ping_interval_ms + srv->o.ping_timeout_ms;
+}
+
 static void queue_clear(eio_socket *s) {
   eio_qpkt *p = s->q_head;
   while (p) {
@@ -221,12 +215,13 @@ static void queue_clear(eio_socket *s) {
 __attribute__((noinline)) static void sock_unref(eio_socket *s) {
   if (--s->refs) return;
   queue_clear(s);
-  event_free(s->ping_timer);
-  event_free(s->timeout_timer);
-  event_free(s->upgrade_timer);
-  event_free(s->check_timer);
-  event_free(s->close_timer);
-  event_free(s->hold_timer);
+  eio_timers *w = &s->srv->timers;
+  eio_timer_cancel(w, &s->ping_timer);
+  eio_timer_cancel(w, &s->timeout_timer);
+  eio_timer_cancel(w, &s->upgrade_timer);
+  eio_timer_cancel(w, &s->check_timer);
+  eio_timer_cancel(w, &s->close_timer);
+  eio_timer_cancel(w, &s->hold_timer);
   free(s->req_storage);
   free(s);
 }
@@ -598,13 +593,13 @@ static void sock_flush(eio_socket *s) {
       queue_clear(s);
       break;
     }
-    if (alone && s->srv->tv_alone &&
+    if (alone && s->srv->o.alone_wait_ms >= 0 &&
         eio_conn_ws_send(c, EIO_WS_PING, ALONE_PING, NULL) == 0) {
       /* What follows waits for the pong: the client answers the ping while
        * it handles the read that holds this frame, so the next frames come
        * in a later read (see EIO_SEND_ALONE). The timer bounds the wait. */
       s->held = 1;
-      evtimer_add(s->hold_timer, s->srv->tv_alone);
+      arm(s, &s->hold_timer, alone_ms(s->srv));
       break;
     }
   }
@@ -619,37 +614,31 @@ void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len) {
   eio_socket *s = c->sock;
   if (s->ws != c || !s->held || len != 1 || data[0] != ALONE_PING) return;
   sock_ref(s);
-  evtimer_del(s->hold_timer);
+  disarm(s, &s->hold_timer);
   s->held = 0;
   sock_flush(s);
   sock_unref(s);
 }
 
-static void hold_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  eio_socket *s = arg;
+static void hold_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, hold_timer);
   sock_ref(s);
   s->held = 0;
   sock_flush(s);
   sock_unref(s);
 }
 
-static void ping_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  eio_socket *s = arg;
+static void ping_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, ping_timer);
   sock_ref(s);
   send_packet(s, EIO_PING, 0, NULL);
   if (s->ready != SOCK_CLOSED)
-    evtimer_add(s->timeout_timer, s->srv->tv_ping_timeout);
+    arm(s, &s->timeout_timer, s->srv->o.ping_timeout_ms);
   sock_unref(s);
 }
 
-static void timeout_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  eio_socket *s = arg;
+static void timeout_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, timeout_timer);
   sock_ref(s);
   sock_on_close(s, "ping timeout", NULL);
   sock_unref(s);
@@ -658,18 +647,16 @@ static void timeout_cb(evutil_socket_t fd, short w, void *arg) {
 static void abort_upgrade(eio_socket *s) {
   eio_conn *p = s->probe;
   s->upgrading = 0;
-  evtimer_del(s->upgrade_timer);
-  evtimer_del(s->check_timer);
+  disarm(s, &s->upgrade_timer);
+  disarm(s, &s->check_timer);
   if (p) {
     detach(p);
     eio_conn_ws_close(p, 0);
   }
 }
 
-static void upgrade_timeout_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  eio_socket *s = arg;
+static void upgrade_timeout_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, upgrade_timer);
   sock_ref(s);
   abort_upgrade(s);
   sock_unref(s);
@@ -684,16 +671,14 @@ static void upgrade_check(eio_socket *s) {
     poll_answer_single(s, '0' + EIO_NOOP);
 }
 
-static void check_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  upgrade_check(arg);
+static void check_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, check_timer);
+  arm(s, t, UPGRADE_CHECK_MS); /* periodic while the probe is on */
+  upgrade_check(s);
 }
 
-static void close_timer_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  eio_socket *s = arg;
+static void close_timer_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, close_timer);
   sock_ref(s);
   sock_on_close(s, "forced close", NULL);
   sock_unref(s);
@@ -709,10 +694,10 @@ static void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   sock_ref(s);
   s->ready = SOCK_CLOSED;
   eio_budget_forget(s);
-  evtimer_del(s->ping_timer);
-  evtimer_del(s->timeout_timer);
-  evtimer_del(s->close_timer);
-  evtimer_del(s->hold_timer);
+  disarm(s, &s->ping_timer);
+  disarm(s, &s->timeout_timer);
+  disarm(s, &s->close_timer);
+  disarm(s, &s->hold_timer);
   s->held = 0;
   abort_upgrade(s);
   queue_clear(s);
@@ -766,8 +751,7 @@ static void close_transport(eio_socket *s) {
     sock_flush(s);
   } else {
     s->should_close = 1;
-    struct timeval tv = {POLL_CLOSE_TIMEOUT_MS / 1000, 0};
-    evtimer_add(s->close_timer, &tv);
+    arm(s, &s->close_timer, POLL_CLOSE_TIMEOUT_MS);
   }
 }
 
@@ -776,7 +760,7 @@ void eio_socket_close(eio_socket *s) {
   sock_ref(s);
   s->ready = SOCK_CLOSING;
   if (s->held) { /* closing: what is queued goes now, as in Node */
-    evtimer_del(s->hold_timer);
+    disarm(s, &s->hold_timer);
     s->held = 0;
   }
   if (s->q_head) {
@@ -794,7 +778,7 @@ static void sock_on_packet(eio_socket *s, const eio_packet *p) {
   switch (p->type) {
   case EIO_PING:
     if (s->protocol == 3) { /* v3: the client pings, the server answers */
-      evtimer_add(s->timeout_timer, s->srv->tv_v3_timeout);
+      arm(s, &s->timeout_timer, v3_timeout_ms(s->srv));
       send_packet(s, EIO_PONG, 0, NULL);
       break;
     }
@@ -805,8 +789,8 @@ static void sock_on_packet(eio_socket *s, const eio_packet *p) {
       sock_on_close(s, "transport error", "invalid heartbeat direction");
       break;
     }
-    evtimer_del(s->timeout_timer);
-    evtimer_add(s->ping_timer, s->srv->tv_ping_interval);
+    disarm(s, &s->timeout_timer);
+    arm(s, &s->ping_timer, s->srv->o.ping_interval_ms);
     break;
   case EIO_MESSAGE:
     if (eio_budget_inbound(s) != 0) {
@@ -1215,15 +1199,14 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   s->refs = 1; /* the table's */
   s->transport = transport;
   s->ready = SOCK_OPEN;
-  s->ping_timer = evtimer_new(srv->base, ping_cb, s);
-  s->timeout_timer = evtimer_new(srv->base, timeout_cb, s);
-  s->upgrade_timer = evtimer_new(srv->base, upgrade_timeout_cb, s);
-  s->check_timer = event_new(srv->base, -1, EV_PERSIST, check_cb, s);
-  s->close_timer = evtimer_new(srv->base, close_timer_cb, s);
-  s->hold_timer = evtimer_new(srv->base, hold_cb, s);
+  eio_timer_init(&s->ping_timer, ping_cb);
+  eio_timer_init(&s->timeout_timer, timeout_cb);
+  eio_timer_init(&s->upgrade_timer, upgrade_timeout_cb);
+  eio_timer_init(&s->check_timer, check_cb);
+  eio_timer_init(&s->close_timer, close_timer_cb);
+  eio_timer_init(&s->hold_timer, hold_cb);
   s->protocol = 4;
-  if (!s->ping_timer || !s->timeout_timer || !s->upgrade_timer ||
-      !s->check_timer || !s->close_timer || !s->hold_timer || eio_generate_id(s->id) != 0 ||
+  if (eio_generate_id(s->id) != 0 ||
       copy_request(s, c) != 0 || table_put(srv, s) != 0) {
     s->refs = 1;
     sock_unref(s);
@@ -1313,8 +1296,8 @@ static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
   if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
   else s->ws = c;
   sock_flush(s);
-  if (s->protocol == 3) evtimer_add(s->timeout_timer, srv->tv_v3_timeout);
-  else evtimer_add(s->ping_timer, srv->tv_ping_interval);
+  if (s->protocol == 3) arm(s, &s->timeout_timer, v3_timeout_ms(srv));
+  else arm(s, &s->ping_timer, srv->o.ping_interval_ms);
   if (srv->on_connection && s->ready == SOCK_OPEN)
     srv->on_connection(srv, s, srv->on_connection_ud);
   sock_unref(s);
@@ -1429,7 +1412,7 @@ static void on_ws_with_sid(eio_conn *c, eio_socket *s, int transport) {
   attach(c, s);
   c->ws_probe = 1;
   s->probe = c;
-  evtimer_add(s->upgrade_timer, s->srv->tv_upgrade);
+  arm(s, &s->upgrade_timer, s->srv->o.upgrade_timeout_ms);
 }
 
 static void probe_message(eio_conn *c, eio_socket *s, int opcode,
@@ -1438,14 +1421,14 @@ static void probe_message(eio_conn *c, eio_socket *s, int opcode,
     sio_buf *b = sio_buf_new("probe", 5);
     if (b) eio_conn_ws_send(c, EIO_WS_TEXT, '0' + EIO_PONG, b);
     sio_buf_unref(b);
-    evtimer_add(s->check_timer, s->srv->tv_check);
+    arm(s, &s->check_timer, UPGRADE_CHECK_MS);
     upgrade_check(s);
     return;
   }
   if (opcode == EIO_WS_TEXT && len == 1 && data[0] == '0' + EIO_UPGRADE &&
       s->ready != SOCK_CLOSED) {
-    evtimer_del(s->upgrade_timer);
-    evtimer_del(s->check_timer);
+    disarm(s, &s->upgrade_timer);
+    disarm(s, &s->check_timer);
     if (s->poll_get) poll_answer_single(s, '0' + EIO_NOOP);
     s->probe = NULL;
     c->ws_probe = 0;
@@ -1855,6 +1838,7 @@ void eio_server_free(eio_server *srv) {
   eio_budget_free(srv);
   eio_guard_free(srv);
   eio_shutdown_free(srv);
+  eio_timers_free(&srv->timers);
   free(srv->path);
   eio_tls_ctx_unref(srv->tls);
   eio_deflater_free(srv->deflater_http);

@@ -176,7 +176,7 @@ static json_t *serialize(const char *id, const json_t *hs, json_t *rooms,
 }
 
 static json_t *serialize_socket(sio_socket *s) {
-  return serialize(s->id, sio_socket_handshake(s), sio_socket_rooms(s), s->data,
+  return serialize(s->id, sio_socket_handshake(s), sio_socket_rooms(s), sio_socket_data(s),
                    s->nsp->name);
 }
 

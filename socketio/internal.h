@@ -14,7 +14,7 @@ typedef struct sio_client sio_client;
 
 typedef struct handler {
   struct handler *next;
-  char *event;           /* NULL for catch-all lists */
+  char *event;           /* NULL for catch-all lists; in the handler's block */
   sio_event_fn fn;
   void *ud;
 } handler;

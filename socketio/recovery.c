@@ -187,7 +187,7 @@ static void persist_in_adapter(sio_socket *s) {
   if (rooms)
     for (sio_map_entry *e = sio_map_first(rooms, &it); e; e = sio_map_next(rooms, e, &it))
       v[n++] = e->key;
-  sio_session x = {s->id, s->pid, s->data, v, n};
+  sio_session x = {s->id, s->pid, sio_socket_data(s), v, n};
   a->ops->persist_session(a, &x);
   free(v);
 }
@@ -202,7 +202,7 @@ void sio_recovery_persist(sio_socket *s) {
   if (!x) return;
   snprintf(x->sid, sizeof x->sid, "%s", s->id);
   snprintf(x->pid, sizeof x->pid, "%s", s->pid);
-  x->data = json_incref(s->data);
+  x->data = json_incref(sio_socket_data(s));
   const sio_map *rooms = s->nsp->adapter->ops->socket_rooms(s->nsp->adapter, s->id);
   x->rooms = calloc((rooms ? rooms->count : 0) + 1, sizeof *x->rooms);
   size_t it;

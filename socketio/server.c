@@ -125,8 +125,7 @@ static void socket_ref(sio_socket *s) { s->refs++; }
 static void free_handlers(handler *h) {
   while (h) {
     handler *n = h->next;
-    free(h->event);
-    free(h);
+    free(h); /* the event name is in the same block */
     h = n;
   }
 }
@@ -165,7 +164,12 @@ const json_t *sio_socket_handshake(const sio_socket *s) {
 const eio_request *sio_socket_request(const sio_socket *s) {
   return s->client && s->client->conn ? eio_socket_request(s->client->conn) : NULL;
 }
-json_t *sio_socket_data(const sio_socket *s) { return s->data; }
+/* socket.data is made on first use: most sockets never have any. */
+json_t *sio_socket_data(const sio_socket *s) {
+  sio_socket *m = (sio_socket *)s;
+  if (!m->data) m->data = json_object();
+  return m->data;
+}
 void sio_socket_set_data(sio_socket *s, json_t *data) {
   json_t *old = s->data;
   s->data = data ? data : json_object();
@@ -173,13 +177,13 @@ void sio_socket_set_data(sio_socket *s, json_t *data) {
   json_decref(old);
 }
 
+/* One block per handler, its event name included (sockets register
+ * handlers at every connect). */
 static handler *handler_new(const char *event, sio_event_fn fn, void *ud) {
-  handler *h = calloc(1, sizeof *h);
+  size_t n = event ? strlen(event) + 1 : 0;
+  handler *h = calloc(1, sizeof *h + n);
   if (!h) return NULL;
-  if (event && !(h->event = strdup(event))) {
-    free(h);
-    return NULL;
-  }
+  if (event) h->event = memcpy(h + 1, event, n);
   h->fn = fn;
   h->ud = ud;
   return h;
@@ -714,7 +718,6 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   s->client = c;
   s->refs = 1; /* the client's list */
   s->id = s->id_buf;
-  s->data = json_object();
   s->auth = json_incref(auth);
   gettimeofday(&s->issued, NULL);
   s->v3 = eio_socket_protocol(c->conn) == 3;
@@ -731,7 +734,7 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   } else {
     idr = eio_generate_id(s->id);
   }
-  if (!s->data || !s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
+  if (!s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
     socket_unref(s);
     return NULL;
   }
@@ -1201,7 +1204,7 @@ static json_t *host_describe(void *ctx, const char *sid) {
   const json_t *h = sio_socket_handshake(s);
   return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake",
                    h ? (json_t *)h : json_null(),
-                   "rooms", sio_socket_rooms(s), "data", s->data);
+                   "rooms", sio_socket_rooms(s), "data", sio_socket_data(s));
 }
 
 static void host_disconnect(void *ctx, const char *sid, int close) {
