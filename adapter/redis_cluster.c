@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "map.h"
+#include "redis_place.h"
 #include "redis_slot.h"
 #include "redis_topology.h"
 #include "sio/log.h"
@@ -22,6 +23,12 @@
  * out, so that the other servers (which refresh every RETRY_MS while a
  * subscription is homeless) are subscribed at the new owner: none is lost. */
 #define RESUB_GRACE_MS 1000
+/* A node that pushed an unsolicited sunsubscribe for a channel is not
+ * taken as the owner of its slot again for this long: a topology that
+ * still says so was read from a node that had not heard of the change. */
+#define LEFT_MS 3000
+/* the subscription state machine, step by step: DEBUG=sio:cluster */
+#define TRACE(...) sio_log(SIO_LOG_DEBUG, "sio:cluster", __VA_ARGS__)
 
 enum { K_SUB, K_PSUB, K_SSUB };
 static const char *const sub_cmd[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -76,6 +83,8 @@ typedef struct rc_sub {
   int was_placed;
   int confirmed;     /* the node answered the subscribe */
   uint64_t retry_at; /* refused (CLUSTERDOWN, TRYAGAIN...): not before then */
+  rc_node *left;     /* pushed an unsolicited sunsubscribe for it (LEFT_MS)... */
+  uint64_t left_until; /* ...until then */
 } rc_sub;
 
 typedef struct rc_pub {
@@ -114,6 +123,7 @@ struct sio_rc {
   int refreshing, refresh_again, have_topology;
   uint64_t last_refresh;
   rc_node *refresh_node;
+  rc_node *refresh_prefer; /* ask it first: it just told of a change */
   unsigned refresh_gen;
   struct event *reconcile_ev, *refresh_ev, *tick_ev;
   sio_rc_stats stats;
@@ -229,6 +239,10 @@ static void node_free(sio_rc *c, rc_node *n) {
     if (c->owner[s] == n) c->owner[s] = NULL;
   if (c->home == n) c->home = NULL;
   if (c->refresh_node == n) c->refresh_node = NULL;
+  if (c->refresh_prefer == n) c->refresh_prefer = NULL;
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it))
+    if (((rc_sub *)e->value)->left == n) ((rc_sub *)e->value)->left = NULL;
   for (rc_pub *p = c->q_head; p; p = p->next)
     if (p->ask_node == n) p->ask_node = NULL;
   fail_waiting(n);
@@ -243,6 +257,8 @@ static void on_node_state(void *ud, int connected) {
   rc_link *l = ud;
   rc_node *n = l->node;
   sio_rc *c = n->c;
+  TRACE("%s:%d %s connection %s (down %d)", n->host, n->port, l->is_sub ? "pub/sub" : "command",
+        connected ? "up" : "lost", n->down);
   if (connected) {
     if (!c->have_topology) refresh_soon(c, 0);
     if (n->down)
@@ -256,8 +272,14 @@ static void on_node_state(void *ud, int connected) {
     n->down = 1;
     snprintf(c->topo_err, sizeof c->topo_err, "%s:%d: connection refused or lost", n->host,
              n->port);
-    if (l->is_sub) n->ping_out = 0;
-    else n->cmd_ping_out = 0;
+    if (l->is_sub) {
+      n->ping_out = 0;
+      /* the answers to SUNSUBSCRIBEs written on it will never come: left
+       * counted, they would swallow a later push for the same channel */
+      sio_map_clear(&n->unsub_pending);
+    } else {
+      n->cmd_ping_out = 0;
+    }
     refresh_soon(c, 0);
   }
   schedule_reconcile(c);
@@ -403,6 +425,11 @@ static void apply_topology(sio_rc *c, sio_rtopo *t) {
     c->owner[s] = o;
   }
   free(idx);
+  for (rc_node *n = c->nodes; n; n = n->next)
+    TRACE("topology from %s:%d: %s:%d %s%s%s", c->refresh_node ? c->refresh_node->host : "?",
+          c->refresh_node ? c->refresh_node->port : 0, n->host, n->port,
+          n->listed ? (n->master ? "master" : "replica") : "not listed", n->down ? " down" : "",
+          n->sub ? " (pub/sub)" : "");
   if (c->topo_warned)
     sio_log(SIO_LOG_INFO, "sio:redis", "cluster topology complete again");
   c->topo_warned = 0;
@@ -501,8 +528,13 @@ static void refresh_next(sio_rc *c) {
   for (rc_node *n = c->nodes; n; n = n->next) {
     if (n->down || !n->listed || n->asked == c->refresh_gen || !sio_redis_connected(n->cmd))
       continue;
+    if (n == c->refresh_prefer) { /* it knows of the change it pushed */
+      pick = n;
+      break;
+    }
     if (r % ++seen == 0) pick = n; /* reservoir: a random one */
   }
+  c->refresh_prefer = NULL;
   if (!pick) {
     /* nothing connected: (re)connect the seeds and every listed node */
     for (size_t i = 0; i < c->n_seeds; i++) {
@@ -516,6 +548,7 @@ static void refresh_next(sio_rc *c) {
   }
   c->refresh_node = pick;
   pick->asked = c->refresh_gen;
+  TRACE("refresh %u asks %s:%d", c->refresh_gen, pick->host, pick->port);
   const char *argv[2] = {"CLUSTER", "SHARDS"};
   node_command(pick, topo_reply, c, 2, argv, NULL);
 }
@@ -784,6 +817,9 @@ static void detach(sio_rc *c, rc_sub *s) {
     intptr_t k = (intptr_t)sio_map_get(&n->unsub_pending, s->channel);
     sio_map_put(&n->unsub_pending, s->channel, (void *)(k + 1));
   }
+  TRACE("%s detached from %s:%d (%s; unsub pending %d)", s->channel, n->host, n->port,
+        sio_redis_connected(n->sub) ? "connected" : "not connected",
+        (int)(intptr_t)sio_map_get(&n->unsub_pending, s->channel));
   sio_redis_unsubscribe(n->sub, sub_cmd[s->kind], s->channel);
   (void)c;
 }
@@ -796,6 +832,9 @@ static void attach(sio_rc *c, rc_sub *s, rc_node *n) {
   n->nsubs++;
   if (s->was_placed) c->stats.resubscribes++;
   s->was_placed = 1;
+  TRACE("%s attached to %s:%d (%s %s, pub/sub %s)", s->channel, n->host, n->port,
+        n->master ? "master" : "replica", n->down ? "down" : "up",
+        sio_redis_connected(n->sub) ? "connected" : "connecting");
   sio_redis_subscribe(n->sub, sub_cmd[s->kind], s->channel);
 }
 
@@ -869,6 +908,7 @@ static void on_sub_push(void *ud, redisReply *rep) {
   }
   if (rep->type == REDIS_REPLY_ERROR) {
     unsigned slot;
+    TRACE("%s:%d pub/sub error: %s", n->host, n->port, rep->str);
     if (!strncmp(rep->str, "MOVED ", 6)) {
       rc_node *to = redirect_node(c, rep->str, &slot);
       c->stats.redirects++;
@@ -909,11 +949,14 @@ static void on_sub_push(void *ud, redisReply *rep) {
     rc_sub *s = find_sub(c, kind[0] == 's' && kind[1] == 's' ? K_SSUB
                             : kind[0] == 'p' ? K_PSUB : K_SUB,
                          rep->element[1]->str, rep->element[1]->len);
+    TRACE("%s:%d confirms %s %s (%s)", n->host, n->port, kind, rep->element[1]->str,
+          !s ? "unknown" : s->node == n ? "here" : "placed elsewhere");
     if (s && s->node == n) s->confirmed = 1;
   } else if (!strcmp(kind, "sunsubscribe") && rep->elements >= 2 &&
              rep->element[1]->type == REDIS_REPLY_STRING) {
     const char *ch = rep->element[1]->str;
     intptr_t k = (intptr_t)sio_map_get(&n->unsub_pending, ch);
+    TRACE("%s:%d: sunsubscribe %s (own pending %d)", n->host, n->port, ch, (int)k);
     if (k > 1) {
       sio_map_put(&n->unsub_pending, ch, (void *)(k - 1));
       return;
@@ -931,6 +974,11 @@ static void on_sub_push(void *ud, redisReply *rep) {
       detach(c, s);
       c->stats.rehomes++;
     }
+    if (s) {
+      s->left = n;
+      s->left_until = now_ms() + LEFT_MS;
+    }
+    c->refresh_prefer = n;
     if (c->owner[sio_redis_keyslot(ch, rep->element[1]->len)] == n)
       c->owner[sio_redis_keyslot(ch, rep->element[1]->len)] = NULL;
     refresh_soon(c, 0);
@@ -997,7 +1045,7 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
     else flush_waiting(n);
   }
   if (!c->have_topology) return;
-  int homeless = 0;
+  int homeless = 0, stale = 0;
   size_t restored = 0;
   rc_sub *first_restored = NULL;
   /* classic: one home master; moved only when its connection fails */
@@ -1017,29 +1065,48 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
               c->home->port);
     }
   }
+  uint64_t t = now_ms();
   for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
     rc_sub *s = e->value;
     rc_node *target = s->kind == K_SSUB ? c->owner[s->slot] : c->home;
-    if (s->node == target && target && !target->down) continue;
-    if (!s->node && s->retry_at > now_ms()) {
+    /* another owner named, or long enough: the node's word is forgotten */
+    if (s->left && ((target && target != s->left) || t >= s->left_until)) s->left = NULL;
+    sio_rplace_in in = {
+        .placed = s->node != NULL,
+        .placed_up = usable(s->node),
+        .on_target = s->node == target && target && !target->down,
+        .target_up = usable(target),
+        .target_left = s->left && s->left == target,
+        .retry_wait = s->retry_at > t,
+    };
+    if (in.target_left) {
+      /* a stale topology: ask again (the node that pushed, first) */
+      TRACE("%s: the topology names %s:%d, which dropped it: asking again", s->channel,
+            target->host, target->port);
+      stale = 1;
+    }
+    switch (sio_rplace_decide(&in)) {
+    case SIO_RPLACE_KEEP:
+      break;
+    case SIO_RPLACE_DROP:
+      detach(c, s);
       homeless = 1;
-      continue;
-    }
-    if (!usable(target)) {
-      /* keep a subscription whose node still serves it; else homeless */
-      if (s->node && (s->node->down || !s->node->listed)) detach(c, s);
-      if (!s->node) homeless = 1;
-      continue;
-    }
-    if (s->node) {
+      break;
+    case SIO_RPLACE_WAIT:
+      homeless = 1;
+      break;
+    case SIO_RPLACE_MOVE:
       if (s->kind == K_SSUB)
         sio_log(SIO_LOG_INFO, "sio:redis", "%s moves from %s:%d to %s:%d", s->channel,
                 s->node->host, s->node->port, target->host, target->port);
       detach(c, s);
-    } else if (s->was_placed && restored++ == 0) {
-      first_restored = s;
+      attach(c, s, target);
+      break;
+    case SIO_RPLACE_PLACE:
+      if (s->was_placed && restored++ == 0) first_restored = s;
+      attach(c, s, target);
+      break;
     }
-    attach(c, s, target);
   }
   if (restored)
     sio_log(SIO_LOG_INFO, "sio:redis", "%zu subscriptions restored (%s on %s:%d%s)", restored,
@@ -1063,7 +1130,8 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
   int owner_down = 0;
   for (size_t s = 0; s < SIO_REDIS_SLOTS && !owner_down; s++)
     owner_down = !usable(c->owner[s]);
-  if (homeless || owner_down || c->q_head) refresh_soon(c, RETRY_MS);
+  if (stale) refresh_soon(c, REFRESH_MIN_GAP_MS);
+  else if (homeless || owner_down || c->q_head) refresh_soon(c, RETRY_MS);
 }
 
 /* Every TICK_MS: PINGs, timeouts, the periodic refresh, queue deadlines. */
