@@ -100,6 +100,8 @@ typedef struct rc_pub {
   sio_rc *c;
   int asking; /* send ASKING first on node */
   rc_node *ask_node;
+  rc_node *sent_to; /* SPUBLISH written there, waiting for the reply */
+  int resent;       /* sent again once already (lost_on_demoted) */
 } rc_pub;
 
 struct sio_rc {
@@ -129,6 +131,7 @@ struct sio_rc {
   sio_rc_stats stats;
   uint64_t last_periodic;
   int dropped_logged;
+  int resent_logged; /* since the queue was last empty */
   char topo_err[512]; /* why the last refresh found no usable topology */
   int topo_warned;
   size_t episode_queued, episode_dropped; /* since the queue was last empty */
@@ -243,8 +246,10 @@ static void node_free(sio_rc *c, rc_node *n) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it))
     if (((rc_sub *)e->value)->left == n) ((rc_sub *)e->value)->left = NULL;
-  for (rc_pub *p = c->q_head; p; p = p->next)
+  for (rc_pub *p = c->q_head; p; p = p->next) {
     if (p->ask_node == n) p->ask_node = NULL;
+    if (p->sent_to == n) p->sent_to = NULL;
+  }
   fail_waiting(n);
   sio_redis_free(n->cmd);
   sio_redis_free(n->sub);
@@ -646,9 +651,48 @@ static rc_node *redirect_node(sio_rc *c, const char *err, unsigned *slot) {
   return n;
 }
 
+static rc_sub *find_sub(sio_rc *c, int kind, const char *ch, size_t len);
+
+/* A SPUBLISH that its node answered with 0 local receivers: did the node
+ * run it after it had stopped serving the slot? A master demoted by a
+ * graceful failover drops its shard subscribers (the sunsubscribe push)
+ * and then still runs, as a replica of the same shard, the publishes it
+ * held during the failover's pause or that were on their way: they reach
+ * the shard's nodes while every subscriber is moving to the new master,
+ * and nobody gets them (captured with MONITOR: the SPUBLISH ran on the
+ * demoted node 2 ms before the subscribers got the push). Signs: the node
+ * no longer owns the slot in the map, or the channel's own subscription
+ * was on it, confirmed (it would have counted it), or was dropped by it.
+ * 0 receivers there means nobody on it got the message, so sending it
+ * again to the new owner duplicates nothing on that node. */
+static int lost_on_demoted(sio_rc *c, const rc_pub *p) {
+  const rc_node *n = p->sent_to;
+  if (!n) return 0;
+  if (c->owner[p->slot] != n) return 1;
+  rc_sub *s = find_sub(c, K_SSUB, p->channel, strlen(p->channel));
+  return s && ((s->node == n && s->confirmed) || s->left == n);
+}
+
 static void pub_reply(redisReply *rep, void *ud) {
   rc_pub *p = ud;
   sio_rc *c = p->c;
+  if (rep && !c->closing && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 &&
+      !p->resent && lost_on_demoted(c, p)) {
+    /* once, to the new owner, after the others have resubscribed there */
+    TRACE("%s to %s reached nobody on %s:%d, which no longer serves slot %u: sent again",
+          p->cmd, p->channel, p->sent_to->host, p->sent_to->port, p->slot);
+    if (!c->resent_logged++)
+      sio_log(SIO_LOG_INFO, "sio:redis", "cluster node %s:%d ran publishes after it stopped "
+              "serving their slot (demoted): they go again to the new owner",
+              p->sent_to->host, p->sent_to->port);
+    p->resent = 1;
+    p->sent_to = NULL;
+    uint64_t t = now_ms() + RESUB_GRACE_MS;
+    if (c->hold_until < t) c->hold_until = t;
+    enqueue(c, p);
+    schedule_reconcile(c);
+    return;
+  }
   if (!rep || rep->type != REDIS_REPLY_ERROR || c->closing) {
     pub_free(p); /* sent (or written and lost: at most once) */
     return;
@@ -709,6 +753,7 @@ static void send_pub(sio_rc *c, rc_node *n, rc_pub *p) {
     p->asking = 0;
     p->ask_node = NULL;
   }
+  p->sent_to = n;
   sio_redis_command(n->cmd, pub_reply, p, 3, argv, lens);
 }
 
@@ -751,6 +796,7 @@ static void flush_queue(sio_rc *c) {
               c->episode_dropped);
     c->episode_dropped = c->episode_queued = 0;
     c->dropped_logged = 0;
+    c->resent_logged = 0;
   }
 }
 
