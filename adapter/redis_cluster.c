@@ -473,15 +473,13 @@ static void refresh_done(sio_rc *c, int ok) {
 
 static void topo_reply(redisReply *rep, void *ud);
 
-static void slots_reply(redisReply *rep, void *ud) {
-  sio_rc *c = ud;
-  rc_node *n = c->refresh_node;
-  static sio_rtopo t; /* 32 KiB; the loop is single-threaded */
-  char err[160];
-  if (c->closing) return;
-  if (n && sio_rtopo_from_slots(rep, n->host, &t, err, sizeof err) == 0) {
-    apply_topology(c, &t);
-    sio_rtopo_clear(&t);
+/* The end of a CLUSTER SHARDS or SLOTS reply from n: parsed into t (ok),
+ * it is applied; else (err says why) the next node is asked. */
+static void topo_parsed(sio_rc *c, rc_node *n, int ok, sio_rtopo *t, const redisReply *rep,
+                        const char *err) {
+  if (ok) {
+    apply_topology(c, t);
+    sio_rtopo_clear(t);
     refresh_done(c, 1);
     return;
   }
@@ -489,11 +487,21 @@ static void slots_reply(redisReply *rep, void *ud) {
   refresh_next(c);
 }
 
+static void slots_reply(redisReply *rep, void *ud) {
+  sio_rc *c = ud;
+  rc_node *n = c->refresh_node;
+  static sio_rtopo t; /* 32 KiB; the loop is single-threaded */
+  char err[160] = "";
+  if (c->closing) return;
+  topo_parsed(c, n, n && sio_rtopo_from_slots(rep, n->host, &t, err, sizeof err) == 0, &t,
+              rep, err);
+}
+
 static void topo_reply(redisReply *rep, void *ud) {
   sio_rc *c = ud;
   rc_node *n = c->refresh_node;
   static sio_rtopo t;
-  char err[160];
+  char err[160] = "";
   if (c->closing) return;
   if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "cluster support disabled")) {
     if (c->mode == SIO_RC_DETECT) {
@@ -514,14 +522,9 @@ static void topo_reply(redisReply *rep, void *ud) {
     node_command(n, slots_reply, c, 2, argv, NULL);
     return;
   }
-  if (n && sio_rtopo_from_shards(rep, n->host, c->seeds[0].tls, &t, err, sizeof err) == 0) {
-    apply_topology(c, &t);
-    sio_rtopo_clear(&t);
-    refresh_done(c, 1);
-    return;
-  }
-  if (n) refused(c, n, rep ? err : "no answer");
-  refresh_next(c);
+  topo_parsed(c, n, n && sio_rtopo_from_shards(rep, n->host, c->seeds[0].tls, &t, err,
+                                               sizeof err) == 0,
+              &t, rep, err);
 }
 
 /* Asks the next usable node that has not been asked in this refresh. */
@@ -844,13 +847,29 @@ static int kind_of(const char *kind) {
   return -1;
 }
 
-static char *sub_key(int kind, const char *channel) {
-  size_t n = strlen(channel);
-  char *k = malloc(n + 2);
+/* The key of a subscription in c->subs: kind digit + channel (malloc'd). */
+static char *sub_key(int kind, const char *channel, size_t len) {
+  char *k = malloc(len + 2);
   if (!k) return NULL;
   k[0] = (char)('0' + kind);
-  memcpy(k + 1, channel, n + 1);
+  memcpy(k + 1, channel, len);
+  k[len + 1] = '\0';
   return k;
+}
+
+/* What sio_rc_subscribe and sio_rc_unsubscribe share: in single mode kind
+ * and channel go to the one subscriber connection (single is
+ * sio_redis_subscribe or sio_redis_unsubscribe) and NULL comes back; in
+ * cluster mode the key of the subscription (malloc'd), *k its kind. NULL
+ * also for an unknown kind or out of memory. */
+static char *sub_entry(sio_rc *c, const char *kind, const char *channel, int *k,
+                       void (*single)(sio_redis *, const char *, const char *)) {
+  if (!c || (*k = kind_of(kind)) < 0) return NULL;
+  if (c->mode == SIO_RC_SINGLE && c->subc) {
+    single(c->subc, kind, channel);
+    return NULL;
+  }
+  return sub_key(*k, channel, strlen(channel));
 }
 
 static void detach(sio_rc *c, rc_sub *s) {
@@ -885,14 +904,8 @@ static void attach(sio_rc *c, rc_sub *s, rc_node *n) {
 }
 
 void sio_rc_subscribe(sio_rc *c, const char *kind, const char *channel) {
-  if (!c) return;
-  int k = kind_of(kind);
-  if (k < 0) return;
-  if (c->mode == SIO_RC_SINGLE && c->subc) {
-    sio_redis_subscribe(c->subc, kind, channel);
-    return;
-  }
-  char *key = sub_key(k, channel);
+  int k;
+  char *key = sub_entry(c, kind, channel, &k, sio_redis_subscribe);
   if (!key) return;
   if (!sio_map_has(&c->subs, key)) {
     rc_sub *s = calloc(1, sizeof *s);
@@ -915,14 +928,8 @@ void sio_rc_subscribe(sio_rc *c, const char *kind, const char *channel) {
 }
 
 void sio_rc_unsubscribe(sio_rc *c, const char *kind, const char *channel) {
-  if (!c) return;
-  int k = kind_of(kind);
-  if (k < 0) return;
-  if (c->mode == SIO_RC_SINGLE && c->subc) {
-    sio_redis_unsubscribe(c->subc, kind, channel);
-    return;
-  }
-  char *key = sub_key(k, channel);
+  int k;
+  char *key = sub_entry(c, kind, channel, &k, sio_redis_unsubscribe);
   if (!key) return;
   rc_sub *s = sio_map_del(&c->subs, key);
   free(key);
@@ -933,11 +940,8 @@ void sio_rc_unsubscribe(sio_rc *c, const char *kind, const char *channel) {
 }
 
 static rc_sub *find_sub(sio_rc *c, int kind, const char *ch, size_t len) {
-  char *key = malloc(len + 2);
+  char *key = sub_key(kind, ch, len);
   if (!key) return NULL;
-  key[0] = (char)('0' + kind);
-  memcpy(key + 1, ch, len);
-  key[len + 1] = '\0';
   rc_sub *s = sio_map_get(&c->subs, key);
   free(key);
   return s;
@@ -1049,14 +1053,13 @@ static rc_node *pick_home(sio_rc *c) {
   return pick;
 }
 
-static void go_single(sio_rc *c) {
-  while (c->nodes) node_free(c, c->nodes);
-  c->pub = sio_redis_new(c->base, &c->seeds[0], 0, NULL, NULL, c);
-  c->subc = sio_redis_new(c->base, &c->seeds[0], 1, c->on_message, NULL, c->ud);
+/* Empties the cluster's subscriptions and publish queue, handing each to
+ * the single-node connections subc and pub when given (else dropped). */
+static void drain(sio_rc *c, sio_redis *subc, sio_redis *pub) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
     rc_sub *s = e->value;
-    sio_redis_subscribe(c->subc, sub_cmd[s->kind], s->channel);
+    if (subc) sio_redis_subscribe(subc, sub_cmd[s->kind], s->channel);
     free(s->channel);
     free(s);
   }
@@ -1066,11 +1069,18 @@ static void go_single(sio_rc *c) {
     c->q_head = p->next;
     const char *argv[3] = {p->cmd, p->channel, p->payload};
     size_t lens[3] = {strlen(p->cmd), strlen(p->channel), p->len};
-    sio_redis_command(c->pub, NULL, NULL, 3, argv, lens);
+    if (pub) sio_redis_command(pub, NULL, NULL, 3, argv, lens);
     pub_free(p);
   }
   c->q_tail = NULL;
   c->q_bytes = 0;
+}
+
+static void go_single(sio_rc *c) {
+  while (c->nodes) node_free(c, c->nodes);
+  c->pub = sio_redis_new(c->base, &c->seeds[0], 0, NULL, NULL, c);
+  c->subc = sio_redis_new(c->base, &c->seeds[0], 1, c->on_message, NULL, c->ud);
+  drain(c, c->subc, c->pub);
 }
 
 static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
@@ -1331,18 +1341,7 @@ void sio_rc_free(sio_rc *c) {
   sio_redis_free(c->pub);
   sio_redis_free(c->subc);
   while (c->nodes) node_free(c, c->nodes);
-  size_t it;
-  for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
-    rc_sub *s = e->value;
-    free(s->channel);
-    free(s);
-  }
-  sio_map_clear(&c->subs);
-  while (c->q_head) {
-    rc_pub *p = c->q_head;
-    c->q_head = p->next;
-    pub_free(p);
-  }
+  drain(c, NULL, NULL);
   if (c->reconcile_ev) event_free(c->reconcile_ev);
   if (c->refresh_ev) event_free(c->refresh_ev);
   if (c->tick_ev) event_free(c->tick_ev);
