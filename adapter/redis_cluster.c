@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "map.h"
+#include "redis_place.h"
 #include "redis_slot.h"
 #include "redis_topology.h"
 #include "sio/log.h"
@@ -22,6 +23,12 @@
  * out, so that the other servers (which refresh every RETRY_MS while a
  * subscription is homeless) are subscribed at the new owner: none is lost. */
 #define RESUB_GRACE_MS 1000
+/* A node that pushed an unsolicited sunsubscribe for a channel is not
+ * taken as the owner of its slot again for this long: a topology that
+ * still says so was read from a node that had not heard of the change. */
+#define LEFT_MS 3000
+/* the subscription state machine, step by step: DEBUG=sio:cluster */
+#define TRACE(...) sio_log(SIO_LOG_DEBUG, "sio:cluster", __VA_ARGS__)
 
 enum { K_SUB, K_PSUB, K_SSUB };
 static const char *const sub_cmd[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -76,6 +83,8 @@ typedef struct rc_sub {
   int was_placed;
   int confirmed;     /* the node answered the subscribe */
   uint64_t retry_at; /* refused (CLUSTERDOWN, TRYAGAIN...): not before then */
+  rc_node *left;     /* pushed an unsolicited sunsubscribe for it (LEFT_MS)... */
+  uint64_t left_until; /* ...until then */
 } rc_sub;
 
 typedef struct rc_pub {
@@ -91,6 +100,8 @@ typedef struct rc_pub {
   sio_rc *c;
   int asking; /* send ASKING first on node */
   rc_node *ask_node;
+  rc_node *sent_to; /* SPUBLISH written there, waiting for the reply */
+  int resent;       /* sent again once already (lost_on_demoted) */
 } rc_pub;
 
 struct sio_rc {
@@ -114,11 +125,13 @@ struct sio_rc {
   int refreshing, refresh_again, have_topology;
   uint64_t last_refresh;
   rc_node *refresh_node;
+  rc_node *refresh_prefer; /* ask it first: it just told of a change */
   unsigned refresh_gen;
   struct event *reconcile_ev, *refresh_ev, *tick_ev;
   sio_rc_stats stats;
   uint64_t last_periodic;
   int dropped_logged;
+  int resent_logged; /* since the queue was last empty */
   char topo_err[512]; /* why the last refresh found no usable topology */
   int topo_warned;
   size_t episode_queued, episode_dropped; /* since the queue was last empty */
@@ -229,8 +242,14 @@ static void node_free(sio_rc *c, rc_node *n) {
     if (c->owner[s] == n) c->owner[s] = NULL;
   if (c->home == n) c->home = NULL;
   if (c->refresh_node == n) c->refresh_node = NULL;
-  for (rc_pub *p = c->q_head; p; p = p->next)
+  if (c->refresh_prefer == n) c->refresh_prefer = NULL;
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it))
+    if (((rc_sub *)e->value)->left == n) ((rc_sub *)e->value)->left = NULL;
+  for (rc_pub *p = c->q_head; p; p = p->next) {
     if (p->ask_node == n) p->ask_node = NULL;
+    if (p->sent_to == n) p->sent_to = NULL;
+  }
   fail_waiting(n);
   sio_redis_free(n->cmd);
   sio_redis_free(n->sub);
@@ -243,6 +262,8 @@ static void on_node_state(void *ud, int connected) {
   rc_link *l = ud;
   rc_node *n = l->node;
   sio_rc *c = n->c;
+  TRACE("%s:%d %s connection %s (down %d)", n->host, n->port, l->is_sub ? "pub/sub" : "command",
+        connected ? "up" : "lost", n->down);
   if (connected) {
     if (!c->have_topology) refresh_soon(c, 0);
     if (n->down)
@@ -256,8 +277,14 @@ static void on_node_state(void *ud, int connected) {
     n->down = 1;
     snprintf(c->topo_err, sizeof c->topo_err, "%s:%d: connection refused or lost", n->host,
              n->port);
-    if (l->is_sub) n->ping_out = 0;
-    else n->cmd_ping_out = 0;
+    if (l->is_sub) {
+      n->ping_out = 0;
+      /* the answers to SUNSUBSCRIBEs written on it will never come: left
+       * counted, they would swallow a later push for the same channel */
+      sio_map_clear(&n->unsub_pending);
+    } else {
+      n->cmd_ping_out = 0;
+    }
     refresh_soon(c, 0);
   }
   schedule_reconcile(c);
@@ -403,6 +430,11 @@ static void apply_topology(sio_rc *c, sio_rtopo *t) {
     c->owner[s] = o;
   }
   free(idx);
+  for (rc_node *n = c->nodes; n; n = n->next)
+    TRACE("topology from %s:%d: %s:%d %s%s%s", c->refresh_node ? c->refresh_node->host : "?",
+          c->refresh_node ? c->refresh_node->port : 0, n->host, n->port,
+          n->listed ? (n->master ? "master" : "replica") : "not listed", n->down ? " down" : "",
+          n->sub ? " (pub/sub)" : "");
   if (c->topo_warned)
     sio_log(SIO_LOG_INFO, "sio:redis", "cluster topology complete again");
   c->topo_warned = 0;
@@ -441,15 +473,13 @@ static void refresh_done(sio_rc *c, int ok) {
 
 static void topo_reply(redisReply *rep, void *ud);
 
-static void slots_reply(redisReply *rep, void *ud) {
-  sio_rc *c = ud;
-  rc_node *n = c->refresh_node;
-  static sio_rtopo t; /* 32 KiB; the loop is single-threaded */
-  char err[160];
-  if (c->closing) return;
-  if (n && sio_rtopo_from_slots(rep, n->host, &t, err, sizeof err) == 0) {
-    apply_topology(c, &t);
-    sio_rtopo_clear(&t);
+/* The end of a CLUSTER SHARDS or SLOTS reply from n: parsed into t (ok),
+ * it is applied; else (err says why) the next node is asked. */
+static void topo_parsed(sio_rc *c, rc_node *n, int ok, sio_rtopo *t, const redisReply *rep,
+                        const char *err) {
+  if (ok) {
+    apply_topology(c, t);
+    sio_rtopo_clear(t);
     refresh_done(c, 1);
     return;
   }
@@ -457,11 +487,21 @@ static void slots_reply(redisReply *rep, void *ud) {
   refresh_next(c);
 }
 
+static void slots_reply(redisReply *rep, void *ud) {
+  sio_rc *c = ud;
+  rc_node *n = c->refresh_node;
+  static sio_rtopo t; /* 32 KiB; the loop is single-threaded */
+  char err[160] = "";
+  if (c->closing) return;
+  topo_parsed(c, n, n && sio_rtopo_from_slots(rep, n->host, &t, err, sizeof err) == 0, &t,
+              rep, err);
+}
+
 static void topo_reply(redisReply *rep, void *ud) {
   sio_rc *c = ud;
   rc_node *n = c->refresh_node;
   static sio_rtopo t;
-  char err[160];
+  char err[160] = "";
   if (c->closing) return;
   if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "cluster support disabled")) {
     if (c->mode == SIO_RC_DETECT) {
@@ -482,14 +522,9 @@ static void topo_reply(redisReply *rep, void *ud) {
     node_command(n, slots_reply, c, 2, argv, NULL);
     return;
   }
-  if (n && sio_rtopo_from_shards(rep, n->host, c->seeds[0].tls, &t, err, sizeof err) == 0) {
-    apply_topology(c, &t);
-    sio_rtopo_clear(&t);
-    refresh_done(c, 1);
-    return;
-  }
-  if (n) refused(c, n, rep ? err : "no answer");
-  refresh_next(c);
+  topo_parsed(c, n, n && sio_rtopo_from_shards(rep, n->host, c->seeds[0].tls, &t, err,
+                                               sizeof err) == 0,
+              &t, rep, err);
 }
 
 /* Asks the next usable node that has not been asked in this refresh. */
@@ -501,8 +536,13 @@ static void refresh_next(sio_rc *c) {
   for (rc_node *n = c->nodes; n; n = n->next) {
     if (n->down || !n->listed || n->asked == c->refresh_gen || !sio_redis_connected(n->cmd))
       continue;
+    if (n == c->refresh_prefer) { /* it knows of the change it pushed */
+      pick = n;
+      break;
+    }
     if (r % ++seen == 0) pick = n; /* reservoir: a random one */
   }
+  c->refresh_prefer = NULL;
   if (!pick) {
     /* nothing connected: (re)connect the seeds and every listed node */
     for (size_t i = 0; i < c->n_seeds; i++) {
@@ -516,6 +556,7 @@ static void refresh_next(sio_rc *c) {
   }
   c->refresh_node = pick;
   pick->asked = c->refresh_gen;
+  TRACE("refresh %u asks %s:%d", c->refresh_gen, pick->host, pick->port);
   const char *argv[2] = {"CLUSTER", "SHARDS"};
   node_command(pick, topo_reply, c, 2, argv, NULL);
 }
@@ -613,9 +654,48 @@ static rc_node *redirect_node(sio_rc *c, const char *err, unsigned *slot) {
   return n;
 }
 
+static rc_sub *find_sub(sio_rc *c, int kind, const char *ch, size_t len);
+
+/* A SPUBLISH that its node answered with 0 local receivers: did the node
+ * run it after it had stopped serving the slot? A master demoted by a
+ * graceful failover drops its shard subscribers (the sunsubscribe push)
+ * and then still runs, as a replica of the same shard, the publishes it
+ * held during the failover's pause or that were on their way: they reach
+ * the shard's nodes while every subscriber is moving to the new master,
+ * and nobody gets them (captured with MONITOR: the SPUBLISH ran on the
+ * demoted node 2 ms before the subscribers got the push). Signs: the node
+ * no longer owns the slot in the map, or the channel's own subscription
+ * was on it, confirmed (it would have counted it), or was dropped by it.
+ * 0 receivers there means nobody on it got the message, so sending it
+ * again to the new owner duplicates nothing on that node. */
+static int lost_on_demoted(sio_rc *c, const rc_pub *p) {
+  const rc_node *n = p->sent_to;
+  if (!n) return 0;
+  if (c->owner[p->slot] != n) return 1;
+  rc_sub *s = find_sub(c, K_SSUB, p->channel, strlen(p->channel));
+  return s && ((s->node == n && s->confirmed) || s->left == n);
+}
+
 static void pub_reply(redisReply *rep, void *ud) {
   rc_pub *p = ud;
   sio_rc *c = p->c;
+  if (rep && !c->closing && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 &&
+      !p->resent && lost_on_demoted(c, p)) {
+    /* once, to the new owner, after the others have resubscribed there */
+    TRACE("%s to %s reached nobody on %s:%d, which no longer serves slot %u: sent again",
+          p->cmd, p->channel, p->sent_to->host, p->sent_to->port, p->slot);
+    if (!c->resent_logged++)
+      sio_log(SIO_LOG_INFO, "sio:redis", "cluster node %s:%d ran publishes after it stopped "
+              "serving their slot (demoted): they go again to the new owner",
+              p->sent_to->host, p->sent_to->port);
+    p->resent = 1;
+    p->sent_to = NULL;
+    uint64_t t = now_ms() + RESUB_GRACE_MS;
+    if (c->hold_until < t) c->hold_until = t;
+    enqueue(c, p);
+    schedule_reconcile(c);
+    return;
+  }
   if (!rep || rep->type != REDIS_REPLY_ERROR || c->closing) {
     pub_free(p); /* sent (or written and lost: at most once) */
     return;
@@ -676,6 +756,7 @@ static void send_pub(sio_rc *c, rc_node *n, rc_pub *p) {
     p->asking = 0;
     p->ask_node = NULL;
   }
+  p->sent_to = n;
   sio_redis_command(n->cmd, pub_reply, p, 3, argv, lens);
 }
 
@@ -718,6 +799,7 @@ static void flush_queue(sio_rc *c) {
               c->episode_dropped);
     c->episode_dropped = c->episode_queued = 0;
     c->dropped_logged = 0;
+    c->resent_logged = 0;
   }
 }
 
@@ -765,13 +847,29 @@ static int kind_of(const char *kind) {
   return -1;
 }
 
-static char *sub_key(int kind, const char *channel) {
-  size_t n = strlen(channel);
-  char *k = malloc(n + 2);
+/* The key of a subscription in c->subs: kind digit + channel (malloc'd). */
+static char *sub_key(int kind, const char *channel, size_t len) {
+  char *k = malloc(len + 2);
   if (!k) return NULL;
   k[0] = (char)('0' + kind);
-  memcpy(k + 1, channel, n + 1);
+  memcpy(k + 1, channel, len);
+  k[len + 1] = '\0';
   return k;
+}
+
+/* What sio_rc_subscribe and sio_rc_unsubscribe share: in single mode kind
+ * and channel go to the one subscriber connection (single is
+ * sio_redis_subscribe or sio_redis_unsubscribe) and NULL comes back; in
+ * cluster mode the key of the subscription (malloc'd), *k its kind. NULL
+ * also for an unknown kind or out of memory. */
+static char *sub_entry(sio_rc *c, const char *kind, const char *channel, int *k,
+                       void (*single)(sio_redis *, const char *, const char *)) {
+  if (!c || (*k = kind_of(kind)) < 0) return NULL;
+  if (c->mode == SIO_RC_SINGLE && c->subc) {
+    single(c->subc, kind, channel);
+    return NULL;
+  }
+  return sub_key(*k, channel, strlen(channel));
 }
 
 static void detach(sio_rc *c, rc_sub *s) {
@@ -784,6 +882,9 @@ static void detach(sio_rc *c, rc_sub *s) {
     intptr_t k = (intptr_t)sio_map_get(&n->unsub_pending, s->channel);
     sio_map_put(&n->unsub_pending, s->channel, (void *)(k + 1));
   }
+  TRACE("%s detached from %s:%d (%s; unsub pending %d)", s->channel, n->host, n->port,
+        sio_redis_connected(n->sub) ? "connected" : "not connected",
+        (int)(intptr_t)sio_map_get(&n->unsub_pending, s->channel));
   sio_redis_unsubscribe(n->sub, sub_cmd[s->kind], s->channel);
   (void)c;
 }
@@ -796,18 +897,15 @@ static void attach(sio_rc *c, rc_sub *s, rc_node *n) {
   n->nsubs++;
   if (s->was_placed) c->stats.resubscribes++;
   s->was_placed = 1;
+  TRACE("%s attached to %s:%d (%s %s, pub/sub %s)", s->channel, n->host, n->port,
+        n->master ? "master" : "replica", n->down ? "down" : "up",
+        sio_redis_connected(n->sub) ? "connected" : "connecting");
   sio_redis_subscribe(n->sub, sub_cmd[s->kind], s->channel);
 }
 
 void sio_rc_subscribe(sio_rc *c, const char *kind, const char *channel) {
-  if (!c) return;
-  int k = kind_of(kind);
-  if (k < 0) return;
-  if (c->mode == SIO_RC_SINGLE && c->subc) {
-    sio_redis_subscribe(c->subc, kind, channel);
-    return;
-  }
-  char *key = sub_key(k, channel);
+  int k;
+  char *key = sub_entry(c, kind, channel, &k, sio_redis_subscribe);
   if (!key) return;
   if (!sio_map_has(&c->subs, key)) {
     rc_sub *s = calloc(1, sizeof *s);
@@ -830,14 +928,8 @@ void sio_rc_subscribe(sio_rc *c, const char *kind, const char *channel) {
 }
 
 void sio_rc_unsubscribe(sio_rc *c, const char *kind, const char *channel) {
-  if (!c) return;
-  int k = kind_of(kind);
-  if (k < 0) return;
-  if (c->mode == SIO_RC_SINGLE && c->subc) {
-    sio_redis_unsubscribe(c->subc, kind, channel);
-    return;
-  }
-  char *key = sub_key(k, channel);
+  int k;
+  char *key = sub_entry(c, kind, channel, &k, sio_redis_unsubscribe);
   if (!key) return;
   rc_sub *s = sio_map_del(&c->subs, key);
   free(key);
@@ -848,11 +940,8 @@ void sio_rc_unsubscribe(sio_rc *c, const char *kind, const char *channel) {
 }
 
 static rc_sub *find_sub(sio_rc *c, int kind, const char *ch, size_t len) {
-  char *key = malloc(len + 2);
+  char *key = sub_key(kind, ch, len);
   if (!key) return NULL;
-  key[0] = (char)('0' + kind);
-  memcpy(key + 1, ch, len);
-  key[len + 1] = '\0';
   rc_sub *s = sio_map_get(&c->subs, key);
   free(key);
   return s;
@@ -869,6 +958,7 @@ static void on_sub_push(void *ud, redisReply *rep) {
   }
   if (rep->type == REDIS_REPLY_ERROR) {
     unsigned slot;
+    TRACE("%s:%d pub/sub error: %s", n->host, n->port, rep->str);
     if (!strncmp(rep->str, "MOVED ", 6)) {
       rc_node *to = redirect_node(c, rep->str, &slot);
       c->stats.redirects++;
@@ -909,11 +999,14 @@ static void on_sub_push(void *ud, redisReply *rep) {
     rc_sub *s = find_sub(c, kind[0] == 's' && kind[1] == 's' ? K_SSUB
                             : kind[0] == 'p' ? K_PSUB : K_SUB,
                          rep->element[1]->str, rep->element[1]->len);
+    TRACE("%s:%d confirms %s %s (%s)", n->host, n->port, kind, rep->element[1]->str,
+          !s ? "unknown" : s->node == n ? "here" : "placed elsewhere");
     if (s && s->node == n) s->confirmed = 1;
   } else if (!strcmp(kind, "sunsubscribe") && rep->elements >= 2 &&
              rep->element[1]->type == REDIS_REPLY_STRING) {
     const char *ch = rep->element[1]->str;
     intptr_t k = (intptr_t)sio_map_get(&n->unsub_pending, ch);
+    TRACE("%s:%d: sunsubscribe %s (own pending %d)", n->host, n->port, ch, (int)k);
     if (k > 1) {
       sio_map_put(&n->unsub_pending, ch, (void *)(k - 1));
       return;
@@ -931,6 +1024,11 @@ static void on_sub_push(void *ud, redisReply *rep) {
       detach(c, s);
       c->stats.rehomes++;
     }
+    if (s) {
+      s->left = n;
+      s->left_until = now_ms() + LEFT_MS;
+    }
+    c->refresh_prefer = n;
     if (c->owner[sio_redis_keyslot(ch, rep->element[1]->len)] == n)
       c->owner[sio_redis_keyslot(ch, rep->element[1]->len)] = NULL;
     refresh_soon(c, 0);
@@ -955,14 +1053,13 @@ static rc_node *pick_home(sio_rc *c) {
   return pick;
 }
 
-static void go_single(sio_rc *c) {
-  while (c->nodes) node_free(c, c->nodes);
-  c->pub = sio_redis_new(c->base, &c->seeds[0], 0, NULL, NULL, c);
-  c->subc = sio_redis_new(c->base, &c->seeds[0], 1, c->on_message, NULL, c->ud);
+/* Empties the cluster's subscriptions and publish queue, handing each to
+ * the single-node connections subc and pub when given (else dropped). */
+static void drain(sio_rc *c, sio_redis *subc, sio_redis *pub) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
     rc_sub *s = e->value;
-    sio_redis_subscribe(c->subc, sub_cmd[s->kind], s->channel);
+    if (subc) sio_redis_subscribe(subc, sub_cmd[s->kind], s->channel);
     free(s->channel);
     free(s);
   }
@@ -972,11 +1069,18 @@ static void go_single(sio_rc *c) {
     c->q_head = p->next;
     const char *argv[3] = {p->cmd, p->channel, p->payload};
     size_t lens[3] = {strlen(p->cmd), strlen(p->channel), p->len};
-    sio_redis_command(c->pub, NULL, NULL, 3, argv, lens);
+    if (pub) sio_redis_command(pub, NULL, NULL, 3, argv, lens);
     pub_free(p);
   }
   c->q_tail = NULL;
   c->q_bytes = 0;
+}
+
+static void go_single(sio_rc *c) {
+  while (c->nodes) node_free(c, c->nodes);
+  c->pub = sio_redis_new(c->base, &c->seeds[0], 0, NULL, NULL, c);
+  c->subc = sio_redis_new(c->base, &c->seeds[0], 1, c->on_message, NULL, c->ud);
+  drain(c, c->subc, c->pub);
 }
 
 static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
@@ -997,7 +1101,7 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
     else flush_waiting(n);
   }
   if (!c->have_topology) return;
-  int homeless = 0;
+  int homeless = 0, stale = 0;
   size_t restored = 0;
   rc_sub *first_restored = NULL;
   /* classic: one home master; moved only when its connection fails */
@@ -1017,29 +1121,48 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
               c->home->port);
     }
   }
+  uint64_t t = now_ms();
   for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
     rc_sub *s = e->value;
     rc_node *target = s->kind == K_SSUB ? c->owner[s->slot] : c->home;
-    if (s->node == target && target && !target->down) continue;
-    if (!s->node && s->retry_at > now_ms()) {
+    /* another owner named, or long enough: the node's word is forgotten */
+    if (s->left && ((target && target != s->left) || t >= s->left_until)) s->left = NULL;
+    sio_rplace_in in = {
+        .placed = s->node != NULL,
+        .placed_up = usable(s->node),
+        .on_target = s->node == target && target && !target->down,
+        .target_up = usable(target),
+        .target_left = s->left && s->left == target,
+        .retry_wait = s->retry_at > t,
+    };
+    if (in.target_left) {
+      /* a stale topology: ask again (the node that pushed, first) */
+      TRACE("%s: the topology names %s:%d, which dropped it: asking again", s->channel,
+            target->host, target->port);
+      stale = 1;
+    }
+    switch (sio_rplace_decide(&in)) {
+    case SIO_RPLACE_KEEP:
+      break;
+    case SIO_RPLACE_DROP:
+      detach(c, s);
       homeless = 1;
-      continue;
-    }
-    if (!usable(target)) {
-      /* keep a subscription whose node still serves it; else homeless */
-      if (s->node && (s->node->down || !s->node->listed)) detach(c, s);
-      if (!s->node) homeless = 1;
-      continue;
-    }
-    if (s->node) {
+      break;
+    case SIO_RPLACE_WAIT:
+      homeless = 1;
+      break;
+    case SIO_RPLACE_MOVE:
       if (s->kind == K_SSUB)
         sio_log(SIO_LOG_INFO, "sio:redis", "%s moves from %s:%d to %s:%d", s->channel,
                 s->node->host, s->node->port, target->host, target->port);
       detach(c, s);
-    } else if (s->was_placed && restored++ == 0) {
-      first_restored = s;
+      attach(c, s, target);
+      break;
+    case SIO_RPLACE_PLACE:
+      if (s->was_placed && restored++ == 0) first_restored = s;
+      attach(c, s, target);
+      break;
     }
-    attach(c, s, target);
   }
   if (restored)
     sio_log(SIO_LOG_INFO, "sio:redis", "%zu subscriptions restored (%s on %s:%d%s)", restored,
@@ -1063,7 +1186,8 @@ static void reconcile_cb(evutil_socket_t fd, short w, void *arg) {
   int owner_down = 0;
   for (size_t s = 0; s < SIO_REDIS_SLOTS && !owner_down; s++)
     owner_down = !usable(c->owner[s]);
-  if (homeless || owner_down || c->q_head) refresh_soon(c, RETRY_MS);
+  if (stale) refresh_soon(c, REFRESH_MIN_GAP_MS);
+  else if (homeless || owner_down || c->q_head) refresh_soon(c, RETRY_MS);
 }
 
 /* Every TICK_MS: PINGs, timeouts, the periodic refresh, queue deadlines. */
@@ -1217,18 +1341,7 @@ void sio_rc_free(sio_rc *c) {
   sio_redis_free(c->pub);
   sio_redis_free(c->subc);
   while (c->nodes) node_free(c, c->nodes);
-  size_t it;
-  for (sio_map_entry *e = sio_map_first(&c->subs, &it); e; e = sio_map_next(&c->subs, e, &it)) {
-    rc_sub *s = e->value;
-    free(s->channel);
-    free(s);
-  }
-  sio_map_clear(&c->subs);
-  while (c->q_head) {
-    rc_pub *p = c->q_head;
-    c->q_head = p->next;
-    pub_free(p);
-  }
+  drain(c, NULL, NULL);
   if (c->reconcile_ev) event_free(c->reconcile_ev);
   if (c->refresh_ev) event_free(c->refresh_ev);
   if (c->tick_ev) event_free(c->tick_ev);
