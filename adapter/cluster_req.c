@@ -183,6 +183,7 @@ static sio_creq *req_new(sio_creq_set *s, int kind, unsigned timeout_ms) {
   r->acc = json_array();
   r->timer = evtimer_new(s->base, req_timeout_cb, r);
   struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  event_base_update_cache_time(s->base); /* the deadline counts from now */
   if (!r->acc || !r->timer || evtimer_add(r->timer, &tv)) {
     if (r->timer) event_free(r->timer);
     json_decref(r->acc);

@@ -232,6 +232,9 @@ int sio_bc_emit_with_ack(sio_broadcast *b, const char *event, sio_args *args,
   k->ud = ud;
   k->expected_servers = (size_t)-1; /* until the adapter says */
   struct timeval tv = {b->timeout_ms / 1000, (b->timeout_ms % 1000) * 1000};
+  /* The deadline counts from now, not from the loop turn's cached time
+   * (which is behind by whatever this turn has already spent). */
+  event_base_update_cache_time(event_get_base(k->timer));
   if (evtimer_add(k->timer, &tv) == 0) {
     /* The timer's reference: whoever else lets go first (the adapter's
      * request ends at the same deadline), the callback still comes. */
