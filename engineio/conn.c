@@ -46,6 +46,7 @@ typedef struct conn_ext {
   unsigned body_pending : 1;
   unsigned responded : 1;
   unsigned wsf_active : 1;
+  unsigned flush_queued : 1; /* on srv->flush_list (holds an enter()) */
   unsigned flush_polls;
   eio_ws_frame wsf;
   uint64_t wsf_left;
@@ -62,6 +63,7 @@ typedef struct conn_ext {
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
   struct evbuffer *cur_in;  /* the input being processed in raw mode */
+  eio_conn *flush_next;     /* srv->flush_list link */
 } conn_ext;
 
 typedef struct conn_full {
@@ -162,17 +164,30 @@ static struct evbuffer *output(eio_conn *c) {
   return x->rout;
 }
 
-static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Raw: wait for the socket to take what rout holds (one writev per loop
- * turn for everything queued meanwhile, as the bufferevent does). */
+/* Raw: what rout holds is written once per loop turn, after the callback
+ * that queued it (everything queued meanwhile in one writev, as the
+ * bufferevent does), straight to the socket: the connection joins the
+ * server's flush list and one event made active (no system call) runs
+ * flush_cb. A write event is armed only when the socket did not take
+ * everything, and stays armed until it has. */
 static void out_kick(eio_conn *c) {
   conn_ext *x = X(c);
   if (c->bev || c->state == CONN_DEAD || !x->rout || !evbuffer_get_length(x->rout))
     return;
   if (c->state == CONN_LINGER && X(c)->tm == TM_LINGER) return; /* shut */
-  if (!x->wev) x->wev = event_new(c->srv->base, x->fd, EV_WRITE, raw_write_cb, c);
-  if (!x->wev || event_add(x->wev, NULL) != 0) conn_die(c, 1);
+  if (x->flush_queued || x->wev) return; /* already on its way */
+  eio_server *srv = c->srv;
+  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv))) {
+    conn_die(c, 1);
+    return;
+  }
+  x->flush_queued = 1;
+  x->flush_next = srv->flush_list;
+  srv->flush_list = c;
+  enter(c); /* kept alive until flushed; left in flush_cb */
+  event_active(srv->flush_ev, EV_WRITE, 0);
 }
 
 static int out_add(eio_conn *c, const void *data, size_t len) {
@@ -216,7 +231,10 @@ static void start_linger(eio_conn *c) {
     bufferevent_enable(c->bev, EV_READ);
   } else {
     shutdown(X(c)->fd, SHUT_WR);
-    if (X(c)->wev) event_del(X(c)->wev);
+    if (X(c)->wev) {
+      event_free(X(c)->wev);
+      X(c)->wev = NULL;
+    }
   }
   set_timer(c, TM_LINGER);
 }
@@ -303,28 +321,61 @@ static void drained(eio_conn *c) {
     eio_srv_conn_drained(c);
 }
 
-static void raw_write_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)what;
-  eio_conn *c = arg;
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Raw: one writev of what rout holds. Whatever the socket does not take
+ * waits for a write event (persistent while armed); once all is written
+ * the buffer and the event go, so an idle connection holds neither. */
+static void raw_write(eio_conn *c) {
   conn_ext *x = X(c);
-  enter(c);
-  if (c->state != CONN_DEAD && x->rout) {
-    int n = evbuffer_write(x->rout, fd);
-    if (n < 0 && !retriable(errno)) {
-      conn_die(c, 1);
-    } else if (evbuffer_get_length(x->rout)) {
-      out_kick(c);
-    } else {
-      /* Nothing held while idle: the buffer and the event go. The event
-       * is not pending (no EV_PERSIST), so freeing it here is safe. */
-      evbuffer_free(x->rout);
-      x->rout = NULL;
+  if (c->state == CONN_DEAD || !x->rout) return;
+  if (c->state == CONN_LINGER && x->tm == TM_LINGER) return; /* shut */
+  int n = evbuffer_get_length(x->rout) ? evbuffer_write(x->rout, x->fd) : 0;
+  if (n < 0 && !retriable(errno)) {
+    conn_die(c, 1);
+  } else if (evbuffer_get_length(x->rout)) {
+    if (!x->wev) {
+      x->wev = event_new(c->srv->base, x->fd, EV_WRITE | EV_PERSIST, raw_write_cb, c);
+      if (!x->wev || event_add(x->wev, NULL) != 0) conn_die(c, 1);
+    }
+  } else {
+    evbuffer_free(x->rout);
+    x->rout = NULL;
+    if (x->wev) {
+      /* Freed inside its own callback is safe for libevent: it is
+       * deleted first and not touched after the callback returns. */
       event_free(x->wev);
       x->wev = NULL;
-      drained(c);
     }
+    drained(c);
   }
+}
+
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  eio_conn *c = arg;
+  enter(c);
+  raw_write(c);
   leave(c);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  eio_server *srv = arg;
+  /* Connections queued while this runs (a drained callback sending more)
+   * start a new list and make the event active again. */
+  eio_conn *c = srv->flush_list;
+  srv->flush_list = NULL;
+  while (c) {
+    eio_conn *next = X(c)->flush_next;
+    X(c)->flush_queued = 0;
+    X(c)->flush_next = NULL;
+    if (!X(c)->wev) raw_write(c);
+    leave(c); /* the enter() of out_kick */
+    c = next;
+  }
 }
 
 static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
@@ -333,21 +384,33 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
   conn_ext *x = X(c);
   eio_server *srv = c->srv;
   enter(c);
-  /* A partial frame header waits in rin; otherwise read into the shared
-   * buffer and keep only what is left over. */
+  /* One read() into the server's buffer (no FIONREAD first, as
+   * evbuffer_read does). A partial frame header waiting in rin gets the
+   * bytes appended; otherwise the shared raw_in refers to them, and only
+   * what is left over (an incomplete header or control frame: ws_read
+   * copies payloads out as they come) is copied into rin. */
+  if (!srv->raw_buf) srv->raw_buf = malloc(RAW_READ);
+  ev_ssize_t n = srv->raw_buf ? read(fd, srv->raw_buf, RAW_READ) : -1;
   struct evbuffer *in = x->rin ? x->rin : srv->raw_in;
-  int n = in ? evbuffer_read(in, fd, RAW_READ) : -1;
-  if (n == 0 || (n < 0 && (!in || !retriable(errno)))) {
+  if (n == 0 || (n < 0 && (!srv->raw_buf || !retriable(errno)))) {
     conn_die(c, 1);
   } else if (n > 0) {
-    x->cur_in = in;
-    conn_process(c);
-    x->cur_in = NULL;
+    int r = x->rin ? evbuffer_add(in, srv->raw_buf, (size_t)n)
+                   : evbuffer_add_reference(in, srv->raw_buf, (size_t)n, NULL, NULL);
+    if (r != 0) {
+      conn_die(c, 1);
+    } else {
+      x->cur_in = in;
+      conn_process(c);
+      x->cur_in = NULL;
+    }
   }
-  if (in && in == srv->raw_in && evbuffer_get_length(in)) {
+  size_t left = evbuffer_get_length(srv->raw_in);
+  if (left) {
     if (c->state == CONN_WS && !x->rin) x->rin = evbuffer_new();
-    if (c->state == CONN_WS && x->rin) evbuffer_add_buffer(x->rin, in);
-    else evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->state == CONN_WS && x->rin)
+      evbuffer_add(x->rin, evbuffer_pullup(srv->raw_in, (ev_ssize_t)left), left);
+    evbuffer_drain(srv->raw_in, left);
   }
   if (x->rin && !evbuffer_get_length(x->rin)) {
     evbuffer_free(x->rin);
@@ -452,6 +515,11 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
 void eio_conn_free_all(eio_server *srv) {
   if (srv->raw_in) evbuffer_free(srv->raw_in);
   srv->raw_in = NULL;
+  free(srv->raw_buf);
+  srv->raw_buf = NULL;
+  if (srv->flush_ev) event_free(srv->flush_ev);
+  srv->flush_ev = NULL;
+  srv->flush_list = NULL; /* its connections are freed below */
   while (srv->conns) {
     eio_conn *c = srv->conns;
     /* Sessions were closed first, so nothing refers to c any more. */

@@ -164,6 +164,9 @@ struct eio_server {
   eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
   eio_timers timers;        /* every session and connection deadline */
   struct evbuffer *raw_in;  /* conn.c: read buffer shared by raw WebSockets */
+  char *raw_buf;            /* conn.c: what raw WebSockets read() into */
+  struct event *flush_ev;   /* conn.c: writes raw output once per loop turn */
+  eio_conn *flush_list;     /* conn.c: raw connections with output to write */
 };
 
 /* conn.c */

@@ -44,8 +44,10 @@ int sio_map_has(const sio_map *m, const char *key) {
   return find(m, key, hash_str(key)) != NULL;
 }
 
+/* A map starts with one bucket and doubles when full: most maps of a
+ * socket (its own room, its room set) hold one entry. */
 static int grow(sio_map *m) {
-  size_t n = m->nbuckets ? m->nbuckets * 2 : 8;
+  size_t n = m->nbuckets ? m->nbuckets * 2 : 1;
   sio_map_entry **b = calloc(n, sizeof *b);
   if (!b) return -1;
   for (size_t i = 0; i < m->nbuckets; i++) {

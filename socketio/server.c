@@ -1101,7 +1101,22 @@ static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
   const char *err = "out of memory";
   sio_packet p;
   memset(&p, 0, sizeof p);
-  int r = c->decoder ? parser->decode(c->decoder, data, len, binary, &p, &err) : -1;
+  int r = -1;
+  if (!c->decoder && parser == &sio_parser_default) {
+    /* The default parser keeps state only while a binary packet awaits its
+     * attachments: a client gets a decoder when its first one starts, so
+     * idle clients hold none. Same results and errors as its decoder. */
+    sio_parser_limits lim = {c->srv->o.max_attachments, c->srv->o.max_namespace_length};
+    if (!binary && len && (data[0] == '0' + SIO_PACKET_BINARY_EVENT ||
+                           data[0] == '0' + SIO_PACKET_BINARY_ACK)) {
+      c->decoder = parser->decoder_new(parser, &lim);
+    } else if (binary) {
+      err = "got binary data when not reconstructing a packet";
+    } else if (sio_packet_decode((const char *)data, len, &lim, &p, &err) == 0) {
+      r = 1;
+    }
+  }
+  if (c->decoder) r = parser->decode(c->decoder, data, len, binary, &p, &err);
   if (r < 0) {
     client_decode_error(c, err ? err : "decode error");
   } else if (r == 1) {
@@ -1159,7 +1174,8 @@ static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   if (c->next) c->next->prev = c;
   srv->clients = c;
   sio_parser_limits lim = {srv->o.max_attachments, srv->o.max_namespace_length};
-  c->decoder = srv->o.parser->decoder_new(srv->o.parser, &lim);
+  if (srv->o.parser != &sio_parser_default) /* see on_eio_message */
+    c->decoder = srv->o.parser->decoder_new(srv->o.parser, &lim);
   static const eio_socket_handlers h = {on_eio_message, on_eio_close, NULL, on_eio_upgrade};
   eio_socket_set_handlers(conn, &h, c);
   sio_hook_eio_open(c);
