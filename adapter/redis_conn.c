@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "map.h"
+#include "redis_reader.h"
 #include "metrics.h" /* sio_m counters (socketio/metrics.c) */
 #include "redis_tls.h"
 #include "sio/log.h"
@@ -127,7 +128,7 @@ static void drop(sio_redis *r, const char *why) {
     r->bev = NULL;
   }
   if (r->reader) {
-    redisReaderFree(r->reader);
+    sio_rreader_free(r->reader);
     r->reader = NULL;
   }
   r->connected = 0;
@@ -358,7 +359,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
 }
 
 static void connect_now(sio_redis *r) {
-  r->reader = redisReaderCreate();
+  r->reader = sio_rreader_new();
   r->bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
   if (!r->reader || !r->bev) {
     drop(r, "out of memory");
@@ -422,7 +423,7 @@ void sio_redis_free(sio_redis *r) {
   if (!r) return;
   if (r->bev) bufferevent_free(r->bev);
   r->bev = NULL;
-  if (r->reader) redisReaderFree(r->reader);
+  if (r->reader) sio_rreader_free(r->reader);
   r->connected = 0;
   fail_pending(r);
   if (r->retry) event_free(r->retry);

@@ -3,6 +3,7 @@
  * each read by hiredis's reader from right before a guard page. */
 #include <hiredis/hiredis.h>
 
+#include "redis_reader.h"
 #include "redis_topology.h"
 #include "test.h"
 
@@ -64,11 +65,11 @@ static const char SHARDS_FAILOVER[] =
 static redisReply *parse(const char *raw, size_t len) {
   guard_buf g;
   const char *p = (const char *)guard_put(&g, raw, len);
-  redisReader *rd = redisReaderCreate();
+  redisReader *rd = sio_rreader_new();
   void *rep = NULL;
   if (redisReaderFeed(rd, p, len) != REDIS_OK || redisReaderGetReply(rd, &rep) != REDIS_OK)
     rep = NULL;
-  redisReaderFree(rd);
+  sio_rreader_free(rd);
   guard_free(&g);
   return rep;
 }

@@ -5,11 +5,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "redis_reader.h"
 #include "redis_topology.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  redisReader *rd = redisReaderCreate();
+  redisReader *rd = sio_rreader_new();
   void *rep = NULL;
   if (rd && redisReaderFeed(rd, (const char *)data, size) == REDIS_OK &&
       redisReaderGetReply(rd, &rep) == REDIS_OK && rep) {
@@ -25,6 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     freeReplyObject(rep);
   }
-  if (rd) redisReaderFree(rd);
+  sio_rreader_free(rd);
   return 0;
 }
