@@ -911,15 +911,8 @@ sio_redis_cluster *sio_redis_cluster_new(struct event_base *base, const sio_redi
     snprintf(err, errlen, "no Redis URL (url or cluster_nodes)");
     return NULL;
   }
-  switch (o->cluster_mode) {
-  case SIO_REDIS_MODE_DEFAULT: mode = o->n_cluster_nodes ? SIO_RC_CLUSTER : SIO_RC_SINGLE; break;
-  case SIO_REDIS_MODE_SINGLE: mode = SIO_RC_SINGLE; break;
-  case SIO_REDIS_MODE_CLUSTER: mode = SIO_RC_CLUSTER; break;
-  case SIO_REDIS_MODE_DETECT: mode = SIO_RC_DETECT; break;
-  default:
-    snprintf(err, errlen, "unknown cluster_mode %d", o->cluster_mode);
-    return NULL;
-  }
+  mode = sio_rc_mode_from_option(o->cluster_mode, o->n_cluster_nodes != 0, err, errlen);
+  if (mode < 0) return NULL;
   /* one TLS configuration (and error callback) for every seed and node */
   if (sio_redis_tls_setup(&seeds[0], o, err, errlen) != 0) return NULL;
   for (size_t i = 1; i < n; i++) {

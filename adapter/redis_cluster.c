@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "map.h"
+#include "sio/redis.h" /* SIO_REDIS_MODE_* */
 #include "redis_place.h"
 #include "redis_slot.h"
 #include "redis_topology.h"
@@ -1334,6 +1335,19 @@ sio_rc *sio_rc_new(struct event_base *base, const sio_rc_config *cfg,
 }
 
 sio_rc_stats sio_rc_get_stats(const sio_rc *c) { return c->stats; }
+
+int sio_rc_mode_from_option(int cluster_mode, int have_cluster_nodes,
+                            char *err, size_t errlen) {
+  switch (cluster_mode) {
+  case SIO_REDIS_MODE_DEFAULT: return have_cluster_nodes ? SIO_RC_CLUSTER : SIO_RC_SINGLE;
+  case SIO_REDIS_MODE_SINGLE: return SIO_RC_SINGLE;
+  case SIO_REDIS_MODE_CLUSTER: return SIO_RC_CLUSTER;
+  case SIO_REDIS_MODE_DETECT: return SIO_RC_DETECT;
+  default:
+    snprintf(err, errlen, "unknown cluster_mode %d", cluster_mode);
+    return -1;
+  }
+}
 
 void sio_rc_free(sio_rc *c) {
   if (!c) return;

@@ -39,6 +39,12 @@ typedef struct sio_rc_config {
                                * (a failover takes node-timeout + 2-3 s) */
 } sio_rc_config;
 
+/* The SIO_RC_* mode for a user's cluster_mode option (SIO_REDIS_MODE_*;
+ * the default is cluster mode when cluster_nodes are given), or -1 with
+ * the reason in err for an unknown value. */
+int sio_rc_mode_from_option(int cluster_mode, int have_cluster_nodes,
+                            char *err, size_t errlen);
+
 /* Counters for logs and tests. */
 typedef struct sio_rc_stats {
   size_t refreshes, resubscribes, rehomes, redirects, dropped, queued;

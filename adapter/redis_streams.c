@@ -1326,15 +1326,8 @@ sio_streams_cluster *sio_streams_cluster_new(struct event_base *base, const sio_
                o->cluster_nodes[i] ? o->cluster_nodes[i] : "");
       return NULL;
     }
-  switch (o->cluster_mode) {
-  case SIO_REDIS_MODE_DEFAULT: mode = nseeds ? SIO_RC_CLUSTER : SIO_RC_SINGLE; break;
-  case SIO_REDIS_MODE_SINGLE: mode = SIO_RC_SINGLE; break;
-  case SIO_REDIS_MODE_CLUSTER: mode = SIO_RC_CLUSTER; break;
-  case SIO_REDIS_MODE_DETECT: mode = SIO_RC_DETECT; break;
-  default:
-    snprintf(err, errlen, "unknown cluster_mode %d", o->cluster_mode);
-    return NULL;
-  }
+  mode = sio_rc_mode_from_option(o->cluster_mode, nseeds != 0, err, errlen);
+  if (mode < 0) return NULL;
   if (o->url && sio_redis_parse_url(o->url, &url) != 0) {
     snprintf(err, errlen, "invalid Redis URL \"%s\" (redis://[[user]:password@]host[:port][/db])",
              o->url);
