@@ -620,6 +620,7 @@ static int parse_head(eio_conn *c) {
   evbuffer_drain(in, (size_t)r);
   free(c->head);
   c->head = copy;
+  c->head_len = (size_t)r;
   c->req = req;
 
   const eio_http_header *conn_h = eio_http_find(&c->req, "connection");
@@ -1192,4 +1193,66 @@ static void conn_process(eio_conn *c) {
     }
     if (!progress) return;
   }
+}
+
+/* ---- hand-over to another loop (handover.c) ---- */
+
+/* The request is for a session of another loop: everything the connection
+ * holds that the other loop needs leaves it (the socket, the request head
+ * and the input after it, output not yet written) and it is dropped here
+ * without closing the socket. Plain connections only. 0, or -1 (out of
+ * memory: the connection is left as it was). */
+int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
+  conn_ext *x = X(c);
+  if (!c->bev || c->secure || x->fd < 0 || !c->head) return -1;
+  memset(m, 0, sizeof *m);
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  size_t hl = c->head_len, rest = evbuffer_get_length(in);
+  size_t ol = evbuffer_get_length(out);
+  m->in = malloc(hl + rest + 1);
+  m->out = ol ? malloc(ol) : NULL;
+  if (!m->in || (ol && !m->out)) {
+    free(m->in);
+    free(m->out);
+    return -1;
+  }
+  memcpy(m->in, c->head, hl);
+  evbuffer_remove(in, m->in + hl, rest);
+  m->in_len = hl + rest;
+  if (ol) evbuffer_remove(out, m->out, ol);
+  m->out_len = ol;
+  m->fd = x->fd;
+  x->fd = -1; /* the bufferevent does not own it (plain) */
+  conn_die(c, 0);
+  return 0;
+}
+
+/* The other side: a connection on srv's loop over m's socket, which writes
+ * m's output first and then serves m's input as if it had just read it.
+ * Takes m's buffers; closes the socket when out of memory. */
+void eio_conn_move_in(eio_server *srv, eio_conn_move *m) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(m->fd, (struct sockaddr *)&ss, &sl) != 0)
+    ss.ss_family = AF_UNSPEC;
+  eio_conn *c = srv->closing ? NULL : eio_conn_new(srv, m->fd, (struct sockaddr *)&ss, (int)sl);
+  if (srv->closing) evutil_closesocket(m->fd);
+  if (c) {
+    enter(c);
+    /* A bufferevent's input is frozen at its end to all but libevent. */
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_unfreeze(in, 0);
+    int r = evbuffer_add(in, m->in, m->in_len);
+    evbuffer_freeze(in, 0);
+    if (r != 0 || (m->out_len && bufferevent_write(c->bev, m->out, m->out_len) != 0))
+      conn_die(c, 0);
+    else
+      conn_process(c);
+    leave(c);
+  }
+  free(m->in);
+  free(m->out);
+  m->in = m->out = NULL;
 }
