@@ -15,6 +15,7 @@
 static void adopt_task(eio_server *target, void *arg, int cancelled) {
   eio_conn_move *m = arg;
   if (cancelled) {
+    if (m->secure) eio_tls_moved_free(&m->tls);
     evutil_closesocket(m->fd);
     free(m->in);
     free(m->out);
@@ -33,9 +34,10 @@ int eio_handover(eio_conn *c, const char *query, size_t ql) {
   if (owner == srv->idx || owner >= srv->grp->n) return 0;
   eio_conn_move *m = malloc(sizeof *m);
   if (!m) return 0;
-  if (eio_conn_move_out(c, m) != 0) {
-    free(m); /* served here: the session is unknown on this loop */
-    return 0;
+  int r = eio_conn_move_out(c, m);
+  if (r != 0) {
+    free(m); /* -1: served here (the session is unknown on this loop) */
+    return r == -2;
   }
   if (eio_server_post(srv->grp->reps[owner], adopt_task, m) != 0)
     adopt_task(srv->grp->reps[owner], m, 1);

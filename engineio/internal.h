@@ -225,9 +225,14 @@ size_t eio_conn_output_len(const eio_conn *c);
 /* conn.c: a connection moving to another loop (handover.c). */
 typedef struct eio_conn_move {
   evutil_socket_t fd;
-  uint8_t *in, *out;   /* input from the request head on; unsent output */
+  uint8_t *in, *out;   /* input from the request head on (plaintext); unsent
+                          output (plain connections) */
   size_t in_len, out_len;
+  int secure;
+  eio_tls_moved tls;   /* secure: the TLS session and its raw bytes */
 } eio_conn_move;
+/* 0: moved (c is dropped); -1: not now, c untouched (serve it here); -2:
+ * out of memory midway, c is dropped. */
 int eio_conn_move_out(eio_conn *c, eio_conn_move *m);
 void eio_conn_move_in(eio_server *srv, eio_conn_move *m);
 /* handover.c: 1 when c's request (target query, ql bytes) names a session
