@@ -11,6 +11,8 @@
 #include "http.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static void adopt_task(eio_server *target, void *arg, int cancelled) {
   eio_conn_move *m = arg;
@@ -41,5 +43,41 @@ int eio_handover(eio_conn *c, const char *query, size_t ql) {
   }
   if (eio_server_post(srv->grp->reps[owner], adopt_task, m) != 0)
     adopt_task(srv->grp->reps[owner], m, 1);
+  return 1;
+}
+
+/* ---- one acceptor handing sockets out in turn (the default without reuseport) ---- */
+
+typedef struct accepted {
+  evutil_socket_t fd;
+  struct sockaddr_storage sa;
+  int salen;
+} accepted;
+
+static void accepted_task(eio_server *target, void *arg, int cancelled) {
+  accepted *a = arg;
+  if (cancelled || target->closing) evutil_closesocket(a->fd);
+  else eio_accept_here(target, a->fd, (struct sockaddr *)&a->sa, a->salen);
+  free(a);
+}
+
+int eio_accept_elsewhere(eio_server *srv, evutil_socket_t fd,
+                         const struct sockaddr *sa, int salen) {
+  eio_group *g = srv->grp;
+  if (!g || g->n <= 1 || srv->o.reuseport) return 0;
+  size_t to = g->next_loop++ % g->n;
+  if (to == srv->idx) return 0;
+  accepted *a = malloc(sizeof *a);
+  if (!a || salen < 0 || (size_t)salen > sizeof a->sa) {
+    free(a);
+    return 0;
+  }
+  a->fd = fd;
+  memcpy(&a->sa, sa, (size_t)salen);
+  a->salen = salen;
+  if (eio_server_post(g->reps[to], accepted_task, a) != 0) {
+    free(a);
+    return 0;
+  }
   return 1;
 }

@@ -153,6 +153,7 @@ typedef struct eio_group {
   _Atomic size_t total_out;  /* budget totals over every replica */
   /* Replica 0's thread only: graceful shutdown over the loops. */
   size_t shut_left;          /* other replicas not yet done */
+  size_t next_loop;          /* the acceptor: where the next socket goes */
   int shut_self;             /* replica 0 is done */
 } eio_group;
 
@@ -238,6 +239,13 @@ void eio_conn_move_in(eio_server *srv, eio_conn_move *m);
 /* handover.c: 1 when c's request (target query, ql bytes) names a session
  * of another loop and c was handed to it; 0 to serve it here. */
 int eio_handover(eio_conn *c, const char *query, size_t ql);
+/* handover.c: without reuseport, hands an accepted socket to the next
+ * loop in turn: 1 when it went to another loop. server.c: serves an
+ * accepted socket on srv's loop (eio_accept_here). */
+int eio_accept_elsewhere(eio_server *srv, evutil_socket_t fd,
+                         const struct sockaddr *sa, int salen);
+void eio_accept_here(eio_server *srv, evutil_socket_t fd,
+                     const struct sockaddr *sa, int salen);
 
 void eio_shutdown_free(eio_server *srv);
 /* shutdown.c: one replica's graceful shutdown (eio_server_shutdown). */

@@ -1717,6 +1717,14 @@ void eio_srv_allowed(eio_conn *c, int t, const char *eio) {
 
 /* -------------------------------------------------------------- server */
 
+void eio_accept_here(eio_server *srv, evutil_socket_t fd,
+                     const struct sockaddr *sa, int salen) {
+  eio_conn *c = eio_conn_new(srv, fd, sa, salen);
+  if (!c) return;
+  if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);
+  else c->admitted = 1;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg) {
   (void)l;
@@ -1729,6 +1737,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
    * pause (EIO_SEND_ALONE) must not wait for the peer's delayed ACK. */
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (eio_accept_elsewhere(srv, fd, sa, salen)) return; /* single acceptor */
   eio_conn *c = eio_conn_new(srv, fd, sa, salen);
   if (!c) return;
   if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);

@@ -119,13 +119,14 @@ static void *worker_main(void *arg) {
 int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
   eio_group *g = srv->grp;
   srv = rep0(srv);
-  int reuse = g->n > 1;
+  int reuse = g->n > 1 && srv->o.reuseport;
   int r = eio_rep_listen(srv, host, port, reuse);
   if (r != EIO_OK) return r;
   for (size_t i = 1; i < g->n; i++) {
+    g->reps[i]->port = srv->port;
+    if (!reuse) continue; /* replica 0 accepts for every loop */
     r = eio_rep_listen(g->reps[i], host, srv->port, 1);
     if (r != EIO_OK) return r;
-    g->reps[i]->port = srv->port;
   }
   for (size_t i = 1; i < g->n && g->started == (int)i - 1; i++)
     if (pthread_create(&g->threads[i], NULL, worker_main, g->reps[i]) == 0)

@@ -57,6 +57,8 @@ void topt_line(json_t *o) {
 void topt_workers(eio_options *o) {
   const char *w = getenv("SIO_WORKERS");
   if (w && *w) o->workers = (unsigned)strtoul(w, NULL, 10);
+  const char *a = getenv("SIO_REUSEPORT");
+  if (a && *a == '1') o->reuseport = 1;
 }
 
 int topt_sio_start(struct event_base **base, sio_server **srv, const sio_options *o) {

@@ -231,9 +231,14 @@ typedef struct eio_options {
    * later read. 0: 1000 ms; < 0: off (frames follow at once). */
   int alone_wait_ms;
   /* Event loops serving the server (at most 64); 0 or 1: one, the
-   * caller's base. With N > 1, each loop listens on the same port
-   * (SO_REUSEPORT) and session ids name their loop. */
+   * caller's base. With N > 1, connections are spread over the loops (see
+   * reuseport) and session ids name their loop. */
   unsigned workers;
+  /* With workers > 1: 0 (default), replica 0's loop alone accepts and
+   * hands the sockets to the loops in turn (even spread); 1, every loop
+   * listens on the port (SO_REUSEPORT) and the kernel's hash of the
+   * addresses spreads connections (no hop, but uneven: see README). */
+  int reuseport;
 } eio_options;
 
 /* Fills o with Node's defaults. */
