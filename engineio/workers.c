@@ -257,7 +257,11 @@ static void stop_task(eio_server *t, void *arg, int cancelled) {
   if (cancelled) return;
   eio_rep_teardown(t);
   eio_loopq_detach(t->q);
-  event_base_loopbreak(t->base);
+  /* Not loopbreak: the callbacks the teardown deferred (bufferevent
+   * finalizers holding their references) still run; the loop ends when
+   * nothing is left, or soon in any case. */
+  struct timeval tv = {0, 50 * 1000};
+  event_base_loopexit(t->base, &tv);
 }
 
 void eio_server_free(eio_server *srv) {
