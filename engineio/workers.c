@@ -136,18 +136,46 @@ int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
 
 uint16_t eio_server_port(const eio_server *srv) { return srv->port; }
 
-void eio_server_on_connection(eio_server *srv, eio_connection_cb cb, void *ud) {
-  for (size_t i = 0; i < srv->grp->n; i++) {
-    srv->grp->reps[i]->on_connection = cb;
-    srv->grp->reps[i]->on_connection_ud = ud;
+/* The handlers, set on every replica: directly before listen; once the
+ * loops run, by a task on each (never written under a running loop). */
+typedef struct handlers {
+  eio_connection_cb on_connection;
+  void *on_connection_ud;
+  eio_request_handler on_request;
+  void *on_request_ud;
+  int which; /* 1: connection, 2: request */
+} handlers;
+
+static void set_handlers(eio_server *t, void *arg, int cancelled) {
+  handlers *h = arg;
+  if (!cancelled && h->which == 1) {
+    t->on_connection = h->on_connection;
+    t->on_connection_ud = h->on_connection_ud;
+  } else if (!cancelled) {
+    t->on_request = h->on_request;
+    t->on_request_ud = h->on_request_ud;
+  }
+  free(h);
+}
+
+static void set_everywhere(eio_group *g, const handlers *h) {
+  for (size_t i = 0; i < g->n; i++) {
+    handlers *c = malloc(sizeof *c);
+    if (!c) continue; /* out of memory: that loop keeps its handler */
+    *c = *h;
+    if (!threaded(g, i) || eio_server_post(g->reps[i], set_handlers, c) != 0)
+      set_handlers(g->reps[i], c, 0);
   }
 }
 
+void eio_server_on_connection(eio_server *srv, eio_connection_cb cb, void *ud) {
+  handlers h = {cb, ud, NULL, NULL, 1};
+  set_everywhere(srv->grp, &h);
+}
+
 void eio_server_on_request(eio_server *srv, eio_request_handler cb, void *ud) {
-  for (size_t i = 0; i < srv->grp->n; i++) {
-    srv->grp->reps[i]->on_request = cb;
-    srv->grp->reps[i]->on_request_ud = ud;
-  }
+  handlers h = {NULL, NULL, cb, ud, 2};
+  set_everywhere(srv->grp, &h);
 }
 
 size_t eio_server_clients_count(const eio_server *srv) {
