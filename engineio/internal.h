@@ -272,6 +272,11 @@ int eio_sid_new(const eio_server *srv, char out[21]);
  * says why not). EIO_OK or EIO_ERR_INVALID. */
 int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out);
 
+/* cors.c: appends the CORS headers for c's request ("Name: v\r\n" lines);
+ * preflight adds the method/header/max-age ones. */
+void eio_cors_headers(eio_server *srv, eio_conn *c, struct evbuffer *b,
+                      int preflight);
+
 /* server.c: upcalls from conn.c */
 void eio_srv_request(eio_conn *c);             /* a request head is ready */
 void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len);
