@@ -277,6 +277,14 @@ int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out);
 void eio_cors_headers(eio_server *srv, eio_conn *c, struct evbuffer *b,
                       int preflight);
 
+/* ws_handshake.c: check validates the WebSocket handshake headers (ws's
+ * order) and computes the accept key: 0, or -1 after answering the refusal.
+ * switch writes the 101 (0, or -1 with the connection dropped); accept does
+ * both. */
+int eio_wsh_check(eio_conn *c, char accept[29]);
+int eio_wsh_switch(eio_conn *c, const char accept[29]);
+int eio_wsh_accept(eio_conn *c);
+
 /* server.c: upcalls from conn.c */
 void eio_srv_request(eio_conn *c);             /* a request head is ready */
 void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len);
