@@ -277,6 +277,20 @@ int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out);
 void eio_cors_headers(eio_server *srv, eio_conn *c, struct evbuffer *b,
                       int preflight);
 
+/* polling.c: eio_poll_encoding says how a polling response of n bytes to
+ * c's request goes (EIO_ENC_*); eio_poll_deflater is the server's HTTP
+ * compressor (made on first use; NULL when out of memory); eio_poll_encode
+ * appends the v4 payload of s's queue (and a close packet) to out (0 or
+ * -1); eio_poll_respond_enc answers c with body, enc saying how it is
+ * encoded already or -1 to compress here as Node would, binary for the
+ * octet-stream type; eio_poll_respond is the plain text form. */
+int eio_poll_encoding(eio_conn *c, size_t n);
+eio_deflater *eio_poll_deflater(eio_server *srv);
+int eio_poll_encode(eio_socket *s, struct evbuffer *out, int add_close);
+void eio_poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc,
+                          int binary);
+void eio_poll_respond(eio_conn *c, struct evbuffer *body);
+
 /* ws_handshake.c: check validates the WebSocket handshake headers (ws's
  * order) and computes the accept key: 0, or -1 after answering the refusal.
  * switch writes the 101 (0, or -1 with the connection dropped); accept does
