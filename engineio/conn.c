@@ -82,7 +82,10 @@ static void enter(eio_conn *c) { c->in_cb++; }
 static void destroy(eio_conn *c) {
   eio_server *srv = c->srv;
   if (c->allow) eio_allow_conn_gone(c);
-  if (c->admitted) eio_guard_release(srv, c->remote_addr);
+  if (c->admitted && c->admit_srv && c->admit_srv != srv)
+    eio_handover_release(c->admit_srv, c->remote_addr);
+  else if (c->admitted)
+    eio_guard_release(srv, c->remote_addr);
   eio_guard_fresh_del(srv, c);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;

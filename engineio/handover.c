@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 static void adopt_task(eio_server *target, void *arg, int cancelled) {
   eio_conn_move *m = arg;
@@ -52,13 +54,44 @@ typedef struct accepted {
   evutil_socket_t fd;
   struct sockaddr_storage sa;
   int salen;
+  char addr[48];
 } accepted;
+
+static void release_task(eio_server *target, void *arg, int cancelled) {
+  if (!cancelled) eio_guard_release(target, arg);
+  free(arg);
+}
+
+void eio_handover_release(eio_server *at, const char *addr) {
+  size_t n = strlen(addr) + 1;
+  char *copy = malloc(n);
+  if (!copy) return; /* the address keeps one count too many */
+  memcpy(copy, addr, n);
+  if (eio_server_post(at, release_task, copy) != 0) free(copy);
+}
 
 static void accepted_task(eio_server *target, void *arg, int cancelled) {
   accepted *a = arg;
-  if (cancelled || target->closing) evutil_closesocket(a->fd);
-  else eio_accept_here(target, a->fd, (struct sockaddr *)&a->sa, a->salen);
+  eio_server *acceptor = target->grp->reps[0];
+  if (cancelled || target->closing) {
+    evutil_closesocket(a->fd);
+    if (!cancelled) eio_handover_release(acceptor, a->addr);
+  } else {
+    eio_conn *before = target->conns;
+    eio_accept_here(target, a->fd, (struct sockaddr *)&a->sa, a->salen, acceptor);
+    if (target->conns == before) /* not served (out of memory) */
+      eio_handover_release(acceptor, a->addr);
+  }
   free(a);
+}
+
+/* The textual address, as eio_conn_new writes it. */
+static void addr_text(const struct sockaddr *sa, char out[48]) {
+  out[0] = '\0';
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 48);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, 48);
 }
 
 int eio_accept_elsewhere(eio_server *srv, evutil_socket_t fd,
@@ -75,7 +108,14 @@ int eio_accept_elsewhere(eio_server *srv, evutil_socket_t fd,
   a->fd = fd;
   memcpy(&a->sa, sa, (size_t)salen);
   a->salen = salen;
+  addr_text(sa, a->addr);
+  if (eio_guard_admit(srv, a->addr) != 0) { /* a per-address limit */
+    evutil_closesocket(fd);
+    free(a);
+    return 1;
+  }
   if (eio_server_post(g->reps[to], accepted_task, a) != 0) {
+    eio_guard_release(srv, a->addr);
     free(a);
     return 0;
   }

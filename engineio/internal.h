@@ -65,6 +65,7 @@ struct eio_conn {
   unsigned body_binary : 1; /* POST body is application/octet-stream */
   unsigned secure : 1;     /* over TLS */
   unsigned admitted : 1;   /* counted by the per-address limits (guard.c) */
+  eio_server *admit_srv;   /* the loop that counted it, when not srv's */
   unsigned fresh : 1;      /* no request completed yet (guard.c's cap) */
   eio_conn *fprev, *fnext; /* the fresh list, oldest first */
   /* The current request head (a private copy) and its parse. */
@@ -240,12 +241,17 @@ void eio_conn_move_in(eio_server *srv, eio_conn_move *m);
  * of another loop and c was handed to it; 0 to serve it here. */
 int eio_handover(eio_conn *c, const char *query, size_t ql);
 /* handover.c: without reuseport, hands an accepted socket to the next
- * loop in turn: 1 when it went to another loop. server.c: serves an
+ * loop in turn, admitted by the acceptor's per-address limits (which thus
+ * count the whole process): 1 when it went to another loop or was refused. server.c: serves an
  * accepted socket on srv's loop (eio_accept_here). */
 int eio_accept_elsewhere(eio_server *srv, evutil_socket_t fd,
                          const struct sockaddr *sa, int salen);
 void eio_accept_here(eio_server *srv, evutil_socket_t fd,
-                     const struct sockaddr *sa, int salen);
+                     const struct sockaddr *sa, int salen,
+                     eio_server *admitted_by);
+/* handover.c: a connection counted by the per-address limits of another
+ * loop (the acceptor's) closed: that loop forgets it. */
+void eio_handover_release(eio_server *at, const char *addr);
 
 void eio_shutdown_free(eio_server *srv);
 /* shutdown.c: one replica's graceful shutdown (eio_server_shutdown). */

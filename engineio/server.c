@@ -1359,8 +1359,16 @@ void eio_srv_allowed(eio_conn *c, int t, const char *eio) {
 /* -------------------------------------------------------------- server */
 
 void eio_accept_here(eio_server *srv, evutil_socket_t fd,
-                     const struct sockaddr *sa, int salen) {
+                     const struct sockaddr *sa, int salen,
+                     eio_server *admitted_by) {
   eio_conn *c = eio_conn_new(srv, fd, sa, salen);
+  if (admitted_by) { /* counted by the acceptor's loop */
+    if (c) {
+      c->admitted = 1;
+      c->admit_srv = admitted_by;
+    }
+    return;
+  }
   if (!c) return;
   if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);
   else c->admitted = 1;
