@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/time.h>
 
@@ -16,6 +17,7 @@
 #include "http.h"
 #include "budget.h"
 #include "guard.h"
+#include "loops.h"
 #include "map.h"
 #include "timers.h"
 #include "tls.h"
@@ -63,10 +65,12 @@ struct eio_conn {
   unsigned body_binary : 1; /* POST body is application/octet-stream */
   unsigned secure : 1;     /* over TLS */
   unsigned admitted : 1;   /* counted by the per-address limits (guard.c) */
+  eio_server *admit_srv;   /* the loop that counted it, when not srv's */
   unsigned fresh : 1;      /* no request completed yet (guard.c's cap) */
   eio_conn *fprev, *fnext; /* the fresh list, oldest first */
   /* The current request head (a private copy) and its parse. */
   char *head;
+  size_t head_len;
   eio_http_request req;
   eio_http_header *headers;
   /* Request body. */
@@ -136,8 +140,29 @@ struct eio_socket {
   eio_budget_sock budget;      /* output accounting (budget.c) */
 };
 
+/* The replicas of one server, one per event loop (workers.c). Written by
+ * the creating thread before the worker threads start; afterwards only the
+ * atomics change. */
+typedef struct eio_group {
+  size_t n;
+  eio_server **reps;
+  struct event_base **bases; /* bases[0] is the caller's, not owned */
+  pthread_t owner;           /* the creating thread, which runs replica 0 */
+  pthread_t *threads;        /* threads[i] runs reps[i], i >= 1 */
+  int started;               /* threads running (after listen) */
+  _Atomic size_t clients;    /* sessions over every replica */
+  _Atomic size_t total_out;  /* budget totals over every replica */
+  /* Replica 0's thread only: graceful shutdown over the loops. */
+  size_t shut_left;          /* other replicas not yet done */
+  size_t next_loop;          /* the acceptor: where the next socket goes */
+  int shut_self;             /* replica 0 is done */
+} eio_group;
+
 struct eio_server {
   struct event_base *base;
+  eio_group *grp;
+  size_t idx;               /* this replica's index in grp */
+  eio_loopq *q;             /* tasks for this loop (eio_server_post) */
   eio_options o;
   char *path;
   eio_cors cors;
@@ -199,7 +224,86 @@ void eio_conn_abort(eio_conn *c);
 void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
 
+/* conn.c: a connection moving to another loop (handover.c). */
+typedef struct eio_conn_move {
+  evutil_socket_t fd;
+  uint8_t *in, *out;   /* input from the request head on (plaintext); unsent
+                          output (plain connections) */
+  size_t in_len, out_len;
+  int secure;
+  eio_tls_moved tls;   /* secure: the TLS session and its raw bytes */
+} eio_conn_move;
+/* 0: moved (c is dropped); -1: not now, c untouched (serve it here); -2:
+ * out of memory midway, c is dropped. */
+int eio_conn_move_out(eio_conn *c, eio_conn_move *m);
+void eio_conn_move_in(eio_server *srv, eio_conn_move *m);
+/* handover.c: 1 when c's request (target query, ql bytes) names a session
+ * of another loop and c was handed to it; 0 to serve it here. */
+int eio_handover(eio_conn *c, const char *query, size_t ql);
+/* handover.c: without reuseport, hands an accepted socket to the next
+ * loop in turn, admitted by the acceptor's per-address limits (which thus
+ * count the whole process): 1 when it went to another loop or was refused. server.c: serves an
+ * accepted socket on srv's loop (eio_accept_here). */
+int eio_accept_elsewhere(eio_server *srv, evutil_socket_t fd,
+                         const struct sockaddr *sa, int salen);
+void eio_accept_here(eio_server *srv, evutil_socket_t fd,
+                     const struct sockaddr *sa, int salen,
+                     eio_server *admitted_by);
+/* handover.c: a connection counted by the per-address limits of another
+ * loop (the acceptor's) closed: that loop forgets it. */
+void eio_handover_release(eio_server *at, const char *addr);
+
 void eio_shutdown_free(eio_server *srv);
+/* shutdown.c: one replica's graceful shutdown (eio_server_shutdown). */
+int eio_shutdown_rep(eio_server *srv, unsigned deadline_ms);
+/* workers.c: srv's graceful shutdown has finished; once every replica's
+ * has, the caller's loop is free to end. */
+void eio_workers_shutdown_done(eio_server *srv);
+
+/* server.c: one replica's life (workers.c builds the group around it). */
+eio_server *eio_rep_new(struct event_base *base, const eio_options *opts);
+int eio_rep_listen(eio_server *srv, const char *host, uint16_t port,
+                   int reuseport);
+/* eio_server_close for this replica only. */
+void eio_rep_close(eio_server *srv);
+/* Frees the loop state (sessions, connections, events): on the loop's
+ * thread. Then eio_rep_release frees the rest, on any thread. */
+void eio_rep_teardown(eio_server *srv);
+void eio_rep_release(eio_server *srv);
+/* workers.c: which replica owns session id (its first character). */
+size_t eio_sid_loop(const eio_server *srv, const char *sid);
+/* A new session id owned by srv's loop. 0 or -1. */
+int eio_sid_new(const eio_server *srv, char out[21]);
+/* server.c: reads srv's certificate and key again into *out (eio_last_error
+ * says why not). EIO_OK or EIO_ERR_INVALID. */
+int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out);
+
+/* cors.c: appends the CORS headers for c's request ("Name: v\r\n" lines);
+ * preflight adds the method/header/max-age ones. */
+void eio_cors_headers(eio_server *srv, eio_conn *c, struct evbuffer *b,
+                      int preflight);
+
+/* polling.c: eio_poll_encoding says how a polling response of n bytes to
+ * c's request goes (EIO_ENC_*); eio_poll_deflater is the server's HTTP
+ * compressor (made on first use; NULL when out of memory); eio_poll_encode
+ * appends the v4 payload of s's queue (and a close packet) to out (0 or
+ * -1); eio_poll_respond_enc answers c with body, enc saying how it is
+ * encoded already or -1 to compress here as Node would, binary for the
+ * octet-stream type; eio_poll_respond is the plain text form. */
+int eio_poll_encoding(eio_conn *c, size_t n);
+eio_deflater *eio_poll_deflater(eio_server *srv);
+int eio_poll_encode(eio_socket *s, struct evbuffer *out, int add_close);
+void eio_poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc,
+                          int binary);
+void eio_poll_respond(eio_conn *c, struct evbuffer *body);
+
+/* ws_handshake.c: check validates the WebSocket handshake headers (ws's
+ * order) and computes the accept key: 0, or -1 after answering the refusal.
+ * switch writes the 101 (0, or -1 with the connection dropped); accept does
+ * both. */
+int eio_wsh_check(eio_conn *c, char accept[29]);
+int eio_wsh_switch(eio_conn *c, const char accept[29]);
+int eio_wsh_accept(eio_conn *c);
 
 /* server.c: upcalls from conn.c */
 void eio_srv_request(eio_conn *c);             /* a request head is ready */

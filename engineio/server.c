@@ -92,7 +92,7 @@ static const char *keep_string(eio_server *srv, const char *s) {
 static __thread char last_error[256];
 const char *eio_last_error(void) { return last_error; }
 
-eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
+eio_server *eio_rep_new(struct event_base *base, const eio_options *opts) {
   eio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
   srv->base = base;
@@ -159,7 +159,8 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     o->http_headers_timeout_ms = o->http_request_timeout_ms;
   return srv;
 fail:
-  eio_server_free(srv);
+  eio_rep_teardown(srv);
+  eio_rep_release(srv);
   return NULL;
 }
 
@@ -172,11 +173,13 @@ static eio_socket *table_get(eio_server *srv, const char *id) {
 static int table_put(eio_server *srv, eio_socket *s) {
   if (sio_map_put(&srv->sessions, s->id, s) < 0) return -1;
   s->in_map = 1;
+  if (srv->grp) atomic_fetch_add(&srv->grp->clients, 1);
   return 0;
 }
 
 static void table_del(eio_server *srv, eio_socket *s) {
-  sio_map_del(&srv->sessions, s->id);
+  if (sio_map_del(&srv->sessions, s->id) && srv->grp)
+    atomic_fetch_sub(&srv->grp->clients, 1);
   s->in_map = 0;
 }
 
@@ -304,197 +307,12 @@ static void unref_cleanup(const void *data, size_t len, void *arg) {
   sio_buf_unref(arg);
 }
 
-/* ---------------------------------------------------- HTTP compression */
-
-static eio_deflater *http_deflater(eio_server *srv) {
-  if (!srv->deflater_http) srv->deflater_http = eio_deflater_new(-1);
-  return srv->deflater_http;
-}
+/* ------------------------------------------------ WebSocket compression */
 
 eio_deflater *eio_srv_ws_deflater(eio_server *srv) {
   if (!srv->deflater_ws)
     srv->deflater_ws = eio_deflater_new(srv->pmd_opts.level);
   return srv->deflater_ws;
-}
-
-/* How a polling response of n bytes to request c goes (Node's
- * httpCompression: threshold, then Accept-Encoding; several header lines
- * count as one joined with commas). */
-static int poll_encoding(eio_conn *c, size_t n) {
-  eio_server *srv = c->srv;
-  if (!srv->o.http_compression || n < srv->o.http_compression_threshold)
-    return EIO_ENC_IDENTITY;
-  const eio_http_header *one = NULL;
-  size_t count = 0, total = 0;
-  for (size_t i = 0; i < c->req.num_headers; i++) {
-    const eio_http_header *h = &c->req.headers[i];
-    if (eio_http_ieq(h->name, h->name_len, "accept-encoding")) {
-      one = h;
-      count++;
-      total += h->value_len + 2;
-    }
-  }
-  if (count <= 1)
-    return eio_accept_encoding(one ? one->value : NULL, one ? one->value_len : 0);
-  char *v = malloc(total);
-  if (!v) return EIO_ENC_IDENTITY;
-  size_t k = 0;
-  for (size_t i = 0; i < c->req.num_headers; i++) {
-    const eio_http_header *h = &c->req.headers[i];
-    if (!eio_http_ieq(h->name, h->name_len, "accept-encoding")) continue;
-    if (k) v[k++] = ',', v[k++] = ' ';
-    memcpy(v + k, h->value, h->value_len);
-    k += h->value_len;
-  }
-  int enc = eio_accept_encoding(v, k);
-  free(v);
-  return enc;
-}
-
-static sio_buf *compress_evbuffer(eio_server *srv, int enc,
-                                  struct evbuffer *body) {
-  eio_deflater *d = http_deflater(srv);
-  if (!d) return NULL;
-  int n = evbuffer_peek(body, -1, NULL, NULL, 0);
-  if (n < 0) return NULL;
-  struct evbuffer_iovec *v = malloc(((size_t)n + 1) * sizeof *v);
-  eio_chunk *ch = malloc(((size_t)n + 1) * sizeof *ch);
-  sio_buf *z = NULL;
-  if (v && ch) {
-    n = evbuffer_peek(body, -1, NULL, v, n);
-    for (int i = 0; i < n; i++) ch[i] = (eio_chunk){v[i].iov_base, v[i].iov_len};
-    z = eio_deflate_http(d, enc, ch, (size_t)n);
-  }
-  free(v);
-  free(ch);
-  return z;
-}
-
-/* Payload bytes up to this are copied into a polling response; larger
- * ones are shared by reference. */
-#define POLL_INLINE_PAYLOAD 256
-
-/* A stack buffer in front of an evbuffer: small pieces gathered, then one
- * evbuffer_add (a reference chain in between makes every later small add
- * start a new chain). */
-typedef struct gather {
-  struct evbuffer *out;
-  size_t n;
-  int err;
-  char buf[2048];
-} gather;
-
-static void gather_flush(gather *g) {
-  if (g->n && evbuffer_add(g->out, g->buf, g->n) != 0) g->err = 1;
-  g->n = 0;
-}
-
-static void gather_put(gather *g, const void *p, size_t len) {
-  if (g->n + len > sizeof g->buf) gather_flush(g);
-  if (len > sizeof g->buf) {
-    if (evbuffer_add(g->out, p, len) != 0) g->err = 1;
-    return;
-  }
-  memcpy(g->buf + g->n, p, len);
-  g->n += len;
-}
-
-/* Payload bytes owned by buf: copied when small, else referenced. */
-static void gather_payload(gather *g, const char *p, size_t len, sio_buf *buf) {
-  if (len <= POLL_INLINE_PAYLOAD) {
-    gather_put(g, p, len);
-    return;
-  }
-  gather_flush(g);
-  sio_buf_ref(buf);
-  if (evbuffer_add_reference(g->out, p, len, unref_cleanup, buf) != 0) {
-    sio_buf_unref(buf);
-    g->err = 1;
-  }
-}
-
-/* Appends the polling encoding of the queued packets to out; payloads
- * (and the cached base64 of binary ones) larger than POLL_INLINE_PAYLOAD
- * are shared by reference. */
-static int encode_payload(eio_socket *s, struct evbuffer *out, int add_close) {
-  gather g;
-  g.out = out;
-  g.n = 0;
-  g.err = 0;
-  int first = 1;
-  for (eio_qpkt *p = s->q_head; p; p = p->next) {
-    if (!first) gather_put(&g, "\x1e", 1);
-    first = 0;
-    if (p->binary) {
-      size_t n;
-      const char *b64 = sio_buf_base64(p->data, &n);
-      if (!b64) return -1;
-      gather_put(&g, "b", 1);
-      if (n) gather_payload(&g, b64, n, p->data);
-    } else {
-      char t = (char)('0' + p->type);
-      gather_put(&g, &t, 1);
-      size_t n = p->data ? sio_buf_len(p->data) : 0;
-      if (n)
-        gather_payload(&g, (const char *)sio_buf_data(p->data), n, p->data);
-    }
-  }
-  if (add_close) {
-    if (!first) gather_put(&g, "\x1e", 1);
-    gather_put(&g, "1", 1);
-  }
-  gather_flush(&g);
-  return g.err ? -1 : 0;
-}
-
-/* Answers a long poll with body; enc (EIO_ENC_*) says how body is already
- * encoded, or is -1 to compress it here when Node would (deflate.c); binary
- * (Engine.IO v3 binary payloads) sets the octet-stream content type. */
-static void poll_respond_enc(eio_conn *c, struct evbuffer *body, int enc,
-                             int binary) {
-  const char *base = binary
-      ? "Content-Type: application/octet-stream\r\ncache-control: no-store\r\n"
-      : "Content-Type: text/plain; charset=UTF-8\r\ncache-control: no-store\r\n";
-  struct evbuffer *zbody = NULL;
-  if (enc < 0) {
-    enc = poll_encoding(c, evbuffer_get_length(body));
-    sio_buf *z = enc ? compress_evbuffer(c->srv, enc, body) : NULL;
-    if (z) {
-      zbody = evbuffer_new();
-      if (zbody && evbuffer_add_reference(zbody, sio_buf_data(z), sio_buf_len(z),
-                                          unref_cleanup, z) == 0) {
-        body = zbody;
-      } else {
-        sio_buf_unref(z);
-        enc = EIO_ENC_IDENTITY;
-      }
-    } else {
-      enc = EIO_ENC_IDENTITY;
-    }
-  }
-  const char *ce = enc == EIO_ENC_GZIP      ? "Content-Encoding: gzip\r\n"
-                   : enc == EIO_ENC_DEFLATE ? "Content-Encoding: deflate\r\n"
-                                            : "";
-  const char *extra = c->resp_headers ? c->resp_headers : "";
-  size_t lb = strlen(base), lc = strlen(ce), le = strlen(extra);
-  size_t n = lb + lc + le + 1;
-  char hs[512], *h = n <= sizeof hs ? hs : malloc(n);
-  if (!h) {
-    if (zbody) evbuffer_free(zbody);
-    eio_conn_abort(c);
-    return;
-  }
-  memcpy(h, base, lb);
-  memcpy(h + lb, ce, lc);
-  memcpy(h + lb + lc, extra, le);
-  h[n - 1] = '\0';
-  eio_conn_respond_evbuf(c, 200, h, body);
-  if (h != hs) free(h);
-  if (zbody) evbuffer_free(zbody);
-}
-
-static void poll_respond(eio_conn *c, struct evbuffer *body) {
-  poll_respond_enc(c, body, -1, 0);
 }
 
 /* Answers the pending GET with a single packet ("6" noop or "1" close). */
@@ -506,7 +324,7 @@ static void poll_answer_single(eio_socket *s, char type) {
     if (s->protocol == 3) evbuffer_add(b, "1:", 2); /* v3 length header */
     evbuffer_add(b, &type, 1);
     detach(c);
-    poll_respond(c, b);
+    eio_poll_respond(c, b);
     evbuffer_free(b);
   } else {
     detach(c);
@@ -538,8 +356,8 @@ static void sock_flush(eio_socket *s) {
       /* One message (a broadcast, typically): its compressed response is
        * cached on the message, made once for every polling recipient. */
       size_t n = sio_buf_len(q->data);
-      int e = poll_encoding(c, 1 + (q->binary ? eio_base64_encoded_len(n) : n));
-      eio_deflater *d = e ? http_deflater(s->srv) : NULL;
+      int e = eio_poll_encoding(c, 1 + (q->binary ? eio_base64_encoded_len(n) : n));
+      eio_deflater *d = e ? eio_poll_deflater(s->srv) : NULL;
       sio_buf *z = d ? eio_deflate_http_one(d, e, q->data,
                                             q->binary ? 'b' : '0' + EIO_MESSAGE,
                                             q->binary)
@@ -553,7 +371,7 @@ static void sock_flush(eio_socket *s) {
     if (body && !ready && s->protocol == 3)
       bin = eio_polling_v3_encode(s->q_head, body, closing, !s->b64);
     else if (body && !ready)
-      bin = encode_payload(s, body, closing);
+      bin = eio_poll_encode(s, body, closing);
     if (!body || bin < 0) {
       if (body) evbuffer_free(body);
       sock_on_close(s, "transport error", "out of memory");
@@ -562,7 +380,7 @@ static void sock_flush(eio_socket *s) {
     queue_clear(s);
     sock_ref(s);
     detach(c);
-    poll_respond_enc(c, body, enc, bin);
+    eio_poll_respond_enc(c, body, enc, bin);
     evbuffer_free(body);
     if (closing) {
       s->should_close = 0;
@@ -885,13 +703,6 @@ long eio_request_query(const eio_request *req, const char *name, char *out,
 /* --------------------------------------------------------- HTTP helpers */
 
 /* An evbuffer-backed string builder for header lines. */
-static void hdr_add(struct evbuffer *b, const char *name, const char *v,
-                    size_t vlen) {
-  evbuffer_add_printf(b, "%s: ", name);
-  evbuffer_add(b, v, vlen);
-  evbuffer_add(b, "\r\n", 2);
-}
-
 static char *evbuf_to_string(struct evbuffer *b) {
   size_t n = evbuffer_get_length(b);
   char *s = malloc(n + 1);
@@ -899,69 +710,6 @@ static char *evbuf_to_string(struct evbuffer *b) {
   evbuffer_remove(b, s, n);
   s[n] = '\0';
   return s;
-}
-
-/* The CORS headers for a request (npm `cors` semantics); preflight adds
- * the method/header/max-age ones. */
-static void cors_headers(eio_server *srv, eio_conn *c, struct evbuffer *b,
-                         int preflight) {
-  const eio_cors *k = &srv->cors;
-  const eio_http_header *oh = eio_http_find(&c->req, "origin");
-  char vary[64] = "";
-  if (k->origin_fn) {
-    char *origin = NULL;
-    if (oh) {
-      origin = malloc(oh->value_len + 1);
-      if (origin) {
-        memcpy(origin, oh->value, oh->value_len);
-        origin[oh->value_len] = '\0';
-      }
-    }
-    if (k->origin_fn(origin, k->origin_user_data) && oh)
-      hdr_add(b, "Access-Control-Allow-Origin", oh->value, oh->value_len);
-    free(origin);
-    strcpy(vary, "Origin");
-  } else if (k->num_origins == 1 && strcmp(k->origins[0], "*") == 0) {
-    hdr_add(b, "Access-Control-Allow-Origin", "*", 1);
-  } else if (k->num_origins == 1) {
-    hdr_add(b, "Access-Control-Allow-Origin", k->origins[0],
-            strlen(k->origins[0]));
-    strcpy(vary, "Origin");
-  } else if (k->num_origins > 1) {
-    if (oh) {
-      for (size_t i = 0; i < k->num_origins; i++) {
-        if (strcmp(k->origins[i], "*") == 0 ||
-            (strlen(k->origins[i]) == oh->value_len &&
-             memcmp(k->origins[i], oh->value, oh->value_len) == 0)) {
-          hdr_add(b, "Access-Control-Allow-Origin", oh->value, oh->value_len);
-          break;
-        }
-      }
-    }
-    strcpy(vary, "Origin");
-  }
-  if (k->credentials)
-    hdr_add(b, "Access-Control-Allow-Credentials", "true", 4);
-  if (preflight) {
-    const char *m = k->methods ? k->methods : "GET,HEAD,PUT,PATCH,POST,DELETE";
-    hdr_add(b, "Access-Control-Allow-Methods", m, strlen(m));
-    if (k->allowed_headers) {
-      hdr_add(b, "Access-Control-Allow-Headers", k->allowed_headers,
-              strlen(k->allowed_headers));
-    } else {
-      const eio_http_header *rh =
-          eio_http_find(&c->req, "access-control-request-headers");
-      if (rh)
-        hdr_add(b, "Access-Control-Allow-Headers", rh->value, rh->value_len);
-      strcat(vary, vary[0] ? ", Access-Control-Request-Headers"
-                           : "Access-Control-Request-Headers");
-    }
-    if (k->max_age >= 0 && k->max_age) evbuffer_add_printf(b, "Access-Control-Max-Age: %d\r\n", k->max_age);
-  }
-  if (k->exposed_headers)
-    hdr_add(b, "Access-Control-Expose-Headers", k->exposed_headers,
-            strlen(k->exposed_headers));
-  if (vary[0]) hdr_add(b, "Vary", vary, strlen(vary));
 }
 
 /* Node's abortRequest: status + {"code":N,"message":"..."}. */
@@ -1022,110 +770,6 @@ static void abort_upgrade_req(eio_conn *c, int code, const char *message) {
 static void fail(eio_conn *c, int code, const char *message) {
   if (c->is_upgrade) abort_upgrade_req(c, code, message);
   else abort_request(c, code, message);
-}
-
-/* The ws package's handshake refusal. */
-static void ws_abort(eio_conn *c, int status, const char *message,
-                     const char *extra) {
-  char raw[512];
-  int n = snprintf(raw, sizeof raw,
-                   "HTTP/1.1 %d %s\r\nConnection: close\r\n"
-                   "Content-Type: text/html\r\nContent-Length: %zu\r\n%s\r\n%s",
-                   status, status == 405 ? "Method Not Allowed" : "Bad Request",
-                   strlen(message), extra ? extra : "", message);
-  if (n < 0 || (size_t)n >= sizeof raw) n = (int)sizeof raw - 1;
-  eio_conn_write_raw_close(c, raw, (size_t)n);
-}
-
-/* permessage-deflate from Sec-WebSocket-Extensions (all its lines, joined
- * as Node joins them); on success the 101 will carry the answer. Returns
- * -1 when the header is invalid or no offer is acceptable. */
-static int ws_negotiate_deflate(eio_conn *c) {
-  size_t total = 0, count = 0;
-  for (size_t i = 0; i < c->req.num_headers; i++) {
-    const eio_http_header *h = &c->req.headers[i];
-    if (eio_http_ieq(h->name, h->name_len, "sec-websocket-extensions")) {
-      total += h->value_len + 2;
-      count++;
-    }
-  }
-  if (!count) return 0;
-  char *v = malloc(total);
-  if (!v) return -1;
-  size_t k = 0;
-  for (size_t i = 0; i < c->req.num_headers; i++) {
-    const eio_http_header *h = &c->req.headers[i];
-    if (!eio_http_ieq(h->name, h->name_len, "sec-websocket-extensions")) continue;
-    if (k) v[k++] = ',', v[k++] = ' ';
-    memcpy(v + k, h->value, h->value_len);
-    k += h->value_len;
-  }
-  eio_pmd_params p;
-  int r = eio_pmd_negotiate(v, k, &c->srv->pmd_opts, &p);
-  free(v);
-  if (r == EIO_PMD_INVALID) return -1;
-  if (r == EIO_PMD_NONE) return 0;
-  char line[160];
-  size_t n = eio_pmd_format(&p, line, sizeof line);
-  size_t old = c->resp_headers ? strlen(c->resp_headers) : 0;
-  char *h = realloc(c->resp_headers, old + n + 1);
-  if (!h) return -1;
-  memcpy(h + old, line, n + 1);
-  c->resp_headers = h;
-  c->pmd = p;
-  c->pmd_on = 1;
-  return 0;
-}
-
-/* Validates the WebSocket handshake headers in the ws package's order and
- * computes the accept key. Returns 0 on success; on failure it has
- * answered. */
-static int ws_check(eio_conn *c, char accept[29]) {
-  if (!eio_http_ieq(c->req.method, c->req.method_len, "GET")) {
-    ws_abort(c, 405, "Invalid HTTP method", NULL);
-    return -1;
-  }
-  const eio_http_header *up = eio_http_find(&c->req, "upgrade");
-  if (!up || !eio_http_ieq(up->value, up->value_len, "websocket")) {
-    ws_abort(c, 400, "Invalid Upgrade header", NULL);
-    return -1;
-  }
-  const eio_http_header *key = eio_http_find(&c->req, "sec-websocket-key");
-  if (!key || !eio_ws_key_valid(key->value, key->value_len)) {
-    ws_abort(c, 400, "Missing or invalid Sec-WebSocket-Key header", NULL);
-    return -1;
-  }
-  const eio_http_header *ver = eio_http_find(&c->req, "sec-websocket-version");
-  if (!ver || !(eio_http_ieq(ver->value, ver->value_len, "13") ||
-                eio_http_ieq(ver->value, ver->value_len, "8"))) {
-    ws_abort(c, 400, "Missing or invalid Sec-WebSocket-Version header",
-             "Sec-WebSocket-Version: 13, 8\r\n");
-    return -1;
-  }
-  if (c->srv->o.per_message_deflate && ws_negotiate_deflate(c) != 0) {
-    ws_abort(c, 400, "Invalid or unacceptable Sec-WebSocket-Extensions header",
-             NULL);
-    return -1;
-  }
-  if (eio_ws_accept_key(key->value, key->value_len, accept) != 0) {
-    eio_conn_abort(c);
-    return -1;
-  }
-  return 0;
-}
-
-/* Writes the 101; the request head is gone afterwards. */
-static int ws_switch(eio_conn *c, const char accept[29]) {
-  if (eio_conn_upgrade_ws(c, accept, c->resp_headers) != 0) {
-    eio_conn_abort(c);
-    return -1;
-  }
-  return 0;
-}
-
-static int ws_accept(eio_conn *c) {
-  char accept[29];
-  return ws_check(c, accept) == 0 ? ws_switch(c, accept) : -1;
 }
 
 /* ----------------------------------------------------------- handshake */
@@ -1206,7 +850,7 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   eio_timer_init(&s->close_timer, close_timer_cb);
   eio_timer_init(&s->hold_timer, hold_cb);
   s->protocol = 4;
-  if (eio_generate_id(s->id) != 0 ||
+  if (eio_sid_new(srv, s->id) != 0 ||
       copy_request(s, c) != 0 || table_put(srv, s) != 0) {
     s->refs = 1;
     sock_unref(s);
@@ -1221,7 +865,7 @@ static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
     return;
   }
   char accept[29];
-  if (transport == EIO_TRANSPORT_WEBSOCKET && ws_check(c, accept) != 0) return;
+  if (transport == EIO_TRANSPORT_WEBSOCKET && eio_wsh_check(c, accept) != 0) return;
   /* The session copies the handshake request before a 101 drops it. */
   eio_socket *s = sock_new(srv, c, transport);
   if (!s) {
@@ -1250,7 +894,7 @@ static void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
       evbuffer_free(b);
     }
   }
-  if (transport == EIO_TRANSPORT_WEBSOCKET && ws_switch(c, accept) != 0) {
+  if (transport == EIO_TRANSPORT_WEBSOCKET && eio_wsh_switch(c, accept) != 0) {
     table_del(srv, s);
     s->ready = SOCK_CLOSED;
     sock_unref(s); /* the table's */
@@ -1401,7 +1045,7 @@ static void on_poll_request(eio_conn *c, eio_socket *s) {
 /* ----------------------------------------------------- WebSocket upgrade */
 
 static void on_ws_with_sid(eio_conn *c, eio_socket *s, int transport) {
-  if (ws_accept(c) != 0) return;
+  if (eio_wsh_accept(c) != 0) return;
   if (transport != EIO_TRANSPORT_WEBSOCKET || s->ready != SOCK_OPEN ||
       s->upgrading || s->upgraded || s->transport != EIO_TRANSPORT_POLLING ||
       !s->srv->o.allow_upgrades) {
@@ -1600,6 +1244,7 @@ void eio_srv_request(eio_conn *c) {
     user_request(srv, c);
     return;
   }
+  if (eio_handover(c, query, ql)) return; /* a session of another loop */
   /* CORS runs first, like the cors middleware in Node. */
   int preflight = srv->cors_on && !c->is_upgrade &&
                   eio_http_ieq(c->req.method, c->req.method_len, "OPTIONS");
@@ -1609,7 +1254,7 @@ void eio_srv_request(eio_conn *c) {
       eio_conn_abort(c);
       return;
     }
-    cors_headers(srv, c, b, preflight);
+    eio_cors_headers(srv, c, b, preflight);
     c->resp_headers = evbuf_to_string(b);
     evbuffer_free(b);
   }
@@ -1705,13 +1350,29 @@ void eio_srv_allowed(eio_conn *c, int t, const char *eio) {
   if (c->is_upgrade && t != EIO_TRANSPORT_WEBSOCKET) {
     /* An upgrade request for the polling transport: ws accepts, then the
      * socket is closed (Node: transport does not handle upgrades). */
-    if (ws_accept(c) == 0) eio_conn_ws_close(c, 0);
+    if (eio_wsh_accept(c) == 0) eio_conn_ws_close(c, 0);
     return;
   }
   handshake(srv, c, t, proto);
 }
 
 /* -------------------------------------------------------------- server */
+
+void eio_accept_here(eio_server *srv, evutil_socket_t fd,
+                     const struct sockaddr *sa, int salen,
+                     eio_server *admitted_by) {
+  eio_conn *c = eio_conn_new(srv, fd, sa, salen);
+  if (admitted_by) { /* counted by the acceptor's loop */
+    if (c) {
+      c->admitted = 1;
+      c->admit_srv = admitted_by;
+    }
+    return;
+  }
+  if (!c) return;
+  if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);
+  else c->admitted = 1;
+}
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg) {
@@ -1725,6 +1386,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
    * pause (EIO_SEND_ALONE) must not wait for the peer's delayed ACK. */
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (eio_accept_elsewhere(srv, fd, sa, salen)) return; /* single acceptor */
   eio_conn *c = eio_conn_new(srv, fd, sa, salen);
   if (!c) return;
   if (eio_guard_admit(srv, c->remote_addr) != 0) eio_conn_abort(c);
@@ -1736,7 +1398,8 @@ static void accept_error_cb(struct evconnlistener *l, void *arg) {
   eio_guard_accept_error(arg); /* EMFILE and friends: back off */
 }
 
-int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
+int eio_rep_listen(eio_server *srv, const char *host, uint16_t port,
+                   int reuseport) {
   struct sockaddr_storage ss;
   int sl;
   memset(&ss, 0, sizeof ss);
@@ -1754,7 +1417,10 @@ int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
     return EIO_ERR_INVALID;
   }
   srv->listener = evconnlistener_new_bind(
-      srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+      srv->base, accept_cb, srv,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+          (reuseport ? LEV_OPT_REUSEABLE_PORT : 0),
+      -1,
       (struct sockaddr *)&ss, sl);
   if (!srv->listener) return EIO_ERR_SYSTEM;
   evconnlistener_set_error_cb(srv->listener, accept_error_cb);
@@ -1770,34 +1436,17 @@ int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
   return EIO_OK;
 }
 
-uint16_t eio_server_port(const eio_server *srv) { return srv->port; }
-
-int eio_server_reload_tls(eio_server *srv) {
+int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out) {
   last_error[0] = '\0';
   if (!srv->tls) {
     snprintf(last_error, sizeof last_error, "this server has no TLS");
     return EIO_ERR_INVALID;
   }
-  eio_tls_ctx *t = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
-  if (!t) return EIO_ERR_INVALID;
-  eio_tls_ctx_unref(srv->tls); /* open connections hold their own */
-  srv->tls = t;
-  return EIO_OK;
+  *out = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
+  return *out ? EIO_OK : EIO_ERR_INVALID;
 }
 
-void eio_server_on_connection(eio_server *srv, eio_connection_cb cb, void *ud) {
-  srv->on_connection = cb;
-  srv->on_connection_ud = ud;
-}
-
-void eio_server_on_request(eio_server *srv, eio_request_handler cb, void *ud) {
-  srv->on_request = cb;
-  srv->on_request_ud = ud;
-}
-
-size_t eio_server_clients_count(const eio_server *srv) { return srv->sessions.count; }
-
-void eio_server_close(eio_server *srv) {
+void eio_rep_close(eio_server *srv) {
   srv->closing = 1;
   if (srv->budget.sweep) evtimer_del(srv->budget.sweep);
   if (srv->listener) {
@@ -1830,19 +1479,22 @@ void eio_server_close(eio_server *srv) {
   }
 }
 
-void eio_server_free(eio_server *srv) {
-  if (!srv) return;
-  eio_server_close(srv);
+void eio_rep_teardown(eio_server *srv) {
+  eio_rep_close(srv);
   eio_conn_free_all(srv);
   sio_map_clear(&srv->sessions);
   eio_budget_free(srv);
   eio_guard_free(srv);
   eio_shutdown_free(srv);
   eio_timers_free(&srv->timers);
-  free(srv->path);
-  eio_tls_ctx_unref(srv->tls);
   eio_deflater_free(srv->deflater_http);
   eio_deflater_free(srv->deflater_ws);
+  srv->deflater_http = srv->deflater_ws = NULL;
+}
+
+void eio_rep_release(eio_server *srv) {
+  free(srv->path);
+  eio_tls_ctx_unref(srv->tls);
   free((void *)srv->cors.origins);
   for (size_t i = 0; i < srv->n_cors_strings; i++) free(srv->cors_strings[i]);
   free(srv->cors_strings);

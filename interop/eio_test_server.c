@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
 
   signal(SIGPIPE, SIG_IGN);
   base = event_base_new();
+  topt_workers(&o);
   srv = eio_server_new(base, &o);
   json_decref(cfg); /* options are copied by eio_server_new */
   if (!srv) {
@@ -169,11 +170,11 @@ int main(int argc, char **argv) {
     event_base_free(base);
     return 1;
   }
+  eio_server_on_connection(srv, on_connection, NULL); /* before the loops run */
   if (eio_server_listen(srv, "127.0.0.1", 0) != EIO_OK) {
     fprintf(stderr, "cannot listen\n");
     return 1;
   }
-  eio_server_on_connection(srv, on_connection, NULL);
   topt_signals(base, on_signal, NULL);
   sighup = evsignal_new(base, SIGHUP, on_hup, NULL);
   event_add(sighup, NULL);
