@@ -1,8 +1,10 @@
-/* Private structures of the Socket.IO layer (server.c, broadcast.c). */
+/* Private structures of the Socket.IO layer (server.c, socket.c, client.c,
+ * connect.c, middleware.c, namespace.c, broadcast.c). */
 #ifndef SIO_INTERNAL_H
 #define SIO_INTERNAL_H
 #include <event2/event.h>
 #include <regex.h>
+#include <sys/time.h>
 
 #include "adapter.h"
 #include "args.h"
@@ -188,4 +190,43 @@ void sio_bc_ack_check(bc_ack *b);
 /* Server closing or freed: every broadcast with ack still waiting ends now
  * (SIO_ERR_TIMEOUT with the responses so far) and its timer lets go. */
 void sio_bc_acks_close(struct sio_server *srv);
+/* socket.c */
+void sio_sock_ref(sio_socket *s);
+void sio_sock_unref(sio_socket *s);
+const char *sio_event_name(const json_t *v, char *buf, size_t n);
+void sio_on_ack_packet(sio_socket *s, sio_packet *p);
+void sio_client_remove_socket(sio_client *c, sio_socket *s);
+/* Node's socket._onclose. */
+void sio_socket_onclose(sio_socket *s, const char *reason);
+void sio_raise_error(sio_socket *s, const char *message, const json_t *data);
+void sio_dispatch_event(sio_socket *s, const char *event, sio_args *args,
+                        sio_ack *ack);
+
+/* server.c: one packet to one client (not through the adapter). */
+int sio_send_packet(sio_client *c, int type, const char *nsp, long long id,
+                    json_t *data, const sio_args *args, unsigned flags);
+
+/* middleware.c */
+void sio_mw_connect(sio_socket *s);
+void sio_mw_packet(sio_socket *s, const char *event, sio_args *args, sio_ack *ack);
+
+/* connect.c */
+json_t *sio_query_object(const char *q);
+json_t *sio_build_handshake(sio_client *c, json_t *auth,
+                            const struct timeval *issued);
+void sio_connect_refused(sio_socket *s, const char *message, json_t *data);
+void sio_do_connect(sio_socket *s);
+/* A CONNECT for a namespace this client is not in yet. */
+void sio_client_connect(sio_client *c, const char *name, json_t *auth);
+
+/* client.c */
+void sio_client_unref(sio_client *c);
+void sio_client_close(sio_client *c, const char *reason);
+void sio_on_eio_connection(eio_server *eio, eio_socket *conn, void *ud);
+
+/* namespace.c */
+sio_namespace *sio_nsp_create(sio_server *srv, const char *name);
+void sio_nsp_free(sio_namespace *nsp);
+sio_adapter_host sio_nsp_host(sio_namespace *nsp);
+void sio_nsp_forget_ack(sio_namespace *nsp, sio_ack *ack);
 #endif

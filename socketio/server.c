@@ -25,10 +25,7 @@
 #include "redis_adapter.h"
 #include "redis_streams.h"
 
-static void client_close(sio_client *c, const char *reason);
 static int http_request(const eio_request *req, eio_http_response *res, void *ud);
-static void socket_onclose(sio_socket *s, const char *reason);
-static void client_unref(sio_client *c);
 
 /* ------------------------------------------------------------- options */
 
@@ -103,13 +100,13 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
     else if (i == 0 && !msg->enc_text)
       ok = 0;
   }
-  client_unref(c);
+  sio_client_unref(c);
   return ok;
   return 1;
 }
 
 /* Sends one packet to one client (not through the adapter). */
-static int send_packet(sio_client *c, int type, const char *nsp, long long id,
+int sio_send_packet(sio_client *c, int type, const char *nsp, long long id,
                        json_t *data, const sio_args *args, unsigned flags) {
   sio_msg m = {type, nsp, data, args ? args->bins : NULL,
                args ? args->nbins : 0, id, NULL, NULL, 0};
@@ -120,7 +117,7 @@ static int send_packet(sio_client *c, int type, const char *nsp, long long id,
 
 /* ------------------------------------------------------------- sockets */
 
-static void socket_ref(sio_socket *s) { s->refs++; }
+void sio_sock_ref(sio_socket *s) { s->refs++; }
 
 static void free_handlers(handler *h) {
   while (h) {
@@ -130,8 +127,8 @@ static void free_handlers(handler *h) {
   }
 }
 
-/* Out of line for the same reason as client_unref. */
-__attribute__((noinline)) static void socket_unref(sio_socket *s) {
+/* Out of line for the same reason as sio_client_unref. */
+__attribute__((noinline)) void sio_sock_unref(sio_socket *s) {
   if (--s->refs) return;
   free_handlers(s->handlers);
   free_handlers(s->any);
@@ -152,13 +149,11 @@ const char *sio_socket_id(const sio_socket *s) { return s->id; }
 sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket *s) { return s->state == SOCK_CONNECTED; }
 int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
-static json_t *build_handshake(sio_client *c, json_t *auth,
-                               const struct timeval *issued);
 /* Built when first asked, not at connect: most servers never read it. */
 const json_t *sio_socket_handshake(const sio_socket *s) {
   sio_socket *m = (sio_socket *)s;
   if (!m->handshake && m->client && m->client->conn && m->auth)
-    m->handshake = build_handshake(m->client, m->auth, &m->issued);
+    m->handshake = sio_build_handshake(m->client, m->auth, &m->issued);
   return m->handshake;
 }
 const eio_request *sio_socket_request(const sio_socket *s) {
@@ -228,7 +223,7 @@ void sio_socket_on_disconnect(sio_socket *s, sio_disconnect_fn fn, void *ud) {
 }
 
 /* The event name as a string: numbers too, as EventEmitter keys them. */
-static const char *event_name(const json_t *v, char *buf, size_t n) {
+const char *sio_event_name(const json_t *v, char *buf, size_t n) {
   if (json_is_string(v)) return json_string_value(v);
   if (json_is_integer(v)) {
     snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -244,15 +239,15 @@ static const char *event_name(const json_t *v, char *buf, size_t n) {
 void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg) {
   if (!s->any_out || !json_is_array(msg->data)) return;
   char nb[40];
-  const char *ev = event_name(json_array_get(msg->data, 0), nb, sizeof nb);
+  const char *ev = sio_event_name(json_array_get(msg->data, 0), nb, sizeof nb);
   json_t *rest = json_array();
   for (size_t i = 1; i < json_array_size(msg->data); i++)
     json_array_append(rest, json_array_get(msg->data, i));
   sio_args *a = sio_args_wrap(rest, msg->bins, msg->nbins);
   if (!a) return;
-  socket_ref(s);
+  sio_sock_ref(s);
   for (handler *h = s->any_out; h; h = h->next) h->fn(s, ev, a, NULL, h->ud);
-  socket_unref(s);
+  sio_sock_unref(s);
   sio_args_unref(a);
 }
 
@@ -286,14 +281,14 @@ static void ack_timeout_cb(evutil_socket_t fd, short w, void *arg) {
   (void)w;
   pending_ack *a = arg;
   sio_socket *s = a->s;
-  socket_ref(s);
+  sio_sock_ref(s);
   pending_take(s, a->id);
   if (a->cb) a->cb(s, SIO_ERR_TIMEOUT, NULL, a->ud);
   pending_free(a);
-  socket_unref(s);
+  sio_sock_unref(s);
 }
 
-static void on_ack_packet(sio_socket *s, sio_packet *p) {
+void sio_on_ack_packet(sio_socket *s, sio_packet *p) {
   pending_ack *a = pending_take(s, p->id);
   if (!a) return; /* unknown or late: ignored, as Node does */
   json_t *data = p->data ? json_incref(p->data) : json_array();
@@ -310,7 +305,6 @@ static void on_ack_packet(sio_socket *s, sio_packet *p) {
   pending_free(a);
 }
 
-static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack);
 
 int sio_ack_send(sio_ack *ack, sio_args *args) {
   sio_socket *s = ack->s;
@@ -321,7 +315,7 @@ int sio_ack_send(sio_ack *ack, sio_args *args) {
     ack->remote(ack->rctx, first ? first : json_null(), args ? args->bins : NULL,
                 args ? args->nbins : 0);
     sio_args_unref(args);
-    nsp_forget_ack((sio_namespace *)ack->s, ack);
+    sio_nsp_forget_ack((sio_namespace *)ack->s, ack);
     free(ack);
     return SIO_OK;
   }
@@ -337,7 +331,7 @@ int sio_ack_send(sio_ack *ack, sio_args *args) {
     return SIO_ERR_CLOSED;
   }
   if (s->state == SOCK_CONNECTED && args) {
-    send_packet(s->client, SIO_PACKET_ACK, s->nsp->name, ack->id, args->arr,
+    sio_send_packet(s->client, SIO_PACKET_ACK, s->nsp->name, ack->id, args->arr,
                 args, 0);
     r = SIO_OK;
   }
@@ -470,17 +464,12 @@ static void nsp_run(sio_next *n);
 static void packet_run(sio_next *n);
 
 static void next_free(sio_next *n) {
-  socket_unref(n->s);
+  sio_sock_unref(n->s);
   free(n->event);
   sio_args_unref(n->args);
   free(n);
 }
 
-static void connect_refused(sio_socket *s, const char *message, json_t *data);
-static void do_connect(sio_socket *s);
-static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
-                           sio_ack *ack);
-static void raise_error(sio_socket *s, const char *message, const json_t *data);
 
 void sio_next_ok(sio_next *n) {
   if (n->kind == NEXT_NSP) {
@@ -494,10 +483,10 @@ void sio_next_ok(sio_next *n) {
 void sio_next_error(sio_next *n, const char *message, json_t *data) {
   sio_socket *s = n->s;
   if (n->kind == NEXT_NSP) {
-    if (s->client && !s->client->closed) connect_refused(s, message, data);
+    if (s->client && !s->client->closed) sio_connect_refused(s, message, data);
     else json_decref(data);
   } else {
-    if (s->state == SOCK_CONNECTED) raise_error(s, message, data);
+    if (s->state == SOCK_CONNECTED) sio_raise_error(s, message, data);
     json_decref(data);
     /* The packet is dropped; its ack handle goes with the socket. */
   }
@@ -517,7 +506,7 @@ static void nsp_run(sio_next *n) {
     ((sio_middleware_fn)m->fn)(s, n, m->ud);
     return;
   }
-  do_connect(s);
+  sio_do_connect(s);
   next_free(n);
 }
 
@@ -532,7 +521,7 @@ static void packet_run(sio_next *n) {
   if (s->state == SOCK_CONNECTED) {
     sio_ack *ack = n->ack;
     n->ack = NULL;
-    dispatch_event(s, n->event, n->args, ack);
+    sio_dispatch_event(s, n->event, n->args, ack);
   }
   next_free(n);
 }
@@ -553,14 +542,42 @@ void sio_on_connection(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
   v[nsp->nconns++].ud = ud;
 }
 
+/* Starts the namespace middlewares of a new socket. */
+void sio_mw_connect(sio_socket *s) {
+  sio_next *n = calloc(1, sizeof *n);
+  if (!n) {
+    sio_connect_refused(s, "out of memory", NULL);
+    return;
+  }
+  n->kind = NEXT_NSP;
+  n->s = s;
+  sio_sock_ref(s);
+  nsp_run(n);
+}
+
+/* Runs the socket's packet middlewares over an incoming event; it is
+ * dispatched when they all pass. */
+void sio_mw_packet(sio_socket *s, const char *event, sio_args *args, sio_ack *ack) {
+  sio_next *n = calloc(1, sizeof *n);
+  if (!n) return;
+  n->kind = NEXT_PACKET;
+  n->s = s;
+  sio_sock_ref(s);
+  n->cur = s->mws;
+  n->event = strdup(event);
+  n->args = sio_args_ref(args);
+  n->ack = ack;
+  packet_run(n);
+}
+
 /* ------------------------------------------------------- disconnecting */
 
-static void client_remove_socket(sio_client *c, sio_socket *s) {
+void sio_client_remove_socket(sio_client *c, sio_socket *s) {
   for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->cnext)
     if (*pp == s) {
       *pp = s->cnext;
       s->cnext = NULL;
-      socket_unref(s); /* the client's reference */
+      sio_sock_unref(s); /* the client's reference */
       return;
     }
 }
@@ -601,22 +618,22 @@ static int recoverable(const char *reason) {
 /* Node's socket._onclose: "disconnecting" with the rooms still known,
  * then the session is kept for recovery, the rooms are left, and
  * "disconnect" follows. */
-static void socket_onclose(sio_socket *s, const char *reason) {
+void sio_socket_onclose(sio_socket *s, const char *reason) {
   if (s->state != SOCK_CONNECTED) return;
   sio_log(SIO_LOG_DEBUG, "sio:socket", "disconnect id=%s nsp=%s reason=\"%s\"", s->id,
           s->nsp->name, reason);
-  socket_ref(s);
+  sio_sock_ref(s);
   if (s->on_disconnecting) s->on_disconnecting(s, reason, s->on_disconnecting_ud);
   if (s->nsp->rec && !s->v3 && recoverable(reason)) sio_recovery_persist(s);
   s->state = SOCK_GONE;
   s->nsp->adapter->ops->del_all(s->nsp->adapter, s->id);
-  if (sio_map_del(&s->nsp->sockets, s->id)) socket_unref(s);
-  if (s->client) client_remove_socket(s->client, s);
+  if (sio_map_del(&s->nsp->sockets, s->id)) sio_sock_unref(s);
+  if (s->client) sio_client_remove_socket(s->client, s);
   sio_hook_disconnected(s, reason);
   if (s->on_disconnect) s->on_disconnect(s, reason, s->on_disconnect_ud);
   fail_acks(s);
   s->client = NULL;
-  socket_unref(s);
+  sio_sock_unref(s);
 }
 
 void sio_disconnect(sio_socket *s, int close) {
@@ -627,21 +644,21 @@ void sio_disconnect(sio_socket *s, int close) {
     c->refs++;
     while (c->sockets && c->sockets->state == SOCK_CONNECTED) {
       sio_socket *x = c->sockets;
-      send_packet(c, SIO_PACKET_DISCONNECT, x->nsp->name, SIO_NO_ACK, NULL,
+      sio_send_packet(c, SIO_PACKET_DISCONNECT, x->nsp->name, SIO_NO_ACK, NULL,
                   NULL, 0);
-      socket_onclose(x, "server namespace disconnect");
+      sio_socket_onclose(x, "server namespace disconnect");
     }
-    client_close(c, "forced server close");
-    client_unref(c);
+    sio_client_close(c, "forced server close");
+    sio_client_unref(c);
     return;
   }
-  send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, SIO_NO_ACK, NULL, NULL, 0);
-  socket_onclose(s, "server namespace disconnect");
+  sio_send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, SIO_NO_ACK, NULL, NULL, 0);
+  sio_socket_onclose(s, "server namespace disconnect");
 }
 
 /* ---------------------------------------------------------- connecting */
 
-static json_t *query_object(const char *q) {
+json_t *sio_query_object(const char *q) {
   json_t *o = json_object();
   size_t len = strlen(q), i = 0;
   while (i < len) {
@@ -672,7 +689,7 @@ static json_t *query_object(const char *q) {
 }
 
 /* Node's socket.handshake. */
-static json_t *build_handshake(sio_client *c, json_t *auth,
+json_t *sio_build_handshake(sio_client *c, json_t *auth,
                                const struct timeval *issued) {
   const eio_request *r = eio_socket_request(c->conn);
   json_t *headers = json_object();
@@ -708,7 +725,7 @@ static json_t *build_handshake(sio_client *c, json_t *auth,
                    eio_request_header(r, "origin") != NULL, "secure", r->secure,
                    "issued",
                    (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "url",
-                   r->url, "query", query_object(r->query), "auth", auth);
+                   r->url, "query", sio_query_object(r->query), "auth", auth);
 }
 
 static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
@@ -735,7 +752,7 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
     idr = eio_generate_id(s->id);
   }
   if (!s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
-    socket_unref(s);
+    sio_sock_unref(s);
     return NULL;
   }
   s->cnext = c->sockets;
@@ -743,7 +760,7 @@ static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
   return s;
 }
 
-static void connect_refused(sio_socket *s, const char *message, json_t *data) {
+void sio_connect_refused(sio_socket *s, const char *message, json_t *data) {
   sio_client *c = s->client;
   json_t *err;
   if (s->v3) /* protocol v4: the error's data, or its message */
@@ -752,22 +769,22 @@ static void connect_refused(sio_socket *s, const char *message, json_t *data) {
     err = json_pack("{s:s}", "message", message ? message : "");
     if (data) json_object_set_new(err, "data", data);
   }
-  send_packet(c, SIO_PACKET_CONNECT_ERROR, s->nsp->name, SIO_NO_ACK, err, NULL, 0);
+  sio_send_packet(c, SIO_PACKET_CONNECT_ERROR, s->nsp->name, SIO_NO_ACK, err, NULL, 0);
   json_decref(err);
   s->state = SOCK_GONE;
-  client_remove_socket(c, s);
+  sio_client_remove_socket(c, s);
 }
 
 /* Node's _doConnect: the socket joins its own room, the CONNECT reply goes
  * out, then the connection handlers run. */
-static void do_connect(sio_socket *s) {
+void sio_do_connect(sio_socket *s) {
   sio_client *c = s->client;
   sio_namespace *nsp = s->nsp;
   if (sio_map_put(&nsp->sockets, s->id, s) < 0) {
-    connect_refused(s, "out of memory", NULL);
+    sio_connect_refused(s, "out of memory", NULL);
     return;
   }
-  socket_ref(s); /* the namespace's */
+  sio_sock_ref(s); /* the namespace's */
   s->state = SOCK_CONNECTED;
   sio_join(s, s->id);
   /* v3 clients get a bare CONNECT; the reply is read alone (see
@@ -778,7 +795,7 @@ static void do_connect(sio_socket *s) {
     if (nsp->rec)
       json_object_set_new_nocheck(reply, "pid", json_string_nocheck(s->pid));
   }
-  send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
+  sio_send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
               SIO_WRITE_ALONE);
   json_decref(reply);
   if (c->connect_timer) { /* one CONNECT is enough: not kept while idle */
@@ -787,14 +804,13 @@ static void do_connect(sio_socket *s) {
   }
   sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
           nsp->name, s->recovered);
-  socket_ref(s);
+  sio_sock_ref(s);
   sio_hook_connected(s);
   for (size_t i = 0; i < nsp->nconns && s->state == SOCK_CONNECTED; i++)
     ((sio_connection_fn)nsp->conns[i].fn)(s, nsp->conns[i].ud);
-  socket_unref(s);
+  sio_sock_unref(s);
 }
 
-static sio_namespace *nsp_create(sio_server *srv, const char *name);
 
 static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
                                   sio_recovered *restored);
@@ -810,11 +826,11 @@ static void client_restored(void *ctx, sio_namespace *nsp, json_t *auth,
     if (prev) sio_recovered_clear(prev);
     json_decref(auth);
   }
-  client_unref(c);
+  sio_client_unref(c);
 }
 
 /* A CONNECT for a namespace this client is not in yet. */
-static void client_connect(sio_client *c, const char *name, json_t *auth) {
+void sio_client_connect(sio_client *c, const char *name, json_t *auth) {
   sio_server *srv = c->srv;
   sio_namespace *nsp = sio_map_get(&srv->nsps, name);
   if (!nsp) {
@@ -825,7 +841,7 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
       if (!ok) continue;
       nsp = sio_map_get(&srv->nsps, name);
       if (nsp) break;
-      nsp = nsp_create(srv, name);
+      nsp = sio_nsp_create(srv, name);
       if (!nsp) break;
       /* The child inherits its parent's middlewares and handlers. */
       if (p->nmws) {
@@ -852,7 +868,7 @@ static void client_connect(sio_client *c, const char *name, json_t *auth) {
   }
   if (!nsp) {
     json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
-    send_packet(c, SIO_PACKET_CONNECT_ERROR, name, SIO_NO_ACK, err, NULL, 0);
+    sio_send_packet(c, SIO_PACKET_CONNECT_ERROR, name, SIO_NO_ACK, err, NULL, 0);
     json_decref(err);
     return;
   }
@@ -885,7 +901,7 @@ static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
   json_decref(a);
   if (!s) {
     sio_recovered_clear(&prev);
-    client_close(c, "forced server close");
+    sio_client_close(c, "forced server close");
     return;
   }
   if (recovered) {
@@ -900,37 +916,29 @@ static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
       nsp->adapter->ops->add_all(nsp->adapter, s->id, r, 1);
     }
     for (size_t i = 0; i < prev.npackets; i++)
-      send_packet(c, SIO_PACKET_EVENT, nsp->name, SIO_NO_ACK,
+      sio_send_packet(c, SIO_PACKET_EVENT, nsp->name, SIO_NO_ACK,
                   prev.packets[i]->arr, prev.packets[i], 0);
     sio_recovered_clear(&prev);
     if (srv->o.recovery_skip_middlewares) {
-      do_connect(s);
+      sio_do_connect(s);
       return;
     }
   }
-  sio_next *n = calloc(1, sizeof *n);
-  if (!n) {
-    connect_refused(s, "out of memory", NULL);
-    return;
-  }
-  n->kind = NEXT_NSP;
-  n->s = s;
-  socket_ref(s);
-  nsp_run(n);
+  sio_mw_connect(s);
 }
 
 /* ------------------------------------------------------ incoming packets */
 
-static void raise_error(sio_socket *s, const char *message, const json_t *data) {
+void sio_raise_error(sio_socket *s, const char *message, const json_t *data) {
   if (s->on_error) s->on_error(s, message, data, s->on_error_ud);
 }
 
-static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
+void sio_dispatch_event(sio_socket *s, const char *event, sio_args *args,
                            sio_ack *ack) {
-  socket_ref(s);
+  sio_sock_ref(s);
   for (handler *h = s->handlers; h && s->state == SOCK_CONNECTED; h = h->next)
     if (strcmp(h->event, event) == 0) h->fn(s, event, args, ack, h->ud);
-  socket_unref(s);
+  sio_sock_unref(s);
 }
 
 static void on_event_packet(sio_socket *s, sio_packet *p) {
@@ -939,7 +947,7 @@ static void on_event_packet(sio_socket *s, sio_packet *p) {
   /* The arguments are the packet's own array without its first element
    * (the name, kept alive by name_ref while used): no copy of the rest. */
   json_t *name_ref = data ? json_incref(json_array_get(data, 0)) : NULL;
-  const char *event = data ? event_name(name_ref, nb, sizeof nb) : "";
+  const char *event = data ? sio_event_name(name_ref, nb, sizeof nb) : "";
   json_t *rest;
   if (data && json_array_remove(data, 0) == 0) rest = json_incref(data);
   else rest = json_array();
@@ -958,26 +966,16 @@ static void on_event_packet(sio_socket *s, sio_packet *p) {
       s->client_acks = ack;
     }
   }
-  socket_ref(s);
+  sio_sock_ref(s);
   /* onAny listeners see the event before the packet middlewares. */
   for (handler *h = s->any; h && s->state == SOCK_CONNECTED; h = h->next)
     h->fn(s, event, args, ack, h->ud);
   if (s->state == SOCK_CONNECTED && !s->mws) {
-    dispatch_event(s, event, args, ack); /* packet_run without middlewares */
+    sio_dispatch_event(s, event, args, ack); /* packet_run without middlewares */
   } else if (s->state == SOCK_CONNECTED) {
-    sio_next *n = calloc(1, sizeof *n);
-    if (n) {
-      n->kind = NEXT_PACKET;
-      n->s = s;
-      socket_ref(s);
-      n->cur = s->mws;
-      n->event = strdup(event);
-      n->args = sio_args_ref(args);
-      n->ack = ack;
-      packet_run(n);
-    }
+    sio_mw_packet(s, event, args, ack);
   }
-  socket_unref(s);
+  sio_sock_unref(s);
   sio_args_unref(args);
   json_decref(name_ref);
 }
@@ -994,7 +992,7 @@ static json_t *v3_namespace(sio_packet *p) {
   char *q = strchr(p->nsp, '?');
   if (!q) return json_object();
   *q = '\0';
-  json_t *o = query_object(q + 1);
+  json_t *o = sio_query_object(q + 1);
   const char *k;
   json_t *v;
   json_object_foreach(o, k, v) {
@@ -1010,7 +1008,7 @@ static void client_packet(sio_client *c, sio_packet *p) {
   if (c->conn && eio_socket_protocol(c->conn) == 3) v3_auth = v3_namespace(p);
   sio_socket *s = client_socket(c, p->nsp);
   if (!s && p->type == SIO_PACKET_CONNECT) {
-    client_connect(c, p->nsp, v3_auth ? v3_auth : p->data);
+    sio_client_connect(c, p->nsp, v3_auth ? v3_auth : p->data);
     json_decref(v3_auth);
     return;
   }
@@ -1024,24 +1022,24 @@ static void client_packet(sio_client *c, sio_packet *p) {
       break;
     case SIO_PACKET_ACK:
     case SIO_PACKET_BINARY_ACK:
-      on_ack_packet(s, p);
+      sio_on_ack_packet(s, p);
       break;
     case SIO_PACKET_DISCONNECT:
-      socket_onclose(s, "client namespace disconnect");
+      sio_socket_onclose(s, "client namespace disconnect");
       break;
     }
     return;
   }
   /* A second CONNECT, a CONNECT_ERROR, or a packet for a namespace the
    * client never joined: the whole connection goes. */
-  client_close(c, "forced server close");
+  sio_client_close(c, "forced server close");
 }
 
 /* ------------------------------------------------------------- clients */
 
 /* Out of line: once inlined into a caller that holds its own reference,
  * GCC 12's -Wuse-after-free cannot see that the count stays above zero. */
-__attribute__((noinline)) static void client_unref(sio_client *c) {
+__attribute__((noinline)) void sio_client_unref(sio_client *c) {
   if (--c->refs) return;
   if (c->connect_timer) event_free(c->connect_timer);
   if (c->decoder) c->srv->o.parser->decoder_free(c->decoder);
@@ -1057,25 +1055,25 @@ static void client_onclose(sio_client *c, const char *reason) {
   while (c->sockets) {
     sio_socket *s = c->sockets;
     if (s->state == SOCK_CONNECTED) {
-      socket_onclose(s, reason);
+      sio_socket_onclose(s, reason);
     } else { /* its middleware chain is still running */
       s->state = SOCK_GONE;
       s->client = NULL; /* a late sio_next_ok / _error is then a no-op */
-      client_remove_socket(c, s);
+      sio_client_remove_socket(c, s);
     }
   }
-  client_unref(c);
+  sio_client_unref(c);
 }
 
 /* Node's client.close(): the Engine.IO session is closed first. Over
  * WebSocket that ends it at once and the sockets hear "forced close"; over
  * polling the close waits for the next GET, so they hear this reason. */
-static void client_close(sio_client *c, const char *reason) {
+void sio_client_close(sio_client *c, const char *reason) {
   if (c->closed) return;
   c->refs++;
   if (c->conn) eio_socket_close(c->conn);
   if (!c->closed) client_onclose(c, reason);
-  client_unref(c);
+  sio_client_unref(c);
 }
 
 /* Node's client.onerror: the decode error reaches each socket's error
@@ -1085,9 +1083,9 @@ static void client_decode_error(sio_client *c, const char *err) {
   sio_log(SIO_LOG_DEBUG, "sio:client", "decode error on %s: %s",
           c->conn ? eio_socket_id(c->conn) : "?", err);
   for (sio_socket *s = c->sockets; s; s = s->cnext)
-    if (s->state == SOCK_CONNECTED) raise_error(s, err, NULL);
+    if (s->state == SOCK_CONNECTED) sio_raise_error(s, err, NULL);
   if (c->conn && !c->closed) eio_socket_close(c->conn);
-  client_unref(c);
+  sio_client_unref(c);
 }
 
 static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
@@ -1123,7 +1121,7 @@ static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
     client_packet(c, &p);
   }
   sio_packet_clear(&p);
-  client_unref(c);
+  sio_client_unref(c);
 }
 
 static void on_eio_close(eio_socket *conn, const char *reason,
@@ -1140,7 +1138,7 @@ static void on_eio_close(eio_socket *conn, const char *reason,
   else srv->clients = c->next;
   if (c->next) c->next->prev = c->prev;
   c->refs--; /* the server list's; ours keeps c alive */
-  client_unref(c);
+  sio_client_unref(c);
 }
 
 static void on_eio_upgrade(eio_socket *conn, void *ud) {
@@ -1154,10 +1152,10 @@ static void connect_timeout_cb(evutil_socket_t fd, short w, void *arg) {
   sio_client *c = arg;
   for (sio_socket *s = c->sockets; s; s = s->cnext)
     if (s->state == SOCK_CONNECTED) return;
-  client_close(c, "forced server close");
+  sio_client_close(c, "forced server close");
 }
 
-static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
+void sio_on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   (void)eio;
   sio_server *srv = ud;
   sio_client *c = calloc(1, sizeof *c);
@@ -1188,8 +1186,8 @@ static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   /* Node: a v3 client (Socket.IO protocol v4) joins "/" without asking. */
   if (eio_socket_protocol(conn) == 3) {
     c->refs++;
-    client_connect(c, "/", NULL);
-    client_unref(c);
+    sio_client_connect(c, "/", NULL);
+    sio_client_unref(c);
   }
 }
 
@@ -1291,7 +1289,7 @@ void sio_server_count(sio_namespace *nsp, sio_server_count_fn cb, void *ud) {
 
 static sio_ack *ss_acks_of(sio_namespace *nsp) { return &nsp->ss_acks; }
 
-static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack) {
+void sio_nsp_forget_ack(sio_namespace *nsp, sio_ack *ack) {
   for (sio_ack **pp = &ss_acks_of(nsp)->next; *pp; pp = &(*pp)->next)
     if (*pp == ack) {
       *pp = ack->next;
@@ -1305,7 +1303,7 @@ static void host_server_side(void *ctx, const json_t *data, sio_buf *const *bins
                              void *rctx) {
   sio_namespace *nsp = ctx;
   char nb[40];
-  const char *event = event_name(json_array_get(data, 0), nb, sizeof nb);
+  const char *event = sio_event_name(json_array_get(data, 0), nb, sizeof nb);
   json_t *rest = json_array();
   for (size_t i = 1; i < json_array_size(data); i++)
     json_array_append(rest, json_array_get(data, i));
@@ -1330,7 +1328,7 @@ static void host_server_side(void *ctx, const json_t *data, sio_buf *const *bins
     }
   if (reply && (!ack || !handled)) {
     if (ack) {
-      nsp_forget_ack(nsp, ack);
+      sio_nsp_forget_ack(nsp, ack);
       free(ack);
     }
     reply(rctx, NULL, NULL, 0); /* released unanswered */
@@ -1347,7 +1345,7 @@ static void host_room_changed(void *ctx, const char *sid, const char *room, int 
   if (nsp->srv->admin) sio_admin_room(nsp, sid, room, joined);
 }
 
-static sio_adapter_host nsp_host(sio_namespace *nsp) {
+sio_adapter_host sio_nsp_host(sio_namespace *nsp) {
   sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect,
                            host_ack_ref, host_ack_unref, host_ack_remote,
                            host_ack_relay, host_next_ack_id, host_server_side,
@@ -1356,13 +1354,13 @@ static sio_adapter_host nsp_host(sio_namespace *nsp) {
   return host;
 }
 
-static sio_namespace *nsp_create(sio_server *srv, const char *name) {
+sio_namespace *sio_nsp_create(sio_server *srv, const char *name) {
   sio_namespace *nsp = calloc(1, sizeof *nsp);
   if (!nsp) return NULL;
   nsp->srv = srv;
   nsp->name = strdup(name);
   sio_map_init(&nsp->sockets);
-  sio_adapter_host host = nsp_host(nsp);
+  sio_adapter_host host = sio_nsp_host(nsp);
   nsp->adapter = srv->adapter_new ? srv->adapter_new(srv->adapter_ud, name, &host)
                                   : sio_memory_adapter_new(&host);
   if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
@@ -1377,7 +1375,7 @@ static sio_namespace *nsp_create(sio_server *srv, const char *name) {
   return nsp;
 }
 
-static void nsp_free(sio_namespace *nsp) {
+void sio_nsp_free(sio_namespace *nsp) {
   while (nsp->ss_acks.next) { /* unanswered server-side acks */
     sio_ack *a = nsp->ss_acks.next;
     nsp->ss_acks.next = a->next;
@@ -1394,7 +1392,7 @@ static void nsp_free(sio_namespace *nsp) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&nsp->sockets, &it); e;
        e = sio_map_next(&nsp->sockets, e, &it))
-    socket_unref(e->value);
+    sio_sock_unref(e->value);
   sio_map_clear(&nsp->sockets);
   sio_nsp_recovery_free(nsp->rec);
   if (nsp->has_re) regfree(&nsp->re);
@@ -1412,7 +1410,7 @@ sio_namespace *sio_of(sio_server *srv, const char *name) {
     name = norm;
   }
   sio_namespace *nsp = sio_map_get(&srv->nsps, name);
-  if (!nsp) nsp = nsp_create(srv, name);
+  if (!nsp) nsp = sio_nsp_create(srv, name);
   free(norm);
   return nsp;
 }
@@ -1482,7 +1480,7 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
     sio_server_free(srv);
     return NULL;
   }
-  eio_server_on_connection(srv->eio, on_eio_connection, srv);
+  eio_server_on_connection(srv->eio, sio_on_eio_connection, srv);
   if (srv->o.serve_client_dir) {
     srv->serve = sio_serve_new(srv->o.serve_client_dir, srv->o.eio.path);
     if (!srv->serve) {
@@ -1530,7 +1528,7 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
        e = sio_map_next(&srv->nsps, e, &it)) {
     sio_namespace *nsp = e->value;
     if (nsp->sockets.count) continue;
-    sio_adapter_host host = nsp_host(nsp);
+    sio_adapter_host host = sio_nsp_host(nsp);
     sio_adapter *a = srv->adapter_new(cl, nsp->name, &host);
     if (!a) continue;
     nsp->adapter->ops->free(nsp->adapter);
@@ -1553,7 +1551,7 @@ static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
    * the engine closes the connections. */
   for (sio_client *c = srv->clients; c; c = c->next)
     while (c->sockets && c->sockets->state == SOCK_CONNECTED)
-      socket_onclose(c->sockets, "server shutting down");
+      sio_socket_onclose(c->sockets, "server shutting down");
   size_t it;
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
@@ -1578,9 +1576,9 @@ void sio_server_free(sio_server *srv) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
-    nsp_free(e->value);
+    sio_nsp_free(e->value);
   sio_map_clear(&srv->nsps);
-  for (size_t i = 0; i < srv->nparents; i++) nsp_free(srv->parents[i]);
+  for (size_t i = 0; i < srv->nparents; i++) sio_nsp_free(srv->parents[i]);
   free(srv->parents);
   sio_serve_free(srv->serve);
   if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
