@@ -246,8 +246,9 @@ static void connect_timeout_cb(evutil_socket_t fd, short w, void *arg) {
 }
 
 void sio_on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
-  (void)eio;
   sio_server *srv = ud;
+  /* With several loops: the replica of the loop the session lives on. */
+  if (srv->group) srv = sio_server_worker(srv, eio_server_worker_index(eio));
   sio_client *c = calloc(1, sizeof *c);
   if (!c) {
     eio_socket_close(conn);

@@ -162,6 +162,8 @@ struct sio_server {
   struct sio_admin *admin;          /* admin-ui namespace, when on */
   char *metrics_path;               /* Prometheus endpoint, when on */
   json_t *empty_auth;  /* one shared {} for every CONNECT without auth */
+  struct sio_group *group; /* with several loops: every replica (replica.h) */
+  size_t index;        /* this replica's loop */
 };
 
 struct sio_broadcast {
@@ -223,6 +225,20 @@ void sio_client_connect(sio_client *c, const char *name, json_t *auth);
 void sio_client_unref(sio_client *c);
 void sio_client_close(sio_client *c, const char *reason);
 void sio_on_eio_connection(eio_server *eio, eio_socket *conn, void *ud);
+
+/* server.c: replicas (see replica.h) */
+sio_server *sio_replica_new(struct event_base *base, const sio_options *opts,
+                            eio_server *eio, size_t index);
+void sio_replica_close(sio_server *srv, int graceful, unsigned deadline_ms);
+void sio_replica_teardown(sio_server *srv);
+void sio_replica_free(sio_server *srv);
+
+/* replica.c: how many replicas a setup call on srv reaches, and the i-th
+ * twin of nsp among them (the current loop's when n is 1). */
+size_t sio_twin_count(const sio_server *srv);
+sio_namespace *sio_twin_pick(sio_namespace *nsp, size_t i, size_t n);
+sio_namespace *sio_nsp_here(sio_namespace *nsp);
+sio_server *sio_here(sio_server *srv);
 
 /* namespace.c */
 sio_namespace *sio_nsp_create(sio_server *srv, const char *name);

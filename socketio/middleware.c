@@ -98,7 +98,8 @@ static void packet_run(sio_next *n) {
   next_free(n);
 }
 
-void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
+static void use_one(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
+  if (!nsp) return;
   fn_ud *v = realloc(nsp->mws, (nsp->nmws + 1) * sizeof *v);
   if (!v) return;
   nsp->mws = v;
@@ -106,12 +107,25 @@ void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
   v[nsp->nmws++].ud = ud;
 }
 
-void sio_on_connection(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
+static void on_connection_one(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
+  if (!nsp) return;
   fn_ud *v = realloc(nsp->conns, (nsp->nconns + 1) * sizeof *v);
   if (!v) return;
   nsp->conns = v;
   v[nsp->nconns].fn = (void (*)(void))fn;
   v[nsp->nconns++].ud = ud;
+}
+
+/* Setup calls: every replica's twin (several loops, before listen), else
+ * the current loop's. */
+void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
+  size_t n = sio_twin_count(nsp->srv);
+  for (size_t i = 0; i < n; i++) use_one(sio_twin_pick(nsp, i, n), fn, ud);
+}
+
+void sio_on_connection(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
+  size_t n = sio_twin_count(nsp->srv);
+  for (size_t i = 0; i < n; i++) on_connection_one(sio_twin_pick(nsp, i, n), fn, ud);
 }
 
 /* Starts the namespace middlewares of a new socket. */

@@ -16,6 +16,7 @@
 #include "hooks.h"
 #include "recovery.h"
 #include "sio/log.h"
+#include "replica.h"
 
 /* ---------------------------------------------------------- namespaces */
 
@@ -95,8 +96,9 @@ typedef struct ss_ack_list {
   sio_ack *head;
 } ss_ack_list;
 
-void sio_on_server_side(sio_namespace *nsp, const char *event,
-                        sio_server_side_fn fn, void *ud) {
+static void on_server_side_one(sio_namespace *nsp, const char *event,
+                               sio_server_side_fn fn, void *ud) {
+  if (!nsp) return;
   ss_handler *h = calloc(1, sizeof *h);
   if (!h || !(h->event = strdup(event))) {
     free(h);
@@ -109,7 +111,14 @@ void sio_on_server_side(sio_namespace *nsp, const char *event,
   *pp = h;
 }
 
+void sio_on_server_side(sio_namespace *nsp, const char *event,
+                        sio_server_side_fn fn, void *ud) {
+  size_t n = sio_twin_count(nsp->srv);
+  for (size_t i = 0; i < n; i++) on_server_side_one(sio_twin_pick(nsp, i, n), event, fn, ud);
+}
+
 void sio_server_count(sio_namespace *nsp, sio_server_count_fn cb, void *ud) {
+  nsp = sio_nsp_here(nsp);
   nsp->adapter->ops->server_count(nsp->adapter, cb, ud);
 }
 
@@ -189,6 +198,7 @@ sio_namespace *sio_nsp_create(sio_server *srv, const char *name) {
   sio_adapter_host host = sio_nsp_host(nsp);
   nsp->adapter = srv->adapter_new ? srv->adapter_new(srv->adapter_ud, name, &host)
                                   : sio_memory_adapter_new(&host);
+  nsp->adapter = sio_group_adapter(srv, name, nsp->adapter); /* several loops */
   if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
   if (!nsp->name || !nsp->adapter || (srv->o.recovery && !nsp->rec) ||
       sio_map_put(&srv->nsps, name, nsp) < 0) {
@@ -230,6 +240,7 @@ void sio_nsp_free(sio_namespace *nsp) {
 }
 
 sio_namespace *sio_of(sio_server *srv, const char *name) {
+  srv = sio_here(srv);
   char *norm = NULL;
   if (name[0] != '/') {
     if (asprintf(&norm, "/%s", name) < 0) return NULL;
@@ -238,6 +249,9 @@ sio_namespace *sio_of(sio_server *srv, const char *name) {
   sio_namespace *nsp = sio_map_get(&srv->nsps, name);
   if (!nsp) nsp = sio_nsp_create(srv, name);
   free(norm);
+  /* Setup with several loops: every replica gets its twin now. */
+  size_t n = nsp ? sio_twin_count(srv) : 1;
+  for (size_t i = 1; i < n; i++) sio_twin_pick(nsp, i, n);
   return nsp;
 }
 
@@ -262,7 +276,7 @@ static sio_namespace *parent_new(sio_server *srv) {
   return p;
 }
 
-sio_namespace *sio_of_match(sio_server *srv, sio_nsp_match_fn match, void *ud) {
+static sio_namespace *of_match_one(sio_server *srv, sio_nsp_match_fn match, void *ud) {
   sio_namespace *p = parent_new(srv);
   if (p) {
     p->match = match;
@@ -271,7 +285,17 @@ sio_namespace *sio_of_match(sio_server *srv, sio_nsp_match_fn match, void *ud) {
   return p;
 }
 
-sio_namespace *sio_of_regex(sio_server *srv, const char *pattern) {
+/* Parents are made on every replica during setup (the same index on
+ * each), else on the current loop's. */
+sio_namespace *sio_of_match(sio_server *srv, sio_nsp_match_fn match, void *ud) {
+  srv = sio_here(srv);
+  size_t n = sio_twin_count(srv);
+  sio_namespace *p = of_match_one(srv, match, ud);
+  for (size_t i = 1; p && i < n; i++) of_match_one(sio_server_worker(srv, i), match, ud);
+  return p;
+}
+
+static sio_namespace *of_regex_one(sio_server *srv, const char *pattern) {
   regex_t re;
   if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) return NULL;
   sio_namespace *p = parent_new(srv);
@@ -281,6 +305,14 @@ sio_namespace *sio_of_regex(sio_server *srv, const char *pattern) {
   }
   p->re = re;
   p->has_re = 1;
+  return p;
+}
+
+sio_namespace *sio_of_regex(sio_server *srv, const char *pattern) {
+  srv = sio_here(srv);
+  size_t n = sio_twin_count(srv);
+  sio_namespace *p = of_regex_one(srv, pattern);
+  for (size_t i = 1; p && i < n; i++) of_regex_one(sio_server_worker(srv, i), pattern);
   return p;
 }
 

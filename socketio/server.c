@@ -24,6 +24,7 @@
 #include "sio/redis.h"
 #include "redis_adapter.h"
 #include "redis_streams.h"
+#include "replica.h"
 
 static int http_request(const eio_request *req, eio_http_response *res, void *ud);
 
@@ -117,10 +118,15 @@ int sio_send_packet(sio_client *c, int type, const char *nsp, long long id,
 
 /* -------------------------------------------------------------- server */
 
-sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
+/* One replica: the whole server on one loop. eio is the engine replica of
+ * a worker loop (index > 0, owned by replica 0's engine), or NULL: made
+ * here (replica 0). */
+sio_server *sio_replica_new(struct event_base *base, const sio_options *opts,
+                            eio_server *eio, size_t index) {
   sio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
   srv->base = base;
+  srv->index = index;
   if (opts) srv->o = *opts;
   else sio_options_init(&srv->o);
   if (!srv->o.eio.path) srv->o.eio.path = "/socket.io/";
@@ -129,16 +135,16 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   if (!srv->o.parser) srv->o.parser = &sio_parser_default;
   sio_map_init(&srv->nsps);
   srv->empty_auth = json_object();
-  srv->eio = eio_server_new(base, &srv->o.eio);
+  srv->eio = eio ? eio : eio_server_new(base, &srv->o.eio);
   if (!srv->empty_auth || !srv->eio || !sio_of(srv, "/")) {
-    sio_server_free(srv);
+    sio_replica_free(srv);
     return NULL;
   }
   eio_server_on_connection(srv->eio, sio_on_eio_connection, srv);
   if (srv->o.serve_client_dir) {
     srv->serve = sio_serve_new(srv->o.serve_client_dir, srv->o.eio.path);
     if (!srv->serve) {
-      sio_server_free(srv);
+      sio_replica_free(srv);
       return NULL;
     }
     eio_server_on_request(srv->eio, http_request, srv);
@@ -146,17 +152,30 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   return srv;
 }
 
+sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
+  sio_server *srv = sio_replica_new(base, opts, NULL, 0);
+  size_t n = srv ? eio_server_workers(srv->eio) : 0;
+  if (n > 1 && sio_group_new(srv, n) != 0) {
+    sio_server_free(srv);
+    return NULL;
+  }
+  return srv;
+}
+
 static int http_request(const eio_request *req, eio_http_response *res, void *ud) {
-  sio_server *srv = ud;
-  if (sio_metrics_handle(srv, req, res)) return 1;
+  sio_server *srv = sio_here(ud);
+  if (sio_metrics_handle(srv->group ? srv->group->reps[0] : srv, req, res)) return 1;
   if (srv->serve && sio_serve_handle(srv->serve, req, res)) return 1;
   return srv->on_request ? srv->on_request(req, res, srv->on_request_ud) : 0;
 }
 
 void sio_server_on_request(sio_server *srv, eio_request_handler cb, void *ud) {
-  srv->on_request = cb;
-  srv->on_request_ud = ud;
-  eio_server_on_request(srv->eio, http_request, srv);
+  for (size_t i = 0; i < sio_server_workers(srv); i++) {
+    sio_server *r = sio_server_worker(srv, i);
+    r->on_request = cb;
+    r->on_request_ud = ud;
+    eio_server_on_request(r->eio, http_request, r);
+  }
 }
 
 void sio_redis_options_init(sio_redis_options *o) {
@@ -192,12 +211,16 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
 }
 
 int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
+  if (srv->group) srv->group->listening = 1; /* setup calls are over */
   return eio_server_listen(srv->eio, host, port);
 }
 uint16_t sio_server_port(const sio_server *srv) { return eio_server_port(srv->eio); }
 eio_server *sio_server_engine(sio_server *srv) { return srv->eio; }
 
-static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+/* This replica's part of closing: its sockets, on its loop. */
+void sio_replica_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+  (void)graceful;
+  (void)deadline_ms;
   if (srv->closing) return;
   srv->closing = 1;
   sio_admin_stop(srv->admin);
@@ -212,6 +235,12 @@ static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
   if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
   sio_bc_acks_close(srv); /* after the adapter let go of them */
+}
+
+static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+  if (srv->closing) return;
+  sio_group_close(srv, graceful, deadline_ms); /* the other loops first */
+  sio_replica_close(srv, graceful, deadline_ms);
   if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
   else if (srv->eio) eio_server_close(srv->eio);
 }
@@ -223,10 +252,9 @@ int sio_server_shutdown(sio_server *srv, unsigned deadline_ms) {
   return SIO_OK;
 }
 
-void sio_server_free(sio_server *srv) {
-  if (!srv) return;
-  sio_server_close(srv);
-  if (srv->eio) eio_server_free(srv->eio);
+/* What a replica frees while its loop (and base) still runs: namespaces
+ * with their sockets and timers, kept acks, clients' connect timers. */
+void sio_replica_teardown(sio_server *srv) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
@@ -234,15 +262,39 @@ void sio_server_free(sio_server *srv) {
   sio_map_clear(&srv->nsps);
   for (size_t i = 0; i < srv->nparents; i++) sio_nsp_free(srv->parents[i]);
   free(srv->parents);
-  sio_serve_free(srv->serve);
-  if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
-  sio_admin_free(srv->admin);
-  free(srv->metrics_path);
+  srv->parents = NULL;
+  srv->nparents = 0;
   while (srv->orphan_acks) { /* kept and never answered */
     sio_ack *k = srv->orphan_acks;
     srv->orphan_acks = k->next;
     free(k);
   }
+  for (sio_client *c = srv->clients; c; c = c->next)
+    if (c->connect_timer) {
+      event_free(c->connect_timer);
+      c->connect_timer = NULL;
+    }
+}
+
+/* The rest, once the engine is gone (replica 0 frees its engine). */
+void sio_replica_free(sio_server *srv) {
+  if (!srv) return;
+  if (srv->eio && srv->index == 0) eio_server_free(srv->eio);
+  sio_replica_teardown(srv);
+  sio_serve_free(srv->serve);
+  if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
+  sio_admin_free(srv->admin);
+  free(srv->metrics_path);
   json_decref(srv->empty_auth);
   free(srv);
+}
+
+void sio_server_free(sio_server *srv) {
+  if (!srv) return;
+  sio_server_close(srv);
+  sio_group_teardown(srv); /* the other loops free theirs on their loops */
+  if (srv->eio) eio_server_free(srv->eio);
+  srv->eio = NULL;
+  sio_group_free(srv);
+  sio_replica_free(srv);
 }
