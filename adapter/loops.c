@@ -21,6 +21,7 @@ typedef struct loop_reg {
 
 struct sio_loops {
   sio_loops_env env;
+  int forward;                   /* a cluster adapter on loop 0 */
   loop_reg *reg;                 /* one per loop, used by that loop only */
 };
 
@@ -33,7 +34,7 @@ typedef struct loops_adapter {
   sio_map pending;               /* id -> pend */
 } loops_adapter;
 
-enum { PEND_ACK, PEND_FETCH };
+enum { PEND_ACK, PEND_FETCH, PEND_COUNT, PEND_SSE };
 
 /* An operation of this loop waiting for the other loops' answers. */
 typedef struct pend {
@@ -43,8 +44,12 @@ typedef struct pend {
   sio_count_cb count;
   void *ctx;
   void *ack;                     /* PEND_ACK: a reference held */
-  json_t *list;                  /* PEND_FETCH: sockets so far */
+  json_t *list;                  /* PEND_FETCH: sockets so far; PEND_SSE: answers */
   sio_fetch_cb fetched;
+  sio_sse_cb sse;
+  int err;                       /* PEND_SSE */
+  sio_buf **bins;
+  size_t nbins;
 } pend;
 
 sio_loops *sio_loops_new(const sio_loops_env *env) {
@@ -59,6 +64,8 @@ sio_loops *sio_loops_new(const sio_loops_env *env) {
   for (size_t i = 0; i < env->n; i++) sio_map_init(&g->reg[i].adapters);
   return g;
 }
+
+void sio_loops_set_forward(sio_loops *g, int on) { g->forward = on; }
 
 void sio_loops_free(sio_loops *g) {
   if (!g) return;
@@ -180,29 +187,65 @@ static pend *pend_get(loops_adapter *la, unsigned long long id) {
 /* Calls back and frees p (taken out of the map already). err: 0, or
  * SIO_ERR_TIMEOUT (-7) when the adapter goes first. */
 static void pend_finish(loops_adapter *la, pend *p, int err) {
-  if (p->kind == PEND_ACK) {
+  switch (p->kind) {
+  case PEND_ACK:
     if (!err) p->count(p->ctx, p->total);
     la->base.host.ack_unref(p->ack);
-  } else {
+    break;
+  case PEND_COUNT: /* a count is always given: its caller holds a reference for it */
+    p->count(p->ctx, err ? 1 : p->total);
+    break;
+  case PEND_FETCH:
     p->fetched(p->ctx, err, p->list);
+    break;
+  case PEND_SSE:
+    p->sse(p->ctx, err ? err : p->err, p->list ? p->list : json_array(), p->bins, p->nbins);
+    bufs_free(p->bins, p->nbins);
+    break;
   }
   free(p);
 }
 
-/* One loop answered (n clients reached, or sockets described). */
+/* One loop answered (n clients reached, sockets described, or the
+ * answers to a serverSideEmit with their buffers: taken). */
 static void pend_answer(loops_adapter *la, unsigned long long id, size_t n,
-                        json_t *list) {
+                        json_t *list, int err, sio_buf **bins, size_t nbins) {
   pend *p = pend_get(la, id);
   if (!p) {
     json_decref(list);
+    bufs_free(bins, nbins);
     return;
   }
   p->total += n;
-  if (list) {
-    json_array_extend(p->list, list);
-    json_decref(list);
+  if (p->kind == PEND_SSE) {
+    p->list = list;
+    p->err = err;
+    p->bins = bins;
+    p->nbins = nbins;
+  } else {
+    bufs_free(bins, nbins);
+    if (list) {
+      if (p->list) json_array_extend(p->list, list);
+      json_decref(list);
+    }
   }
   if (--p->remaining == 0) pend_finish(la, pend_take(la, id), 0);
+}
+
+/* A new pending operation of la, waiting for `remaining` answers. 0 when
+ * out of memory. */
+static unsigned long long pend_new(loops_adapter *la, int kind, size_t remaining,
+                                   pend **out) {
+  pend *p = calloc(1, sizeof *p);
+  unsigned long long id = p ? pend_add(la, p) : 0;
+  if (!id) {
+    free(p);
+    return 0;
+  }
+  p->kind = kind;
+  p->remaining = remaining;
+  *out = p;
+  return id;
 }
 
 /* ------------------------------------------------------------ answers */
@@ -216,19 +259,26 @@ typedef struct answer_task {
   unsigned long long id;
   size_t n;
   json_t *list;
+  int err;
+  sio_buf **bins;
+  size_t nbins;
 } answer_task;
 
 static void answer_run(sio_loops_task *t, int cancelled) {
   answer_task *a = (answer_task *)t;
   loops_adapter *la = cancelled ? NULL : lookup(a->g, a->to, a->nsp);
-  if (la) pend_answer(la, a->id, a->n, a->list);
-  else json_decref(a->list);
+  if (la) pend_answer(la, a->id, a->n, a->list, a->err, a->bins, a->nbins);
+  else {
+    json_decref(a->list);
+    bufs_free(a->bins, a->nbins);
+  }
   free(a->nsp);
   free(a);
 }
 
-static void answer(sio_loops *g, size_t to, const char *nsp, unsigned long long id,
-                   size_t n, json_t *list) {
+/* list and bins are taken. */
+static void answer_full(sio_loops *g, size_t to, const char *nsp, unsigned long long id,
+                        size_t n, json_t *list, int err, sio_buf **bins, size_t nbins) {
   answer_task *a = calloc(1, sizeof *a);
   if (a && (a->nsp = strdup(nsp))) {
     a->t.run = answer_run;
@@ -237,6 +287,9 @@ static void answer(sio_loops *g, size_t to, const char *nsp, unsigned long long 
     a->id = id;
     a->n = n;
     a->list = list;
+    a->err = err;
+    a->bins = bins;
+    a->nbins = nbins;
     if (g->env.post(g->env.ctx, to, &a->t) == 0) return;
   }
   /* Out of memory: the caller's operation never completes; its timer
@@ -244,6 +297,12 @@ static void answer(sio_loops *g, size_t to, const char *nsp, unsigned long long 
   if (a) free(a->nsp);
   free(a);
   json_decref(list);
+  bufs_free(bins, nbins);
+}
+
+static void answer(sio_loops *g, size_t to, const char *nsp, unsigned long long id,
+                   size_t n, json_t *list) {
+  answer_full(g, to, nsp, id, n, list, 0, NULL, 0);
 }
 
 /* A client's ack to a broadcast of another loop, or the end of the relay
@@ -261,10 +320,9 @@ typedef struct ack_task {
 
 static void ack_run(sio_loops_task *t, int cancelled) {
   ack_task *a = (ack_task *)t;
-  if (!cancelled) {
-    if (a->release) a->unref(a->ack);
-    else a->remote(a->ack, a->value, a->bins, a->nbins);
-  }
+  /* Cancelled: the loops stopped; the reference still goes. */
+  if (a->release) a->unref(a->ack);
+  else if (!cancelled) a->remote(a->ack, a->value, a->bins, a->nbins);
   json_decref(a->value);
   bufs_free(a->bins, a->nbins);
   free(a);
@@ -276,6 +334,8 @@ typedef struct relay_ud {
   void *ack;
   void (*remote)(void *ack, const json_t *value, sio_buf *const *bins, size_t nbins);
   void (*unref)(void *ack);
+  sio_count_cb count;       /* forwarded broadcasts: the caller's count */
+  void *count_ctx;
 } relay_ud;
 
 static void relay_post(relay_ud *r, int release, const json_t *value,
@@ -300,14 +360,21 @@ static void relay_answer(void *ud, const json_t *value, sio_buf *const *bins,
   relay_post(ud, 0, value, bins, nbins);
 }
 
+static void relay_free_copy(relay_ud *r) { relay_post(r, 1, NULL, NULL, 0); }
+
 static void relay_free(void *ud) {
-  relay_post(ud, 1, NULL, NULL, 0);
+  relay_free_copy(ud);
   free(ud);
 }
 
 /* -------------------------------------------------- work on other loops */
 
-enum { OP_BROADCAST, OP_BROADCAST_ACK, OP_FETCH, OP_JOIN, OP_LEAVE, OP_DISCONNECT };
+enum {
+  OP_BROADCAST, OP_BROADCAST_ACK, OP_FETCH, OP_JOIN, OP_LEAVE, OP_DISCONNECT,
+  /* forwarded to loop 0's cluster adapter */
+  FWD_BROADCAST, FWD_BROADCAST_ACK, FWD_FETCH, FWD_JOIN, FWD_LEAVE, FWD_DISCONNECT,
+  FWD_SSE, FWD_COUNT,
+};
 
 typedef struct op_task {
   sio_loops_task t;
@@ -316,14 +383,17 @@ typedef struct op_task {
   int op;
   char *nsp;
   opts_copy o;
-  sio_msg m;                /* broadcasts */
+  sio_msg m;                /* broadcasts, serverSideEmit */
+  int has_msg;
   char **rooms;             /* join/leave */
   size_t nrooms;
-  int close;                /* disconnect */
+  int close;                /* disconnect; FWD_SSE: an answer is wanted */
   unsigned long long id;    /* the caller's pending operation */
   void *ack;                /* broadcast ack: the caller's ack object */
   void (*remote)(void *ack, const json_t *value, sio_buf *const *bins, size_t nbins);
   void (*unref)(void *ack);
+  sio_count_cb count;       /* FWD_BROADCAST_ACK: the caller's client count */
+  void *count_ctx;
 } op_task;
 
 static void count_into(void *ctx, size_t n) { *(size_t *)ctx += n; }
@@ -334,40 +404,126 @@ static void fetch_into(void *ctx, int err, json_t *sockets) {
   *out = sockets;
 }
 
+static relay_ud op_relay(const op_task *o) {
+  relay_ud r = {o->g, o->from, o->ack, o->remote, o->unref, o->count, o->count_ctx};
+  return r;
+}
+
+/* A client count for a forwarded broadcast, back on the caller's loop. */
+typedef struct count_task {
+  sio_loops_task t;
+  sio_count_cb count;
+  void *ctx;
+  size_t n;
+} count_task;
+
+static void count_run(sio_loops_task *t, int cancelled) {
+  count_task *c = (count_task *)t;
+  if (!cancelled) c->count(c->ctx, c->n);
+  free(c);
+}
+
+static void relay_count(void *ud, size_t n) {
+  relay_ud *r = ud;
+  count_task *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->t.run = count_run;
+  c->count = r->count;
+  c->ctx = r->count_ctx;
+  c->n = n;
+  if (r->g->env.post(r->g->env.ctx, r->to, &c->t) != 0) free(c);
+}
+
 /* Broadcast with ack on this loop for another loop's caller: a relay ack
  * object sends each client's answer back; this loop's own ack id goes on
- * the packet (ids are per namespace replica), so it is encoded again here. */
-static size_t op_broadcast_ack(op_task *o, loops_adapter *la) {
+ * the packet (ids are per namespace replica), so it is encoded again here.
+ * Local: returns the clients reached here. Forwarded (to loop 0's cluster
+ * adapter): each server's count goes back through relay_count. */
+static size_t op_broadcast_ack(op_task *o, const sio_adapter_host *h, sio_adapter *to,
+                               int forwarded) {
   relay_ud *r = calloc(1, sizeof *r);
-  size_t n = 0;
+  relay_ud tmp = op_relay(o);
   if (!r) {
-    relay_free(&(relay_ud){o->g, o->from, o->ack, o->remote, o->unref});
+    relay_free_copy(&tmp);
     return 0;
   }
-  *r = (relay_ud){o->g, o->from, o->ack, o->remote, o->unref};
-  const sio_adapter_host *h = &la->base.host;
+  *r = tmp;
   void *relay = h->ack_relay(h->ctx, relay_answer, r, relay_free, o->o.o.timeout_ms);
   if (!relay) return 0; /* relay_free already ran */
   sio_msg_release(&o->m);
   o->m.id = h->next_ack_id(h->ctx);
-  la->inner->ops->broadcast_with_ack(la->inner, &o->m, &o->o.o, count_into, relay, &n);
+  size_t n = 0;
+  if (forwarded) to->ops->broadcast_with_ack(to, &o->m, &o->o.o, relay_count, relay, r);
+  else to->ops->broadcast_with_ack(to, &o->m, &o->o.o, count_into, relay, &n);
   h->ack_unref(relay);
   return n;
 }
 
+/* Answers of loop 0's cluster adapter to a forwarded operation. */
+typedef struct fwd_ctx {
+  sio_loops *g;
+  size_t to;
+  char *nsp;
+  unsigned long long id;
+} fwd_ctx;
+
+static fwd_ctx *fwd_ctx_new(const op_task *o) {
+  fwd_ctx *f = calloc(1, sizeof *f);
+  char *nsp = f ? strdup(o->nsp) : NULL;
+  if (!nsp) {
+    free(f);
+    return NULL;
+  }
+  *f = (fwd_ctx){o->g, o->from, nsp, o->id};
+  return f;
+}
+
+static void fwd_ctx_free(fwd_ctx *f) {
+  free(f->nsp);
+  free(f);
+}
+
+static void fwd_fetched(void *ctx, int err, json_t *sockets) {
+  fwd_ctx *f = ctx;
+  json_t *copy = sockets ? json_deep_copy(sockets) : json_array();
+  json_decref(sockets);
+  answer_full(f->g, f->to, f->nsp, f->id, 0, copy, err, NULL, 0);
+  fwd_ctx_free(f);
+}
+
+static void fwd_counted(void *ctx, size_t n) {
+  fwd_ctx *f = ctx;
+  answer(f->g, f->to, f->nsp, f->id, n, NULL);
+  fwd_ctx_free(f);
+}
+
+static void fwd_sse(void *ctx, int err, json_t *responses, sio_buf *const *bins,
+                    size_t nbins) {
+  fwd_ctx *f = ctx;
+  json_t *copy = responses ? json_deep_copy(responses) : json_array();
+  json_decref(responses);
+  sio_buf **b = bufs_share(f->g, bins, nbins);
+  answer_full(f->g, f->to, f->nsp, f->id, 0, copy, err, b, b ? nbins : 0);
+  fwd_ctx_free(f);
+}
+
 static void op_run(sio_loops_task *t, int cancelled) {
   op_task *o = (op_task *)t;
-  loops_adapter *la = cancelled ? NULL : lookup(o->g, o->to, o->nsp);
+  sio_loops *g = o->g;
+  int fwd = o->op >= FWD_BROADCAST;
+  loops_adapter *la = cancelled || fwd || o->op < 0 ? NULL : lookup(g, o->to, o->nsp);
   sio_adapter *in = la ? la->inner : NULL;
+  sio_adapter *front = !cancelled && fwd ? g->env.front(g->env.ctx, o->to, o->nsp) : NULL;
+  relay_ud tmp = op_relay(o);
   switch (o->op) {
   case OP_BROADCAST:
     if (in) in->ops->broadcast(in, &o->m, &o->o.o);
     break;
   case OP_BROADCAST_ACK: {
     size_t n = 0;
-    if (in) n = op_broadcast_ack(o, la);
-    else if (!cancelled) relay_free(&(relay_ud){o->g, o->from, o->ack, o->remote, o->unref});
-    if (!cancelled) answer(o->g, o->from, o->nsp, o->id, n, NULL);
+    if (in) n = op_broadcast_ack(o, &la->base.host, in, 0);
+    else relay_free_copy(&tmp); /* the caller's reference goes back */
+    if (!cancelled) answer(g, o->from, o->nsp, o->id, n, NULL);
     break;
   }
   case OP_FETCH: {
@@ -376,7 +532,7 @@ static void op_run(sio_loops_task *t, int cancelled) {
     /* The descriptions share the sockets' JSON: the caller gets a copy. */
     json_t *copy = list ? json_deep_copy(list) : json_array();
     json_decref(list);
-    if (!cancelled) answer(o->g, o->from, o->nsp, o->id, 0, copy);
+    if (!cancelled) answer(g, o->from, o->nsp, o->id, 0, copy);
     else json_decref(copy);
     break;
   }
@@ -389,51 +545,115 @@ static void op_run(sio_loops_task *t, int cancelled) {
   case OP_DISCONNECT:
     if (in) in->ops->disconnect_sockets(in, &o->o.o, o->close);
     break;
+  case FWD_BROADCAST:
+    if (front) front->ops->broadcast(front, &o->m, &o->o.o);
+    break;
+  case FWD_BROADCAST_ACK:
+    if (front) op_broadcast_ack(o, &front->host, front, 1);
+    else relay_free_copy(&tmp);
+    break;
+  case FWD_FETCH: {
+    fwd_ctx *f = front ? fwd_ctx_new(o) : NULL;
+    if (f) front->ops->fetch_sockets(front, &o->o.o, fwd_fetched, f);
+    else if (!cancelled) answer_full(g, o->from, o->nsp, o->id, 0, json_array(), -7, NULL, 0);
+    break;
+  }
+  case FWD_JOIN:
+    if (front) front->ops->add_sockets(front, &o->o.o, (const char *const *)o->rooms, o->nrooms);
+    break;
+  case FWD_LEAVE:
+    if (front) front->ops->del_sockets(front, &o->o.o, (const char *const *)o->rooms, o->nrooms);
+    break;
+  case FWD_DISCONNECT:
+    if (front) front->ops->disconnect_sockets(front, &o->o.o, o->close);
+    break;
+  case FWD_SSE: {
+    fwd_ctx *f = front && o->close ? fwd_ctx_new(o) : NULL;
+    if (front) front->ops->server_side_emit(front, &o->m, f ? fwd_sse : NULL, f);
+    if (o->close && !f && !cancelled)
+      answer_full(g, o->from, o->nsp, o->id, 0, json_array(), 0, NULL, 0);
+    break;
+  }
+  case FWD_COUNT: {
+    fwd_ctx *f = front ? fwd_ctx_new(o) : NULL;
+    if (f) front->ops->server_count(front, fwd_counted, f);
+    else if (!cancelled) answer(g, o->from, o->nsp, o->id, 1, NULL);
+    break;
+  }
+  default: /* never posted */
+    break;
   }
   opts_copy_clear(&o->o);
-  msg_clear(&o->m);
+  if (o->has_msg) msg_clear(&o->m);
   strv_free(o->rooms, o->nrooms);
   free(o->nsp);
   free(o);
+}
+
+static const sio_bcast_opts no_opts = {NULL, 0, NULL, 0, 0, 0};
+
+/* Posts op to loop `to`. With ack, the caller's ack object is kept (one
+ * reference) until the other side's relay ends. 0, or -1 (nothing was
+ * posted, nothing kept). */
+static int post_op(loops_adapter *la, size_t to, int op, const sio_msg *msg,
+                   const sio_bcast_opts *opts, const char *const *rooms, size_t nrooms,
+                   int close, unsigned long long id, void *ack, sio_count_cb count,
+                   void *count_ctx) {
+  sio_loops *g = la->g;
+  op_task *o = calloc(1, sizeof *o);
+  if (!o) return -1;
+  o->t.run = op_run;
+  o->g = g;
+  o->to = to;
+  o->from = la->idx;
+  o->op = -1; /* until complete: freeing runs nothing */
+  o->close = close;
+  o->id = id;
+  o->remote = la->base.host.ack_remote;
+  o->unref = la->base.host.ack_unref;
+  o->count = count;
+  o->count_ctx = count_ctx;
+  int bad = !(o->nsp = strdup(la->nsp)) || opts_copy_init(&o->o, opts ? opts : &no_opts) != 0;
+  if (!bad && msg) {
+    o->has_msg = 1;
+    bad = msg_copy(g, &o->m, msg, o->nsp) != 0;
+  }
+  if (!bad && nrooms) {
+    o->rooms = strv_copy(rooms, nrooms);
+    o->nrooms = nrooms;
+    bad = !o->rooms;
+  }
+  if (bad) {
+    op_run(&o->t, 1);
+    return -1;
+  }
+  o->op = op;
+  if (ack) o->ack = la->base.host.ack_ref(ack); /* released by the relay's end */
+  if (g->env.post(g->env.ctx, to, &o->t) != 0) {
+    if (ack) la->base.host.ack_unref(ack);
+    o->op = -1;
+    op_run(&o->t, 1);
+    return -1;
+  }
+  return 0;
 }
 
 /* Posts op to every other loop; returns how many took it. */
 static size_t fan_out(loops_adapter *la, int op, const sio_msg *msg,
                       const sio_bcast_opts *opts, const char *const *rooms,
                       size_t nrooms, int close, unsigned long long id, void *ack) {
-  sio_loops *g = la->g;
   size_t posted = 0;
-  for (size_t j = 0; j < g->env.n; j++) {
-    if (j == la->idx) continue;
-    op_task *o = calloc(1, sizeof *o);
-    if (!o) continue;
-    o->t.run = op_run;
-    o->g = g;
-    o->to = j;
-    o->from = la->idx;
-    o->op = op;
-    o->close = close;
-    o->id = id;
-    o->ack = ack;
-    o->remote = la->base.host.ack_remote;
-    o->unref = la->base.host.ack_unref;
-    int bad = !(o->nsp = strdup(la->nsp)) || opts_copy_init(&o->o, opts) != 0;
-    if (!bad && msg) bad = msg_copy(g, &o->m, msg, o->nsp) != 0;
-    if (!bad && nrooms) {
-      o->rooms = strv_copy(rooms, nrooms);
-      o->nrooms = nrooms;
-      bad = !o->rooms;
-    }
-    if (!bad && ack) la->base.host.ack_ref(ack); /* released by the relay's end */
-    if (bad || g->env.post(g->env.ctx, j, &o->t) != 0) {
-      if (!bad && ack) la->base.host.ack_unref(ack);
-      o->op = -1; /* nothing to run: just free */
-      op_run(&o->t, 1);
-      continue;
-    }
-    posted++;
-  }
+  for (size_t j = 0; j < la->g->env.n; j++)
+    if (j != la->idx &&
+        post_op(la, j, op, msg, opts, rooms, nrooms, close, id, ack, NULL, NULL) == 0)
+      posted++;
   return posted;
+}
+
+/* 1 when this operation goes to loop 0's cluster adapter: a cluster is
+ * there, this is another loop, and the operation is not `local`. */
+static int forwards(const loops_adapter *la, const sio_bcast_opts *o) {
+  return la->g->forward && la->idx != 0 && !(o && (o->flags & SIO_BC_LOCAL));
 }
 
 /* ------------------------------------------------------------- the ops */
@@ -475,6 +695,10 @@ static void la_del_all(sio_adapter *a, const char *sid) {
 static void la_broadcast(sio_adapter *a, sio_msg *msg, const sio_bcast_opts *o) {
   loops_adapter *la = (loops_adapter *)a;
   la->g->env.encode(la->g->env.ctx, msg);
+  if (forwards(la, o)) { /* loop 0's cluster adapter: Redis, then every loop */
+    post_op(la, 0, FWD_BROADCAST, msg, o, NULL, 0, 0, 0, NULL, NULL, NULL);
+    return;
+  }
   fan_out(la, OP_BROADCAST, msg, o, NULL, 0, 0, 0, NULL);
   la->inner->ops->broadcast(la->inner, msg, o);
 }
@@ -485,6 +709,14 @@ static void la_broadcast_with_ack(sio_adapter *a, sio_msg *msg,
                                   const sio_bcast_opts *o, sio_count_cb count,
                                   void *ack, void *ctx) {
   loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, o)) {
+    /* Loop 0's cluster adapter reports each server's count (through the
+     * relay) and every answer; ctx lives as long as ack (it is the
+     * Socket.IO layer's ack object). */
+    la->g->env.encode(la->g->env.ctx, msg);
+    post_op(la, 0, FWD_BROADCAST_ACK, msg, o, NULL, 0, 0, 0, ack, count, ctx);
+    return;
+  }
   pend *p = calloc(1, sizeof *p);
   unsigned long long id = p ? pend_add(la, p) : 0;
   if (!id) { /* out of memory: this loop only */
@@ -501,7 +733,7 @@ static void la_broadcast_with_ack(sio_adapter *a, sio_msg *msg,
   p->remaining += fan_out(la, OP_BROADCAST_ACK, msg, o, NULL, 0, 0, id, ack);
   size_t n = 0;
   la->inner->ops->broadcast_with_ack(la->inner, msg, o, count_into, ack, &n);
-  pend_answer(la, id, n, NULL);
+  pend_answer(la, id, n, NULL, 0, NULL, 0);
 }
 
 static void la_sockets(sio_adapter *a, const char *const *rooms, size_t n,
@@ -518,6 +750,18 @@ static const sio_map *la_socket_rooms(sio_adapter *a, const char *sid) {
 static void la_fetch_sockets(sio_adapter *a, const sio_bcast_opts *o,
                              sio_fetch_cb cb, void *ctx) {
   loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, o)) {
+    pend *q;
+    unsigned long long qid = pend_new(la, PEND_FETCH, 1, &q);
+    if (qid) {
+      q->fetched = cb;
+      q->ctx = ctx;
+      q->list = json_array();
+      if (post_op(la, 0, FWD_FETCH, NULL, o, NULL, 0, 0, qid, NULL, NULL, NULL) != 0)
+        pend_finish(la, pend_take(la, qid), -7);
+      return;
+    }
+  }
   json_t *local = NULL;
   la->inner->ops->fetch_sockets(la->inner, o, fetch_into, &local);
   pend *p = calloc(1, sizeof *p);
@@ -533,12 +777,16 @@ static void la_fetch_sockets(sio_adapter *a, const sio_bcast_opts *o,
   p->list = local ? local : json_array();
   p->remaining = 1;
   p->remaining += fan_out(la, OP_FETCH, NULL, o, NULL, 0, 0, id, NULL);
-  pend_answer(la, id, 0, NULL);
+  pend_answer(la, id, 0, NULL, 0, NULL, 0);
 }
 
 static void la_add_sockets(sio_adapter *a, const sio_bcast_opts *o,
                            const char *const *rooms, size_t n) {
   loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, o)) {
+    post_op(la, 0, FWD_JOIN, NULL, o, rooms, n, 0, 0, NULL, NULL, NULL);
+    return;
+  }
   fan_out(la, OP_JOIN, NULL, o, rooms, n, 0, 0, NULL);
   la->inner->ops->add_sockets(la->inner, o, rooms, n);
 }
@@ -546,25 +794,60 @@ static void la_add_sockets(sio_adapter *a, const sio_bcast_opts *o,
 static void la_del_sockets(sio_adapter *a, const sio_bcast_opts *o,
                            const char *const *rooms, size_t n) {
   loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, o)) {
+    post_op(la, 0, FWD_LEAVE, NULL, o, rooms, n, 0, 0, NULL, NULL, NULL);
+    return;
+  }
   fan_out(la, OP_LEAVE, NULL, o, rooms, n, 0, 0, NULL);
   la->inner->ops->del_sockets(la->inner, o, rooms, n);
 }
 
 static void la_disconnect_sockets(sio_adapter *a, const sio_bcast_opts *o, int close) {
   loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, o)) {
+    post_op(la, 0, FWD_DISCONNECT, NULL, o, NULL, 0, close, 0, NULL, NULL, NULL);
+    return;
+  }
   fan_out(la, OP_DISCONNECT, NULL, o, NULL, 0, close, 0, NULL);
   la->inner->ops->disconnect_sockets(la->inner, o, close);
 }
 
-/* The other loops are this server: they get no server-side events. */
+/* The other loops are this server: they get no server-side events; the
+ * other servers hear them through loop 0's cluster adapter. */
 static void la_server_side_emit(sio_adapter *a, sio_msg *msg, sio_sse_cb cb, void *ctx) {
-  sio_adapter *in = ((loops_adapter *)a)->inner;
-  in->ops->server_side_emit(in, msg, cb, ctx);
+  loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, NULL)) {
+    pend *p = NULL;
+    unsigned long long id = cb ? pend_new(la, PEND_SSE, 1, &p) : 0;
+    if (id) {
+      p->sse = cb;
+      p->ctx = ctx;
+    }
+    if (!cb || id) {
+      if (post_op(la, 0, FWD_SSE, msg, NULL, NULL, 0, id != 0, id, NULL, NULL, NULL) != 0 &&
+          id)
+        pend_finish(la, pend_take(la, id), -7);
+      return;
+    }
+  }
+  la->inner->ops->server_side_emit(la->inner, msg, cb, ctx);
 }
 
+/* Loops are not servers: the count is the cluster's (1 without one). */
 static void la_server_count(sio_adapter *a, sio_count_cb cb, void *ctx) {
-  sio_adapter *in = ((loops_adapter *)a)->inner;
-  in->ops->server_count(in, cb, ctx);
+  loops_adapter *la = (loops_adapter *)a;
+  if (forwards(la, NULL)) {
+    pend *p;
+    unsigned long long id = pend_new(la, PEND_COUNT, 1, &p);
+    if (id) {
+      p->count = cb;
+      p->ctx = ctx;
+      if (post_op(la, 0, FWD_COUNT, NULL, NULL, NULL, 0, 0, id, NULL, NULL, NULL) != 0)
+        pend_finish(la, pend_take(la, id), -7);
+      return;
+    }
+  }
+  la->inner->ops->server_count(la->inner, cb, ctx);
 }
 
 static void la_rooms(sio_adapter *a, sio_map *out) {

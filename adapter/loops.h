@@ -6,7 +6,8 @@
  * broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets) run
  * on the calling loop and are posted, as messages, to every other loop.
  * serverSideEmit and serverCount are the inner adapter's: loops are not
- * servers. A broadcast is encoded once on the calling loop; its encoded
+ * servers. With a cluster adapter it lives on loop 0 only, around loop 0's
+ * loops adapter; the other loops forward cluster-wide work to it. A broadcast is encoded once on the calling loop; its encoded
  * buffers are marked shared and handed to every loop.
  *
  * Threads: a loops adapter is used only on its own loop's thread. The
@@ -37,10 +38,18 @@ typedef struct sio_loops_env {
   int (*encode)(void *ctx, sio_msg *msg);
   /* Marks a buffer as crossing loops (atomic counts from now on). */
   void (*share)(sio_buf *b);
+  /* On loop `loop`'s thread: that loop's namespace adapter for nsp (made
+   * when missing), the one a cluster adapter wraps on loop 0. */
+  sio_adapter *(*front)(void *ctx, size_t loop, const char *nsp);
 } sio_loops_env;
 
 /* NULL when out of memory. env is copied. */
 sio_loops *sio_loops_new(const sio_loops_env *env);
+/* With a cluster adapter (Redis) on loop 0 wrapping loop 0's loops
+ * adapter: the other loops forward what must leave the process (every
+ * operation without the `local` flag, serverSideEmit, serverCount) to it.
+ * Set while no loop thread runs. */
+void sio_loops_set_forward(sio_loops *g, int on);
 /* After every loops adapter was freed. */
 void sio_loops_free(sio_loops *g);
 

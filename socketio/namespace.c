@@ -180,13 +180,23 @@ static void host_room_changed(void *ctx, const char *sid, const char *room, int 
   if (nsp->srv->admin) sio_admin_room(nsp, sid, room, joined);
 }
 
+static sio_adapter *host_local_new(void *ctx);
+
 sio_adapter_host sio_nsp_host(sio_namespace *nsp) {
   sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect,
                            host_ack_ref, host_ack_unref, host_ack_remote,
                            host_ack_relay, host_next_ack_id, host_server_side,
                            nsp->srv->o.recovery ? nsp->srv->o.recovery_max_disconnection_ms : 0,
-                           host_room_changed};
+                           host_room_changed, host_local_new};
   return host;
+}
+
+/* A cluster adapter's local part: with several loops, the loops layer
+ * (the cluster adapter lives on loop 0 and sees the whole process). */
+static sio_adapter *host_local_new(void *ctx) {
+  sio_namespace *nsp = ctx;
+  sio_adapter_host host = sio_nsp_host(nsp);
+  return sio_group_adapter(nsp->srv, nsp->name, sio_memory_adapter_new(&host));
 }
 
 sio_namespace *sio_nsp_create(sio_server *srv, const char *name) {
@@ -198,7 +208,8 @@ sio_namespace *sio_nsp_create(sio_server *srv, const char *name) {
   sio_adapter_host host = sio_nsp_host(nsp);
   nsp->adapter = srv->adapter_new ? srv->adapter_new(srv->adapter_ud, name, &host)
                                   : sio_memory_adapter_new(&host);
-  nsp->adapter = sio_group_adapter(srv, name, nsp->adapter); /* several loops */
+  if (!srv->adapter_new) /* several loops (a cluster adapter wraps its own) */
+    nsp->adapter = sio_group_adapter(srv, name, nsp->adapter);
   if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
   if (!nsp->name || !nsp->adapter || (srv->o.recovery && !nsp->rec) ||
       sio_map_put(&srv->nsps, name, nsp) < 0) {

@@ -80,6 +80,14 @@ static int env_encode(void *ctx, sio_msg *msg) {
 
 static void env_share(sio_buf *b) { sio_buf_share(b); }
 
+static sio_adapter *env_front(void *ctx, size_t loop, const char *name) {
+  sio_group *g = ctx;
+  sio_server *r = g->reps[loop];
+  sio_namespace *nsp = sio_map_get(&r->nsps, name);
+  if (!nsp && !r->closing) nsp = sio_nsp_create(r, name);
+  return nsp ? nsp->adapter : NULL;
+}
+
 sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner) {
   sio_group *g = group_of(srv);
   if (!g || !inner) return inner;
@@ -93,7 +101,7 @@ int sio_group_new(sio_server *srv, size_t n) {
   if (!g) return -1;
   g->n = n;
   g->reps = calloc(n, sizeof *g->reps);
-  sio_loops_env env = {n, g, env_post, env_encode, env_share};
+  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front};
   g->loops = g->reps ? sio_loops_new(&env) : NULL;
   if (!g->loops) {
     free(g->reps);

@@ -186,6 +186,8 @@ void sio_redis_options_init(sio_redis_options *o) {
 
 int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
                          size_t errlen) {
+  /* Several loops: the adapter lives on loop 0, the others forward to it. */
+  srv = sio_server_worker(srv, 0);
   void *cl = o && o->streams ? (void *)sio_streams_cluster_new(srv->base, o, err, errlen)
                              : (void *)sio_redis_cluster_new(srv->base, o, err, errlen);
   if (!cl) return SIO_ERR_INVALID;
@@ -207,6 +209,7 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
     nsp->adapter->ops->free(nsp->adapter);
     nsp->adapter = a;
   }
+  if (srv->group) sio_loops_set_forward(srv->group->loops, 1);
   return SIO_OK;
 }
 
