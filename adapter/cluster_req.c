@@ -166,7 +166,7 @@ static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
     sio_log(SIO_LOG_WARN, r->set->tag, "request %s (type %d) on %s timed out: only %zu "
             "responses received out of %zu", r->id, r->kind, r->set->nsp, r->got,
             r->expected);
-  sio_m.adapter_timeouts[m_kind(r->kind)]++;
+  SIO_M_ADD(sio_m.adapter_timeouts[m_kind(r->kind)], 1);
   req_finish(r, ERR_TIMEOUT);
 }
 
@@ -175,7 +175,7 @@ static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
 static sio_creq *req_new(sio_creq_set *s, int kind, unsigned timeout_ms) {
   sio_creq *r = calloc(1, sizeof *r);
   if (!r) return NULL;
-  sio_m.adapter_requests[m_kind(kind)]++;
+  SIO_M_ADD(sio_m.adapter_requests[m_kind(kind)], 1);
   r->set = s;
   r->kind = kind;
   sio_map_init(&r->waiting);

@@ -34,7 +34,7 @@ static int host_deliver(void *ctx, const char *sid, sio_msg *msg,
   }
   sio_socket_notify_outgoing(s, msg);
   int w = s->client ? sio_client_write(s->client, msg, flags) : 0;
-  sio_m.broadcast_deliveries += (uint64_t)w;
+  SIO_M_ADD(sio_m.broadcast_deliveries, w);
   return w;
 }
 
@@ -210,6 +210,7 @@ sio_namespace *sio_nsp_create(sio_server *srv, const char *name) {
                                   : sio_memory_adapter_new(&host);
   if (!srv->adapter_new) /* several loops (a cluster adapter wraps its own) */
     nsp->adapter = sio_group_adapter(srv, name, nsp->adapter);
+  sio_group_gauge(srv, name, 0);
   if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
   if (!nsp->name || !nsp->adapter || (srv->o.recovery && !nsp->rec) ||
       sio_map_put(&srv->nsps, name, nsp) < 0) {

@@ -110,6 +110,8 @@ int sio_group_new(sio_server *srv, size_t n) {
   }
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
+  pthread_mutex_init(&g->gauge_mu, NULL);
+  sio_map_init(&g->nsp_sockets);
   g->reps[0] = srv;
   srv->group = g;
   for (size_t i = 1; i < n; i++) {
@@ -125,6 +127,7 @@ int sio_group_new(sio_server *srv, size_t n) {
     for (sio_map_entry *e = sio_map_first(&r->nsps, &it); e;
          e = sio_map_next(&r->nsps, e, &it)) {
       sio_namespace *nsp = e->value;
+      sio_group_gauge(r, nsp->name, 0);
       nsp->adapter = sio_group_adapter(r, nsp->name, nsp->adapter);
       if (!nsp->adapter) return -1;
     }
@@ -200,8 +203,41 @@ void sio_group_free(sio_server *srv) {
   sio_loops_free(g->loops);
   pthread_mutex_destroy(&g->mu);
   pthread_cond_destroy(&g->cv);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&g->nsp_sockets, &it); e;
+       e = sio_map_next(&g->nsp_sockets, e, &it))
+    free(e->value);
+  sio_map_clear(&g->nsp_sockets);
+  pthread_mutex_destroy(&g->gauge_mu);
   free(g->reps);
   free(g);
+}
+
+/* -------------------------------------------------------------- gauges */
+
+void sio_group_gauge(sio_server *srv, const char *nsp, long delta) {
+  sio_group *g = group_of(srv);
+  if (!g) return;
+  pthread_mutex_lock(&g->gauge_mu);
+  long *n = sio_map_get(&g->nsp_sockets, nsp);
+  if (!n && (n = calloc(1, sizeof *n)) && sio_map_put(&g->nsp_sockets, nsp, n) < 0) {
+    free(n);
+    n = NULL;
+  }
+  if (n) *n += delta;
+  pthread_mutex_unlock(&g->gauge_mu);
+}
+
+void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
+                      void *ud) {
+  sio_group *g = group_of(srv);
+  if (!g) return;
+  pthread_mutex_lock(&g->gauge_mu);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&g->nsp_sockets, &it); e;
+       e = sio_map_next(&g->nsp_sockets, e, &it))
+    fn(e->key, *(long *)e->value, ud);
+  pthread_mutex_unlock(&g->gauge_mu);
 }
 
 /* ------------------------------------------------------------ posting */

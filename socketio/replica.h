@@ -20,6 +20,9 @@ typedef struct sio_group {
   pthread_mutex_t mu;      /* teardown handshake only */
   pthread_cond_t cv;
   size_t torn_down;
+  /* Connected sockets per namespace name over every loop (metrics). */
+  pthread_mutex_t gauge_mu;
+  sio_map nsp_sockets;     /* name -> long * */
 } sio_group;
 
 /* Builds replicas 1..n-1 beside srv (replica 0) and wraps every
@@ -37,6 +40,12 @@ sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *srv);
 int sio_setup_all(const sio_server *srv);
 /* The adapter a new namespace of srv gets around inner (owned). */
 sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner);
+/* Metrics gauges over every loop: delta to namespace name's connected
+ * sockets (0 registers the name). Any loop. */
+void sio_group_gauge(sio_server *srv, const char *nsp, long delta);
+/* fn(name, count, ud) for each namespace, under the gauge lock. */
+void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
+                      void *ud);
 /* Replica 0's close/free reaching replicas 1..n-1 (each on its loop). */
 void sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms);
 void sio_group_teardown(sio_server *srv);
