@@ -1,7 +1,7 @@
 /*
  * One Socket.IO server over N event loops: one sio_server replica per
  * Engine.IO replica (sio_options.eio.workers), joined by the loops layer
- * (adapter/loops.h). Replica 0 is the object the application holds; a
+ * (adapter/loops_adapter.h). Replica 0 is the object the application holds; a
  * pointer to a replica-0 object used on another loop's thread is mapped
  * to that loop's twin here.
  */
@@ -10,7 +10,7 @@
 #include <pthread.h>
 
 #include "internal.h"
-#include "loops.h"
+#include "loops_adapter.h"
 
 typedef struct sio_group {
   size_t n;

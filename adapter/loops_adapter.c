@@ -1,12 +1,12 @@
 /*
- * The in-process loops layer (see loops.h): every replica of a namespace
+ * The in-process loops layer (see loops_adapter.h): every replica of a namespace
  * has one loops adapter around its in-memory adapter. Local work runs at
  * once; every other loop gets a message carrying what it needs (copied
  * JSON, shared buffers, copied rooms), and answers come back as messages
  * to the calling loop, keyed by an id in the caller's pending map, so an
  * answer that outlives its caller finds nothing and is dropped.
  */
-#include "loops.h"
+#include "loops_adapter.h"
 
 #include <stdio.h>
 #include <stdlib.h>

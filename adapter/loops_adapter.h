@@ -14,8 +14,8 @@
  * group (sio_loops) is made and freed on the creating thread while no loop
  * thread runs, or after they all stopped; post may be called from any loop.
  */
-#ifndef SIO_LOOPS_H
-#define SIO_LOOPS_H
+#ifndef SIO_LOOPS_ADAPTER_H
+#define SIO_LOOPS_ADAPTER_H
 #include <stddef.h>
 
 #include "adapter.h"
