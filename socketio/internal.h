@@ -233,12 +233,29 @@ void sio_replica_close(sio_server *srv, int graceful, unsigned deadline_ms);
 void sio_replica_teardown(sio_server *srv);
 void sio_replica_free(sio_server *srv);
 
-/* replica.c: how many replicas a setup call on srv reaches, and the i-th
- * twin of nsp among them (the current loop's when n is 1). */
-size_t sio_twin_count(const sio_server *srv);
-sio_namespace *sio_twin_pick(sio_namespace *nsp, size_t i, size_t n);
+/* replica.c: pointers of replica 0 mapped to the current loop's twin. */
 sio_namespace *sio_nsp_here(sio_namespace *nsp);
 sio_server *sio_here(sio_server *srv);
+/* Setup calls (socketio.h's thread rules). 1 when one on srv must reach
+ * every replica (several loops): the caller applies it to its own loop's
+ * replica, then sio_setup_others to the rest. */
+int sio_setup_context(sio_server *srv);
+enum { SIO_SETUP_USE, SIO_SETUP_ON_CONNECTION, SIO_SETUP_ON_SERVER_SIDE, SIO_SETUP_OF,
+       SIO_SETUP_MATCH, SIO_SETUP_REGEX, SIO_SETUP_ON_REQUEST };
+/* Applies a setup call to every replica but srv (the caller's, done
+ * already): at once before listen, else as a task on each loop. nsp names
+ * the namespace (NULL for server calls); str is copied. */
+void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char *str,
+                      void (*fn)(void), void *ud);
+/* One replica each (middleware.c, namespace.c, server.c). */
+void sio_use_one(sio_namespace *nsp, sio_middleware_fn fn, void *ud);
+void sio_on_connection_one(sio_namespace *nsp, sio_connection_fn fn, void *ud);
+void sio_on_server_side_one(sio_namespace *nsp, const char *event, sio_server_side_fn fn,
+                            void *ud);
+sio_namespace *sio_of_one(sio_server *srv, const char *name);
+sio_namespace *sio_of_match_one(sio_server *srv, sio_nsp_match_fn match, void *ud);
+sio_namespace *sio_of_regex_one(sio_server *srv, const char *pattern);
+void sio_on_request_one(sio_server *srv, eio_request_handler cb, void *ud);
 
 /* namespace.c */
 sio_namespace *sio_nsp_create(sio_server *srv, const char *name);

@@ -98,7 +98,7 @@ static void packet_run(sio_next *n) {
   next_free(n);
 }
 
-static void use_one(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
+void sio_use_one(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
   if (!nsp) return;
   fn_ud *v = realloc(nsp->mws, (nsp->nmws + 1) * sizeof *v);
   if (!v) return;
@@ -107,7 +107,7 @@ static void use_one(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
   v[nsp->nmws++].ud = ud;
 }
 
-static void on_connection_one(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
+void sio_on_connection_one(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
   if (!nsp) return;
   fn_ud *v = realloc(nsp->conns, (nsp->nconns + 1) * sizeof *v);
   if (!v) return;
@@ -116,16 +116,19 @@ static void on_connection_one(sio_namespace *nsp, sio_connection_fn fn, void *ud
   v[nsp->nconns++].ud = ud;
 }
 
-/* Setup calls: every replica's twin (several loops, before listen), else
- * the current loop's. */
+/* Setup calls: this loop's replica, then every other one's twin. */
 void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
-  size_t n = sio_twin_count(nsp->srv);
-  for (size_t i = 0; i < n; i++) use_one(sio_twin_pick(nsp, i, n), fn, ud);
+  nsp = sio_nsp_here(nsp);
+  sio_use_one(nsp, fn, ud);
+  if (sio_setup_context(nsp->srv))
+    sio_setup_others(nsp->srv, SIO_SETUP_USE, nsp, NULL, (void (*)(void))fn, ud);
 }
 
 void sio_on_connection(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
-  size_t n = sio_twin_count(nsp->srv);
-  for (size_t i = 0; i < n; i++) on_connection_one(sio_twin_pick(nsp, i, n), fn, ud);
+  nsp = sio_nsp_here(nsp);
+  sio_on_connection_one(nsp, fn, ud);
+  if (sio_setup_context(nsp->srv))
+    sio_setup_others(nsp->srv, SIO_SETUP_ON_CONNECTION, nsp, NULL, (void (*)(void))fn, ud);
 }
 
 /* Starts the namespace middlewares of a new socket. */

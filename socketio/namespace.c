@@ -96,8 +96,8 @@ typedef struct ss_ack_list {
   sio_ack *head;
 } ss_ack_list;
 
-static void on_server_side_one(sio_namespace *nsp, const char *event,
-                               sio_server_side_fn fn, void *ud) {
+void sio_on_server_side_one(sio_namespace *nsp, const char *event,
+                            sio_server_side_fn fn, void *ud) {
   if (!nsp) return;
   ss_handler *h = calloc(1, sizeof *h);
   if (!h || !(h->event = strdup(event))) {
@@ -113,8 +113,10 @@ static void on_server_side_one(sio_namespace *nsp, const char *event,
 
 void sio_on_server_side(sio_namespace *nsp, const char *event,
                         sio_server_side_fn fn, void *ud) {
-  size_t n = sio_twin_count(nsp->srv);
-  for (size_t i = 0; i < n; i++) on_server_side_one(sio_twin_pick(nsp, i, n), event, fn, ud);
+  nsp = sio_nsp_here(nsp);
+  sio_on_server_side_one(nsp, event, fn, ud);
+  if (sio_setup_context(nsp->srv))
+    sio_setup_others(nsp->srv, SIO_SETUP_ON_SERVER_SIDE, nsp, event, (void (*)(void))fn, ud);
 }
 
 void sio_server_count(sio_namespace *nsp, sio_server_count_fn cb, void *ud) {
@@ -253,6 +255,15 @@ void sio_nsp_free(sio_namespace *nsp) {
 
 sio_namespace *sio_of(sio_server *srv, const char *name) {
   srv = sio_here(srv);
+  size_t had = srv->nsps.count;
+  sio_namespace *nsp = sio_of_one(srv, name);
+  /* A new one with several loops: every replica gets its twin. */
+  if (nsp && srv->nsps.count != had && sio_setup_context(srv))
+    sio_setup_others(srv, SIO_SETUP_OF, nsp, NULL, NULL, NULL);
+  return nsp;
+}
+
+sio_namespace *sio_of_one(sio_server *srv, const char *name) {
   char *norm = NULL;
   if (name[0] != '/') {
     if (asprintf(&norm, "/%s", name) < 0) return NULL;
@@ -261,9 +272,6 @@ sio_namespace *sio_of(sio_server *srv, const char *name) {
   sio_namespace *nsp = sio_map_get(&srv->nsps, name);
   if (!nsp) nsp = sio_nsp_create(srv, name);
   free(norm);
-  /* Setup with several loops: every replica gets its twin now. */
-  size_t n = nsp ? sio_twin_count(srv) : 1;
-  for (size_t i = 1; i < n; i++) sio_twin_pick(nsp, i, n);
   return nsp;
 }
 
@@ -288,7 +296,7 @@ static sio_namespace *parent_new(sio_server *srv) {
   return p;
 }
 
-static sio_namespace *of_match_one(sio_server *srv, sio_nsp_match_fn match, void *ud) {
+sio_namespace *sio_of_match_one(sio_server *srv, sio_nsp_match_fn match, void *ud) {
   sio_namespace *p = parent_new(srv);
   if (p) {
     p->match = match;
@@ -301,13 +309,13 @@ static sio_namespace *of_match_one(sio_server *srv, sio_nsp_match_fn match, void
  * each), else on the current loop's. */
 sio_namespace *sio_of_match(sio_server *srv, sio_nsp_match_fn match, void *ud) {
   srv = sio_here(srv);
-  size_t n = sio_twin_count(srv);
-  sio_namespace *p = of_match_one(srv, match, ud);
-  for (size_t i = 1; p && i < n; i++) of_match_one(sio_server_worker(srv, i), match, ud);
+  sio_namespace *p = sio_of_match_one(srv, match, ud);
+  if (p && sio_setup_context(srv))
+    sio_setup_others(srv, SIO_SETUP_MATCH, NULL, NULL, (void (*)(void))match, ud);
   return p;
 }
 
-static sio_namespace *of_regex_one(sio_server *srv, const char *pattern) {
+sio_namespace *sio_of_regex_one(sio_server *srv, const char *pattern) {
   regex_t re;
   if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) return NULL;
   sio_namespace *p = parent_new(srv);
@@ -322,9 +330,8 @@ static sio_namespace *of_regex_one(sio_server *srv, const char *pattern) {
 
 sio_namespace *sio_of_regex(sio_server *srv, const char *pattern) {
   srv = sio_here(srv);
-  size_t n = sio_twin_count(srv);
-  sio_namespace *p = of_regex_one(srv, pattern);
-  for (size_t i = 1; p && i < n; i++) of_regex_one(sio_server_worker(srv, i), pattern);
+  sio_namespace *p = sio_of_regex_one(srv, pattern);
+  if (p && sio_setup_context(srv)) sio_setup_others(srv, SIO_SETUP_REGEX, NULL, pattern, NULL, NULL);
   return p;
 }
 

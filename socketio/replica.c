@@ -20,10 +20,9 @@ sio_server *sio_here(sio_server *srv) {
   return g->reps[eio_server_worker_index(cur)];
 }
 
-int sio_setup_all(const sio_server *srv) {
-  sio_group *g = group_of(srv);
-  return g && !g->listening;
-}
+/* Every setup call reaches every replica, whichever loop makes it: the
+ * process is one server. */
+int sio_setup_context(sio_server *srv) { return group_of(srv) != NULL; }
 
 sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *to) {
   sio_server *from = nsp->srv;
@@ -33,12 +32,9 @@ sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *to) {
       if (from->parents[i] == nsp) return i < to->nparents ? to->parents[i] : NULL;
     return NULL;
   }
-  if (nsp->parent) { /* a dynamic child: made on each loop as clients come */
-    sio_namespace *t = sio_map_get(&to->nsps, nsp->name);
-    return t;
-  }
   sio_namespace *t = sio_map_get(&to->nsps, nsp->name);
-  return t ? t : sio_nsp_create(to, nsp->name);
+  /* A dynamic child is made on each loop as clients come. */
+  return t || nsp->parent ? t : sio_nsp_create(to, nsp->name);
 }
 
 sio_namespace *sio_nsp_here(sio_namespace *nsp) {
@@ -49,13 +45,112 @@ sio_namespace *sio_nsp_here(sio_namespace *nsp) {
   return t ? t : nsp;
 }
 
-size_t sio_twin_count(const sio_server *srv) {
-  return sio_setup_all(srv) ? srv->group->n : 1;
+/* ---------------------------------------------------------- setup calls */
+
+/* A setup call for the other replicas; the namespace is named by parent
+ * index or by name (pointers belong to replica 0's loop). */
+typedef struct setup_op {
+  int kind;
+  int parent;
+  size_t index;
+  char *name, *str;
+  void (*fn)(void);
+  void *ud;
+  int refs; /* tasks still to run (atomic) */
+} setup_op;
+
+static void setup_op_free(setup_op *op) {
+  free(op->name);
+  free(op->str);
+  free(op);
 }
 
-sio_namespace *sio_twin_pick(sio_namespace *nsp, size_t i, size_t n) {
-  if (n == 1) return sio_nsp_here(nsp);
-  return sio_nsp_twin(nsp, nsp->srv->group->reps[i]);
+static sio_namespace *setup_nsp(sio_server *rep, const setup_op *op) {
+  if (op->parent) return op->index < rep->nparents ? rep->parents[op->index] : NULL;
+  if (!op->name) return NULL;
+  sio_namespace *t = sio_map_get(&rep->nsps, op->name);
+  return t ? t : sio_nsp_create(rep, op->name);
+}
+
+static void setup_apply(sio_server *rep, const setup_op *op) {
+  sio_namespace *nsp = setup_nsp(rep, op);
+  switch (op->kind) {
+  case SIO_SETUP_USE:
+    if (nsp) sio_use_one(nsp, (sio_middleware_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_ON_CONNECTION:
+    if (nsp) sio_on_connection_one(nsp, (sio_connection_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_ON_SERVER_SIDE:
+    if (nsp) sio_on_server_side_one(nsp, op->str, (sio_server_side_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_OF: /* setup_nsp made it */
+    break;
+  case SIO_SETUP_MATCH:
+    sio_of_match_one(rep, (sio_nsp_match_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_REGEX:
+    sio_of_regex_one(rep, op->str);
+    break;
+  case SIO_SETUP_ON_REQUEST:
+    sio_on_request_one(rep, (eio_request_handler)op->fn, op->ud);
+    break;
+  }
+}
+
+typedef struct setup_task {
+  setup_op *op;
+  sio_server *rep;
+} setup_task;
+
+static void setup_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  setup_task *t = arg;
+  setup_op *op = t->op;
+  if (!cancelled) setup_apply(t->rep, op);
+  free(t);
+  if (__atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL) == 0) setup_op_free(op);
+}
+
+void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char *str,
+                      void (*fn)(void), void *ud) {
+  sio_group *g = group_of(srv);
+  setup_op *op = g ? calloc(1, sizeof *op) : NULL;
+  if (!op) return;
+  op->kind = kind;
+  op->fn = fn;
+  op->ud = ud;
+  if (nsp && nsp->is_parent) {
+    op->parent = 1;
+    for (size_t i = 0; i < nsp->srv->nparents; i++)
+      if (nsp->srv->parents[i] == nsp) op->index = i;
+  } else if (nsp) {
+    op->name = strdup(nsp->name);
+  }
+  if (str) op->str = strdup(str);
+  if ((nsp && !nsp->is_parent && !op->name) || (str && !op->str)) {
+    setup_op_free(op);
+    return;
+  }
+  if (!g->listening) { /* no loop thread runs yet */
+    for (size_t i = 0; i < g->n; i++)
+      if (g->reps[i] != srv) setup_apply(g->reps[i], op);
+    setup_op_free(op);
+    return;
+  }
+  op->refs = 1; /* this call's, until every task is posted */
+  for (size_t i = 0; i < g->n; i++) {
+    if (g->reps[i] == srv) continue;
+    setup_task *t = malloc(sizeof *t);
+    if (!t) continue;
+    *t = (setup_task){op, g->reps[i]};
+    __atomic_add_fetch(&op->refs, 1, __ATOMIC_ACQ_REL);
+    if (eio_server_post(g->reps[i]->eio, setup_run, t) != 0) {
+      __atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL);
+      free(t);
+    }
+  }
+  if (__atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL) == 0) setup_op_free(op);
 }
 
 /* --------------------------------------------------- the loops layer */

@@ -35,9 +35,6 @@ sio_namespace *sio_nsp_here(sio_namespace *nsp);
 /* nsp's twin on replica srv (created for a plain namespace when missing).
  * NULL when out of memory. */
 sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *srv);
-/* 1 when a setup call on srv must reach every replica: several loops, the
- * server not listening yet. */
-int sio_setup_all(const sio_server *srv);
 /* The adapter a new namespace of srv gets around inner (owned). */
 sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner);
 /* Metrics gauges over every loop: delta to namespace name's connected

@@ -169,13 +169,19 @@ static int http_request(const eio_request *req, eio_http_response *res, void *ud
   return srv->on_request ? srv->on_request(req, res, srv->on_request_ud) : 0;
 }
 
+void sio_on_request_one(sio_server *srv, eio_request_handler cb, void *ud) {
+  srv->on_request = cb;
+  srv->on_request_ud = ud;
+  /* The engine's handler is set on every loop at once, from replica 0's
+   * thread; http_request finds the loop's replica. */
+  if (srv->index == 0) eio_server_on_request(srv->eio, http_request, srv);
+}
+
 void sio_server_on_request(sio_server *srv, eio_request_handler cb, void *ud) {
-  for (size_t i = 0; i < sio_server_workers(srv); i++) {
-    sio_server *r = sio_server_worker(srv, i);
-    r->on_request = cb;
-    r->on_request_ud = ud;
-    eio_server_on_request(r->eio, http_request, r);
-  }
+  srv = sio_here(srv);
+  sio_on_request_one(srv, cb, ud);
+  if (sio_setup_context(srv))
+    sio_setup_others(srv, SIO_SETUP_ON_REQUEST, NULL, NULL, (void (*)(void))cb, ud);
 }
 
 void sio_redis_options_init(sio_redis_options *o) {
@@ -298,6 +304,7 @@ void sio_server_free(sio_server *srv) {
   sio_group_teardown(srv); /* the other loops free theirs on their loops */
   if (srv->eio) eio_server_free(srv->eio);
   srv->eio = NULL;
+  sio_replica_teardown(srv); /* before the loops layer goes */
   sio_group_free(srv);
   sio_replica_free(srv);
 }
