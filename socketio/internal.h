@@ -163,6 +163,7 @@ struct sio_server {
   char *metrics_path;               /* Prometheus endpoint, when on */
   json_t *empty_auth;  /* one shared {} for every CONNECT without auth */
   struct sio_group *group; /* with several loops: every replica (replica.h) */
+  sio_next *nexts;     /* middleware continuations the application holds */
   size_t index;        /* this replica's loop */
 };
 
@@ -209,6 +210,7 @@ int sio_send_packet(sio_client *c, int type, const char *nsp, long long id,
                     json_t *data, const sio_args *args, unsigned flags);
 
 /* middleware.c */
+void sio_nexts_free(sio_server *srv);
 void sio_mw_connect(sio_socket *s);
 void sio_mw_packet(sio_socket *s, const char *event, sio_args *args, sio_ack *ack);
 

@@ -30,12 +30,26 @@ struct sio_next {
   char *event;
   sio_args *args;
   sio_ack *ack;
+  /* In the server's list while the application holds it: freed with a
+   * worker loop's replica if never called (its timer went with the base). */
+  sio_server *srv;
+  sio_next *prev, *next;
 };
+
+static void next_track(sio_next *n) {
+  n->srv = n->s->nsp->srv;
+  n->next = n->srv->nexts;
+  if (n->next) n->next->prev = n;
+  n->srv->nexts = n;
+}
 
 static void nsp_run(sio_next *n);
 static void packet_run(sio_next *n);
 
 static void next_free(sio_next *n) {
+  if (n->prev) n->prev->next = n->next;
+  else if (n->srv) n->srv->nexts = n->next;
+  if (n->next) n->next->prev = n->prev;
   sio_sock_unref(n->s);
   free(n->event);
   sio_args_unref(n->args);
@@ -140,6 +154,7 @@ void sio_mw_connect(sio_socket *s) {
   }
   n->kind = NEXT_NSP;
   n->s = s;
+  next_track(n);
   sio_sock_ref(s);
   nsp_run(n);
 }
@@ -151,10 +166,17 @@ void sio_mw_packet(sio_socket *s, const char *event, sio_args *args, sio_ack *ac
   if (!n) return;
   n->kind = NEXT_PACKET;
   n->s = s;
+  next_track(n);
   sio_sock_ref(s);
   n->cur = s->mws;
   n->event = strdup(event);
   n->args = sio_args_ref(args);
   n->ack = ack;
   packet_run(n);
+}
+
+/* A worker loop's replica goes: chains the application never continued
+ * are released (their timers went with the loop's base). */
+void sio_nexts_free(sio_server *srv) {
+  while (srv->nexts) next_free(srv->nexts);
 }

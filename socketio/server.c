@@ -278,6 +278,9 @@ void sio_replica_teardown(sio_server *srv) {
     srv->orphan_acks = k->next;
     free(k);
   }
+  /* A worker loop's base goes with the server: a continuation waiting on
+   * a timer there would never run (replica 0's base is the caller's). */
+  if (srv->index) sio_nexts_free(srv);
   for (sio_client *c = srv->clients; c; c = c->next)
     if (c->connect_timer) {
       event_free(c->connect_timer);
