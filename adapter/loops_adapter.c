@@ -65,7 +65,9 @@ sio_loops *sio_loops_new(const sio_loops_env *env) {
   return g;
 }
 
-void sio_loops_set_forward(sio_loops *g, int on) { g->forward = on; }
+void sio_loops_set_forward(sio_loops *g, int on) {
+  __atomic_store_n(&g->forward, on, __ATOMIC_RELEASE);
+}
 
 void sio_loops_free(sio_loops *g) {
   if (!g) return;
@@ -653,7 +655,8 @@ static size_t fan_out(loops_adapter *la, int op, const sio_msg *msg,
 /* 1 when this operation goes to loop 0's cluster adapter: a cluster is
  * there, this is another loop, and the operation is not `local`. */
 static int forwards(const loops_adapter *la, const sio_bcast_opts *o) {
-  return la->g->forward && la->idx != 0 && !(o && (o->flags & SIO_BC_LOCAL));
+  return la->idx != 0 && __atomic_load_n(&la->g->forward, __ATOMIC_ACQUIRE) &&
+         !(o && (o->flags & SIO_BC_LOCAL));
 }
 
 /* ------------------------------------------------------------- the ops */
@@ -855,6 +858,11 @@ static void la_rooms(sio_adapter *a, sio_map *out) {
   in->ops->rooms(in, out);
 }
 
+static size_t la_room_size(sio_adapter *a, const char *room) {
+  loops_adapter *la = (loops_adapter *)a;
+  return la->g->env.room_size(la->g->env.ctx, la->nsp, room);
+}
+
 static const sio_adapter_ops la_ops = {
     la_free,          la_add_all,          la_del,
     la_del_all,       la_broadcast,        la_broadcast_with_ack,
@@ -862,6 +870,7 @@ static const sio_adapter_ops la_ops = {
     la_add_sockets,   la_del_sockets,      la_disconnect_sockets,
     la_server_side_emit, la_server_count,  la_rooms,
     NULL,             NULL,
+    la_room_size,     NULL,
 };
 
 sio_adapter *sio_loops_adapter_new(sio_loops *g, size_t idx, const char *nsp,

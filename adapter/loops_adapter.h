@@ -41,6 +41,8 @@ typedef struct sio_loops_env {
   /* On loop `loop`'s thread: that loop's namespace adapter for nsp (made
    * when missing), the one a cluster adapter wraps on loop 0. */
   sio_adapter *(*front)(void *ctx, size_t loop, const char *nsp);
+  /* Any loop: sockets in room of nsp over every loop. */
+  size_t (*room_size)(void *ctx, const char *nsp, const char *room);
 } sio_loops_env;
 
 /* NULL when out of memory. env is copied. */

@@ -1238,6 +1238,7 @@ static const sio_adapter_ops streams_ops = {
     sa_add_sockets,   sa_del_sockets,      sa_disconnect_sockets,
     sa_server_side_emit, sa_server_count,  sa_rooms,
     sa_persist_session, sa_restore_session,
+    NULL,             NULL,
 };
 
 static char *stream_of(sio_streams_cluster *cl, const char *nsp) {

@@ -179,6 +179,7 @@ static long long host_next_ack_id(void *ctx) {
 
 static void host_room_changed(void *ctx, const char *sid, const char *room, int joined) {
   sio_namespace *nsp = ctx;
+  if (nsp->srv->group) sio_group_room(nsp->srv, nsp->name, room, joined, !strcmp(sid, room));
   if (nsp->srv->admin) sio_admin_room(nsp, sid, room, joined);
 }
 

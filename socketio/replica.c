@@ -156,6 +156,8 @@ void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char 
 /* --------------------------------------------------- the loops layer */
 
 static int env_post(void *ctx, size_t to, sio_loops_task *t);
+static size_t env_room_size(void *ctx, const char *nsp, const char *room);
+static sio_adapter *env_front(void *ctx, size_t loop, const char *name);
 
 static void post_run(eio_server *target, void *arg, int cancelled) {
   (void)target;
@@ -196,7 +198,7 @@ int sio_group_new(sio_server *srv, size_t n) {
   if (!g) return -1;
   g->n = n;
   g->reps = calloc(n, sizeof *g->reps);
-  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front};
+  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front, env_room_size};
   g->loops = g->reps ? sio_loops_new(&env) : NULL;
   if (!g->loops) {
     free(g->reps);
@@ -207,6 +209,7 @@ int sio_group_new(sio_server *srv, size_t n) {
   pthread_cond_init(&g->cv, NULL);
   pthread_mutex_init(&g->gauge_mu, NULL);
   sio_map_init(&g->nsp_sockets);
+  sio_map_init(&g->room_sockets);
   g->reps[0] = srv;
   srv->group = g;
   for (size_t i = 1; i < n; i++) {
@@ -303,6 +306,10 @@ void sio_group_free(sio_server *srv) {
        e = sio_map_next(&g->nsp_sockets, e, &it))
     free(e->value);
   sio_map_clear(&g->nsp_sockets);
+  for (sio_map_entry *e = sio_map_first(&g->room_sockets, &it); e;
+       e = sio_map_next(&g->room_sockets, e, &it))
+    free(e->value);
+  sio_map_clear(&g->room_sockets);
   pthread_mutex_destroy(&g->gauge_mu);
   free(g->reps);
   free(g);
@@ -321,6 +328,76 @@ void sio_group_gauge(sio_server *srv, const char *nsp, long delta) {
   }
   if (n) *n += delta;
   pthread_mutex_unlock(&g->gauge_mu);
+}
+
+static char *room_key(const char *nsp, const char *room) {
+  size_t a = strlen(nsp), b = strlen(room);
+  char *k = malloc(a + b + 2);
+  if (!k) return NULL;
+  memcpy(k, nsp, a);
+  k[a] = '\x1f';
+  memcpy(k + a + 1, room, b + 1);
+  return k;
+}
+
+typedef struct room_task {
+  sio_group *g;
+  int is_sid;
+  char *nsp, *room;
+} room_task;
+
+static void room_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  room_task *t = arg;
+  sio_adapter *front = cancelled ? NULL : env_front(t->g, 0, t->nsp);
+  if (front && front->ops->room_sync) front->ops->room_sync(front, t->room, t->is_sid);
+  free(t->nsp);
+  free(t->room);
+  free(t);
+}
+
+void sio_group_room(sio_server *srv, const char *nsp, const char *room, int joined,
+                    int is_sid) {
+  sio_group *g = group_of(srv);
+  char *k = g ? room_key(nsp, room) : NULL;
+  if (!k) return;
+  pthread_mutex_lock(&g->gauge_mu);
+  long *n = sio_map_get(&g->room_sockets, k);
+  if (!n && joined && (n = calloc(1, sizeof *n)) && sio_map_put(&g->room_sockets, k, n) < 0) {
+    free(n);
+    n = NULL;
+  }
+  long now = n ? (*n += joined ? 1 : -1) : 0;
+  if (n && now <= 0) free(sio_map_del(&g->room_sockets, k));
+  pthread_mutex_unlock(&g->gauge_mu);
+  free(k);
+  /* A room came or went on another loop: loop 0's cluster adapter may
+   * give it a channel of its own. */
+  if (srv->index && (now == 1 || now == 0) && __atomic_load_n(&g->cluster, __ATOMIC_ACQUIRE)) {
+    room_task *t = calloc(1, sizeof *t);
+    if (t && (t->nsp = strdup(nsp)) && (t->room = strdup(room))) {
+      t->g = g;
+      t->is_sid = is_sid;
+      if (eio_server_post(g->reps[0]->eio, room_run, t) == 0) return;
+    }
+    if (t) {
+      free(t->nsp);
+      free(t->room);
+    }
+    free(t);
+  }
+}
+
+static size_t env_room_size(void *ctx, const char *nsp, const char *room) {
+  sio_group *g = ctx;
+  char *k = room_key(nsp, room);
+  if (!k) return 0;
+  pthread_mutex_lock(&g->gauge_mu);
+  long *n = sio_map_get(&g->room_sockets, k);
+  size_t r = n && *n > 0 ? (size_t)*n : 0;
+  pthread_mutex_unlock(&g->gauge_mu);
+  free(k);
+  return r;
 }
 
 void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),

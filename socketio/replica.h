@@ -17,12 +17,14 @@ typedef struct sio_group {
   sio_server **reps;       /* reps[0] is the application's */
   sio_loops *loops;
   int listening;           /* set by sio_server_listen: setup is over */
+  int cluster;             /* a cluster adapter on loop 0 (atomic) */
   pthread_mutex_t mu;      /* teardown handshake only */
   pthread_cond_t cv;
   size_t torn_down;
   /* Connected sockets per namespace name over every loop (metrics). */
   pthread_mutex_t gauge_mu;
   sio_map nsp_sockets;     /* name -> long * */
+  sio_map room_sockets;    /* nsp "\x1f" room -> long * (rooms with members) */
 } sio_group;
 
 /* Builds replicas 1..n-1 beside srv (replica 0) and wraps every
@@ -40,6 +42,9 @@ sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *in
 /* Metrics gauges over every loop: delta to namespace name's connected
  * sockets (0 registers the name). Any loop. */
 void sio_group_gauge(sio_server *srv, const char *nsp, long delta);
+/* Room membership over every loop (a socket joined: +1, left: -1). */
+void sio_group_room(sio_server *srv, const char *nsp, const char *room, int joined,
+                    int is_sid);
 /* fn(name, count, ud) for each namespace, under the gauge lock. */
 void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
                       void *ud);

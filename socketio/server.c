@@ -215,7 +215,10 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
     nsp->adapter->ops->free(nsp->adapter);
     nsp->adapter = a;
   }
-  if (srv->group) sio_loops_set_forward(srv->group->loops, 1);
+  if (srv->group) {
+    sio_loops_set_forward(srv->group->loops, 1);
+    __atomic_store_n(&srv->group->cluster, 1, __ATOMIC_RELEASE);
+  }
   return SIO_OK;
 }
 
