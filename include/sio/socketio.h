@@ -12,10 +12,15 @@
  * and its sockets live on one loop for life, and to clients and to a Redis
  * cluster the process is one server:
  * - Setup calls (sio_of, sio_of_match, sio_of_regex, sio_use,
- *   sio_on_connection, sio_on_server_side, sio_server_on_request,
- *   sio_server_use_redis, admin, metrics) are made on the creating thread
- *   before sio_server_listen and apply to every replica; the objects they
- *   return are replica 0's.
+ *   sio_on_connection, sio_on_server_side, sio_server_on_request) apply
+ *   to every replica: made before sio_server_listen (on the creating
+ *   thread), at once; made later, on a loop thread (the creating thread
+ *   is loop 0's), at once to that loop's replica and to the others as
+ *   tasks posted to their loops. The objects they return are the calling
+ *   loop's (replica 0's on the creating thread). sio_server_use_redis,
+ *   sio_server_serve_metrics and sio_admin_instrument are made on the
+ *   creating thread (the Redis adapter lives on loop 0; admin sees loop 0's
+ *   sockets only).
  * - A sio_server / sio_namespace pointer passed to any function on a loop
  *   thread acts for that loop's replica (mapped to its twin), so handlers
  *   may use the replica-0 pointers they were set up with.
