@@ -21,7 +21,8 @@ typedef struct loop_reg {
 
 struct sio_loops {
   sio_loops_env env;
-  int forward;                   /* a cluster adapter on loop 0 */
+  int forward;                   /* a cluster adapter on loop 0 (atomic) */
+  int sessions;                  /* ... that keeps sessions (atomic) */
   loop_reg *reg;                 /* one per loop, used by that loop only */
 };
 
@@ -34,7 +35,7 @@ typedef struct loops_adapter {
   sio_map pending;               /* id -> pend */
 } loops_adapter;
 
-enum { PEND_ACK, PEND_FETCH, PEND_COUNT, PEND_SSE };
+enum { PEND_ACK, PEND_FETCH, PEND_COUNT, PEND_SSE, PEND_RESTORE };
 
 /* An operation of this loop waiting for the other loops' answers. */
 typedef struct pend {
@@ -47,6 +48,7 @@ typedef struct pend {
   json_t *list;                  /* PEND_FETCH: sockets so far; PEND_SSE: answers */
   sio_fetch_cb fetched;
   sio_sse_cb sse;
+  sio_restore_cb restore;
   int err;                       /* PEND_SSE */
   sio_buf **bins;
   size_t nbins;
@@ -63,6 +65,10 @@ sio_loops *sio_loops_new(const sio_loops_env *env) {
   }
   for (size_t i = 0; i < env->n; i++) sio_map_init(&g->reg[i].adapters);
   return g;
+}
+
+void sio_loops_set_sessions(sio_loops *g, int on) {
+  __atomic_store_n(&g->sessions, on, __ATOMIC_RELEASE);
 }
 
 void sio_loops_set_forward(sio_loops *g, int on) {
@@ -203,6 +209,9 @@ static void pend_finish(loops_adapter *la, pend *p, int err) {
   case PEND_SSE:
     p->sse(p->ctx, err ? err : p->err, p->list ? p->list : json_array(), p->bins, p->nbins);
     bufs_free(p->bins, p->nbins);
+    break;
+  case PEND_RESTORE: /* answered by restore_run; here only when going */
+    p->restore(p->ctx, NULL);
     break;
   }
   free(p);
@@ -375,7 +384,7 @@ enum {
   OP_BROADCAST, OP_BROADCAST_ACK, OP_FETCH, OP_JOIN, OP_LEAVE, OP_DISCONNECT,
   /* forwarded to loop 0's cluster adapter */
   FWD_BROADCAST, FWD_BROADCAST_ACK, FWD_FETCH, FWD_JOIN, FWD_LEAVE, FWD_DISCONNECT,
-  FWD_SSE, FWD_COUNT,
+  FWD_SSE, FWD_COUNT, FWD_PERSIST, FWD_RESTORE,
 };
 
 typedef struct op_task {
@@ -396,6 +405,8 @@ typedef struct op_task {
   void (*unref)(void *ack);
   sio_count_cb count;       /* FWD_BROADCAST_ACK: the caller's client count */
   void *count_ctx;
+  char *sid, *pid;          /* FWD_PERSIST (sid, pid); FWD_RESTORE (offset, pid) */
+  json_t *data;             /* FWD_PERSIST */
 } op_task;
 
 static void count_into(void *ctx, size_t n) { *(size_t *)ctx += n; }
@@ -509,6 +520,70 @@ static void fwd_sse(void *ctx, int err, json_t *responses, sio_buf *const *bins,
   fwd_ctx_free(f);
 }
 
+/* ------------------------------------------------ sessions (recovery) */
+
+static void restored_free(sio_restored *c) {
+  if (!c) return;
+  json_decref(c->data);
+  strv_free(c->rooms, c->nrooms);
+  for (size_t i = 0; c->packets && i < c->npackets; i++) {
+    json_decref(c->packets[i].data);
+    bufs_free(c->packets[i].bins, c->packets[i].nbins);
+  }
+  free(c->packets);
+  free(c);
+}
+
+/* A copy for another loop: own JSON, shared buffers. NULL when out of
+ * memory. */
+static sio_restored *restored_copy(sio_loops *g, const sio_restored *r) {
+  sio_restored *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  memcpy(c->sid, r->sid, sizeof c->sid);
+  memcpy(c->pid, r->pid, sizeof c->pid);
+  c->data = r->data ? json_deep_copy(r->data) : NULL;
+  c->rooms = strv_copy((const char *const *)r->rooms, r->nrooms);
+  c->nrooms = c->rooms ? r->nrooms : 0;
+  c->packets = calloc(r->npackets + 1, sizeof *c->packets);
+  c->npackets = c->packets ? r->npackets : 0;
+  int bad = !c->rooms || !c->packets || (r->data && !c->data);
+  for (size_t i = 0; !bad && i < r->npackets; i++) {
+    c->packets[i].data = json_deep_copy(r->packets[i].data);
+    c->packets[i].bins = bufs_share(g, r->packets[i].bins, r->packets[i].nbins);
+    c->packets[i].nbins = c->packets[i].bins ? r->packets[i].nbins : 0;
+    bad = !c->packets[i].data || !c->packets[i].bins;
+  }
+  if (bad) {
+    restored_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+typedef struct restore_task {
+  sio_loops_task t;
+  sio_loops *g;
+  size_t to;
+  char *nsp;
+  unsigned long long id;
+  sio_restored *r;
+} restore_task;
+
+static void restore_run(sio_loops_task *t, int cancelled) {
+  restore_task *x = (restore_task *)t;
+  loops_adapter *la = cancelled ? NULL : lookup(x->g, x->to, x->nsp);
+  pend *p = la ? pend_take(la, x->id) : NULL;
+  if (p) {
+    p->restore(p->ctx, x->r);
+    free(p);
+  }
+  restored_free(x->r);
+  free(x->nsp);
+  free(x);
+}
+
+static void fwd_restored(void *ctx, const sio_restored *r);
+
 static void op_run(sio_loops_task *t, int cancelled) {
   op_task *o = (op_task *)t;
   sio_loops *g = o->g;
@@ -582,14 +657,47 @@ static void op_run(sio_loops_task *t, int cancelled) {
     else if (!cancelled) answer(g, o->from, o->nsp, o->id, 1, NULL);
     break;
   }
+  case FWD_PERSIST:
+    if (front && front->ops->persist_session) {
+      sio_session s = {o->sid, o->pid, o->data, (const char *const *)o->rooms, o->nrooms};
+      front->ops->persist_session(front, &s);
+    }
+    break;
+  case FWD_RESTORE: {
+    fwd_ctx *f = front && front->ops->restore_session ? fwd_ctx_new(o) : NULL;
+    if (f) front->ops->restore_session(front, o->pid, o->sid, fwd_restored, f);
+    else if (!cancelled) fwd_restored(fwd_ctx_new(o), NULL);
+    break;
+  }
   default: /* never posted */
     break;
   }
   opts_copy_clear(&o->o);
   if (o->has_msg) msg_clear(&o->m);
   strv_free(o->rooms, o->nrooms);
+  free(o->sid);
+  free(o->pid);
+  json_decref(o->data);
   free(o->nsp);
   free(o);
+}
+
+/* Loop 0's streams adapter found (or not) a session for another loop. */
+static void fwd_restored(void *ctx, const sio_restored *r) {
+  fwd_ctx *f = ctx;
+  if (!f) return;
+  restore_task *x = calloc(1, sizeof *x);
+  if (x && (x->nsp = strdup(f->nsp))) {
+    x->t.run = restore_run;
+    x->g = f->g;
+    x->to = f->to;
+    x->id = f->id;
+    x->r = r ? restored_copy(f->g, r) : NULL;
+    if (f->g->env.post(f->g->env.ctx, f->to, &x->t) != 0) restore_run(&x->t, 1);
+  } else if (x) {
+    free(x);
+  }
+  fwd_ctx_free(f);
 }
 
 static const sio_bcast_opts no_opts = {NULL, 0, NULL, 0, 0, 0};
@@ -863,6 +971,69 @@ static size_t la_room_size(sio_adapter *a, const char *room) {
   return la->g->env.room_size(la->g->env.ctx, la->nsp, room);
 }
 
+/* Sessions kept by loop 0's cluster adapter (the streams adapter). */
+static void la_persist_session(sio_adapter *a, const sio_session *s) {
+  loops_adapter *la = (loops_adapter *)a;
+  op_task *o = calloc(1, sizeof *o);
+  if (!o) return;
+  o->t.run = op_run;
+  o->g = la->g;
+  o->to = 0;
+  o->from = la->idx;
+  o->op = -1;
+  int bad = !(o->nsp = strdup(la->nsp)) || opts_copy_init(&o->o, &no_opts) != 0 ||
+            !(o->sid = strdup(s->sid)) || !(o->pid = strdup(s->pid)) ||
+            !(o->rooms = strv_copy(s->rooms, s->nrooms)) ||
+            (s->data && !(o->data = json_deep_copy(s->data)));
+  o->nrooms = o->rooms ? s->nrooms : 0;
+  if (bad) {
+    op_run(&o->t, 1);
+    return;
+  }
+  o->op = FWD_PERSIST;
+  if (la->g->env.post(la->g->env.ctx, 0, &o->t) != 0) {
+    o->op = -1;
+    op_run(&o->t, 1);
+  }
+}
+
+static void la_restore_session(sio_adapter *a, const char *pid, const char *offset,
+                               sio_restore_cb cb, void *ctx) {
+  loops_adapter *la = (loops_adapter *)a;
+  pend *p;
+  unsigned long long id = pend_new(la, PEND_RESTORE, 1, &p);
+  op_task *o = id ? calloc(1, sizeof *o) : NULL;
+  if (!o) {
+    if (id) pend_finish(la, pend_take(la, id), -7);
+    else cb(ctx, NULL);
+    return;
+  }
+  p->restore = cb;
+  p->ctx = ctx;
+  o->t.run = op_run;
+  o->g = la->g;
+  o->to = 0;
+  o->from = la->idx;
+  o->op = -1;
+  o->id = id;
+  int bad = !(o->nsp = strdup(la->nsp)) || opts_copy_init(&o->o, &no_opts) != 0 ||
+            !(o->pid = strdup(pid)) || !(o->sid = strdup(offset));
+  if (!bad) o->op = FWD_RESTORE;
+  if (bad || la->g->env.post(la->g->env.ctx, 0, &o->t) != 0) {
+    o->op = -1;
+    op_run(&o->t, 1);
+    pend_finish(la, pend_take(la, id), -7);
+  }
+}
+
+static const sio_adapter_ops la_ops_sessions;
+
+void sio_loops_adapter_sessions(sio_adapter *a) {
+  loops_adapter *la = (loops_adapter *)a;
+  if (la->idx != 0 && __atomic_load_n(&la->g->sessions, __ATOMIC_ACQUIRE))
+    la->base.ops = &la_ops_sessions;
+}
+
 static const sio_adapter_ops la_ops = {
     la_free,          la_add_all,          la_del,
     la_del_all,       la_broadcast,        la_broadcast_with_ack,
@@ -870,6 +1041,16 @@ static const sio_adapter_ops la_ops = {
     la_add_sockets,   la_del_sockets,      la_disconnect_sockets,
     la_server_side_emit, la_server_count,  la_rooms,
     NULL,             NULL,
+    la_room_size,     NULL,
+};
+
+static const sio_adapter_ops la_ops_sessions = {
+    la_free,          la_add_all,          la_del,
+    la_del_all,       la_broadcast,        la_broadcast_with_ack,
+    la_sockets,       la_socket_rooms,     la_fetch_sockets,
+    la_add_sockets,   la_del_sockets,      la_disconnect_sockets,
+    la_server_side_emit, la_server_count,  la_rooms,
+    la_persist_session, la_restore_session,
     la_room_size,     NULL,
 };
 
@@ -890,5 +1071,6 @@ sio_adapter *sio_loops_adapter_new(sio_loops *g, size_t idx, const char *nsp,
   la->g = g;
   la->idx = idx;
   sio_map_init(&la->pending);
+  sio_loops_adapter_sessions(&la->base);
   return &la->base;
 }

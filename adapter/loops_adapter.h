@@ -52,6 +52,12 @@ sio_loops *sio_loops_new(const sio_loops_env *env);
  * operation without the `local` flag, serverSideEmit, serverCount) to it.
  * Set while no loop thread runs. */
 void sio_loops_set_forward(sio_loops *g, int on);
+/* The cluster adapter keeps sessions (connection state recovery: the
+ * streams adapter): the other loops' adapters forward persist_session and
+ * restore_session to it. Set with sio_loops_set_forward; an existing
+ * adapter takes it with sio_loops_adapter_sessions on its own loop. */
+void sio_loops_set_sessions(sio_loops *g, int on);
+void sio_loops_adapter_sessions(sio_adapter *a);
 /* After every loops adapter was freed. */
 void sio_loops_free(sio_loops *g);
 

@@ -239,22 +239,43 @@ typedef struct close_task {
   unsigned deadline_ms;
 } close_task;
 
+/* Back on loop 0: one more loop closed its sockets. */
+static void closed_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  sio_server *r0 = arg;
+  sio_group *g = r0->group;
+  if (cancelled || !g || g->close_finished) return;
+  if (--g->closing_left == 0) sio_group_close_finish(r0);
+}
+
 static void close_run(eio_server *target, void *arg, int cancelled) {
   (void)target;
   close_task *t = arg;
-  if (!cancelled) sio_replica_close(t->srv, t->graceful, t->deadline_ms);
+  if (!cancelled) {
+    sio_replica_close(t->srv, t->graceful, t->deadline_ms);
+    /* after the sessions it persisted (FIFO to loop 0) */
+    sio_server *r0 = t->srv->group->reps[0];
+    eio_server_post(r0->eio, closed_run, r0);
+  }
   free(t);
 }
 
-void sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+int sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms) {
   sio_group *g = group_of(srv);
-  for (size_t i = 1; g && i < g->n; i++) {
+  if (!g) return 0;
+  g->close_graceful = graceful;
+  g->close_deadline_ms = deadline_ms;
+  g->closing_left = 0;
+  for (size_t i = 1; i < g->n; i++) {
     if (!g->reps[i]) continue;
     close_task *t = malloc(sizeof *t);
     if (!t) continue;
     *t = (close_task){g->reps[i], graceful, deadline_ms};
     if (eio_server_post(g->reps[i]->eio, close_run, t) != 0) free(t);
+    else g->closing_left++;
   }
+  /* Before listen no loop runs the tasks: replica 0 ends now. */
+  return g->listening && g->closing_left > 0;
 }
 
 static void teardown_run(eio_server *target, void *arg, int cancelled) {
@@ -313,6 +334,25 @@ void sio_group_free(sio_server *srv) {
   pthread_mutex_destroy(&g->gauge_mu);
   free(g->reps);
   free(g);
+}
+
+static void sessions_on(sio_server *r) {
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&r->nsps, &it); e; e = sio_map_next(&r->nsps, e, &it))
+    sio_loops_adapter_sessions(((sio_namespace *)e->value)->adapter);
+}
+
+static void sessions_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  if (!cancelled) sessions_on(arg);
+}
+
+void sio_group_sessions(sio_server *srv) {
+  sio_group *g = group_of(srv);
+  for (size_t i = 1; g && i < g->n; i++) {
+    if (!g->listening) sessions_on(g->reps[i]);
+    else eio_server_post(g->reps[i]->eio, sessions_run, g->reps[i]);
+  }
 }
 
 /* -------------------------------------------------------------- gauges */

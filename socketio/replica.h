@@ -21,6 +21,12 @@ typedef struct sio_group {
   pthread_mutex_t mu;      /* teardown handshake only */
   pthread_cond_t cv;
   size_t torn_down;
+  /* Closing: replica 0 finishes (its cluster adapter, the engine) once
+   * every other loop closed its sockets (their sessions reach the cluster
+   * adapter first). Loop 0's thread only. */
+  size_t closing_left;
+  int close_graceful, close_finished;
+  unsigned close_deadline_ms;
   /* Connected sockets per namespace name over every loop (metrics). */
   pthread_mutex_t gauge_mu;
   sio_map nsp_sockets;     /* name -> long * */
@@ -39,6 +45,9 @@ sio_namespace *sio_nsp_here(sio_namespace *nsp);
 sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *srv);
 /* The adapter a new namespace of srv gets around inner (owned). */
 sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner);
+/* After sio_loops_set_sessions: every other loop's namespace adapters
+ * take it, on their loops. */
+void sio_group_sessions(sio_server *srv);
 /* Metrics gauges over every loop: delta to namespace name's connected
  * sockets (0 registers the name). Any loop. */
 void sio_group_gauge(sio_server *srv, const char *nsp, long delta);
@@ -48,8 +57,11 @@ void sio_group_room(sio_server *srv, const char *nsp, const char *room, int join
 /* fn(name, count, ud) for each namespace, under the gauge lock. */
 void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
                       void *ud);
-/* Replica 0's close/free reaching replicas 1..n-1 (each on its loop). */
-void sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms);
+/* Replica 0's close/free reaching replicas 1..n-1 (each on its loop).
+ * sio_group_close returns 1 when replica 0's end is left to
+ * sio_group_close_finish (called when the loops answered, or by free). */
+int sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms);
+void sio_group_close_finish(sio_server *srv);
 void sio_group_teardown(sio_server *srv);
 void sio_group_free(sio_server *srv);
 #endif

@@ -216,7 +216,9 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
     nsp->adapter = a;
   }
   if (srv->group) {
+    sio_loops_set_sessions(srv->group->loops, o->streams); /* it keeps sessions */
     sio_loops_set_forward(srv->group->loops, 1);
+    sio_group_sessions(srv);
     __atomic_store_n(&srv->group->cluster, 1, __ATOMIC_RELEASE);
   }
   return SIO_OK;
@@ -245,16 +247,33 @@ void sio_replica_close(sio_server *srv, int graceful, unsigned deadline_ms) {
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
+  if (srv->index) sio_bc_acks_close(srv); /* replica 0: with its adapter */
+}
+
+/* Replica 0's end: its cluster adapter, then the engine (every loop). */
+static void server_close_end(sio_server *srv, int graceful, unsigned deadline_ms) {
   if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
   sio_bc_acks_close(srv); /* after the adapter let go of them */
+  if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
+  else if (srv->eio) eio_server_close(srv->eio);
+}
+
+void sio_group_close_finish(sio_server *srv) {
+  sio_group *g = srv->group;
+  if (!g || g->close_finished) return;
+  g->close_finished = 1;
+  server_close_end(srv, g->close_graceful, g->close_deadline_ms);
 }
 
 static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
   if (srv->closing) return;
-  sio_group_close(srv, graceful, deadline_ms); /* the other loops first */
+  /* The other loops first; with them, replica 0's end waits until they
+   * closed their sockets (sessions they keep in the cluster adapter). */
+  int wait = sio_group_close(srv, graceful, deadline_ms);
   sio_replica_close(srv, graceful, deadline_ms);
-  if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
-  else if (srv->eio) eio_server_close(srv->eio);
+  if (wait) return;
+  if (srv->group) srv->group->close_finished = 1;
+  server_close_end(srv, graceful, deadline_ms);
 }
 
 void sio_server_close(sio_server *srv) { server_close(srv, 0, 0); }
@@ -307,6 +326,7 @@ void sio_replica_free(sio_server *srv) {
 void sio_server_free(sio_server *srv) {
   if (!srv) return;
   sio_server_close(srv);
+  sio_group_close_finish(srv); /* the loops did not answer in time */
   sio_group_teardown(srv); /* the other loops free theirs on their loops */
   if (srv->eio) eio_server_free(srv->eio);
   srv->eio = NULL;
