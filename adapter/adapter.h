@@ -95,6 +95,10 @@ typedef struct sio_adapter_host {
   /* Local socket sid joined (1) or left (0) room: Node's adapter events
    * "join-room" / "leave-room". May be NULL. */
   void (*room_changed)(void *ctx, const char *sid, const char *room, int joined);
+  /* The local part a cluster adapter wraps, owned by it; NULL: the
+   * in-memory adapter. With several loops it is the loops layer, whose
+   * fetch_sockets and broadcast_with_ack counts answer later. */
+  struct sio_adapter *(*local_new)(void *ctx);
 } sio_adapter_host;
 
 /* Connection state recovery kept by a cluster adapter (the JS
@@ -179,7 +183,18 @@ typedef struct sio_adapter_ops {
   void (*persist_session)(sio_adapter *a, const sio_session *s);
   void (*restore_session)(sio_adapter *a, const char *pid, const char *offset,
                           sio_restore_cb cb, void *ctx);
+  /* Optional: how many sockets are in room over the whole process (the
+   * loops layer, whose sockets() sees its own loop only); NULL: count
+   * what sockets() gives. */
+  size_t (*room_size)(sio_adapter *a, const char *room);
+  /* Optional: the sockets of room (a socket's own room when is_sid) came
+   * or went on another loop of the process: a cluster adapter that gives
+   * rooms their own channel subscribes or unsubscribes now. */
+  void (*room_sync)(sio_adapter *a, const char *room, int is_sid);
 } sio_adapter_ops;
+
+/* a->ops->room_size, or the count of a->ops->sockets. */
+size_t sio_adapter_room_size(sio_adapter *a, const char *room);
 
 struct sio_adapter {
   const sio_adapter_ops *ops;

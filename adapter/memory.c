@@ -259,7 +259,19 @@ static const sio_adapter_ops mem_ops = {
     mem_add_sockets,   mem_del_sockets,      mem_disconnect_sockets,
     mem_server_side_emit, mem_server_count, mem_rooms,
     NULL,              NULL, /* sessions: kept by the Socket.IO layer */
+    NULL,              NULL,
 };
+
+size_t sio_adapter_room_size(sio_adapter *a, const char *room) {
+  if (a->ops->room_size) return a->ops->room_size(a, room);
+  sio_map m;
+  sio_map_init(&m);
+  const char *r[1] = {room};
+  a->ops->sockets(a, r, 1, &m);
+  size_t n = m.count;
+  sio_map_clear(&m);
+  return n;
+}
 
 sio_adapter *sio_memory_adapter_new(const sio_adapter_host *host) {
   mem_adapter *m = calloc(1, sizeof *m);

@@ -222,13 +222,7 @@ static int separate_channel(redis_adapter *a, const char *room, int room_is_sid)
 }
 
 static int room_size(redis_adapter *a, const char *room) {
-  sio_map m;
-  sio_map_init(&m);
-  const char *r[1] = {room};
-  a->local->ops->sockets(a->local, r, 1, &m);
-  int n = (int)m.count;
-  sio_map_clear(&m);
-  return n;
+  return (int)sio_adapter_room_size(a->local, room);
 }
 
 static void room_channel(redis_adapter *a, const char *room, int on) {
@@ -274,6 +268,18 @@ static void ra_del(sio_adapter *b, const char *sid, const char *room) {
   l->ops->del(l, sid, room);
   if (had && room_size(a, room) == 0 && separate_channel(a, room, is_sid))
     room_channel(a, room, 0);
+}
+
+/* A room's sockets came or went on another loop of this process. */
+static void ra_room_sync(sio_adapter *b, const char *room, int is_sid) {
+  redis_adapter *a = (redis_adapter *)b;
+  if (!dynamic(a) || !separate_channel(a, room, is_sid)) return;
+  char *ch = cat(a->ch_main, room, "#", NULL);
+  if (!ch) return;
+  int subscribed = sio_map_get(&a->cl->by_channel, ch) == a;
+  free(ch);
+  int want = room_size(a, room) > 0;
+  if (want != subscribed) room_channel(a, room, want);
 }
 
 static void ra_del_all(sio_adapter *b, const char *sid) {
@@ -467,12 +473,8 @@ static void on_broadcast(redis_adapter *a, const char *channel, size_t chlen,
   if (chlen > pl) { /* a room channel: P#NSP#<room># */
     if (channel[chlen - 1] != '#') return;
     char *room = strndup(channel + pl, chlen - pl - 1);
-    sio_map members;
-    sio_map_init(&members);
-    const char *r[1] = {room};
-    if (room) a->local->ops->sockets(a->local, r, 1, &members);
-    size_t have = members.count;
-    sio_map_clear(&members);
+    /* over every loop of the process (the loops layer) */
+    size_t have = room ? sio_adapter_room_size(a->local, room) : 0;
     free(room);
     if (!have) return; /* no local socket there: not decoded at all */
   }
@@ -808,6 +810,7 @@ static const sio_adapter_ops redis_ops = {
     ra_add_sockets,   ra_del_sockets,      ra_disconnect_sockets,
     ra_server_side_emit, ra_server_count,  ra_rooms,
     NULL,             NULL, /* sessions: kept by the Socket.IO layer */
+    NULL,             ra_room_sync,
 };
 
 /* The pattern is the namespace with glob characters escaped, so a name
@@ -834,7 +837,7 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   a->base.host = *host;
   a->cl = cl;
   sio_creq_new_id(a->uid, cl->sharded);
-  a->local = sio_memory_adapter_new(host);
+  a->local = host->local_new ? host->local_new(host->ctx) : sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->ch_main = cat(cl->key, "#", nsp, "#");
   a->pattern = escaped_pattern(cl->key, nsp);

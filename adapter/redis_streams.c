@@ -1238,6 +1238,7 @@ static const sio_adapter_ops streams_ops = {
     sa_add_sockets,   sa_del_sockets,      sa_disconnect_sockets,
     sa_server_side_emit, sa_server_count,  sa_rooms,
     sa_persist_session, sa_restore_session,
+    NULL,             NULL,
 };
 
 static char *stream_of(sio_streams_cluster *cl, const char *nsp) {
@@ -1256,7 +1257,7 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   a->cl = cl;
   sio_creq_new_id(a->uid, 1);
   sio_map_init(&a->nodes);
-  a->local = sio_memory_adapter_new(host);
+  a->local = host->local_new ? host->local_new(host->ctx) : sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->stream = stream_of(cl, nsp);
   a->ch_pub = cat(cl->prefix, "#", nsp, "#");

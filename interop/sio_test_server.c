@@ -24,6 +24,13 @@ static struct event_base *base;
 static sio_server *srv;
 static char server_name[64] = "c";
 
+/* The base of the loop running this handler (with SIO_WORKERS > 1 each
+ * loop has its own; a timer for a socket must run on the socket's loop). */
+static struct event_base *here(void) {
+  eio_server *e = srv ? eio_server_current(sio_server_engine(srv)) : NULL;
+  return e ? eio_server_base(e) : base;
+}
+
 /* Rooms of a socket as a sorted JSON array. */
 static int cmp_json_str(const void *a, const void *b) {
   return strcmp(json_string_value(*(json_t *const *)a),
@@ -298,7 +305,7 @@ static void on_sse_send(sio_socket *s, const char *ev, sio_args *args, sio_ack *
     sio_server_side_emit(sio_socket_namespace(s), "sse", sio_args_copy(args));
 }
 
-static char last_outgoing[128];
+static _Thread_local char last_outgoing[128]; /* per loop: asked on the same socket */
 static void on_any_out(sio_socket *s, const char *ev, sio_args *args,
                        sio_ack *ack, void *ud) {
   (void)s;
@@ -424,7 +431,7 @@ static void slow_mw(sio_socket *s, sio_next *next, void *ud) {
   (void)s;
   (void)ud;
   struct timeval tv = {0, 50000};
-  event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, slow_cb, next, &tv);
 }
 
 static void deny_later_cb(evutil_socket_t fd, short w, void *arg) {
@@ -437,14 +444,14 @@ static void slow_deny_mw(sio_socket *s, sio_next *next, void *ud) {
   (void)s;
   (void)ud;
   struct timeval tv = {0, 50000};
-  event_base_once(base, -1, EV_TIMEOUT, deny_later_cb, next, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, deny_later_cb, next, &tv);
 }
 
 static void slower_mw(sio_socket *s, sio_next *next, void *ud) {
   (void)s;
   (void)ud;
   struct timeval tv = {0, 600000};
-  event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, slow_cb, next, &tv);
 }
 
 /* allowRequest: (req, cb) => setTimeout(() => cb(deny ? "denied later" :
@@ -475,7 +482,7 @@ static void allow_async(const eio_request *req, eio_allow *a, void *ud) {
   x->allow = a;
   x->deny = eio_request_query(req, "deny", v, sizeof v) != -1;
   struct timeval tv = {allow_delay_ms / 1000, (allow_delay_ms % 1000) * 1000};
-  event_base_once(base, -1, EV_TIMEOUT, allow_later_cb, x, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, allow_later_cb, x, &tv);
 }
 
 /* io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok)) */
