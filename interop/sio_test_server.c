@@ -10,6 +10,7 @@
  */
 #include <event2/event.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,13 @@ static int cmp_json_str(const void *a, const void *b) {
   return strcmp(json_string_value(*(json_t *const *)a),
                 json_string_value(*(json_t *const *)b));
 }
+/* The event base of the loop running the caller (timers of middlewares and
+ * allowRequest run on the socket's own loop). */
+static struct event_base *here(void) {
+  eio_server *e = eio_server_current(sio_server_engine(srv));
+  return e ? eio_server_base(e) : base;
+}
+
 static void on_redis_error(void *ud, const char *reason) {
   (void)ud;
   topt_line(json_pack("{s:s, s:s}", "event", "redis-error", "message", reason));
@@ -306,14 +314,18 @@ static void on_sse_send(sio_socket *s, const char *ev, sio_args *args, sio_ack *
     sio_server_side_emit(sio_socket_namespace(s), "sse", sio_args_copy(args));
 }
 
+/* Written by every loop: under a lock. */
 static char last_outgoing[128];
+static pthread_mutex_t last_outgoing_lock = PTHREAD_MUTEX_INITIALIZER;
 static void on_any_out(sio_socket *s, const char *ev, sio_args *args,
                        sio_ack *ack, void *ud) {
   (void)s;
   (void)args;
   (void)ack;
   (void)ud;
+  pthread_mutex_lock(&last_outgoing_lock);
   snprintf(last_outgoing, sizeof last_outgoing, "%s", ev);
+  pthread_mutex_unlock(&last_outgoing_lock);
 }
 
 static void on_last_outgoing(sio_socket *s, const char *ev, sio_args *args,
@@ -322,7 +334,10 @@ static void on_last_outgoing(sio_socket *s, const char *ev, sio_args *args,
   (void)ev;
   (void)args;
   (void)ud;
-  ack_or(ack, one(json_string(last_outgoing)));
+  pthread_mutex_lock(&last_outgoing_lock);
+  json_t *name = json_string(last_outgoing);
+  pthread_mutex_unlock(&last_outgoing_lock);
+  ack_or(ack, one(name));
 }
 
 static void on_any(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
@@ -433,7 +448,7 @@ static void slow_mw(sio_socket *s, sio_next *next, void *ud) {
   (void)s;
   (void)ud;
   struct timeval tv = {0, 50000};
-  event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, slow_cb, next, &tv);
 }
 
 static void deny_later_cb(evutil_socket_t fd, short w, void *arg) {
@@ -446,14 +461,14 @@ static void slow_deny_mw(sio_socket *s, sio_next *next, void *ud) {
   (void)s;
   (void)ud;
   struct timeval tv = {0, 50000};
-  event_base_once(base, -1, EV_TIMEOUT, deny_later_cb, next, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, deny_later_cb, next, &tv);
 }
 
 static void slower_mw(sio_socket *s, sio_next *next, void *ud) {
   (void)s;
   (void)ud;
   struct timeval tv = {0, 600000};
-  event_base_once(base, -1, EV_TIMEOUT, slow_cb, next, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, slow_cb, next, &tv);
 }
 
 /* allowRequest: (req, cb) => setTimeout(() => cb(deny ? "denied later" :
@@ -484,7 +499,7 @@ static void allow_async(const eio_request *req, eio_allow *a, void *ud) {
   x->allow = a;
   x->deny = eio_request_query(req, "deny", v, sizeof v) != -1;
   struct timeval tv = {allow_delay_ms / 1000, (allow_delay_ms % 1000) * 1000};
-  event_base_once(base, -1, EV_TIMEOUT, allow_later_cb, x, &tv);
+  event_base_once(here(), -1, EV_TIMEOUT, allow_later_cb, x, &tv);
 }
 
 /* io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok)) */
