@@ -28,6 +28,7 @@ static uint64_t now_ms(void) {
 }
 
 static void sweep_cb(evutil_socket_t fd, short w, void *arg);
+static void set_total(eio_server *srv, size_t t);
 
 int eio_budget_init(eio_server *srv) {
   eio_options *o = &srv->o;
@@ -39,6 +40,7 @@ int eio_budget_init(eio_server *srv) {
 }
 
 void eio_budget_free(eio_server *srv) {
+  set_total(srv, 0);
   if (srv->budget.sweep) event_free(srv->budget.sweep);
   srv->budget.sweep = NULL;
 }
@@ -50,9 +52,25 @@ static void arm(eio_server *srv) {
   evtimer_add(srv->budget.sweep, &tv);
 }
 
+/* This loop's total; the process total (every loop's) follows it. */
+static void set_total(eio_server *srv, size_t t) {
+  eio_budget *b = &srv->budget;
+  if (srv->grp) {
+    if (t >= b->total) atomic_fetch_add(&srv->grp->total_out, t - b->total);
+    else atomic_fetch_sub(&srv->grp->total_out, b->total - t);
+  }
+  b->total = t;
+}
+
+/* Bytes queued over the whole process, what max_total_output_bytes bounds:
+ * each loop closes its own largest holders while it is over. */
+static size_t process_total(const eio_server *srv) {
+  return srv->grp ? atomic_load(&srv->grp->total_out) : srv->budget.total;
+}
+
 static void set_acct(eio_socket *s, size_t n) {
   eio_budget *b = &s->srv->budget;
-  b->total = b->total - s->budget.acct + n;
+  set_total(s->srv, b->total - s->budget.acct + n);
   s->budget.acct = n;
   if (b->total > b->peak) b->peak = b->total;
 }
@@ -82,12 +100,18 @@ static void enforce_total(eio_server *srv) {
     total += q;
     if (v && q) v[k++] = (cand){s, q};
   }
-  b->total = total;
+  set_total(srv, total);
   if (!v) return;
   qsort(v, k, sizeof *v, by_size_desc);
   /* Dropping may run user callbacks; hold each socket while we go. */
   for (size_t i = 0; i < k; i++) v[i].s->refs++;
-  for (size_t i = 0; i < k && b->total > srv->o.max_total_output_bytes; i++)
+  /* Over several loops each closes its own largest holders until the
+   * process is under the limit or this loop holds no more than its share
+   * (the other loops, over theirs, do the same). */
+  size_t share = srv->o.max_total_output_bytes / (srv->grp ? srv->grp->n : 1);
+  for (size_t i = 0; i < k && process_total(srv) > srv->o.max_total_output_bytes &&
+                     b->total > share;
+       i++)
     eio_srv_sock_drop(v[i].s, "total output limit exceeded");
   for (size_t i = 0; i < k; i++) eio_srv_sock_release(v[i].s);
   free(v);
@@ -113,7 +137,7 @@ void eio_budget_account(eio_socket *s) {
   if (s->budget.acct) arm(srv);
   if (s->budget.acct > srv->o.soft_output_bytes || s->budget.soft_since_ms)
     check_soft(s, now_ms());
-  if (srv->budget.total > srv->o.max_total_output_bytes) enforce_total(srv);
+  if (process_total(srv) > srv->o.max_total_output_bytes) enforce_total(srv);
 }
 
 void eio_budget_forget(eio_socket *s) {
@@ -123,7 +147,7 @@ void eio_budget_forget(eio_socket *s) {
 
 int eio_budget_volatile_ok(const eio_socket *s) {
   const eio_server *srv = s->srv;
-  if (srv->budget.total > srv->o.max_total_output_bytes / 2) return 0;
+  if (process_total(srv) > srv->o.max_total_output_bytes / 2) return 0;
   return eio_socket_buffered(s) <= VOLATILE_BACKLOG;
 }
 
@@ -146,7 +170,7 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
     set_acct(s, eio_socket_buffered(s));
     total += s->budget.acct;
   }
-  b->total = total;
+  set_total(srv, total);
   /* Soft limits: collect first, since dropping changes the table. */
   if (total > srv->o.soft_output_bytes) {
     size_t n = srv->sessions.count, k = 0;
@@ -167,7 +191,7 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
       free(v);
     }
   }
-  if (b->total > srv->o.max_total_output_bytes) enforce_total(srv);
+  if (process_total(srv) > srv->o.max_total_output_bytes) enforce_total(srv);
   if (b->total < QUIET_BYTES) {
     if (b->peak >= TRIM_AFTER && ++b->quiet_sweeps >= QUIET_SWEEPS) {
       malloc_trim(0);

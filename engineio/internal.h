@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/time.h>
 
@@ -16,6 +17,7 @@
 #include "http.h"
 #include "budget.h"
 #include "guard.h"
+#include "loops.h"
 #include "map.h"
 #include "timers.h"
 #include "tls.h"
@@ -136,8 +138,28 @@ struct eio_socket {
   eio_budget_sock budget;      /* output accounting (budget.c) */
 };
 
+/* The replicas of one server, one per event loop (workers.c). Written by
+ * the creating thread before the worker threads start; afterwards only the
+ * atomics change. */
+typedef struct eio_group {
+  size_t n;
+  eio_server **reps;
+  struct event_base **bases; /* bases[0] is the caller's, not owned */
+  pthread_t owner;           /* the creating thread, which runs replica 0 */
+  pthread_t *threads;        /* threads[i] runs reps[i], i >= 1 */
+  int started;               /* threads running (after listen) */
+  _Atomic size_t clients;    /* sessions over every replica */
+  _Atomic size_t total_out;  /* budget totals over every replica */
+  /* Replica 0's thread only: graceful shutdown over the loops. */
+  size_t shut_left;          /* other replicas not yet done */
+  int shut_self;             /* replica 0 is done */
+} eio_group;
+
 struct eio_server {
   struct event_base *base;
+  eio_group *grp;
+  size_t idx;               /* this replica's index in grp */
+  eio_loopq *q;             /* tasks for this loop (eio_server_post) */
   eio_options o;
   char *path;
   eio_cors cors;
@@ -200,6 +222,29 @@ void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
 
 void eio_shutdown_free(eio_server *srv);
+/* shutdown.c: one replica's graceful shutdown (eio_server_shutdown). */
+int eio_shutdown_rep(eio_server *srv, unsigned deadline_ms);
+/* workers.c: srv's graceful shutdown has finished; once every replica's
+ * has, the caller's loop is free to end. */
+void eio_workers_shutdown_done(eio_server *srv);
+
+/* server.c: one replica's life (workers.c builds the group around it). */
+eio_server *eio_rep_new(struct event_base *base, const eio_options *opts);
+int eio_rep_listen(eio_server *srv, const char *host, uint16_t port,
+                   int reuseport);
+/* eio_server_close for this replica only. */
+void eio_rep_close(eio_server *srv);
+/* Frees the loop state (sessions, connections, events): on the loop's
+ * thread. Then eio_rep_release frees the rest, on any thread. */
+void eio_rep_teardown(eio_server *srv);
+void eio_rep_release(eio_server *srv);
+/* workers.c: which replica owns session id (its first character). */
+size_t eio_sid_loop(const eio_server *srv, const char *sid);
+/* A new session id owned by srv's loop. 0 or -1. */
+int eio_sid_new(const eio_server *srv, char out[21]);
+/* server.c: reads srv's certificate and key again into *out (eio_last_error
+ * says why not). EIO_OK or EIO_ERR_INVALID. */
+int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out);
 
 /* server.c: upcalls from conn.c */
 void eio_srv_request(eio_conn *c);             /* a request head is ready */

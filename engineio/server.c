@@ -92,7 +92,7 @@ static const char *keep_string(eio_server *srv, const char *s) {
 static __thread char last_error[256];
 const char *eio_last_error(void) { return last_error; }
 
-eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
+eio_server *eio_rep_new(struct event_base *base, const eio_options *opts) {
   eio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
   srv->base = base;
@@ -159,7 +159,8 @@ eio_server *eio_server_new(struct event_base *base, const eio_options *opts) {
     o->http_headers_timeout_ms = o->http_request_timeout_ms;
   return srv;
 fail:
-  eio_server_free(srv);
+  eio_rep_teardown(srv);
+  eio_rep_release(srv);
   return NULL;
 }
 
@@ -172,11 +173,13 @@ static eio_socket *table_get(eio_server *srv, const char *id) {
 static int table_put(eio_server *srv, eio_socket *s) {
   if (sio_map_put(&srv->sessions, s->id, s) < 0) return -1;
   s->in_map = 1;
+  if (srv->grp) atomic_fetch_add(&srv->grp->clients, 1);
   return 0;
 }
 
 static void table_del(eio_server *srv, eio_socket *s) {
-  sio_map_del(&srv->sessions, s->id);
+  if (sio_map_del(&srv->sessions, s->id) && srv->grp)
+    atomic_fetch_sub(&srv->grp->clients, 1);
   s->in_map = 0;
 }
 
@@ -1206,7 +1209,7 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   eio_timer_init(&s->close_timer, close_timer_cb);
   eio_timer_init(&s->hold_timer, hold_cb);
   s->protocol = 4;
-  if (eio_generate_id(s->id) != 0 ||
+  if (eio_sid_new(srv, s->id) != 0 ||
       copy_request(s, c) != 0 || table_put(srv, s) != 0) {
     s->refs = 1;
     sock_unref(s);
@@ -1736,7 +1739,8 @@ static void accept_error_cb(struct evconnlistener *l, void *arg) {
   eio_guard_accept_error(arg); /* EMFILE and friends: back off */
 }
 
-int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
+int eio_rep_listen(eio_server *srv, const char *host, uint16_t port,
+                   int reuseport) {
   struct sockaddr_storage ss;
   int sl;
   memset(&ss, 0, sizeof ss);
@@ -1754,7 +1758,10 @@ int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
     return EIO_ERR_INVALID;
   }
   srv->listener = evconnlistener_new_bind(
-      srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+      srv->base, accept_cb, srv,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+          (reuseport ? LEV_OPT_REUSEABLE_PORT : 0),
+      -1,
       (struct sockaddr *)&ss, sl);
   if (!srv->listener) return EIO_ERR_SYSTEM;
   evconnlistener_set_error_cb(srv->listener, accept_error_cb);
@@ -1770,34 +1777,17 @@ int eio_server_listen(eio_server *srv, const char *host, uint16_t port) {
   return EIO_OK;
 }
 
-uint16_t eio_server_port(const eio_server *srv) { return srv->port; }
-
-int eio_server_reload_tls(eio_server *srv) {
+int eio_rep_tls_load(eio_server *srv, eio_tls_ctx **out) {
   last_error[0] = '\0';
   if (!srv->tls) {
     snprintf(last_error, sizeof last_error, "this server has no TLS");
     return EIO_ERR_INVALID;
   }
-  eio_tls_ctx *t = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
-  if (!t) return EIO_ERR_INVALID;
-  eio_tls_ctx_unref(srv->tls); /* open connections hold their own */
-  srv->tls = t;
-  return EIO_OK;
+  *out = eio_tls_ctx_new(&srv->tls_opts, last_error, sizeof last_error);
+  return *out ? EIO_OK : EIO_ERR_INVALID;
 }
 
-void eio_server_on_connection(eio_server *srv, eio_connection_cb cb, void *ud) {
-  srv->on_connection = cb;
-  srv->on_connection_ud = ud;
-}
-
-void eio_server_on_request(eio_server *srv, eio_request_handler cb, void *ud) {
-  srv->on_request = cb;
-  srv->on_request_ud = ud;
-}
-
-size_t eio_server_clients_count(const eio_server *srv) { return srv->sessions.count; }
-
-void eio_server_close(eio_server *srv) {
+void eio_rep_close(eio_server *srv) {
   srv->closing = 1;
   if (srv->budget.sweep) evtimer_del(srv->budget.sweep);
   if (srv->listener) {
@@ -1830,19 +1820,22 @@ void eio_server_close(eio_server *srv) {
   }
 }
 
-void eio_server_free(eio_server *srv) {
-  if (!srv) return;
-  eio_server_close(srv);
+void eio_rep_teardown(eio_server *srv) {
+  eio_rep_close(srv);
   eio_conn_free_all(srv);
   sio_map_clear(&srv->sessions);
   eio_budget_free(srv);
   eio_guard_free(srv);
   eio_shutdown_free(srv);
   eio_timers_free(&srv->timers);
-  free(srv->path);
-  eio_tls_ctx_unref(srv->tls);
   eio_deflater_free(srv->deflater_http);
   eio_deflater_free(srv->deflater_ws);
+  srv->deflater_http = srv->deflater_ws = NULL;
+}
+
+void eio_rep_release(eio_server *srv) {
+  free(srv->path);
+  eio_tls_ctx_unref(srv->tls);
   free((void *)srv->cors.origins);
   for (size_t i = 0; i < srv->n_cors_strings; i++) free(srv->cors_strings[i]);
   free(srv->cors_strings);

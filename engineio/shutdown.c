@@ -20,6 +20,7 @@ static void finish(eio_server *srv) {
     event_free(d->deadline);
     d->deadline = NULL;
   }
+  eio_workers_shutdown_done(srv);
 }
 
 static void watch_cb(evutil_socket_t fd, short w, void *arg) {
@@ -33,7 +34,7 @@ static void deadline_cb(evutil_socket_t fd, short w, void *arg) {
   (void)fd;
   (void)w;
   eio_server *srv = arg;
-  eio_server_close(srv); /* sessions still open: forced close */
+  eio_rep_close(srv); /* sessions still open: forced close */
   /* A kill may free the connection at once: step past it first. */
   for (eio_conn *c = srv->conns, *next; c; c = next) {
     next = c->next;
@@ -42,7 +43,7 @@ static void deadline_cb(evutil_socket_t fd, short w, void *arg) {
   finish(srv);
 }
 
-int eio_server_shutdown(eio_server *srv, unsigned deadline_ms) {
+int eio_shutdown_rep(eio_server *srv, unsigned deadline_ms) {
   if (srv->closing) return EIO_OK;
   srv->closing = 1;
   if (srv->listener) {
@@ -88,4 +89,9 @@ int eio_server_shutdown(eio_server *srv, unsigned deadline_ms) {
   return EIO_OK;
 }
 
-void eio_shutdown_free(eio_server *srv) { finish(srv); }
+void eio_shutdown_free(eio_server *srv) {
+  eio_shutdown *d = &srv->shutdown;
+  if (d->watch) event_free(d->watch);
+  if (d->deadline) event_free(d->deadline);
+  d->watch = d->deadline = NULL;
+}

@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
 
   signal(SIGPIPE, SIG_IGN);
   base = event_base_new();
+  topt_workers(&o);
   srv = eio_server_new(base, &o);
   json_decref(cfg); /* options are copied by eio_server_new */
   if (!srv) {

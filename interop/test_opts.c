@@ -54,10 +54,17 @@ void topt_line(json_t *o) {
   json_decref(o);
 }
 
+void topt_workers(eio_options *o) {
+  const char *w = getenv("SIO_WORKERS");
+  if (w && *w) o->workers = (unsigned)strtoul(w, NULL, 10);
+}
+
 int topt_sio_start(struct event_base **base, sio_server **srv, const sio_options *o) {
   signal(SIGPIPE, SIG_IGN);
+  sio_options with = *o;
+  topt_workers(&with.eio);
   *base = event_base_new();
-  *srv = *base ? sio_server_new(*base, o) : NULL;
+  *srv = *base ? sio_server_new(*base, &with) : NULL;
   if (!*srv) {
     fprintf(stderr, "cannot start server: %s\n", eio_last_error());
     if (*base) event_base_free(*base);

@@ -38,6 +38,9 @@ int topt_tls(const json_t *cfg, eio_tls_options *tls);
  * o is stolen. */
 void topt_line(json_t *o);
 
+/* SIO_WORKERS=N in the environment sets o->workers (every C test server). */
+void topt_workers(eio_options *o);
+
 /* SIGPIPE ignored, a new event base, a Socket.IO server with o listening
  * on 127.0.0.1 (a free port): 0, or the exit status with the reason on
  * stderr. */

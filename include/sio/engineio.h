@@ -2,8 +2,24 @@
  * libsio Engine.IO v4 server: HTTP long-polling and WebSocket transports,
  * the upgrade between them, heartbeats, limits and CORS.
  *
- * Threading: an eio_server and everything reached from it belong to the
- * thread running its event_base. No function here is thread-safe.
+ * Threading: a server runs on one event loop (workers 0 or 1, the default)
+ * or on N (eio_options.workers): then it is N replicas of the whole server,
+ * one per loop. Replica 0 runs on the caller's event_base, on the caller's
+ * thread; replicas 1..N-1 each own a base and a thread, started by
+ * eio_server_listen and joined by eio_server_free. A session lives on one
+ * loop for life, and every callback about it runs on that loop's thread,
+ * with that loop's replica as srv; with N > 1, callbacks run concurrently
+ * on several threads, so user_data they share must be thread-safe.
+ * - Any thread may call: eio_server_post, eio_server_workers,
+ *   eio_server_worker, eio_server_worker_index, eio_server_current,
+ *   eio_server_base, eio_server_port, eio_server_clients_count.
+ * - Only the thread that created the server (replica 0's): eio_server_new,
+ *   eio_server_on_connection, eio_server_on_request, eio_server_listen,
+ *   eio_server_close, eio_server_shutdown, eio_server_reload_tls,
+ *   eio_server_free (any replica may be passed; they act on every loop).
+ * - Only the loop owning the socket: every eio_socket_* function (inside
+ *   the socket's callbacks, or in a task posted to its loop).
+ * Nothing else here is thread-safe.
  *
  * Lifetimes: an eio_socket handed to the connection callback stays valid
  * until its close callback has returned; after that the pointer must not be
@@ -214,6 +230,10 @@ typedef struct eio_options {
    * while handling that read, so the frames that follow reach it in a
    * later read. 0: 1000 ms; < 0: off (frames follow at once). */
   int alone_wait_ms;
+  /* Event loops serving the server (at most 64); 0 or 1: one, the
+   * caller's base. With N > 1, each loop listens on the same port
+   * (SO_REUSEPORT) and session ids name their loop. */
+  unsigned workers;
 } eio_options;
 
 /* Fills o with Node's defaults. */
@@ -259,7 +279,8 @@ void eio_response_body(eio_http_response *res, sio_buf *body);
  * unreadable, mismatched or expired certificate, say): eio_last_error()
  * then says why. */
 eio_server *eio_server_new(struct event_base *base, const eio_options *opts);
-/* Listens on host:port ("127.0.0.1", 0 picks a free port). */
+/* Listens on host:port ("127.0.0.1", 0 picks a free port); with workers
+ * > 1, every loop listens on it and the worker threads start. */
 int eio_server_listen(eio_server *srv, const char *host, uint16_t port);
 /* Reads the certificate and key files again; new connections use them,
  * open ones keep theirs. EIO_OK, or EIO_ERR_INVALID with eio_last_error()
@@ -268,16 +289,38 @@ int eio_server_reload_tls(eio_server *srv);
 /* Why the last eio_server_new / eio_server_reload_tls on this thread
  * failed ("" if none did). */
 const char *eio_last_error(void);
-/* The bound port, after eio_server_listen. */
+/* The bound port (the one every loop serves), after eio_server_listen. */
 uint16_t eio_server_port(const eio_server *srv);
 void eio_server_on_connection(eio_server *srv, eio_connection_cb cb,
                               void *user_data);
 void eio_server_on_request(eio_server *srv, eio_request_handler cb,
                            void *user_data);
+/* Sessions open over the whole process (every loop). */
 size_t eio_server_clients_count(const eio_server *srv);
+
+/* The loops of a server (thread-safe). */
+size_t eio_server_workers(const eio_server *srv);          /* N */
+/* Replica i (any replica may be passed as srv); NULL when i >= N. */
+eio_server *eio_server_worker(eio_server *srv, size_t i);
+size_t eio_server_worker_index(const eio_server *srv);     /* srv's index */
+struct event_base *eio_server_base(const eio_server *srv); /* srv's base */
+/* The replica whose loop runs on the calling thread, or NULL when the
+ * caller is not a loop thread of srv's server (replica 0's thread is the
+ * one that created the server). */
+eio_server *eio_server_current(eio_server *srv);
+/* Runs fn(target, arg, 0) on target's loop thread, soon, in FIFO order per
+ * (sender thread, target). Any thread may call it. If the server is freed
+ * first, fn(target, arg, 1) runs instead (on the freeing thread, or on the
+ * poster's when posting after that) so arg can be released: exactly one
+ * call, always. After eio_server_close (or a finished shutdown), tasks
+ * posted to replica 0 wait for eio_server_free and are cancelled there.
+ * Returns 0, or -1 when out of memory (fn is not called). */
+typedef void (*eio_task_fn)(eio_server *target, void *arg, int cancelled);
+int eio_server_post(eio_server *target, eio_task_fn fn, void *arg);
 /* Stops listening and closes every session ("forced close", as Node's
  * engine.close()) and every HTTP connection; connections finish writing
- * what they hold first. Callbacks run from inside this call. */
+ * what they hold first. Callbacks of replica 0 run from inside this call,
+ * those of the other loops soon after on their threads. */
 void eio_server_close(eio_server *srv);
 /* Graceful shutdown: stops accepting, closes every session after its
  * queued output is written ("forced close" on the server side; a WebSocket
@@ -286,7 +329,8 @@ void eio_server_close(eio_server *srv);
  * once; the event loop ends when everything is closed, within the
  * deadline. Then free the server. */
 int eio_server_shutdown(eio_server *srv, unsigned deadline_ms);
-/* Closes (as above) and frees the server. Not from inside its callbacks. */
+/* Closes (as above) and frees the server, every loop: the worker threads
+ * are joined and their bases freed. Not from inside its callbacks. */
 void eio_server_free(eio_server *srv);
 
 void eio_socket_set_handlers(eio_socket *s, const eio_socket_handlers *h,
