@@ -64,6 +64,7 @@ typedef struct conn_ext {
   struct evbuffer *rin, *rout;
   struct evbuffer *cur_in;  /* the input being processed in raw mode */
   eio_conn *flush_next;     /* srv->flush_list link */
+  eio_tls_state *tls;       /* TLS: the session, for a hand-over */
 } conn_ext;
 
 typedef struct conn_full {
@@ -460,11 +461,13 @@ static void go_raw(eio_conn *c) {
   out_kick(c);
 }
 
-eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
-                       const struct sockaddr *sa, int salen) {
-  (void)salen;
+/* A connection over fd; mt: a TLS session handed over from another loop
+ * (taken: released on failure). */
+static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
+                          const struct sockaddr *sa, eio_tls_moved *mt) {
   conn_full *f = calloc(1, sizeof *f);
   if (!f) {
+    if (mt) eio_tls_moved_free(mt);
     evutil_closesocket(fd);
     return NULL;
   }
@@ -474,8 +477,15 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
    * bufferevent, see go_raw); TLS: the bufferevents own it. */
   c->bev = bufferevent_socket_new(srv->base, fd, srv->tls ? BEV_OPT_CLOSE_ON_FREE : 0);
   f->x.fd = fd;
-  if (c->bev && srv->tls) {
-    c->bev = eio_tls_wrap(srv->tls, c->bev); /* frees the socket's on failure */
+  if (mt) {
+    f->x.tls = mt->st;
+    if (c->bev) c->bev = eio_tls_adopt(srv->tls, mt, c->bev);
+    else eio_tls_moved_free(mt);
+    c->secure = 1;
+    fd = c->bev ? -1 : fd;
+    f->x.fd = -1;
+  } else if (c->bev && srv->tls) {
+    c->bev = eio_tls_wrap(srv->tls, c->bev, &f->x.tls); /* frees the socket's on failure */
     c->secure = 1;
     fd = -1;
     f->x.fd = -1;
@@ -510,6 +520,12 @@ eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
     conn_die(oldest, 1);
   }
   return c;
+}
+
+eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
+                       const struct sockaddr *sa, int salen) {
+  (void)salen;
+  return conn_new(srv, fd, sa, NULL);
 }
 
 void eio_conn_free_all(eio_server *srv) {
@@ -620,6 +636,7 @@ static int parse_head(eio_conn *c) {
   evbuffer_drain(in, (size_t)r);
   free(c->head);
   c->head = copy;
+  c->head_len = (size_t)r;
   c->req = req;
 
   const eio_http_header *conn_h = eio_http_find(&c->req, "connection");
@@ -1192,4 +1209,100 @@ static void conn_process(eio_conn *c) {
     }
     if (!progress) return;
   }
+}
+
+/* ---- hand-over to another loop (handover.c) ---- */
+
+/* The request is for a session of another loop: everything the connection
+ * holds that the other loop needs leaves it (the socket, the request head
+ * and the input after it, output not yet written) and it is dropped here
+ * without closing the socket. Plain connections only. 0, or -1 (out of
+ * memory: the connection is left as it was). */
+int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
+  conn_ext *x = X(c);
+  if (!c->bev || !c->head || (c->secure ? !x->tls : x->fd < 0)) return -1;
+  memset(m, 0, sizeof *m);
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  size_t hl = c->head_len, rest = evbuffer_get_length(in);
+  size_t ol = evbuffer_get_length(out);
+  if (c->secure && ol) return -1; /* plaintext not yet encrypted */
+  m->in = malloc(hl + rest + 1);
+  m->out = ol ? malloc(ol) : NULL;
+  if (!m->in || (ol && !m->out)) {
+    free(m->in);
+    free(m->out);
+    return -1;
+  }
+  memcpy(m->in, c->head, hl);
+  evbuffer_copyout(in, m->in + hl, rest);
+  if (ol) evbuffer_copyout(out, m->out, ol);
+  if (c->secure) {
+    int r = eio_tls_state_detach(x->tls, &m->tls);
+    if (r != 0) {
+      free(m->in);
+      free(m->out);
+      if (r == -1) return -1;
+      conn_die(c, 0);
+      return -2;
+    }
+    m->secure = 1;
+    m->fd = m->tls.fd;
+    x->tls = NULL;
+  } else {
+    m->fd = x->fd;
+    x->fd = -1; /* the bufferevent does not own it (plain) */
+  }
+  evbuffer_drain(in, rest);
+  evbuffer_drain(out, ol);
+  m->in_len = hl + rest;
+  m->out_len = ol;
+  conn_die(c, 0);
+  return 0;
+}
+
+/* Adds to a bufferevent's input, which libevent keeps frozen at its end
+ * (a socket's) or not (a filter's). */
+static int input_add(struct bufferevent *bev, const void *p, size_t n) {
+  struct evbuffer *in = bufferevent_get_input(bev);
+  if (evbuffer_add(in, p, n) == 0) return 0;
+  evbuffer_unfreeze(in, 0);
+  int r = evbuffer_add(in, p, n);
+  evbuffer_freeze(in, 0);
+  return r;
+}
+
+/* The other side: a connection on srv's loop over m's socket, which writes
+ * m's output first and then serves m's input as if it had just read it.
+ * Takes m's buffers; closes the socket when out of memory. */
+void eio_conn_move_in(eio_server *srv, eio_conn_move *m) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(m->fd, (struct sockaddr *)&ss, &sl) != 0)
+    ss.ss_family = AF_UNSPEC;
+  eio_conn *c = NULL;
+  if (srv->closing || (m->secure && !srv->tls)) {
+    if (m->secure) eio_tls_moved_free(&m->tls);
+    evutil_closesocket(m->fd);
+  } else {
+    c = conn_new(srv, m->fd, (struct sockaddr *)&ss, m->secure ? &m->tls : NULL);
+  }
+  if (c) {
+    enter(c);
+    if (input_add(c->bev, m->in, m->in_len) != 0 ||
+        (m->out_len && bufferevent_write(c->bev, m->out, m->out_len) != 0)) {
+      conn_die(c, 0);
+    } else {
+      conn_process(c);
+      /* Encrypted bytes that came along: decrypt them now. */
+      struct bufferevent *u = bufferevent_get_underlying(c->bev);
+      if (u && c->state != CONN_DEAD && evbuffer_get_length(bufferevent_get_input(u)))
+        bufferevent_trigger(u, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+    }
+    leave(c);
+  }
+  free(m->in);
+  free(m->out);
+  m->in = m->out = NULL;
 }

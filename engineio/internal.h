@@ -69,6 +69,7 @@ struct eio_conn {
   eio_conn *fprev, *fnext; /* the fresh list, oldest first */
   /* The current request head (a private copy) and its parse. */
   char *head;
+  size_t head_len;
   eio_http_request req;
   eio_http_header *headers;
   /* Request body. */
@@ -220,6 +221,23 @@ void eio_conn_abort(eio_conn *c);
  * the TCP connection (a peer over its output budget). */
 void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
+
+/* conn.c: a connection moving to another loop (handover.c). */
+typedef struct eio_conn_move {
+  evutil_socket_t fd;
+  uint8_t *in, *out;   /* input from the request head on (plaintext); unsent
+                          output (plain connections) */
+  size_t in_len, out_len;
+  int secure;
+  eio_tls_moved tls;   /* secure: the TLS session and its raw bytes */
+} eio_conn_move;
+/* 0: moved (c is dropped); -1: not now, c untouched (serve it here); -2:
+ * out of memory midway, c is dropped. */
+int eio_conn_move_out(eio_conn *c, eio_conn_move *m);
+void eio_conn_move_in(eio_server *srv, eio_conn_move *m);
+/* handover.c: 1 when c's request (target query, ql bytes) names a session
+ * of another loop and c was handed to it; 0 to serve it here. */
+int eio_handover(eio_conn *c, const char *query, size_t ql);
 
 void eio_shutdown_free(eio_server *srv);
 /* shutdown.c: one replica's graceful shutdown (eio_server_shutdown). */

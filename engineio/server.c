@@ -1603,6 +1603,7 @@ void eio_srv_request(eio_conn *c) {
     user_request(srv, c);
     return;
   }
+  if (eio_handover(c, query, ql)) return; /* a session of another loop */
   /* CORS runs first, like the cors middleware in Node. */
   int preflight = srv->cors_on && !c->is_upgrade &&
                   eio_http_ieq(c->req.method, c->req.method_len, "OPTIONS");

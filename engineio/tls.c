@@ -92,13 +92,14 @@ bad:
   return NULL;
 }
 
+/* Atomic: a connection handed to another loop drops its reference there. */
 eio_tls_ctx *eio_tls_ctx_ref(eio_tls_ctx *t) {
-  t->refs++;
+  __atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
   return t;
 }
 
 void eio_tls_ctx_unref(eio_tls_ctx *t) {
-  if (!t || --t->refs) return;
+  if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL)) return;
   mbedtls_ssl_config_free(&t->conf);
   mbedtls_x509_crt_free(&t->chain);
   mbedtls_pk_free(&t->key);
@@ -114,6 +115,12 @@ static void drop_ctx(void *arg) { eio_tls_ctx_unref(arg); }
 
 static const eio_tls_filter_role server_role = {.free = drop_ctx};
 
-struct bufferevent *eio_tls_wrap(eio_tls_ctx *t, struct bufferevent *under) {
-  return eio_tls_filter_new(under, &t->conf, &server_role, eio_tls_ctx_ref(t));
+struct bufferevent *eio_tls_wrap(eio_tls_ctx *t, struct bufferevent *under,
+                                 eio_tls_state **st) {
+  return eio_tls_filter_new_st(under, &t->conf, &server_role, eio_tls_ctx_ref(t), st);
+}
+
+struct bufferevent *eio_tls_adopt(eio_tls_ctx *t, eio_tls_moved *m,
+                                  struct bufferevent *under) {
+  return eio_tls_state_attach(m, under, &t->conf, eio_tls_ctx_ref(t));
 }

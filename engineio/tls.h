@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "sio/engineio.h"
+#include "tls_filter.h"
 
 typedef struct eio_tls_ctx eio_tls_ctx;
 
@@ -25,6 +26,13 @@ eio_tls_ctx *eio_tls_ctx_ref(eio_tls_ctx *t);
 void eio_tls_ctx_unref(eio_tls_ctx *t);
 
 /* Wraps a socket bufferevent (taken over: freed with the result). NULL
- * when out of memory (under is then freed). */
-struct bufferevent *eio_tls_wrap(eio_tls_ctx *t, struct bufferevent *under);
+ * when out of memory (under is then freed). *st gets the TLS state, for a
+ * hand-over to another loop (tls_filter.h). */
+struct bufferevent *eio_tls_wrap(eio_tls_ctx *t, struct bufferevent *under,
+                                 eio_tls_state **st);
+/* On the loop a connection was handed to: continues m's TLS session over
+ * under (a socket bufferevent on m->fd) with t's configuration. NULL when
+ * out of memory (under and the session are then freed). */
+struct bufferevent *eio_tls_adopt(eio_tls_ctx *t, eio_tls_moved *m,
+                                  struct bufferevent *under);
 #endif

@@ -1,5 +1,7 @@
 #include "tls_filter.h"
 
+#include <string.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <mbedtls/error.h>
@@ -15,7 +17,7 @@ void eio_tls_filter_reason(char *err, size_t n, const char *what, const char *fi
 typedef struct tls_conn {
   const eio_tls_filter_role *role;
   void *arg; /* the role's state, freed with the connection */
-  mbedtls_ssl_context ssl;
+  mbedtls_ssl_context *ssl; /* NULL once handed to another loop */
   struct bufferevent *under;
   struct bufferevent *filter;
   struct evbuffer *in; /* the socket's input, during a read */
@@ -40,15 +42,18 @@ static int bio_recv(void *arg, unsigned char *buf, size_t len) {
 
 static void free_conn(void *arg) {
   tls_conn *c = arg;
-  mbedtls_ssl_free(&c->ssl);
-  if (c->role->free) c->role->free(c->arg);
+  if (c->ssl) {
+    mbedtls_ssl_free(c->ssl);
+    free(c->ssl);
+    if (c->role->free) c->role->free(c->arg);
+  }
   free(c);
 }
 
 /* 0 done, 1 in progress, -1 failed (the role has been told why). */
 static int handshake(tls_conn *c) {
   if (c->handshaken) return 0;
-  int rc = mbedtls_ssl_handshake(&c->ssl);
+  int rc = mbedtls_ssl_handshake(c->ssl);
   if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) return 1;
   if (rc == 0) {
     c->handshaken = 1;
@@ -60,7 +65,7 @@ static int handshake(tls_conn *c) {
     return 0;
   }
   c->failed = 1;
-  if (c->role->handshake_failed) c->role->handshake_failed(c->arg, &c->ssl, rc);
+  if (c->role->handshake_failed) c->role->handshake_failed(c->arg, c->ssl, rc);
   return -1;
 }
 
@@ -95,7 +100,7 @@ input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
       c->in = NULL;
       return BEV_ERROR;
     }
-    int n = mbedtls_ssl_read(&c->ssl, v.iov_base, v.iov_len);
+    int n = mbedtls_ssl_read(c->ssl, v.iov_base, v.iov_len);
     if (n > 0) {
       v.iov_len = (size_t)n;
       evbuffer_commit_space(dst, &v, 1);
@@ -134,7 +139,7 @@ output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     for (int i = 0; i < nv && i < 8; i++) {
       size_t off = 0;
       while (off < v[i].iov_len) {
-        int n = mbedtls_ssl_write(&c->ssl, (const unsigned char *)v[i].iov_base + off,
+        int n = mbedtls_ssl_write(c->ssl, (const unsigned char *)v[i].iov_base + off,
                                   v[i].iov_len - off);
         if (n < 0) {
           evbuffer_drain(src, done);
@@ -154,8 +159,17 @@ output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 
 struct bufferevent *eio_tls_filter_new(struct bufferevent *under, const mbedtls_ssl_config *conf,
                                        const eio_tls_filter_role *role, void *arg) {
+  return eio_tls_filter_new_st(under, conf, role, arg, NULL);
+}
+
+struct bufferevent *eio_tls_filter_new_st(struct bufferevent *under,
+                                          const mbedtls_ssl_config *conf,
+                                          const eio_tls_filter_role *role, void *arg,
+                                          eio_tls_state **st) {
   tls_conn *c = calloc(1, sizeof *c);
-  if (!c) {
+  if (c) c->ssl = malloc(sizeof *c->ssl);
+  if (!c || !c->ssl) {
+    if (c) free(c);
     if (role->free) role->free(arg);
     bufferevent_free(under);
     return NULL;
@@ -163,13 +177,13 @@ struct bufferevent *eio_tls_filter_new(struct bufferevent *under, const mbedtls_
   c->role = role;
   c->arg = arg;
   c->under = under;
-  mbedtls_ssl_init(&c->ssl);
-  if (mbedtls_ssl_setup(&c->ssl, conf) != 0 || (role->setup && role->setup(arg, &c->ssl) != 0)) {
+  mbedtls_ssl_init(c->ssl);
+  if (mbedtls_ssl_setup(c->ssl, conf) != 0 || (role->setup && role->setup(arg, c->ssl) != 0)) {
     free_conn(c);
     bufferevent_free(under);
     return NULL;
   }
-  mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+  mbedtls_ssl_set_bio(c->ssl, c, bio_send, bio_recv, NULL);
   c->filter = bufferevent_filter_new(under, input_filter, output_filter, BEV_OPT_CLOSE_ON_FREE,
                                      free_conn, c);
   if (!c->filter) {
@@ -178,5 +192,85 @@ struct bufferevent *eio_tls_filter_new(struct bufferevent *under, const mbedtls_
     return NULL;
   }
   if (role->starts_handshake && handshake(c) < 0) failed(c);
+  if (st) *st = (eio_tls_state *)c;
   return c->filter;
+}
+
+/* ---- hand-over to another loop ---- */
+
+static int take_all(struct evbuffer *b, uint8_t **out, size_t *len) {
+  size_t n = evbuffer_get_length(b);
+  *out = NULL;
+  *len = 0;
+  if (!n) return 0;
+  if (!(*out = malloc(n))) return -1;
+  evbuffer_remove(b, *out, n);
+  *len = n;
+  return 0;
+}
+
+int eio_tls_state_detach(eio_tls_state *st, eio_tls_moved *m) {
+  tls_conn *c = (tls_conn *)st;
+  memset(m, 0, sizeof *m);
+  if (!c->ssl || c->failed || !c->handshaken ||
+      evbuffer_get_length(bufferevent_get_output(c->filter)))
+    return -1;
+  tls_conn *n = calloc(1, sizeof *n);
+  if (!n) return -1;
+  if (take_all(bufferevent_get_input(c->under), &m->raw_in, &m->raw_in_len) != 0 ||
+      take_all(bufferevent_get_output(c->under), &m->raw_out, &m->raw_out_len) != 0) {
+    free(m->raw_in); /* what was taken is lost: the connection must die */
+    free(n);
+    m->raw_in = NULL;
+    return -2;
+  }
+  n->role = c->role;
+  n->arg = c->arg;
+  n->ssl = c->ssl;
+  n->handshaken = 1;
+  c->ssl = NULL; /* freeing the old filter frees neither */
+  c->arg = NULL;
+  m->fd = bufferevent_getfd(c->under);
+  bufferevent_setfd(c->under, -1); /* nor closes the socket */
+  m->st = (eio_tls_state *)n;
+  return 0;
+}
+
+struct bufferevent *eio_tls_state_attach(eio_tls_moved *m, struct bufferevent *under,
+                                         const mbedtls_ssl_config *conf, void *arg) {
+  tls_conn *c = (tls_conn *)m->st;
+  m->st = NULL;
+  /* The session continues under this loop's configuration (same
+   * certificate and options; its own random generator). */
+  void *old = c->arg;
+  c->arg = arg;
+  c->ssl->conf = conf;
+  if (c->role->free) c->role->free(old);
+  c->under = under;
+  struct evbuffer *in = bufferevent_get_input(under);
+  evbuffer_unfreeze(in, 0);
+  int r = m->raw_in_len ? evbuffer_add(in, m->raw_in, m->raw_in_len) : 0;
+  evbuffer_freeze(in, 0);
+  if (r != 0 || (m->raw_out_len && bufferevent_write(under, m->raw_out, m->raw_out_len) != 0)) {
+    free_conn(c);
+    bufferevent_free(under);
+    return NULL;
+  }
+  mbedtls_ssl_set_bio(c->ssl, c, bio_send, bio_recv, NULL);
+  c->filter = bufferevent_filter_new(under, input_filter, output_filter, BEV_OPT_CLOSE_ON_FREE,
+                                     free_conn, c);
+  if (!c->filter) {
+    free_conn(c);
+    bufferevent_free(under);
+    return NULL;
+  }
+  return c->filter;
+}
+
+void eio_tls_moved_free(eio_tls_moved *m) {
+  if (m->st) free_conn(m->st);
+  m->st = NULL;
+  free(m->raw_in);
+  free(m->raw_out);
+  m->raw_in = m->raw_out = NULL;
 }

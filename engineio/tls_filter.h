@@ -23,6 +23,7 @@
 #include <event2/bufferevent.h>
 #include <mbedtls/ssl.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* What differs between the roles. Every hook may be NULL. arg is the
  * role's own per-connection state, handed to eio_tls_filter_new. */
@@ -55,6 +56,39 @@ typedef struct eio_tls_filter_role {
  * role->setup fails: under is then freed and role->free(arg) has run. */
 struct bufferevent *eio_tls_filter_new(struct bufferevent *under, const mbedtls_ssl_config *conf,
                                        const eio_tls_filter_role *role, void *arg);
+
+/* Same, and *st (when not NULL) gets the connection's TLS state, for a
+ * hand-over to another loop below. */
+typedef struct eio_tls_state eio_tls_state;
+struct bufferevent *eio_tls_filter_new_st(struct bufferevent *under,
+                                          const mbedtls_ssl_config *conf,
+                                          const eio_tls_filter_role *role, void *arg,
+                                          eio_tls_state **st);
+
+/* A TLS connection on its way to another loop's event_base: the socket,
+ * the TLS session, encrypted bytes read but not yet decrypted (raw_in) and
+ * records not yet written (raw_out). */
+typedef struct eio_tls_moved {
+  evutil_socket_t fd;
+  eio_tls_state *st;
+  uint8_t *raw_in, *raw_out;
+  size_t raw_in_len, raw_out_len;
+} eio_tls_moved;
+/* Takes st (of a filter whose handshake is done and whose plaintext output
+ * is empty) out of its filter, on the filter's loop: freeing the filter
+ * then frees neither the TLS session nor the socket. The plaintext already
+ * decrypted (the filter's input) stays for the caller to move. 0; -1
+ * (nothing moved: not possible now, or out of memory); -2 (out of memory
+ * after bytes left: the connection must be dropped). */
+int eio_tls_state_detach(eio_tls_state *st, eio_tls_moved *m);
+/* On the new loop: a filter over under (a socket bufferevent on m->fd)
+ * continuing m's session under conf, whose role state becomes arg (the
+ * old one is released by the role's free). NULL when out of memory (under,
+ * the session and arg are then freed). */
+struct bufferevent *eio_tls_state_attach(eio_tls_moved *m, struct bufferevent *under,
+                                         const mbedtls_ssl_config *conf, void *arg);
+/* Releases what m holds (not the socket). */
+void eio_tls_moved_free(eio_tls_moved *m);
 
 /* Writes "what[ file][: mbedtls's text for rc]" into err (rc 0: no text). */
 void eio_tls_filter_reason(char *err, size_t n, const char *what, const char *file, int rc);
