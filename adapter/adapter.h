@@ -95,6 +95,10 @@ typedef struct sio_adapter_host {
   /* Local socket sid joined (1) or left (0) room: Node's adapter events
    * "join-room" / "leave-room". May be NULL. */
   void (*room_changed)(void *ctx, const char *sid, const char *room, int joined);
+  /* The local part a cluster adapter wraps, owned by it; NULL: the
+   * in-memory adapter. With several loops it is the loops layer, whose
+   * fetch_sockets and broadcast_with_ack counts answer later. */
+  struct sio_adapter *(*local_new)(void *ctx);
 } sio_adapter_host;
 
 /* Connection state recovery kept by a cluster adapter (the JS

@@ -166,7 +166,7 @@ static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
     sio_log(SIO_LOG_WARN, r->set->tag, "request %s (type %d) on %s timed out: only %zu "
             "responses received out of %zu", r->id, r->kind, r->set->nsp, r->got,
             r->expected);
-  sio_m.adapter_timeouts[m_kind(r->kind)]++;
+  SIO_M_ADD(sio_m.adapter_timeouts[m_kind(r->kind)], 1);
   req_finish(r, ERR_TIMEOUT);
 }
 
@@ -175,7 +175,7 @@ static void req_timeout_cb(evutil_socket_t fd, short w, void *arg) {
 static sio_creq *req_new(sio_creq_set *s, int kind, unsigned timeout_ms) {
   sio_creq *r = calloc(1, sizeof *r);
   if (!r) return NULL;
-  sio_m.adapter_requests[m_kind(kind)]++;
+  SIO_M_ADD(sio_m.adapter_requests[m_kind(kind)], 1);
   r->set = s;
   r->kind = kind;
   sio_map_init(&r->waiting);
@@ -285,23 +285,28 @@ typedef struct fetch_ctx {
   sio_fetch_cb cb;
   void *ctx;
   json_t *local;
+  /* Two answers are awaited (one with `local`): the local part's, which
+   * may come later (the loops layer asks the other loops), and the server
+   * count. */
+  int waits;
+  size_t servers;
+  int local_only;
+  int gone; /* the local part went (adapter freed): answered already */
 } fetch_ctx;
 
-static void got_local(void *ctx, int err, json_t *sockets) {
-  (void)err;
-  ((fetch_ctx *)ctx)->local = sockets;
-}
-
-static void fetch_counted(void *ctx, size_t servers) {
-  fetch_ctx *f = ctx;
+static void fetch_go(fetch_ctx *f) {
+  if (--f->waits > 0) return;
   sio_creq_set *s = f->s;
-  sio_creq *r = servers > 1 ? req_new(s, SIO_CREQ_FETCH, f->timeout_ms) : NULL;
-  if (!r) {
+  sio_creq *r = !f->gone && !f->local_only && f->servers > 1
+                    ? req_new(s, SIO_CREQ_FETCH, f->timeout_ms) : NULL;
+  if (f->gone) {
+    /* answered when the local part went */
+  } else if (!r) {
     f->cb(f->ctx, 0, f->local);
   } else {
     json_decref(r->acc);
     r->acc = f->local;
-    req_expect(r, servers);
+    req_expect(r, f->servers);
     r->fetch_cb = f->cb;
     r->ctx = f->ctx;
     sio_creq_out out = {SIO_CREQ_FETCH, r->id, f->opts, NULL, NULL, 0, NULL, NULL};
@@ -309,6 +314,23 @@ static void fetch_counted(void *ctx, size_t servers) {
   }
   json_decref(f->opts);
   free(f);
+}
+
+static void got_local(void *ctx, int err, json_t *sockets) {
+  fetch_ctx *f = ctx;
+  f->local = sockets ? sockets : json_array();
+  if (err) { /* the local part is going: what it has, now */
+    f->gone = 1;
+    f->cb(f->ctx, err, f->local);
+    f->local = NULL;
+  }
+  fetch_go(f);
+}
+
+static void fetch_counted(void *ctx, size_t servers) {
+  fetch_ctx *f = ctx;
+  f->servers = servers;
+  fetch_go(f);
 }
 
 void sio_creq_fetch_sockets(sio_creq_set *s, const sio_bcast_opts *o, json_t *opts_json,
@@ -323,16 +345,13 @@ void sio_creq_fetch_sockets(sio_creq_set *s, const sio_bcast_opts *o, json_t *op
   f->s = s;
   f->cb = cb;
   f->ctx = ctx;
-  s->local->ops->fetch_sockets(s->local, o, got_local, f);
-  if (o->flags & SIO_BC_LOCAL) {
-    cb(ctx, 0, f->local);
-    json_decref(opts_json);
-    free(f);
-    return;
-  }
   f->timeout_ms = timeout_ms;
   f->opts = opts_json;
-  s->self->ops->server_count(s->self, fetch_counted, f);
+  int local_only = (o->flags & SIO_BC_LOCAL) != 0;
+  f->local_only = local_only;
+  f->waits = local_only ? 1 : 2;
+  s->local->ops->fetch_sockets(s->local, o, got_local, f); /* f may be gone */
+  if (!local_only) s->self->ops->server_count(s->self, fetch_counted, f);
 }
 
 typedef struct sse_ctx {
@@ -472,16 +491,21 @@ void sio_creq_on_broadcast_ack(sio_creq_set *s, const char *rid, const char *req
   h->ack_unref(ack);
 }
 
+/* The local part may answer later (the loops layer); not at all to the
+ * requester when it goes first (err). */
+static void on_fetch_local(void *ctx, int err, json_t *sockets) {
+  reply_ctx *x = ctx;
+  json_t *list = sockets ? sockets : json_array();
+  if (!err) respond(x, SIO_CREQ_ANS_SOCKETS, list, NULL, 0);
+  json_decref(list);
+  free(x);
+}
+
 void sio_creq_on_fetch(sio_creq_set *s, const char *rid, const char *requester,
                        const sio_bcast_opts *o) {
   reply_ctx *x = reply_to(s, rid, requester);
   if (!x) return;
-  fetch_ctx f = {0};
-  s->local->ops->fetch_sockets(s->local, o, got_local, &f);
-  json_t *list = f.local ? f.local : json_array();
-  respond(x, SIO_CREQ_ANS_SOCKETS, list, NULL, 0);
-  json_decref(list);
-  free(x);
+  s->local->ops->fetch_sockets(s->local, o, on_fetch_local, x);
 }
 
 void sio_creq_on_sse(sio_creq_set *s, const char *rid, const char *requester,

@@ -834,7 +834,7 @@ sio_adapter *sio_redis_adapter_new(void *clp, const char *nsp, const sio_adapter
   a->base.host = *host;
   a->cl = cl;
   sio_creq_new_id(a->uid, cl->sharded);
-  a->local = sio_memory_adapter_new(host);
+  a->local = host->local_new ? host->local_new(host->ctx) : sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->ch_main = cat(cl->key, "#", nsp, "#");
   a->pattern = escaped_pattern(cl->key, nsp);

@@ -138,7 +138,7 @@ static void drop(sio_redis *r, const char *why) {
     r->logged_down = 1;
   }
   fail_pending(r);
-  if (was) sio_m.redis_reconnects++;
+  if (was) SIO_M_ADD(sio_m.redis_reconnects, 1);
   schedule_retry(r);
   if (r->on_state) r->on_state(r->ud, 0);
 }

@@ -1256,7 +1256,7 @@ sio_adapter *sio_streams_adapter_new(void *clp, const char *nsp, const sio_adapt
   a->cl = cl;
   sio_creq_new_id(a->uid, 1);
   sio_map_init(&a->nodes);
-  a->local = sio_memory_adapter_new(host);
+  a->local = host->local_new ? host->local_new(host->ctx) : sio_memory_adapter_new(host);
   a->nsp = strdup(nsp);
   a->stream = stream_of(cl, nsp);
   a->ch_pub = cat(cl->prefix, "#", nsp, "#");

@@ -10,7 +10,6 @@
  */
 #include <event2/event.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +24,18 @@ static struct event_base *base;
 static sio_server *srv;
 static char server_name[64] = "c";
 
+/* The base of the loop running this handler (with SIO_WORKERS > 1 each
+ * loop has its own; a timer for a socket must run on the socket's loop). */
+static struct event_base *here(void) {
+  eio_server *e = srv ? eio_server_current(sio_server_engine(srv)) : NULL;
+  return e ? eio_server_base(e) : base;
+}
+
 /* Rooms of a socket as a sorted JSON array. */
 static int cmp_json_str(const void *a, const void *b) {
   return strcmp(json_string_value(*(json_t *const *)a),
                 json_string_value(*(json_t *const *)b));
 }
-/* The event base of the loop running the caller (timers of middlewares and
- * allowRequest run on the socket's own loop). */
-static struct event_base *here(void) {
-  eio_server *e = eio_server_current(sio_server_engine(srv));
-  return e ? eio_server_base(e) : base;
-}
-
 static void on_redis_error(void *ud, const char *reason) {
   (void)ud;
   topt_line(json_pack("{s:s, s:s}", "event", "redis-error", "message", reason));
@@ -314,18 +313,14 @@ static void on_sse_send(sio_socket *s, const char *ev, sio_args *args, sio_ack *
     sio_server_side_emit(sio_socket_namespace(s), "sse", sio_args_copy(args));
 }
 
-/* Written by every loop: under a lock. */
-static char last_outgoing[128];
-static pthread_mutex_t last_outgoing_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local char last_outgoing[128]; /* per loop: asked on the same socket */
 static void on_any_out(sio_socket *s, const char *ev, sio_args *args,
                        sio_ack *ack, void *ud) {
   (void)s;
   (void)args;
   (void)ack;
   (void)ud;
-  pthread_mutex_lock(&last_outgoing_lock);
   snprintf(last_outgoing, sizeof last_outgoing, "%s", ev);
-  pthread_mutex_unlock(&last_outgoing_lock);
 }
 
 static void on_last_outgoing(sio_socket *s, const char *ev, sio_args *args,
@@ -334,10 +329,7 @@ static void on_last_outgoing(sio_socket *s, const char *ev, sio_args *args,
   (void)ev;
   (void)args;
   (void)ud;
-  pthread_mutex_lock(&last_outgoing_lock);
-  json_t *name = json_string(last_outgoing);
-  pthread_mutex_unlock(&last_outgoing_lock);
-  ack_or(ack, one(name));
+  ack_or(ack, one(json_string(last_outgoing)));
 }
 
 static void on_any(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds libsio and runs the chat example (in-memory adapter): open
+# Builds libsio and runs the chat example (in-memory adapter, one event loop
+# per core: --workers N to change it): open
 # http://127.0.0.1:3000/ in two browser windows.
 # Extra arguments go to the server, e.g. scripts/run.sh --port 8080
 set -euo pipefail

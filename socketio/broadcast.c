@@ -12,7 +12,7 @@
 
 sio_broadcast *sio_broadcast_new(sio_namespace *nsp) {
   sio_broadcast *b = calloc(1, sizeof *b);
-  if (b) b->nsp = nsp;
+  if (b) b->nsp = sio_nsp_here(nsp); /* this loop's replica */
   return b;
 }
 
@@ -324,6 +324,7 @@ static void sse_done(void *ctx, int err, json_t *responses, sio_buf *const *bins
 
 static int server_side_emit(sio_namespace *nsp, const char *event, sio_args *args,
                             sio_bc_ack_fn cb, void *ud) {
+  nsp = sio_nsp_here(nsp);
   if (!args) args = sio_args_new();
   if (!args) return SIO_ERR_NOMEM;
   int r = SIO_OK;

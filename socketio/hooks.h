@@ -6,9 +6,10 @@
 #include "admin.h"
 #include "internal.h"
 #include "metrics.h"
+#include "replica.h"
 
 static inline void sio_hook_eio_open(sio_client *c) {
-  sio_m.engine_opens++;
+  SIO_M_ADD(sio_m.engine_opens, 1);
   c->opened_us = sio_m_now_us();
   if (c->srv->admin) sio_admin_eio_open(c);
 }
@@ -21,23 +22,25 @@ static inline void sio_hook_eio_upgrade(sio_client *c) {
 }
 static inline void sio_hook_packet_in(sio_client *c, size_t len) {
   int t = sio_m_transport(c->conn);
-  sio_m.packets_in[t]++;
-  sio_m.bytes_in[t] += len;
+  SIO_M_ADD(sio_m.packets_in[t], 1);
+  SIO_M_ADD(sio_m.bytes_in[t], len);
   if (c->srv->admin) sio_admin_traffic(c->srv->admin, 0, len);
 }
 static inline void sio_hook_packet_out(sio_client *c, size_t len) {
   int t = sio_m_transport(c->conn);
-  sio_m.packets_out[t]++;
-  sio_m.bytes_out[t] += len;
+  SIO_M_ADD(sio_m.packets_out[t], 1);
+  SIO_M_ADD(sio_m.bytes_out[t], len);
   if (c->srv->admin) sio_admin_traffic(c->srv->admin, 1, len);
 }
 static inline void sio_hook_connected(sio_socket *s) {
-  sio_m.connects++;
+  SIO_M_ADD(sio_m.connects, 1);
   if (s->client) sio_m_observe(&sio_m.handshake, s->client->opened_us);
+  if (s->nsp->srv->group) sio_group_gauge(s->nsp->srv, s->nsp->name, 1);
   if (s->nsp->srv->admin) sio_admin_connected(s);
 }
 static inline void sio_hook_disconnected(sio_socket *s, const char *reason) {
   sio_m_disconnect(reason);
+  if (s->nsp->srv->group) sio_group_gauge(s->nsp->srv, s->nsp->name, -1);
   if (s->nsp->srv->admin) sio_admin_disconnected(s, reason);
 }
 static inline void sio_hook_data_set(sio_socket *s, json_t *old) {

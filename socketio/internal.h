@@ -1,8 +1,10 @@
-/* Private structures of the Socket.IO layer (server.c, broadcast.c). */
+/* Private structures of the Socket.IO layer (server.c, socket.c, client.c,
+ * connect.c, middleware.c, namespace.c, broadcast.c). */
 #ifndef SIO_INTERNAL_H
 #define SIO_INTERNAL_H
 #include <event2/event.h>
 #include <regex.h>
+#include <sys/time.h>
 
 #include "adapter.h"
 #include "args.h"
@@ -160,6 +162,8 @@ struct sio_server {
   struct sio_admin *admin;          /* admin-ui namespace, when on */
   char *metrics_path;               /* Prometheus endpoint, when on */
   json_t *empty_auth;  /* one shared {} for every CONNECT without auth */
+  struct sio_group *group; /* with several loops: every replica (replica.h) */
+  size_t index;        /* this replica's loop */
 };
 
 struct sio_broadcast {
@@ -188,4 +192,74 @@ void sio_bc_ack_check(bc_ack *b);
 /* Server closing or freed: every broadcast with ack still waiting ends now
  * (SIO_ERR_TIMEOUT with the responses so far) and its timer lets go. */
 void sio_bc_acks_close(struct sio_server *srv);
+/* socket.c */
+void sio_sock_ref(sio_socket *s);
+void sio_sock_unref(sio_socket *s);
+const char *sio_event_name(const json_t *v, char *buf, size_t n);
+void sio_on_ack_packet(sio_socket *s, sio_packet *p);
+void sio_client_remove_socket(sio_client *c, sio_socket *s);
+/* Node's socket._onclose. */
+void sio_socket_onclose(sio_socket *s, const char *reason);
+void sio_raise_error(sio_socket *s, const char *message, const json_t *data);
+void sio_dispatch_event(sio_socket *s, const char *event, sio_args *args,
+                        sio_ack *ack);
+
+/* server.c: one packet to one client (not through the adapter). */
+int sio_send_packet(sio_client *c, int type, const char *nsp, long long id,
+                    json_t *data, const sio_args *args, unsigned flags);
+
+/* middleware.c */
+void sio_mw_connect(sio_socket *s);
+void sio_mw_packet(sio_socket *s, const char *event, sio_args *args, sio_ack *ack);
+
+/* connect.c */
+json_t *sio_query_object(const char *q);
+json_t *sio_build_handshake(sio_client *c, json_t *auth,
+                            const struct timeval *issued);
+void sio_connect_refused(sio_socket *s, const char *message, json_t *data);
+void sio_do_connect(sio_socket *s);
+/* A CONNECT for a namespace this client is not in yet. */
+void sio_client_connect(sio_client *c, const char *name, json_t *auth);
+
+/* client.c */
+void sio_client_unref(sio_client *c);
+void sio_client_close(sio_client *c, const char *reason);
+void sio_on_eio_connection(eio_server *eio, eio_socket *conn, void *ud);
+
+/* server.c: replicas (see replica.h) */
+sio_server *sio_replica_new(struct event_base *base, const sio_options *opts,
+                            eio_server *eio, size_t index);
+void sio_replica_close(sio_server *srv, int graceful, unsigned deadline_ms);
+void sio_replica_teardown(sio_server *srv);
+void sio_replica_free(sio_server *srv);
+
+/* replica.c: pointers of replica 0 mapped to the current loop's twin. */
+sio_namespace *sio_nsp_here(sio_namespace *nsp);
+sio_server *sio_here(sio_server *srv);
+/* Setup calls (socketio.h's thread rules). 1 when one on srv must reach
+ * every replica (several loops): the caller applies it to its own loop's
+ * replica, then sio_setup_others to the rest. */
+int sio_setup_context(sio_server *srv);
+enum { SIO_SETUP_USE, SIO_SETUP_ON_CONNECTION, SIO_SETUP_ON_SERVER_SIDE, SIO_SETUP_OF,
+       SIO_SETUP_MATCH, SIO_SETUP_REGEX, SIO_SETUP_ON_REQUEST };
+/* Applies a setup call to every replica but srv (the caller's, done
+ * already): at once before listen, else as a task on each loop. nsp names
+ * the namespace (NULL for server calls); str is copied. */
+void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char *str,
+                      void (*fn)(void), void *ud);
+/* One replica each (middleware.c, namespace.c, server.c). */
+void sio_use_one(sio_namespace *nsp, sio_middleware_fn fn, void *ud);
+void sio_on_connection_one(sio_namespace *nsp, sio_connection_fn fn, void *ud);
+void sio_on_server_side_one(sio_namespace *nsp, const char *event, sio_server_side_fn fn,
+                            void *ud);
+sio_namespace *sio_of_one(sio_server *srv, const char *name);
+sio_namespace *sio_of_match_one(sio_server *srv, sio_nsp_match_fn match, void *ud);
+sio_namespace *sio_of_regex_one(sio_server *srv, const char *pattern);
+void sio_on_request_one(sio_server *srv, eio_request_handler cb, void *ud);
+
+/* namespace.c */
+sio_namespace *sio_nsp_create(sio_server *srv, const char *name);
+void sio_nsp_free(sio_namespace *nsp);
+sio_adapter_host sio_nsp_host(sio_namespace *nsp);
+void sio_nsp_forget_ack(sio_namespace *nsp, sio_ack *ack);
 #endif

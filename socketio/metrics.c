@@ -1,8 +1,9 @@
 /*
- * Prometheus metrics: process-wide counters (plain integers, bumped on the
- * loop thread: one loop today) and the text exposition format 0.0.4,
+ * Prometheus metrics: process-wide counters (one block per thread, summed
+ * at scrape time; see metrics.h) and the text exposition format 0.0.4,
  * built at scrape time together with the gauges read from the server.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,44 @@
 
 #include "internal.h"
 #include "metrics.h"
+#include "replica.h"
 #include "sio/metrics.h"
 
-sio_m_counters sio_m;
+typedef struct m_block {
+  sio_m_counters c;
+  struct m_block *next;
+} m_block;
+
+static pthread_mutex_t blocks_mu = PTHREAD_MUTEX_INITIALIZER;
+static m_block *blocks;
+static _Thread_local m_block *mine;
+static m_block fallback; /* when a block cannot be had (out of memory) */
+
+sio_m_counters *sio_m_mine(void) {
+  if (mine) return &mine->c;
+  m_block *b = calloc(1, sizeof *b);
+  if (!b) return &fallback.c; /* counts may be lost, nothing breaks */
+  pthread_mutex_lock(&blocks_mu);
+  b->next = blocks;
+  blocks = b;
+  pthread_mutex_unlock(&blocks_mu);
+  mine = b;
+  return &b->c;
+}
+
+/* The counters are all uint64_t: summed word by word. */
+void sio_m_sum(sio_m_counters *out) {
+  enum { WORDS = sizeof(sio_m_counters) / sizeof(uint64_t) };
+  _Static_assert(sizeof(sio_m_counters) % sizeof(uint64_t) == 0, "counters are words");
+  uint64_t *o = (uint64_t *)out;
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&blocks_mu);
+  for (m_block *b = blocks; b; b = b->next) {
+    uint64_t *w = (uint64_t *)&b->c;
+    for (size_t i = 0; i < WORDS; i++) o[i] += __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(&blocks_mu);
+}
 
 /* Disconnect reasons Node uses; anything else is counted as "other". */
 static const char *const reasons[SIO_M_REASONS] = {
@@ -46,23 +82,25 @@ void sio_m_disconnect(const char *reason) {
   size_t i = 0;
   while (i < SIO_M_REASONS - 1 && reasons[i] && strcmp(reasons[i], reason) != 0) i++;
   if (i >= SIO_M_REASONS || !reasons[i]) i = 9; /* "other" */
-  sio_m.disconnects[i]++;
+  SIO_M_ADD(sio_m.disconnects[i], 1);
 }
 
 void sio_m_close(const char *reason, const char *desc) {
   (void)reason;
   if (!desc) return;
-  if (!strcmp(desc, "output buffer limit exceeded")) sio_m.closes_by_limit[0]++;
-  else if (!strcmp(desc, "Max payload size exceeded")) sio_m.closes_by_limit[1]++;
+  if (!strcmp(desc, "output buffer limit exceeded")) SIO_M_ADD(sio_m.closes_by_limit[0], 1);
+  else if (!strcmp(desc, "Max payload size exceeded")) SIO_M_ADD(sio_m.closes_by_limit[1], 1);
 }
 
+/* h is a histogram of this thread's block (sio_m.ack, sio_m.handshake). */
 void sio_m_observe(sio_m_hist *h, uint64_t since_us) {
-  double s = (double)(sio_m_now_us() - since_us) / 1e6;
+  uint64_t us = sio_m_now_us() - since_us;
+  double s = (double)us / 1e6;
   size_t i = 0;
   while (i < SIO_M_BUCKETS - 1 && s > bounds[i]) i++;
-  h->counts[i]++;
-  h->count++;
-  h->sum += s;
+  SIO_M_ADD(h->counts[i], 1);
+  SIO_M_ADD(h->count, 1);
+  SIO_M_ADD(h->sum_us, us);
 }
 
 /* ------------------------------------------------------------ exposition */
@@ -122,7 +160,8 @@ static void hist(out *o, const char *name, const char *help, const sio_m_hist *h
                                    (unsigned long long)cum);
     else put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
   }
-  put(o, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
+  put(o, "%s_sum %.9g\n%s_count %llu\n", name, (double)h->sum_us / 1e6, name,
+      (unsigned long long)h->count);
 }
 
 static void per_transport(out *o, const char *name, const char *help, const uint64_t *v) {
@@ -131,12 +170,23 @@ static void per_transport(out *o, const char *name, const char *help, const uint
     put(o, "%s{transport=\"%s\"} %llu\n", name, transports[t], (unsigned long long)v[t]);
 }
 
+static void put_gauge(const char *nsp, long n, void *ud) {
+  out *o = ud;
+  put(o, "sio_connected_sockets{namespace=\"");
+  put_label(o, nsp);
+  put(o, "\"} %ld\n", n);
+}
+
 char *sio_metrics_text(sio_server *srv) {
   out o = {malloc(4096), 0, 4096, 0};
   if (!o.p) return NULL;
+  sio_m_counters tot;
+  sio_m_sum(&tot);
   head(&o, "sio_connected_sockets", "gauge", "Connected Socket.IO sockets per namespace.");
   size_t it;
-  for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
+  if (srv->group) /* several loops: the sums they keep */
+    sio_group_gauges(srv, put_gauge, &o);
+  for (sio_map_entry *e = srv->group ? NULL : sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it)) {
     sio_namespace *nsp = e->value;
     put(&o, "sio_connected_sockets{namespace=\"");
@@ -146,51 +196,53 @@ char *sio_metrics_text(sio_server *srv) {
   head(&o, "sio_engine_clients", "gauge", "Open Engine.IO sessions.");
   put(&o, "sio_engine_clients %zu\n", eio_server_clients_count(srv->eio));
   size_t queued = 0;
-  for (sio_client *c = srv->clients; c; c = c->next)
+  /* Several loops: the sessions of the loop serving this scrape only (the
+   * others' queues are theirs to read). */
+  for (sio_client *c = sio_here(srv)->clients; c; c = c->next)
     if (c->conn) queued += eio_socket_buffered(c->conn);
   head(&o, "sio_output_queued_bytes", "gauge",
        "Output bytes queued for the Engine.IO sessions and not yet written.");
   put(&o, "sio_output_queued_bytes %zu\n", queued);
   head(&o, "sio_engine_connections_total", "counter", "Engine.IO sessions opened.");
-  put(&o, "sio_engine_connections_total %llu\n", (unsigned long long)sio_m.engine_opens);
+  put(&o, "sio_engine_connections_total %llu\n", (unsigned long long)tot.engine_opens);
   head(&o, "sio_connects_total", "counter", "Socket.IO namespace connections.");
-  put(&o, "sio_connects_total %llu\n", (unsigned long long)sio_m.connects);
+  put(&o, "sio_connects_total %llu\n", (unsigned long long)tot.connects);
   head(&o, "sio_disconnects_total", "counter", "Socket.IO disconnections by reason.");
   for (int i = 0; i < SIO_M_REASONS; i++)
     if (reasons[i])
       put(&o, "sio_disconnects_total{reason=\"%s\"} %llu\n", reasons[i],
-          (unsigned long long)sio_m.disconnects[i]);
+          (unsigned long long)tot.disconnects[i]);
   per_transport(&o, "sio_packets_received_total", "Engine.IO messages received.",
-                sio_m.packets_in);
-  per_transport(&o, "sio_packets_sent_total", "Engine.IO messages sent.", sio_m.packets_out);
+                tot.packets_in);
+  per_transport(&o, "sio_packets_sent_total", "Engine.IO messages sent.", tot.packets_out);
   per_transport(&o, "sio_received_bytes_total", "Bytes of the Engine.IO messages received.",
-                sio_m.bytes_in);
+                tot.bytes_in);
   per_transport(&o, "sio_sent_bytes_total", "Bytes of the Engine.IO messages sent.",
-                sio_m.bytes_out);
+                tot.bytes_out);
   head(&o, "sio_broadcast_deliveries_total", "counter",
        "Packets of broadcasts handed to local sockets.");
   put(&o, "sio_broadcast_deliveries_total %llu\n",
-      (unsigned long long)sio_m.broadcast_deliveries);
+      (unsigned long long)tot.broadcast_deliveries);
   head(&o, "sio_closes_by_limit_total", "counter", "Sessions closed by a size limit.");
   for (int i = 0; i < 2; i++)
     put(&o, "sio_closes_by_limit_total{limit=\"%s\"} %llu\n", limits[i],
-        (unsigned long long)sio_m.closes_by_limit[i]);
+        (unsigned long long)tot.closes_by_limit[i]);
   head(&o, "sio_adapter_requests_total", "counter", "Requests sent to the other servers.");
   for (int i = 0; i < SIO_M_REQ_KINDS; i++)
     put(&o, "sio_adapter_requests_total{type=\"%s\"} %llu\n", req_kinds[i],
-        (unsigned long long)sio_m.adapter_requests[i]);
+        (unsigned long long)tot.adapter_requests[i]);
   head(&o, "sio_adapter_request_timeouts_total", "counter",
        "Requests to the other servers that timed out.");
   for (int i = 0; i < SIO_M_REQ_KINDS; i++)
     put(&o, "sio_adapter_request_timeouts_total{type=\"%s\"} %llu\n", req_kinds[i],
-        (unsigned long long)sio_m.adapter_timeouts[i]);
+        (unsigned long long)tot.adapter_timeouts[i]);
   head(&o, "sio_redis_reconnects_total", "counter",
        "Established Redis connections lost (a reconnection follows).");
-  put(&o, "sio_redis_reconnects_total %llu\n", (unsigned long long)sio_m.redis_reconnects);
+  put(&o, "sio_redis_reconnects_total %llu\n", (unsigned long long)tot.redis_reconnects);
   hist(&o, "sio_handshake_duration_seconds",
-       "From the Engine.IO session opening to a namespace connection.", &sio_m.handshake);
+       "From the Engine.IO session opening to a namespace connection.", &tot.handshake);
   hist(&o, "sio_ack_duration_seconds",
-       "From an emit with ack to the client's acknowledgement.", &sio_m.ack);
+       "From an emit with ack to the client's acknowledgement.", &tot.ack);
   if (o.failed) {
     free(o.p);
     return NULL;

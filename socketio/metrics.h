@@ -1,5 +1,7 @@
-/* Counters behind include/sio/metrics.h: plain integers bumped by the
- * hooks in socketio/hooks.h and by the Redis layer. */
+/* Counters behind include/sio/metrics.h, bumped by the hooks in
+ * socketio/hooks.h and by the Redis layer. Each thread (event loop) bumps
+ * its own block, as relaxed atomic loads and stores (one writer: no
+ * locked instruction, no shared cache line); a scrape sums the blocks. */
 #ifndef SIO_METRICS_PRIV_H
 #define SIO_METRICS_PRIV_H
 #include <stddef.h>
@@ -22,7 +24,7 @@ enum {
 typedef struct sio_m_hist {
   uint64_t counts[SIO_M_BUCKETS]; /* per bucket, not cumulative */
   uint64_t count;
-  double sum;
+  uint64_t sum_us;
 } sio_m_hist;
 
 #define SIO_M_REASONS 12
@@ -40,7 +42,18 @@ typedef struct sio_m_counters {
   sio_m_hist handshake, ack;
 } sio_m_counters;
 
-extern sio_m_counters sio_m;
+/* This thread's block (made on first use; kept for the process's life). */
+sio_m_counters *sio_m_mine(void);
+#define sio_m (*sio_m_mine())
+/* lv += n on this thread's block (lv is a field of sio_m). */
+#define SIO_M_ADD(lv, n)                                                      \
+  do {                                                                        \
+    uint64_t *p_ = &(lv);                                                     \
+    __atomic_store_n(p_, __atomic_load_n(p_, __ATOMIC_RELAXED) + (uint64_t)(n), \
+                     __ATOMIC_RELAXED);                                       \
+  } while (0)
+/* The sum over every thread's block. */
+void sio_m_sum(sio_m_counters *out);
 
 /* Monotonic microseconds. */
 uint64_t sio_m_now_us(void);

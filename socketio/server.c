@@ -24,11 +24,9 @@
 #include "sio/redis.h"
 #include "redis_adapter.h"
 #include "redis_streams.h"
+#include "replica.h"
 
-static void client_close(sio_client *c, const char *reason);
 static int http_request(const eio_request *req, eio_http_response *res, void *ud);
-static void socket_onclose(sio_socket *s, const char *reason);
-static void client_unref(sio_client *c);
 
 /* ------------------------------------------------------------- options */
 
@@ -103,13 +101,13 @@ int sio_client_write(sio_client *c, sio_msg *msg, unsigned flags) {
     else if (i == 0 && !msg->enc_text)
       ok = 0;
   }
-  client_unref(c);
+  sio_client_unref(c);
   return ok;
   return 1;
 }
 
 /* Sends one packet to one client (not through the adapter). */
-static int send_packet(sio_client *c, int type, const char *nsp, long long id,
+int sio_send_packet(sio_client *c, int type, const char *nsp, long long id,
                        json_t *data, const sio_args *args, unsigned flags) {
   sio_msg m = {type, nsp, data, args ? args->bins : NULL,
                args ? args->nbins : 0, id, NULL, NULL, 0};
@@ -118,1357 +116,17 @@ static int send_packet(sio_client *c, int type, const char *nsp, long long id,
   return r;
 }
 
-/* ------------------------------------------------------------- sockets */
-
-static void socket_ref(sio_socket *s) { s->refs++; }
-
-static void free_handlers(handler *h) {
-  while (h) {
-    handler *n = h->next;
-    free(h); /* the event name is in the same block */
-    h = n;
-  }
-}
-
-/* Out of line for the same reason as client_unref. */
-__attribute__((noinline)) static void socket_unref(sio_socket *s) {
-  if (--s->refs) return;
-  free_handlers(s->handlers);
-  free_handlers(s->any);
-  free_handlers(s->any_out);
-  while (s->mws) {
-    pmw *n = s->mws->next;
-    free(s->mws);
-    s->mws = n;
-  }
-  json_decref(s->handshake);
-  json_decref(s->auth);
-  json_decref(s->data);
-  if (s->id != s->id_buf) free(s->id);
-  free(s);
-}
-
-const char *sio_socket_id(const sio_socket *s) { return s->id; }
-sio_namespace *sio_socket_namespace(const sio_socket *s) { return s->nsp; }
-int sio_socket_connected(const sio_socket *s) { return s->state == SOCK_CONNECTED; }
-int sio_socket_recovered(const sio_socket *s) { return s->recovered; }
-static json_t *build_handshake(sio_client *c, json_t *auth,
-                               const struct timeval *issued);
-/* Built when first asked, not at connect: most servers never read it. */
-const json_t *sio_socket_handshake(const sio_socket *s) {
-  sio_socket *m = (sio_socket *)s;
-  if (!m->handshake && m->client && m->client->conn && m->auth)
-    m->handshake = build_handshake(m->client, m->auth, &m->issued);
-  return m->handshake;
-}
-const eio_request *sio_socket_request(const sio_socket *s) {
-  return s->client && s->client->conn ? eio_socket_request(s->client->conn) : NULL;
-}
-/* socket.data is made on first use: most sockets never have any. */
-json_t *sio_socket_data(const sio_socket *s) {
-  sio_socket *m = (sio_socket *)s;
-  if (!m->data) m->data = json_object();
-  return m->data;
-}
-void sio_socket_set_data(sio_socket *s, json_t *data) {
-  json_t *old = s->data;
-  s->data = data ? data : json_object();
-  sio_hook_data_set(s, old);
-  json_decref(old);
-}
-
-/* One block per handler, its event name included (sockets register
- * handlers at every connect). */
-static handler *handler_new(const char *event, sio_event_fn fn, void *ud) {
-  size_t n = event ? strlen(event) + 1 : 0;
-  handler *h = calloc(1, sizeof *h + n);
-  if (!h) return NULL;
-  if (event) h->event = memcpy(h + 1, event, n);
-  h->fn = fn;
-  h->ud = ud;
-  return h;
-}
-
-/* Appends (listeners run in registration order). */
-static void handler_append(handler **list, handler *h) {
-  if (!h) return;
-  while (*list) list = &(*list)->next;
-  *list = h;
-}
-
-void sio_socket_on(sio_socket *s, const char *event, sio_event_fn fn, void *ud) {
-  handler_append(&s->handlers, handler_new(event, fn, ud));
-}
-void sio_socket_on_any(sio_socket *s, sio_event_fn fn, void *ud) {
-  handler_append(&s->any, handler_new(NULL, fn, ud));
-}
-void sio_socket_on_any_outgoing(sio_socket *s, sio_event_fn fn, void *ud) {
-  handler_append(&s->any_out, handler_new(NULL, fn, ud));
-}
-void sio_socket_use(sio_socket *s, sio_packet_middleware_fn fn, void *ud) {
-  pmw *m = calloc(1, sizeof *m);
-  if (!m) return;
-  m->fn = fn;
-  m->ud = ud;
-  pmw **pp = &s->mws;
-  while (*pp) pp = &(*pp)->next;
-  *pp = m;
-}
-void sio_socket_on_error(sio_socket *s, sio_error_fn fn, void *ud) {
-  s->on_error = fn;
-  s->on_error_ud = ud;
-}
-void sio_socket_on_disconnecting(sio_socket *s, sio_disconnect_fn fn, void *ud) {
-  s->on_disconnecting = fn;
-  s->on_disconnecting_ud = ud;
-}
-void sio_socket_on_disconnect(sio_socket *s, sio_disconnect_fn fn, void *ud) {
-  s->on_disconnect = fn;
-  s->on_disconnect_ud = ud;
-}
-
-/* The event name as a string: numbers too, as EventEmitter keys them. */
-static const char *event_name(const json_t *v, char *buf, size_t n) {
-  if (json_is_string(v)) return json_string_value(v);
-  if (json_is_integer(v)) {
-    snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    return buf;
-  }
-  if (json_is_real(v)) {
-    sio_json_number(json_real_value(v), buf, n);
-    return buf;
-  }
-  return "";
-}
-
-void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg) {
-  if (!s->any_out || !json_is_array(msg->data)) return;
-  char nb[40];
-  const char *ev = event_name(json_array_get(msg->data, 0), nb, sizeof nb);
-  json_t *rest = json_array();
-  for (size_t i = 1; i < json_array_size(msg->data); i++)
-    json_array_append(rest, json_array_get(msg->data, i));
-  sio_args *a = sio_args_wrap(rest, msg->bins, msg->nbins);
-  if (!a) return;
-  socket_ref(s);
-  for (handler *h = s->any_out; h; h = h->next) h->fn(s, ev, a, NULL, h->ud);
-  socket_unref(s);
-  sio_args_unref(a);
-}
-
-/* -------------------------------------------------------------- acks */
-
-static void pending_free(pending_ack *a) {
-  if (a->timer) event_free(a->timer);
-  if (a->bc) sio_bc_ack_unref(a->bc);
-  free(a);
-}
-
-static pending_ack *pending_take(sio_socket *s, long long id) {
-  for (pending_ack **pp = &s->acks; *pp; pp = &(*pp)->next) {
-    if ((*pp)->id == id) {
-      pending_ack *a = *pp;
-      *pp = a->next;
-      return a;
-    }
-  }
-  return NULL;
-}
-
-void sio_socket_add_ack(sio_socket *s, pending_ack *a) {
-  a->s = s;
-  a->next = s->acks;
-  s->acks = a;
-}
-
-static void ack_timeout_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  pending_ack *a = arg;
-  sio_socket *s = a->s;
-  socket_ref(s);
-  pending_take(s, a->id);
-  if (a->cb) a->cb(s, SIO_ERR_TIMEOUT, NULL, a->ud);
-  pending_free(a);
-  socket_unref(s);
-}
-
-static void on_ack_packet(sio_socket *s, sio_packet *p) {
-  pending_ack *a = pending_take(s, p->id);
-  if (!a) return; /* unknown or late: ignored, as Node does */
-  json_t *data = p->data ? json_incref(p->data) : json_array();
-  sio_args *args = sio_args_wrap(data, p->bins, p->nbins);
-  if (a->timer) evtimer_del(a->timer);
-  if (args) {
-    if (a->bc) sio_bc_ack_response(a->bc, args);
-    else if (a->cb) {
-      sio_m_observe(&sio_m.ack, a->sent_us);
-      a->cb(s, 0, args, a->ud);
-    }
-    sio_args_unref(args);
-  }
-  pending_free(a);
-}
-
-static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack);
-
-int sio_ack_send(sio_ack *ack, sio_args *args) {
-  sio_socket *s = ack->s;
-  int r = SIO_ERR_CLOSED;
-  if (!args) args = sio_args_new();
-  if (ack->remote) { /* an answer to another server's serverSideEmit */
-    json_t *first = args ? sio_args_get(args, 0) : NULL;
-    ack->remote(ack->rctx, first ? first : json_null(), args ? args->bins : NULL,
-                args ? args->nbins : 0);
-    sio_args_unref(args);
-    nsp_forget_ack((sio_namespace *)ack->s, ack);
-    free(ack);
-    return SIO_OK;
-  }
-  if (!s) { /* orphaned: kept, and its socket went; answering frees it */
-    sio_server *srv = ack->orphan_of;
-    for (sio_ack **pp = &srv->orphan_acks; *pp; pp = &(*pp)->next)
-      if (*pp == ack) {
-        *pp = ack->next;
-        break;
-      }
-    sio_args_unref(args);
-    free(ack);
-    return SIO_ERR_CLOSED;
-  }
-  if (s->state == SOCK_CONNECTED && args) {
-    send_packet(s->client, SIO_PACKET_ACK, s->nsp->name, ack->id, args->arr,
-                args, 0);
-    r = SIO_OK;
-  }
-  sio_args_unref(args);
-  for (sio_ack **pp = &s->client_acks; *pp; pp = &(*pp)->next)
-    if (*pp == ack) {
-      *pp = ack->next;
-      break;
-    }
-  free(ack);
-  return r;
-}
-
-void sio_ack_keep(sio_ack *ack) {
-  if (ack && !ack->remote) ack->kept = 1;
-}
-
-/* ------------------------------------------------------------- emitting */
-
-static int emit_packet(sio_socket *s, const char *event, sio_args *args,
-                       long long id) {
-  json_t *data = json_array();
-  json_array_append_new(data, json_string(event));
-  for (size_t i = 0; i < json_array_size(args->arr); i++)
-    json_array_append(data, json_array_get(args->arr, i));
-  sio_msg m = {SIO_PACKET_EVENT, s->nsp->name, data, args->bins, args->nbins,
-               id, NULL, NULL, 0};
-  int r;
-  if (s->nsp->rec && id < 0) {
-    /* With recovery, socket.emit goes through the session-aware adapter
-     * path: the packet gets an offset and is kept for replay. */
-    r = sio_recovery_emit_to_socket(s, &m);
-  } else {
-    sio_socket_notify_outgoing(s, &m);
-    r = sio_client_write(s->client, &m, 0);
-  }
-  sio_msg_release(&m);
-  json_decref(data);
-  return r ? SIO_OK : SIO_ERR_CLOSED;
-}
-
-int sio_emit(sio_socket *s, const char *event, sio_args *args) {
-  if (!args) args = sio_args_new();
-  if (!args) return SIO_ERR_NOMEM;
-  int r;
-  if (sio_reserved_event(event)) r = SIO_ERR_RESERVED;
-  else if (s->state != SOCK_CONNECTED) r = SIO_ERR_CLOSED;
-  else r = emit_packet(s, event, args, SIO_NO_ACK);
-  sio_args_unref(args);
-  return r;
-}
-
-int sio_emit_with_ack(sio_socket *s, const char *event, sio_args *args,
-                      unsigned timeout_ms, sio_ack_fn cb, void *ud) {
-  if (!args) args = sio_args_new();
-  if (!args) return SIO_ERR_NOMEM;
-  int r = SIO_OK;
-  if (sio_reserved_event(event)) r = SIO_ERR_RESERVED;
-  else if (s->state != SOCK_CONNECTED) r = SIO_ERR_CLOSED;
-  if (r == SIO_OK) {
-    pending_ack *a = calloc(1, sizeof *a);
-    if (!a) {
-      sio_args_unref(args);
-      return SIO_ERR_NOMEM;
-    }
-    a->id = s->nsp->ids++;
-    a->cb = cb;
-    a->ud = ud;
-    a->sent_us = sio_m_now_us();
-    if (timeout_ms) {
-      a->timer = evtimer_new(s->nsp->srv->base, ack_timeout_cb, a);
-      struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-      if (a->timer) evtimer_add(a->timer, &tv);
-    }
-    sio_socket_add_ack(s, a);
-    r = emit_packet(s, event, args, a->id);
-  }
-  sio_args_unref(args);
-  return r;
-}
-
-/* --------------------------------------------------------------- rooms */
-
-int sio_join(sio_socket *s, const char *room) {
-  if (s->state == SOCK_GONE) return SIO_ERR_CLOSED;
-  const char *r[1] = {room};
-  return s->nsp->adapter->ops->add_all(s->nsp->adapter, s->id, r, 1) == 0
-             ? SIO_OK
-             : SIO_ERR_NOMEM;
-}
-
-int sio_leave(sio_socket *s, const char *room) {
-  if (s->state == SOCK_GONE) return SIO_ERR_CLOSED;
-  s->nsp->adapter->ops->del(s->nsp->adapter, s->id, room);
-  return SIO_OK;
-}
-
-int sio_socket_in(const sio_socket *s, const char *room) {
-  const sio_map *r = s->nsp->adapter->ops->socket_rooms(s->nsp->adapter, s->id);
-  return r && sio_map_has(r, room);
-}
-
-json_t *sio_socket_rooms(const sio_socket *s) {
-  json_t *out = json_array();
-  const sio_map *r = s->nsp->adapter->ops->socket_rooms(s->nsp->adapter, s->id);
-  size_t it;
-  if (r)
-    for (sio_map_entry *e = sio_map_first(r, &it); e; e = sio_map_next(r, e, &it))
-      json_array_append_new(out, json_string(e->key));
-  return out;
-}
-
-/* ---------------------------------------------------------- middleware */
-
-enum { NEXT_NSP, NEXT_PACKET };
-
-struct sio_next {
-  int kind;
-  sio_socket *s;
-  size_t index;        /* next middleware to run */
-  pmw *cur;            /* packet middlewares: the next one */
-  int called;
-  /* packet middlewares */
-  char *event;
-  sio_args *args;
-  sio_ack *ack;
-};
-
-static void nsp_run(sio_next *n);
-static void packet_run(sio_next *n);
-
-static void next_free(sio_next *n) {
-  socket_unref(n->s);
-  free(n->event);
-  sio_args_unref(n->args);
-  free(n);
-}
-
-static void connect_refused(sio_socket *s, const char *message, json_t *data);
-static void do_connect(sio_socket *s);
-static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
-                           sio_ack *ack);
-static void raise_error(sio_socket *s, const char *message, const json_t *data);
-
-void sio_next_ok(sio_next *n) {
-  if (n->kind == NEXT_NSP) {
-    n->index++;
-    nsp_run(n);
-  } else {
-    packet_run(n);
-  }
-}
-
-void sio_next_error(sio_next *n, const char *message, json_t *data) {
-  sio_socket *s = n->s;
-  if (n->kind == NEXT_NSP) {
-    if (s->client && !s->client->closed) connect_refused(s, message, data);
-    else json_decref(data);
-  } else {
-    if (s->state == SOCK_CONNECTED) raise_error(s, message, data);
-    json_decref(data);
-    /* The packet is dropped; its ack handle goes with the socket. */
-  }
-  next_free(n);
-}
-
-/* Runs the namespace middlewares from n->index; the socket connects when
- * they all passed and the client is still there. */
-static void nsp_run(sio_next *n) {
-  sio_socket *s = n->s;
-  if (!s->client || s->client->closed) { /* Node: ignore, clean up */
-    next_free(n);
-    return;
-  }
-  if (n->index < s->nsp->nmws) {
-    fn_ud *m = &s->nsp->mws[n->index];
-    ((sio_middleware_fn)m->fn)(s, n, m->ud);
-    return;
-  }
-  do_connect(s);
-  next_free(n);
-}
-
-static void packet_run(sio_next *n) {
-  sio_socket *s = n->s;
-  pmw *m = n->cur;
-  if (m && s->state == SOCK_CONNECTED) { /* the rest is dropped once it went */
-    n->cur = m->next;
-    m->fn(s, n->event, n->args, n, m->ud);
-    return;
-  }
-  if (s->state == SOCK_CONNECTED) {
-    sio_ack *ack = n->ack;
-    n->ack = NULL;
-    dispatch_event(s, n->event, n->args, ack);
-  }
-  next_free(n);
-}
-
-void sio_use(sio_namespace *nsp, sio_middleware_fn fn, void *ud) {
-  fn_ud *v = realloc(nsp->mws, (nsp->nmws + 1) * sizeof *v);
-  if (!v) return;
-  nsp->mws = v;
-  v[nsp->nmws].fn = (void (*)(void))fn;
-  v[nsp->nmws++].ud = ud;
-}
-
-void sio_on_connection(sio_namespace *nsp, sio_connection_fn fn, void *ud) {
-  fn_ud *v = realloc(nsp->conns, (nsp->nconns + 1) * sizeof *v);
-  if (!v) return;
-  nsp->conns = v;
-  v[nsp->nconns].fn = (void (*)(void))fn;
-  v[nsp->nconns++].ud = ud;
-}
-
-/* ------------------------------------------------------- disconnecting */
-
-static void client_remove_socket(sio_client *c, sio_socket *s) {
-  for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->cnext)
-    if (*pp == s) {
-      *pp = s->cnext;
-      s->cnext = NULL;
-      socket_unref(s); /* the client's reference */
-      return;
-    }
-}
-
-static void fail_acks(sio_socket *s) {
-  while (s->acks) {
-    pending_ack *a = s->acks;
-    s->acks = a->next;
-    if (a->timer) evtimer_del(a->timer);
-    if (a->bc) sio_bc_ack_check(a->bc);
-    else if (a->cb) a->cb(s, SIO_ERR_CLOSED, NULL, a->ud);
-    pending_free(a);
-  }
-  sio_server *srv = s->nsp->srv;
-  while (s->client_acks) {
-    sio_ack *k = s->client_acks;
-    s->client_acks = k->next;
-    if (k->kept) { /* the application answers it later: a no-op then */
-      k->s = NULL;
-      k->orphan_of = srv;
-      k->next = srv->orphan_acks;
-      srv->orphan_acks = k;
-    } else {
-      free(k);
-    }
-  }
-}
-
-static int recoverable(const char *reason) {
-  static const char *const r[] = {"transport error", "transport close",
-                                  "forced close", "ping timeout",
-                                  "server shutting down", "forced server close"};
-  for (size_t i = 0; i < sizeof r / sizeof *r; i++)
-    if (strcmp(reason, r[i]) == 0) return 1;
-  return 0;
-}
-
-/* Node's socket._onclose: "disconnecting" with the rooms still known,
- * then the session is kept for recovery, the rooms are left, and
- * "disconnect" follows. */
-static void socket_onclose(sio_socket *s, const char *reason) {
-  if (s->state != SOCK_CONNECTED) return;
-  sio_log(SIO_LOG_DEBUG, "sio:socket", "disconnect id=%s nsp=%s reason=\"%s\"", s->id,
-          s->nsp->name, reason);
-  socket_ref(s);
-  if (s->on_disconnecting) s->on_disconnecting(s, reason, s->on_disconnecting_ud);
-  if (s->nsp->rec && !s->v3 && recoverable(reason)) sio_recovery_persist(s);
-  s->state = SOCK_GONE;
-  s->nsp->adapter->ops->del_all(s->nsp->adapter, s->id);
-  if (sio_map_del(&s->nsp->sockets, s->id)) socket_unref(s);
-  if (s->client) client_remove_socket(s->client, s);
-  sio_hook_disconnected(s, reason);
-  if (s->on_disconnect) s->on_disconnect(s, reason, s->on_disconnect_ud);
-  fail_acks(s);
-  s->client = NULL;
-  socket_unref(s);
-}
-
-void sio_disconnect(sio_socket *s, int close) {
-  if (s->state != SOCK_CONNECTED) return;
-  sio_client *c = s->client;
-  if (close) {
-    /* Every namespace of the client is told, then the connection goes. */
-    c->refs++;
-    while (c->sockets && c->sockets->state == SOCK_CONNECTED) {
-      sio_socket *x = c->sockets;
-      send_packet(c, SIO_PACKET_DISCONNECT, x->nsp->name, SIO_NO_ACK, NULL,
-                  NULL, 0);
-      socket_onclose(x, "server namespace disconnect");
-    }
-    client_close(c, "forced server close");
-    client_unref(c);
-    return;
-  }
-  send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, SIO_NO_ACK, NULL, NULL, 0);
-  socket_onclose(s, "server namespace disconnect");
-}
-
-/* ---------------------------------------------------------- connecting */
-
-static json_t *query_object(const char *q) {
-  json_t *o = json_object();
-  size_t len = strlen(q), i = 0;
-  while (i < len) {
-    size_t s = i;
-    while (i < len && q[i] != '&') i++;
-    size_t e = i++;
-    if (e == s) continue;
-    const char *eq = memchr(q + s, '=', e - s);
-    size_t kl = eq ? (size_t)(eq - (q + s)) : e - s;
-    char *k = malloc(kl + 1), *v = malloc(e - s + 1);
-    if (!k || !v) {
-      free(k);
-      free(v);
-      break;
-    }
-    long kn = eio_http_pct_decode(q + s, kl, k, 1);
-    k[kn] = '\0';
-    long vn = eq ? eio_http_pct_decode(eq + 1, e - s - kl - 1, v, 1) : 0;
-    v[vn] = '\0';
-    json_t *prev = json_object_get(o, k);
-    if (!prev) json_object_set_new(o, k, json_stringn(v, (size_t)vn));
-    else if (json_is_array(prev)) json_array_append_new(prev, json_stringn(v, (size_t)vn));
-    else json_object_set_new(o, k, json_pack("[O,s%]", prev, v, (size_t)vn));
-    free(k);
-    free(v);
-  }
-  return o;
-}
-
-/* Node's socket.handshake. */
-static json_t *build_handshake(sio_client *c, json_t *auth,
-                               const struct timeval *issued) {
-  const eio_request *r = eio_socket_request(c->conn);
-  json_t *headers = json_object();
-  for (size_t i = 0; i < r->num_headers; i++) {
-    char name[256];
-    size_t n = strlen(r->header_names[i]);
-    if (n >= sizeof name) n = sizeof name - 1;
-    for (size_t k = 0; k < n; k++) {
-      char ch = r->header_names[i][k];
-      name[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-    name[n] = '\0';
-    json_t *prev = json_object_get(headers, name);
-    if (prev && json_is_string(prev)) {
-      /* Node joins repeated headers with ", " */
-      char *j;
-      if (asprintf(&j, "%s, %s", json_string_value(prev), r->header_values[i]) >= 0) {
-        json_object_set_new(headers, name, json_string(j));
-        free(j);
-      }
-    } else {
-      json_object_set_new(headers, name, json_string(r->header_values[i]));
-    }
-  }
-  struct timeval tv = *issued;
-  char when[96];
-  struct tm tm;
-  localtime_r(&tv.tv_sec, &tm);
-  strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT%z", &tm);
-  if (tm.tm_gmtoff == 0) strcat(when, " (Coordinated Universal Time)");
-  return json_pack("{s:o,s:s,s:s,s:b,s:b,s:I,s:s,s:o,s:O}", "headers", headers,
-                   "time", when, "address", r->remote_address, "xdomain",
-                   eio_request_header(r, "origin") != NULL, "secure", r->secure,
-                   "issued",
-                   (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "url",
-                   r->url, "query", query_object(r->query), "auth", auth);
-}
-
-static sio_socket *socket_new(sio_namespace *nsp, sio_client *c, json_t *auth) {
-  sio_socket *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
-  s->nsp = nsp;
-  s->client = c;
-  s->refs = 1; /* the client's list */
-  s->id = s->id_buf;
-  s->auth = json_incref(auth);
-  gettimeofday(&s->issued, NULL);
-  s->v3 = eio_socket_protocol(c->conn) == 3;
-  int idr;
-  if (s->v3) { /* Node: the Engine.IO id, prefixed by the namespace */
-    const char *eid = eio_socket_id(c->conn);
-    if (strcmp(nsp->name, "/") == 0) {
-      snprintf(s->id_buf, sizeof s->id_buf, "%s", eid);
-      idr = 0;
-    } else {
-      idr = asprintf(&s->id, "%s#%s", nsp->name, eid) < 0 ? -1 : 0;
-      if (idr) s->id = s->id_buf;
-    }
-  } else {
-    idr = eio_generate_id(s->id);
-  }
-  if (!s->auth || idr != 0 || eio_generate_id(s->pid) != 0) {
-    socket_unref(s);
-    return NULL;
-  }
-  s->cnext = c->sockets;
-  c->sockets = s;
-  return s;
-}
-
-static void connect_refused(sio_socket *s, const char *message, json_t *data) {
-  sio_client *c = s->client;
-  json_t *err;
-  if (s->v3) /* protocol v4: the error's data, or its message */
-    err = data ? data : json_string(message ? message : "");
-  else {
-    err = json_pack("{s:s}", "message", message ? message : "");
-    if (data) json_object_set_new(err, "data", data);
-  }
-  send_packet(c, SIO_PACKET_CONNECT_ERROR, s->nsp->name, SIO_NO_ACK, err, NULL, 0);
-  json_decref(err);
-  s->state = SOCK_GONE;
-  client_remove_socket(c, s);
-}
-
-/* Node's _doConnect: the socket joins its own room, the CONNECT reply goes
- * out, then the connection handlers run. */
-static void do_connect(sio_socket *s) {
-  sio_client *c = s->client;
-  sio_namespace *nsp = s->nsp;
-  if (sio_map_put(&nsp->sockets, s->id, s) < 0) {
-    connect_refused(s, "out of memory", NULL);
-    return;
-  }
-  socket_ref(s); /* the namespace's */
-  s->state = SOCK_CONNECTED;
-  sio_join(s, s->id);
-  /* v3 clients get a bare CONNECT; the reply is read alone (see
-   * EIO_SEND_ALONE) so the first event after it is never missed. */
-  json_t *reply = NULL; /* {"sid": id[, "pid": pid]}, without json_pack */
-  if (!s->v3 && (reply = json_object())) {
-    json_object_set_new_nocheck(reply, "sid", json_string_nocheck(s->id));
-    if (nsp->rec)
-      json_object_set_new_nocheck(reply, "pid", json_string_nocheck(s->pid));
-  }
-  send_packet(c, SIO_PACKET_CONNECT, nsp->name, SIO_NO_ACK, reply, NULL,
-              SIO_WRITE_ALONE);
-  json_decref(reply);
-  if (c->connect_timer) { /* one CONNECT is enough: not kept while idle */
-    event_free(c->connect_timer);
-    c->connect_timer = NULL;
-  }
-  sio_log(SIO_LOG_DEBUG, "sio:socket", "connected id=%s nsp=%s recovered=%d", s->id,
-          nsp->name, s->recovered);
-  socket_ref(s);
-  sio_hook_connected(s);
-  for (size_t i = 0; i < nsp->nconns && s->state == SOCK_CONNECTED; i++)
-    ((sio_connection_fn)nsp->conns[i].fn)(s, nsp->conns[i].ud);
-  socket_unref(s);
-}
-
-static sio_namespace *nsp_create(sio_server *srv, const char *name);
-
-static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
-                                  sio_recovered *restored);
-
-/* A session looked up by the adapter (in Redis): the CONNECT goes on,
- * unless the client or the server went meanwhile. */
-static void client_restored(void *ctx, sio_namespace *nsp, json_t *auth,
-                            sio_recovered *prev) {
-  sio_client *c = ctx;
-  if (!c->closed && !c->srv->closing && nsp) {
-    client_connect_socket(c, nsp, auth, prev); /* takes auth */
-  } else {
-    if (prev) sio_recovered_clear(prev);
-    json_decref(auth);
-  }
-  client_unref(c);
-}
-
-/* A CONNECT for a namespace this client is not in yet. */
-static void client_connect(sio_client *c, const char *name, json_t *auth) {
-  sio_server *srv = c->srv;
-  sio_namespace *nsp = sio_map_get(&srv->nsps, name);
-  if (!nsp) {
-    for (size_t i = 0; i < srv->nparents && !nsp; i++) {
-      sio_namespace *p = srv->parents[i];
-      int ok = p->has_re ? regexec(&p->re, name, 0, NULL, 0) == 0
-                         : p->match(name, auth, p->match_ud);
-      if (!ok) continue;
-      nsp = sio_map_get(&srv->nsps, name);
-      if (nsp) break;
-      nsp = nsp_create(srv, name);
-      if (!nsp) break;
-      /* The child inherits its parent's middlewares and handlers. */
-      if (p->nmws) {
-        nsp->mws = malloc(p->nmws * sizeof *nsp->mws);
-        if (nsp->mws) {
-          memcpy(nsp->mws, p->mws, p->nmws * sizeof *nsp->mws);
-          nsp->nmws = p->nmws;
-        }
-      }
-      if (p->nconns) {
-        nsp->conns = malloc(p->nconns * sizeof *nsp->conns);
-        if (nsp->conns) {
-          memcpy(nsp->conns, p->conns, p->nconns * sizeof *nsp->conns);
-          nsp->nconns = p->nconns;
-        }
-      }
-      nsp->parent = p;
-      sio_namespace **ch = realloc(p->children, (p->nchildren + 1) * sizeof *ch);
-      if (ch) {
-        p->children = ch;
-        ch[p->nchildren++] = nsp;
-      }
-    }
-  }
-  if (!nsp) {
-    json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
-    send_packet(c, SIO_PACKET_CONNECT_ERROR, name, SIO_NO_ACK, err, NULL, 0);
-    json_decref(err);
-    return;
-  }
-  json_t *a = json_incref(auth ? auth : c->srv->empty_auth);
-  /* Engine.IO v3 (socket.io-client 2.x) clients have no recovery. */
-  int can_recover = nsp->rec && eio_socket_protocol(c->conn) != 3;
-  if (can_recover) {
-    c->refs++; /* until client_restored, which may run before this returns */
-    int started = sio_recovery_restore_async(nsp, a, client_restored, c);
-    if (started) {
-      json_decref(a);
-      return;
-    }
-    c->refs--;
-  }
-  sio_recovered prev = {0};
-  int recovered = can_recover && sio_recovery_restore(nsp, a, &prev) == 0;
-  client_connect_socket(c, nsp, a, recovered ? &prev : NULL);
-}
-
-/* After the namespace was found (and a session looked for): the socket,
- * recovered when prev is given, then the middlewares. */
-static void client_connect_socket(sio_client *c, sio_namespace *nsp, json_t *a,
-                                  sio_recovered *restored) {
-  sio_server *srv = c->srv;
-  sio_recovered prev = {0};
-  int recovered = restored != NULL;
-  if (restored) prev = *restored;
-  sio_socket *s = socket_new(nsp, c, a);
-  json_decref(a);
-  if (!s) {
-    sio_recovered_clear(&prev);
-    client_close(c, "forced server close");
-    return;
-  }
-  if (recovered) {
-    /* Same id, pid, rooms and data; the missed packets go out before the
-     * CONNECT reply (the client buffers them). */
-    snprintf(s->id_buf, sizeof s->id_buf, "%s", prev.sid);
-    snprintf(s->pid, sizeof s->pid, "%s", prev.pid);
-    sio_socket_set_data(s, json_incref(prev.data));
-    s->recovered = 1;
-    for (size_t i = 0; i < prev.nrooms; i++) {
-      const char *r[1] = {prev.rooms[i]};
-      nsp->adapter->ops->add_all(nsp->adapter, s->id, r, 1);
-    }
-    for (size_t i = 0; i < prev.npackets; i++)
-      send_packet(c, SIO_PACKET_EVENT, nsp->name, SIO_NO_ACK,
-                  prev.packets[i]->arr, prev.packets[i], 0);
-    sio_recovered_clear(&prev);
-    if (srv->o.recovery_skip_middlewares) {
-      do_connect(s);
-      return;
-    }
-  }
-  sio_next *n = calloc(1, sizeof *n);
-  if (!n) {
-    connect_refused(s, "out of memory", NULL);
-    return;
-  }
-  n->kind = NEXT_NSP;
-  n->s = s;
-  socket_ref(s);
-  nsp_run(n);
-}
-
-/* ------------------------------------------------------ incoming packets */
-
-static void raise_error(sio_socket *s, const char *message, const json_t *data) {
-  if (s->on_error) s->on_error(s, message, data, s->on_error_ud);
-}
-
-static void dispatch_event(sio_socket *s, const char *event, sio_args *args,
-                           sio_ack *ack) {
-  socket_ref(s);
-  for (handler *h = s->handlers; h && s->state == SOCK_CONNECTED; h = h->next)
-    if (strcmp(h->event, event) == 0) h->fn(s, event, args, ack, h->ud);
-  socket_unref(s);
-}
-
-static void on_event_packet(sio_socket *s, sio_packet *p) {
-  char nb[40];
-  json_t *data = p->data ? p->data : NULL;
-  /* The arguments are the packet's own array without its first element
-   * (the name, kept alive by name_ref while used): no copy of the rest. */
-  json_t *name_ref = data ? json_incref(json_array_get(data, 0)) : NULL;
-  const char *event = data ? event_name(name_ref, nb, sizeof nb) : "";
-  json_t *rest;
-  if (data && json_array_remove(data, 0) == 0) rest = json_incref(data);
-  else rest = json_array();
-  sio_args *args = sio_args_wrap(rest, p->bins, p->nbins);
-  if (!args) {
-    json_decref(name_ref);
-    return;
-  }
-  sio_ack *ack = NULL;
-  if (p->id != SIO_NO_ACK) {
-    ack = calloc(1, sizeof *ack);
-    if (ack) {
-      ack->s = s;
-      ack->id = p->id;
-      ack->next = s->client_acks;
-      s->client_acks = ack;
-    }
-  }
-  socket_ref(s);
-  /* onAny listeners see the event before the packet middlewares. */
-  for (handler *h = s->any; h && s->state == SOCK_CONNECTED; h = h->next)
-    h->fn(s, event, args, ack, h->ud);
-  if (s->state == SOCK_CONNECTED && !s->mws) {
-    dispatch_event(s, event, args, ack); /* packet_run without middlewares */
-  } else if (s->state == SOCK_CONNECTED) {
-    sio_next *n = calloc(1, sizeof *n);
-    if (n) {
-      n->kind = NEXT_PACKET;
-      n->s = s;
-      socket_ref(s);
-      n->cur = s->mws;
-      n->event = strdup(event);
-      n->args = sio_args_ref(args);
-      n->ack = ack;
-      packet_run(n);
-    }
-  }
-  socket_unref(s);
-  sio_args_unref(args);
-  json_decref(name_ref);
-}
-
-static sio_socket *client_socket(sio_client *c, const char *nsp) {
-  for (sio_socket *s = c->sockets; s; s = s->cnext)
-    if (strcmp(s->nsp->name, nsp) == 0) return s;
-  return NULL;
-}
-
-/* Node's client._parseNamespace for v3 clients: "/nsp?k=v" is the
- * namespace "/nsp" with the auth {k: "v"} (the last value of a key). */
-static json_t *v3_namespace(sio_packet *p) {
-  char *q = strchr(p->nsp, '?');
-  if (!q) return json_object();
-  *q = '\0';
-  json_t *o = query_object(q + 1);
-  const char *k;
-  json_t *v;
-  json_object_foreach(o, k, v) {
-    if (json_is_array(v))
-      json_object_set(o, k, json_array_get(v, json_array_size(v) - 1));
-  }
-  return o;
-}
-
-/* Node's client.ondecoded. */
-static void client_packet(sio_client *c, sio_packet *p) {
-  json_t *v3_auth = NULL;
-  if (c->conn && eio_socket_protocol(c->conn) == 3) v3_auth = v3_namespace(p);
-  sio_socket *s = client_socket(c, p->nsp);
-  if (!s && p->type == SIO_PACKET_CONNECT) {
-    client_connect(c, p->nsp, v3_auth ? v3_auth : p->data);
-    json_decref(v3_auth);
-    return;
-  }
-  json_decref(v3_auth);
-  if (s && p->type != SIO_PACKET_CONNECT && p->type != SIO_PACKET_CONNECT_ERROR) {
-    if (s->state != SOCK_CONNECTED) return; /* middleware still running */
-    switch (p->type) {
-    case SIO_PACKET_EVENT:
-    case SIO_PACKET_BINARY_EVENT:
-      on_event_packet(s, p);
-      break;
-    case SIO_PACKET_ACK:
-    case SIO_PACKET_BINARY_ACK:
-      on_ack_packet(s, p);
-      break;
-    case SIO_PACKET_DISCONNECT:
-      socket_onclose(s, "client namespace disconnect");
-      break;
-    }
-    return;
-  }
-  /* A second CONNECT, a CONNECT_ERROR, or a packet for a namespace the
-   * client never joined: the whole connection goes. */
-  client_close(c, "forced server close");
-}
-
-/* ------------------------------------------------------------- clients */
-
-/* Out of line: once inlined into a caller that holds its own reference,
- * GCC 12's -Wuse-after-free cannot see that the count stays above zero. */
-__attribute__((noinline)) static void client_unref(sio_client *c) {
-  if (--c->refs) return;
-  if (c->connect_timer) event_free(c->connect_timer);
-  if (c->decoder) c->srv->o.parser->decoder_free(c->decoder);
-  free(c);
-}
-
-/* The Engine.IO session ended (or the client was closed): every socket
- * disconnects with the reason; the client leaves the server. */
-static void client_onclose(sio_client *c, const char *reason) {
-  c->refs++;
-  c->closed = 1;
-  if (c->connect_timer) evtimer_del(c->connect_timer);
-  while (c->sockets) {
-    sio_socket *s = c->sockets;
-    if (s->state == SOCK_CONNECTED) {
-      socket_onclose(s, reason);
-    } else { /* its middleware chain is still running */
-      s->state = SOCK_GONE;
-      s->client = NULL; /* a late sio_next_ok / _error is then a no-op */
-      client_remove_socket(c, s);
-    }
-  }
-  client_unref(c);
-}
-
-/* Node's client.close(): the Engine.IO session is closed first. Over
- * WebSocket that ends it at once and the sockets hear "forced close"; over
- * polling the close waits for the next GET, so they hear this reason. */
-static void client_close(sio_client *c, const char *reason) {
-  if (c->closed) return;
-  c->refs++;
-  if (c->conn) eio_socket_close(c->conn);
-  if (!c->closed) client_onclose(c, reason);
-  client_unref(c);
-}
-
-/* Node's client.onerror: the decode error reaches each socket's error
- * handler, then the Engine.IO session is closed ("forced close"). */
-static void client_decode_error(sio_client *c, const char *err) {
-  c->refs++;
-  sio_log(SIO_LOG_DEBUG, "sio:client", "decode error on %s: %s",
-          c->conn ? eio_socket_id(c->conn) : "?", err);
-  for (sio_socket *s = c->sockets; s; s = s->cnext)
-    if (s->state == SOCK_CONNECTED) raise_error(s, err, NULL);
-  if (c->conn && !c->closed) eio_socket_close(c->conn);
-  client_unref(c);
-}
-
-static void on_eio_message(eio_socket *conn, const uint8_t *data, size_t len,
-                           int binary, void *ud) {
-  (void)conn;
-  sio_client *c = ud;
-  if (c->closed) return;
-  c->refs++;
-  sio_hook_packet_in(c, len);
-  const sio_parser *parser = c->srv->o.parser;
-  const char *err = "out of memory";
-  sio_packet p;
-  memset(&p, 0, sizeof p);
-  int r = -1;
-  if (!c->decoder && parser == &sio_parser_default) {
-    /* The default parser keeps state only while a binary packet awaits its
-     * attachments: a client gets a decoder when its first one starts, so
-     * idle clients hold none. Same results and errors as its decoder. */
-    sio_parser_limits lim = {c->srv->o.max_attachments, c->srv->o.max_namespace_length};
-    if (!binary && len && (data[0] == '0' + SIO_PACKET_BINARY_EVENT ||
-                           data[0] == '0' + SIO_PACKET_BINARY_ACK)) {
-      c->decoder = parser->decoder_new(parser, &lim);
-    } else if (binary) {
-      err = "got binary data when not reconstructing a packet";
-    } else if (sio_packet_decode((const char *)data, len, &lim, &p, &err) == 0) {
-      r = 1;
-    }
-  }
-  if (c->decoder) r = parser->decode(c->decoder, data, len, binary, &p, &err);
-  if (r < 0) {
-    client_decode_error(c, err ? err : "decode error");
-  } else if (r == 1) {
-    client_packet(c, &p);
-  }
-  sio_packet_clear(&p);
-  client_unref(c);
-}
-
-static void on_eio_close(eio_socket *conn, const char *reason,
-                         const char *desc, void *ud) {
-  (void)conn;
-  (void)desc;
-  sio_client *c = ud;
-  sio_server *srv = c->srv;
-  c->refs++;
-  sio_hook_eio_close(c, reason, desc);
-  if (!c->closed) client_onclose(c, reason);
-  c->conn = NULL; /* the Engine.IO socket is gone after this callback */
-  if (c->prev) c->prev->next = c->next;
-  else srv->clients = c->next;
-  if (c->next) c->next->prev = c->prev;
-  c->refs--; /* the server list's; ours keeps c alive */
-  client_unref(c);
-}
-
-static void on_eio_upgrade(eio_socket *conn, void *ud) {
-  (void)conn;
-  sio_hook_eio_upgrade(ud);
-}
-
-static void connect_timeout_cb(evutil_socket_t fd, short w, void *arg) {
-  (void)fd;
-  (void)w;
-  sio_client *c = arg;
-  for (sio_socket *s = c->sockets; s; s = s->cnext)
-    if (s->state == SOCK_CONNECTED) return;
-  client_close(c, "forced server close");
-}
-
-static void on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
-  (void)eio;
-  sio_server *srv = ud;
-  sio_client *c = calloc(1, sizeof *c);
-  if (!c) {
-    eio_socket_close(conn);
-    return;
-  }
-  c->srv = srv;
-  c->conn = conn;
-  c->refs = 1; /* the server list's */
-  sio_log(SIO_LOG_DEBUG, "sio:client", "engine connection %s from %s",
-          eio_socket_id(conn), eio_socket_request(conn)->remote_address);
-  c->next = srv->clients;
-  if (c->next) c->next->prev = c;
-  srv->clients = c;
-  sio_parser_limits lim = {srv->o.max_attachments, srv->o.max_namespace_length};
-  if (srv->o.parser != &sio_parser_default) /* see on_eio_message */
-    c->decoder = srv->o.parser->decoder_new(srv->o.parser, &lim);
-  static const eio_socket_handlers h = {on_eio_message, on_eio_close, NULL, on_eio_upgrade};
-  eio_socket_set_handlers(conn, &h, c);
-  sio_hook_eio_open(c);
-  c->connect_timer = evtimer_new(srv->base, connect_timeout_cb, c);
-  if (c->connect_timer) {
-    struct timeval tv = {srv->o.connect_timeout_ms / 1000,
-                         (srv->o.connect_timeout_ms % 1000) * 1000};
-    evtimer_add(c->connect_timer, &tv);
-  }
-  /* Node: a v3 client (Socket.IO protocol v4) joins "/" without asking. */
-  if (eio_socket_protocol(conn) == 3) {
-    c->refs++;
-    client_connect(c, "/", NULL);
-    client_unref(c);
-  }
-}
-
-/* ---------------------------------------------------------- namespaces */
-
-static int host_deliver(void *ctx, const char *sid, sio_msg *msg,
-                        unsigned flags, void *ack) {
-  sio_namespace *nsp = ctx;
-  sio_socket *s = sio_map_get(&nsp->sockets, sid);
-  if (!s || s->state != SOCK_CONNECTED) return 0;
-  if (ack) {
-    pending_ack *a = calloc(1, sizeof *a);
-    if (!a) return 0;
-    a->id = msg->id;
-    a->bc = sio_bc_ack_ref(ack);
-    sio_socket_add_ack(s, a);
-  }
-  sio_socket_notify_outgoing(s, msg);
-  int w = s->client ? sio_client_write(s->client, msg, flags) : 0;
-  sio_m.broadcast_deliveries += (uint64_t)w;
-  return w;
-}
-
-static json_t *host_describe(void *ctx, const char *sid) {
-  sio_namespace *nsp = ctx;
-  sio_socket *s = sio_map_get(&nsp->sockets, sid);
-  if (!s) return NULL;
-  const json_t *h = sio_socket_handshake(s);
-  return json_pack("{s:s,s:O,s:o,s:O}", "id", s->id, "handshake",
-                   h ? (json_t *)h : json_null(),
-                   "rooms", sio_socket_rooms(s), "data", sio_socket_data(s));
-}
-
-static void host_disconnect(void *ctx, const char *sid, int close) {
-  sio_namespace *nsp = ctx;
-  sio_socket *s = sio_map_get(&nsp->sockets, sid);
-  if (s) sio_disconnect(s, close);
-}
-
-static void *host_ack_ref(void *ack) { return sio_bc_ack_ref(ack); }
-static void host_ack_unref(void *ack) { sio_bc_ack_unref(ack); }
-
-static void host_ack_remote(void *ack, const json_t *value, sio_buf *const *bins,
-                            size_t nbins) {
-  sio_args *a = sio_args_wrap(json_pack("[O]", value), bins, nbins);
-  if (a) {
-    sio_bc_ack_response(ack, a);
-    sio_args_unref(a);
-  }
-}
-
-static void *host_ack_relay(void *ctx, void (*fn)(void *, const json_t *, sio_buf *const *, size_t),
-                            void *ud, void (*ud_free)(void *), unsigned timeout_ms) {
-  (void)ctx;
-  (void)timeout_ms; /* sockets drop their pending ack when they go */
-  bc_ack *k = calloc(1, sizeof *k);
-  if (!k) {
-    ud_free(ud);
-    return NULL;
-  }
-  k->refs = 1;
-  k->relay = fn;
-  k->relay_ud = ud;
-  k->relay_free = ud_free;
-  k->done = 1; /* never completes: each answer is relayed */
-  return k;
-}
-
-typedef struct ss_handler {
-  struct ss_handler *next;
-  char *event;
-  sio_server_side_fn fn;
-  void *ud;
-} ss_handler;
-
-/* Acks handed to server-side handlers and not answered yet, per
- * namespace: released (without an answer) when the server goes. */
-typedef struct ss_ack_list {
-  sio_ack *head;
-} ss_ack_list;
-
-void sio_on_server_side(sio_namespace *nsp, const char *event,
-                        sio_server_side_fn fn, void *ud) {
-  ss_handler *h = calloc(1, sizeof *h);
-  if (!h || !(h->event = strdup(event))) {
-    free(h);
-    return;
-  }
-  h->fn = fn;
-  h->ud = ud;
-  ss_handler **pp = &nsp->ss;
-  while (*pp) pp = &(*pp)->next;
-  *pp = h;
-}
-
-void sio_server_count(sio_namespace *nsp, sio_server_count_fn cb, void *ud) {
-  nsp->adapter->ops->server_count(nsp->adapter, cb, ud);
-}
-
-static sio_ack *ss_acks_of(sio_namespace *nsp) { return &nsp->ss_acks; }
-
-static void nsp_forget_ack(sio_namespace *nsp, sio_ack *ack) {
-  for (sio_ack **pp = &ss_acks_of(nsp)->next; *pp; pp = &(*pp)->next)
-    if (*pp == ack) {
-      *pp = ack->next;
-      return;
-    }
-}
-
-static void host_server_side(void *ctx, const json_t *data, sio_buf *const *bins,
-                             size_t nbins,
-                             void (*reply)(void *, const json_t *, sio_buf *const *, size_t),
-                             void *rctx) {
-  sio_namespace *nsp = ctx;
-  char nb[40];
-  const char *event = event_name(json_array_get(data, 0), nb, sizeof nb);
-  json_t *rest = json_array();
-  for (size_t i = 1; i < json_array_size(data); i++)
-    json_array_append(rest, json_array_get(data, i));
-  sio_args *args = sio_args_wrap(rest, bins, nbins);
-  sio_ack *ack = NULL;
-  int handled = 0;
-  if (reply) {
-    ack = calloc(1, sizeof *ack);
-    if (ack) {
-      ack->remote = reply;
-      ack->rctx = rctx;
-      ack->s = (sio_socket *)nsp; /* the namespace, for bookkeeping */
-      ack->next = ss_acks_of(nsp)->next;
-      ss_acks_of(nsp)->next = ack;
-    }
-  }
-  for (ss_handler *h = nsp->ss; h && args; h = h->next)
-    if (!strcmp(h->event, event)) {
-      h->fn(nsp, event, args, ack, h->ud);
-      handled = 1;
-      break; /* the first handler owns the ack */
-    }
-  if (reply && (!ack || !handled)) {
-    if (ack) {
-      nsp_forget_ack(nsp, ack);
-      free(ack);
-    }
-    reply(rctx, NULL, NULL, 0); /* released unanswered */
-  }
-  sio_args_unref(args);
-}
-
-static long long host_next_ack_id(void *ctx) {
-  return ((sio_namespace *)ctx)->ids++;
-}
-
-static void host_room_changed(void *ctx, const char *sid, const char *room, int joined) {
-  sio_namespace *nsp = ctx;
-  if (nsp->srv->admin) sio_admin_room(nsp, sid, room, joined);
-}
-
-static sio_adapter_host nsp_host(sio_namespace *nsp) {
-  sio_adapter_host host = {nsp, host_deliver, host_describe, host_disconnect,
-                           host_ack_ref, host_ack_unref, host_ack_remote,
-                           host_ack_relay, host_next_ack_id, host_server_side,
-                           nsp->srv->o.recovery ? nsp->srv->o.recovery_max_disconnection_ms : 0,
-                           host_room_changed};
-  return host;
-}
-
-static sio_namespace *nsp_create(sio_server *srv, const char *name) {
-  sio_namespace *nsp = calloc(1, sizeof *nsp);
-  if (!nsp) return NULL;
-  nsp->srv = srv;
-  nsp->name = strdup(name);
-  sio_map_init(&nsp->sockets);
-  sio_adapter_host host = nsp_host(nsp);
-  nsp->adapter = srv->adapter_new ? srv->adapter_new(srv->adapter_ud, name, &host)
-                                  : sio_memory_adapter_new(&host);
-  if (srv->o.recovery) nsp->rec = sio_nsp_recovery_new(nsp);
-  if (!nsp->name || !nsp->adapter || (srv->o.recovery && !nsp->rec) ||
-      sio_map_put(&srv->nsps, name, nsp) < 0) {
-    if (nsp->adapter) nsp->adapter->ops->free(nsp->adapter);
-    sio_nsp_recovery_free(nsp->rec);
-    free(nsp->name);
-    free(nsp);
-    return NULL;
-  }
-  return nsp;
-}
-
-static void nsp_free(sio_namespace *nsp) {
-  while (nsp->ss_acks.next) { /* unanswered server-side acks */
-    sio_ack *a = nsp->ss_acks.next;
-    nsp->ss_acks.next = a->next;
-    a->remote(a->rctx, NULL, NULL, 0);
-    free(a);
-  }
-  while (nsp->ss) {
-    ss_handler *h = nsp->ss;
-    nsp->ss = h->next;
-    free(h->event);
-    free(h);
-  }
-  if (nsp->adapter) nsp->adapter->ops->free(nsp->adapter);
-  size_t it;
-  for (sio_map_entry *e = sio_map_first(&nsp->sockets, &it); e;
-       e = sio_map_next(&nsp->sockets, e, &it))
-    socket_unref(e->value);
-  sio_map_clear(&nsp->sockets);
-  sio_nsp_recovery_free(nsp->rec);
-  if (nsp->has_re) regfree(&nsp->re);
-  free(nsp->mws);
-  free(nsp->conns);
-  free(nsp->children);
-  free(nsp->name);
-  free(nsp);
-}
-
-sio_namespace *sio_of(sio_server *srv, const char *name) {
-  char *norm = NULL;
-  if (name[0] != '/') {
-    if (asprintf(&norm, "/%s", name) < 0) return NULL;
-    name = norm;
-  }
-  sio_namespace *nsp = sio_map_get(&srv->nsps, name);
-  if (!nsp) nsp = nsp_create(srv, name);
-  free(norm);
-  return nsp;
-}
-
-static sio_namespace *parent_new(sio_server *srv) {
-  sio_namespace *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
-  if (asprintf(&p->name, "/_%zu", srv->nparents) < 0) {
-    free(p);
-    return NULL;
-  }
-  sio_namespace **v = realloc(srv->parents, (srv->nparents + 1) * sizeof *v);
-  if (!v) {
-    free(p->name);
-    free(p);
-    return NULL;
-  }
-  srv->parents = v;
-  v[srv->nparents++] = p;
-  p->srv = srv;
-  p->is_parent = 1;
-  sio_map_init(&p->sockets);
-  return p;
-}
-
-sio_namespace *sio_of_match(sio_server *srv, sio_nsp_match_fn match, void *ud) {
-  sio_namespace *p = parent_new(srv);
-  if (p) {
-    p->match = match;
-    p->match_ud = ud;
-  }
-  return p;
-}
-
-sio_namespace *sio_of_regex(sio_server *srv, const char *pattern) {
-  regex_t re;
-  if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) return NULL;
-  sio_namespace *p = parent_new(srv);
-  if (!p) {
-    regfree(&re);
-    return NULL;
-  }
-  p->re = re;
-  p->has_re = 1;
-  return p;
-}
-
-const char *sio_namespace_name(const sio_namespace *nsp) { return nsp->name; }
-sio_server *sio_namespace_server(const sio_namespace *nsp) { return nsp->srv; }
-
 /* -------------------------------------------------------------- server */
 
-sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
+/* One replica: the whole server on one loop. eio is the engine replica of
+ * a worker loop (index > 0, owned by replica 0's engine), or NULL: made
+ * here (replica 0). */
+sio_server *sio_replica_new(struct event_base *base, const sio_options *opts,
+                            eio_server *eio, size_t index) {
   sio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
   srv->base = base;
+  srv->index = index;
   if (opts) srv->o = *opts;
   else sio_options_init(&srv->o);
   if (!srv->o.eio.path) srv->o.eio.path = "/socket.io/";
@@ -1477,16 +135,16 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   if (!srv->o.parser) srv->o.parser = &sio_parser_default;
   sio_map_init(&srv->nsps);
   srv->empty_auth = json_object();
-  srv->eio = eio_server_new(base, &srv->o.eio);
+  srv->eio = eio ? eio : eio_server_new(base, &srv->o.eio);
   if (!srv->empty_auth || !srv->eio || !sio_of(srv, "/")) {
-    sio_server_free(srv);
+    sio_replica_free(srv);
     return NULL;
   }
-  eio_server_on_connection(srv->eio, on_eio_connection, srv);
+  eio_server_on_connection(srv->eio, sio_on_eio_connection, srv);
   if (srv->o.serve_client_dir) {
     srv->serve = sio_serve_new(srv->o.serve_client_dir, srv->o.eio.path);
     if (!srv->serve) {
-      sio_server_free(srv);
+      sio_replica_free(srv);
       return NULL;
     }
     eio_server_on_request(srv->eio, http_request, srv);
@@ -1494,17 +152,36 @@ sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
   return srv;
 }
 
+sio_server *sio_server_new(struct event_base *base, const sio_options *opts) {
+  sio_server *srv = sio_replica_new(base, opts, NULL, 0);
+  size_t n = srv ? eio_server_workers(srv->eio) : 0;
+  if (n > 1 && sio_group_new(srv, n) != 0) {
+    sio_server_free(srv);
+    return NULL;
+  }
+  return srv;
+}
+
 static int http_request(const eio_request *req, eio_http_response *res, void *ud) {
-  sio_server *srv = ud;
-  if (sio_metrics_handle(srv, req, res)) return 1;
+  sio_server *srv = sio_here(ud);
+  if (sio_metrics_handle(srv->group ? srv->group->reps[0] : srv, req, res)) return 1;
   if (srv->serve && sio_serve_handle(srv->serve, req, res)) return 1;
   return srv->on_request ? srv->on_request(req, res, srv->on_request_ud) : 0;
 }
 
-void sio_server_on_request(sio_server *srv, eio_request_handler cb, void *ud) {
+void sio_on_request_one(sio_server *srv, eio_request_handler cb, void *ud) {
   srv->on_request = cb;
   srv->on_request_ud = ud;
-  eio_server_on_request(srv->eio, http_request, srv);
+  /* The engine's handler is set on every loop at once, from replica 0's
+   * thread; http_request finds the loop's replica. */
+  if (srv->index == 0) eio_server_on_request(srv->eio, http_request, srv);
+}
+
+void sio_server_on_request(sio_server *srv, eio_request_handler cb, void *ud) {
+  srv = sio_here(srv);
+  sio_on_request_one(srv, cb, ud);
+  if (sio_setup_context(srv))
+    sio_setup_others(srv, SIO_SETUP_ON_REQUEST, NULL, NULL, (void (*)(void))cb, ud);
 }
 
 void sio_redis_options_init(sio_redis_options *o) {
@@ -1515,6 +192,8 @@ void sio_redis_options_init(sio_redis_options *o) {
 
 int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
                          size_t errlen) {
+  /* Several loops: the adapter lives on loop 0, the others forward to it. */
+  srv = sio_server_worker(srv, 0);
   void *cl = o && o->streams ? (void *)sio_streams_cluster_new(srv->base, o, err, errlen)
                              : (void *)sio_redis_cluster_new(srv->base, o, err, errlen);
   if (!cl) return SIO_ERR_INVALID;
@@ -1530,22 +209,27 @@ int sio_server_use_redis(sio_server *srv, const sio_redis_options *o, char *err,
        e = sio_map_next(&srv->nsps, e, &it)) {
     sio_namespace *nsp = e->value;
     if (nsp->sockets.count) continue;
-    sio_adapter_host host = nsp_host(nsp);
+    sio_adapter_host host = sio_nsp_host(nsp);
     sio_adapter *a = srv->adapter_new(cl, nsp->name, &host);
     if (!a) continue;
     nsp->adapter->ops->free(nsp->adapter);
     nsp->adapter = a;
   }
+  if (srv->group) sio_loops_set_forward(srv->group->loops, 1);
   return SIO_OK;
 }
 
 int sio_server_listen(sio_server *srv, const char *host, uint16_t port) {
+  if (srv->group) srv->group->listening = 1; /* setup calls are over */
   return eio_server_listen(srv->eio, host, port);
 }
 uint16_t sio_server_port(const sio_server *srv) { return eio_server_port(srv->eio); }
 eio_server *sio_server_engine(sio_server *srv) { return srv->eio; }
 
-static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+/* This replica's part of closing: its sockets, on its loop. */
+void sio_replica_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+  (void)graceful;
+  (void)deadline_ms;
   if (srv->closing) return;
   srv->closing = 1;
   sio_admin_stop(srv->admin);
@@ -1553,13 +237,19 @@ static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
    * the engine closes the connections. */
   for (sio_client *c = srv->clients; c; c = c->next)
     while (c->sockets && c->sockets->state == SOCK_CONNECTED)
-      socket_onclose(c->sockets, "server shutting down");
+      sio_socket_onclose(c->sockets, "server shutting down");
   size_t it;
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
     sio_nsp_recovery_stop(((sio_namespace *)e->value)->rec);
   if (srv->adapter_close) srv->adapter_close(srv->adapter_ud);
   sio_bc_acks_close(srv); /* after the adapter let go of them */
+}
+
+static void server_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+  if (srv->closing) return;
+  sio_group_close(srv, graceful, deadline_ms); /* the other loops first */
+  sio_replica_close(srv, graceful, deadline_ms);
   if (srv->eio && graceful) eio_server_shutdown(srv->eio, deadline_ms);
   else if (srv->eio) eio_server_close(srv->eio);
 }
@@ -1571,26 +261,50 @@ int sio_server_shutdown(sio_server *srv, unsigned deadline_ms) {
   return SIO_OK;
 }
 
-void sio_server_free(sio_server *srv) {
-  if (!srv) return;
-  sio_server_close(srv);
-  if (srv->eio) eio_server_free(srv->eio);
+/* What a replica frees while its loop (and base) still runs: namespaces
+ * with their sockets and timers, kept acks, clients' connect timers. */
+void sio_replica_teardown(sio_server *srv) {
   size_t it;
   for (sio_map_entry *e = sio_map_first(&srv->nsps, &it); e;
        e = sio_map_next(&srv->nsps, e, &it))
-    nsp_free(e->value);
+    sio_nsp_free(e->value);
   sio_map_clear(&srv->nsps);
-  for (size_t i = 0; i < srv->nparents; i++) nsp_free(srv->parents[i]);
+  for (size_t i = 0; i < srv->nparents; i++) sio_nsp_free(srv->parents[i]);
   free(srv->parents);
-  sio_serve_free(srv->serve);
-  if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
-  sio_admin_free(srv->admin);
-  free(srv->metrics_path);
+  srv->parents = NULL;
+  srv->nparents = 0;
   while (srv->orphan_acks) { /* kept and never answered */
     sio_ack *k = srv->orphan_acks;
     srv->orphan_acks = k->next;
     free(k);
   }
+  for (sio_client *c = srv->clients; c; c = c->next)
+    if (c->connect_timer) {
+      event_free(c->connect_timer);
+      c->connect_timer = NULL;
+    }
+}
+
+/* The rest, once the engine is gone (replica 0 frees its engine). */
+void sio_replica_free(sio_server *srv) {
+  if (!srv) return;
+  if (srv->eio && srv->index == 0) eio_server_free(srv->eio);
+  sio_replica_teardown(srv);
+  sio_serve_free(srv->serve);
+  if (srv->adapter_free) srv->adapter_free(srv->adapter_ud);
+  sio_admin_free(srv->admin);
+  free(srv->metrics_path);
   json_decref(srv->empty_auth);
   free(srv);
+}
+
+void sio_server_free(sio_server *srv) {
+  if (!srv) return;
+  sio_server_close(srv);
+  sio_group_teardown(srv); /* the other loops free theirs on their loops */
+  if (srv->eio) eio_server_free(srv->eio);
+  srv->eio = NULL;
+  sio_replica_teardown(srv); /* before the loops layer goes */
+  sio_group_free(srv);
+  sio_replica_free(srv);
 }

@@ -31,7 +31,8 @@ static const char *public_dir = CHAT_PUBLIC_DIR;
 static struct event_base *base;
 static sio_server *io;
 static struct event *sig_int, *sig_term, *sig_hup;
-static int num_users;
+/* Handlers run on every loop (one per core): the count is shared. */
+static _Atomic int num_users;
 
 static const char *username_of(sio_socket *s) {
   return json_string_value(json_object_get(sio_socket_data(s), "username"));
@@ -51,12 +52,12 @@ static void on_add_user(sio_socket *s, const char *ev, sio_args *args,
   const char *name = json_string_value(sio_args_get(args, 0));
   if (username_of(s) || !name || !*name || strlen(name) > 64) return;
   json_object_set_new(sio_socket_data(s), "username", json_string(name));
-  num_users++;
+  int users = ++num_users;
   sio_log(SIO_LOG_INFO, "chat", "user joined name=\"%s\" id=%s users=%d", name,
-          sio_socket_id(s), num_users);
-  sio_emit(s, "login", obj_args(json_pack("{s:i}", "numUsers", num_users)));
+          sio_socket_id(s), users);
+  sio_emit(s, "login", obj_args(json_pack("{s:i}", "numUsers", users)));
   sio_bc_emit(sio_socket_broadcast(s), "user joined",
-              obj_args(json_pack("{s:s,s:i}", "username", name, "numUsers", num_users)));
+              obj_args(json_pack("{s:s,s:i}", "username", name, "numUsers", users)));
 }
 
 static void on_new_message(sio_socket *s, const char *ev, sio_args *args,
@@ -87,11 +88,11 @@ static void on_disconnect(sio_socket *s, const char *reason, void *ud) {
   (void)ud;
   const char *name = username_of(s);
   if (!name) return;
-  num_users--;
+  int users = --num_users;
   sio_log(SIO_LOG_INFO, "chat", "user left name=\"%s\" reason=\"%s\" users=%d", name,
-          reason, num_users);
+          reason, users);
   sio_bc_emit(sio_socket_broadcast(s), "user left",
-              obj_args(json_pack("{s:s,s:i}", "username", name, "numUsers", num_users)));
+              obj_args(json_pack("{s:s,s:i}", "username", name, "numUsers", users)));
 }
 
 static void on_connection(sio_socket *s, void *ud) {
@@ -184,6 +185,8 @@ static void usage(FILE *f, const char *argv0) {
           "  --cert FILE        serve https/wss with this PEM certificate (chain)\n"
           "  --key FILE         ... and this PEM private key (SIGHUP reloads both)\n"
           "  --key-password PW  password of an encrypted key\n"
+          "  --workers N        event loops (threads) serving clients (default: one per\n"
+          "                     core)\n"
           "  --debug            debug logs (same as DEBUG=sio:*,chat)\n"
           "  --help             this text\n",
           argv0, CHAT_PUBLIC_DIR, CHAT_CLIENT_DIR);
@@ -199,6 +202,7 @@ int main(int argc, char **argv) {
   eio_tls_options tls = {0};
   const char *redis_url = NULL;
   long port = 3000;
+  long workers = sysconf(_SC_NPROCESSORS_ONLN);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int more = i + 1 < argc;
@@ -226,6 +230,13 @@ int main(int argc, char **argv) {
       tls.key_file = argv[++i];
     } else if (!strcmp(a, "--key-password") && more) {
       tls.key_password = argv[++i];
+    } else if (!strcmp(a, "--workers") && more) {
+      char *end;
+      workers = strtol(argv[++i], &end, 10);
+      if (*end || workers < 1 || workers > 64) {
+        fprintf(stderr, "%s: invalid worker count \"%s\"\n", argv[0], argv[i]);
+        return 2;
+      }
     } else if (!strcmp(a, "--debug")) {
       sio_log_set_debug("sio:*,chat");
     } else {
@@ -259,6 +270,7 @@ int main(int argc, char **argv) {
   sio_options o;
   sio_options_init(&o);
   o.serve_client_dir = client_dir;
+  o.eio.workers = workers > 1 ? (unsigned)(workers > 64 ? 64 : workers) : 1;
   if (tls.cert_file) o.eio.tls = &tls;
   io = sio_server_new(base, &o);
   if (!io) {

@@ -5,7 +5,30 @@
  * nsp.use, sio_socket_on is socket.on, sio_emit is socket.emit, sio_to is
  * nsp.to, sio_join is socket.join, and so on.
  *
- * Threading: everything belongs to the thread running the event_base.
+ * Threading. With one loop (sio_options.eio.workers 0 or 1, the default)
+ * everything belongs to the thread running the event_base. With N > 1 the
+ * server is N replicas, one per event loop (replica 0 on the caller's
+ * base, the others on threads started by sio_server_listen); each client
+ * and its sockets live on one loop for life, and to clients and to a Redis
+ * cluster the process is one server:
+ * - Setup calls (sio_of, sio_of_match, sio_of_regex, sio_use,
+ *   sio_on_connection, sio_on_server_side, sio_server_on_request,
+ *   sio_server_use_redis, admin, metrics) are made on the creating thread
+ *   before sio_server_listen and apply to every replica; the objects they
+ *   return are replica 0's.
+ * - A sio_server / sio_namespace pointer passed to any function on a loop
+ *   thread acts for that loop's replica (mapped to its twin), so handlers
+ *   may use the replica-0 pointers they were set up with.
+ * - Socket functions (everything taking sio_socket, sio_ack, sio_next)
+ *   are called only on the socket's loop: inside its callbacks, or from a
+ *   task posted there (sio_server_post to
+ *   sio_namespace_server(sio_socket_namespace(s))).
+ * - User callbacks run concurrently on several threads: user_data shared
+ *   by them must be thread-safe.
+ * - Any thread may call sio_server_post, sio_server_workers,
+ *   sio_server_worker and sio_server_worker_index. sio_server_close,
+ *   sio_server_shutdown and sio_server_free are called on replica 0's
+ *   thread and act on every loop.
  *
  * Lifetimes:
  * - sio_socket: valid from the connection handler until its disconnect
@@ -108,6 +131,18 @@ typedef struct sio_options {
 } sio_options;
 
 void sio_options_init(sio_options *o);
+
+/* Loops serving the server (1 without workers), replica i (NULL past the
+ * end; any replica as srv), and this replica's index. */
+size_t sio_server_workers(const sio_server *srv);
+sio_server *sio_server_worker(sio_server *srv, size_t i);
+size_t sio_server_worker_index(const sio_server *srv);
+/* Runs fn(srv, arg, 0) on srv's loop thread soon (FIFO per sender thread
+ * and replica); if the server is freed first, fn(srv, arg, 1) runs
+ * instead, on the freeing thread, so arg can be released: exactly one
+ * call. Any thread. SIO_OK or SIO_ERR_NOMEM (fn is not called). */
+typedef void (*sio_server_task_fn)(sio_server *srv, void *arg, int cancelled);
+int sio_server_post(sio_server *srv, sio_server_task_fn fn, void *arg);
 
 sio_server *sio_server_new(struct event_base *base, const sio_options *opts);
 int sio_server_listen(sio_server *srv, const char *host, uint16_t port);

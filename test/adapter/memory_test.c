@@ -69,7 +69,7 @@ static void test_map(void) {
 }
 
 static void test_adapter(void) {
-  sio_adapter_host host = {NULL, deliver, describe, disconnect, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+  sio_adapter_host host = {NULL, deliver, describe, disconnect, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL};
   sio_adapter *a = sio_memory_adapter_new(&host);
   const char *ra[] = {"A", "r1"}, *rb[] = {"B", "r1", "r2"}, *rc[] = {"C", "r2"};
   a->ops->add_all(a, "A", ra, 2);

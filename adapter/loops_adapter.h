@@ -1,0 +1,61 @@
+/*
+ * The in-process "loops" layer: one server spread over N event loops (one
+ * replica of each namespace per loop) behaves as one server. Each
+ * replica's adapter is a loops adapter wrapping that loop's in-memory
+ * adapter; operations that reach sockets (broadcasts with every flag,
+ * broadcast acks, fetchSockets, socketsJoin/Leave, disconnectSockets) run
+ * on the calling loop and are posted, as messages, to every other loop.
+ * serverSideEmit and serverCount are the inner adapter's: loops are not
+ * servers. With a cluster adapter it lives on loop 0 only, around loop 0's
+ * loops adapter; the other loops forward cluster-wide work to it. A broadcast is encoded once on the calling loop; its encoded
+ * buffers are marked shared and handed to every loop.
+ *
+ * Threads: a loops adapter is used only on its own loop's thread. The
+ * group (sio_loops) is made and freed on the creating thread while no loop
+ * thread runs, or after they all stopped; post may be called from any loop.
+ */
+#ifndef SIO_LOOPS_ADAPTER_H
+#define SIO_LOOPS_ADAPTER_H
+#include <stddef.h>
+
+#include "adapter.h"
+
+typedef struct sio_loops sio_loops;
+
+/* A message to a loop: run(t, 0) on the target loop's thread, or run(t, 1)
+ * (on whichever thread frees the server) when it can no longer run; either
+ * way run frees t. */
+typedef struct sio_loops_task {
+  void (*run)(struct sio_loops_task *t, int cancelled);
+} sio_loops_task;
+
+typedef struct sio_loops_env {
+  size_t n;   /* loops */
+  void *ctx;
+  /* Queues t for loop `to`; 0, or -1 (t untouched) when out of memory. */
+  int (*post)(void *ctx, size_t to, sio_loops_task *t);
+  /* Encodes msg (its cached encoding) the way deliver will. 0 or -1. */
+  int (*encode)(void *ctx, sio_msg *msg);
+  /* Marks a buffer as crossing loops (atomic counts from now on). */
+  void (*share)(sio_buf *b);
+  /* On loop `loop`'s thread: that loop's namespace adapter for nsp (made
+   * when missing), the one a cluster adapter wraps on loop 0. */
+  sio_adapter *(*front)(void *ctx, size_t loop, const char *nsp);
+} sio_loops_env;
+
+/* NULL when out of memory. env is copied. */
+sio_loops *sio_loops_new(const sio_loops_env *env);
+/* With a cluster adapter (Redis) on loop 0 wrapping loop 0's loops
+ * adapter: the other loops forward what must leave the process (every
+ * operation without the `local` flag, serverSideEmit, serverCount) to it.
+ * Set while no loop thread runs. */
+void sio_loops_set_forward(sio_loops *g, int on);
+/* After every loops adapter was freed. */
+void sio_loops_free(sio_loops *g);
+
+/* The layer of namespace nsp on loop idx around inner (owned). Other loops
+ * reach it by (idx, nsp) while it lives. NULL when out of memory (inner is
+ * freed then). */
+sio_adapter *sio_loops_adapter_new(sio_loops *g, size_t idx, const char *nsp,
+                                   sio_adapter *inner);
+#endif

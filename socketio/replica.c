@@ -1,0 +1,373 @@
+/*
+ * One Socket.IO server over N event loops (see replica.h): replicas, the
+ * mapping of replica-0 pointers to the current loop's twin, the loops
+ * layer's environment, and closing/freeing the replicas on their loops.
+ */
+#include "replica.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static sio_group *group_of(const sio_server *srv) { return srv->group; }
+
+sio_server *sio_here(sio_server *srv) {
+  sio_group *g = group_of(srv);
+  if (!g) return srv;
+  eio_server *cur = eio_server_current(srv->eio);
+  if (!cur) return srv;
+  return g->reps[eio_server_worker_index(cur)];
+}
+
+/* Every setup call reaches every replica, whichever loop makes it: the
+ * process is one server. */
+int sio_setup_context(sio_server *srv) { return group_of(srv) != NULL; }
+
+sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *to) {
+  sio_server *from = nsp->srv;
+  if (to == from) return nsp;
+  if (nsp->is_parent) {
+    for (size_t i = 0; i < from->nparents; i++)
+      if (from->parents[i] == nsp) return i < to->nparents ? to->parents[i] : NULL;
+    return NULL;
+  }
+  sio_namespace *t = sio_map_get(&to->nsps, nsp->name);
+  /* A dynamic child is made on each loop as clients come. */
+  return t || nsp->parent ? t : sio_nsp_create(to, nsp->name);
+}
+
+sio_namespace *sio_nsp_here(sio_namespace *nsp) {
+  if (!nsp || !nsp->srv->group) return nsp;
+  sio_server *h = sio_here(nsp->srv);
+  if (h == nsp->srv) return nsp;
+  sio_namespace *t = sio_nsp_twin(nsp, h);
+  return t ? t : nsp;
+}
+
+/* ---------------------------------------------------------- setup calls */
+
+/* A setup call for the other replicas; the namespace is named by parent
+ * index or by name (pointers belong to replica 0's loop). */
+typedef struct setup_op {
+  int kind;
+  int parent;
+  size_t index;
+  char *name, *str;
+  void (*fn)(void);
+  void *ud;
+  int refs; /* tasks still to run (atomic) */
+} setup_op;
+
+static void setup_op_free(setup_op *op) {
+  free(op->name);
+  free(op->str);
+  free(op);
+}
+
+static sio_namespace *setup_nsp(sio_server *rep, const setup_op *op) {
+  if (op->parent) return op->index < rep->nparents ? rep->parents[op->index] : NULL;
+  if (!op->name) return NULL;
+  sio_namespace *t = sio_map_get(&rep->nsps, op->name);
+  return t ? t : sio_nsp_create(rep, op->name);
+}
+
+static void setup_apply(sio_server *rep, const setup_op *op) {
+  sio_namespace *nsp = setup_nsp(rep, op);
+  switch (op->kind) {
+  case SIO_SETUP_USE:
+    if (nsp) sio_use_one(nsp, (sio_middleware_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_ON_CONNECTION:
+    if (nsp) sio_on_connection_one(nsp, (sio_connection_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_ON_SERVER_SIDE:
+    if (nsp) sio_on_server_side_one(nsp, op->str, (sio_server_side_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_OF: /* setup_nsp made it */
+    break;
+  case SIO_SETUP_MATCH:
+    sio_of_match_one(rep, (sio_nsp_match_fn)op->fn, op->ud);
+    break;
+  case SIO_SETUP_REGEX:
+    sio_of_regex_one(rep, op->str);
+    break;
+  case SIO_SETUP_ON_REQUEST:
+    sio_on_request_one(rep, (eio_request_handler)op->fn, op->ud);
+    break;
+  }
+}
+
+typedef struct setup_task {
+  setup_op *op;
+  sio_server *rep;
+} setup_task;
+
+static void setup_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  setup_task *t = arg;
+  setup_op *op = t->op;
+  if (!cancelled) setup_apply(t->rep, op);
+  free(t);
+  if (__atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL) == 0) setup_op_free(op);
+}
+
+void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char *str,
+                      void (*fn)(void), void *ud) {
+  sio_group *g = group_of(srv);
+  setup_op *op = g ? calloc(1, sizeof *op) : NULL;
+  if (!op) return;
+  op->kind = kind;
+  op->fn = fn;
+  op->ud = ud;
+  if (nsp && nsp->is_parent) {
+    op->parent = 1;
+    for (size_t i = 0; i < nsp->srv->nparents; i++)
+      if (nsp->srv->parents[i] == nsp) op->index = i;
+  } else if (nsp) {
+    op->name = strdup(nsp->name);
+  }
+  if (str) op->str = strdup(str);
+  if ((nsp && !nsp->is_parent && !op->name) || (str && !op->str)) {
+    setup_op_free(op);
+    return;
+  }
+  if (!g->listening) { /* no loop thread runs yet */
+    for (size_t i = 0; i < g->n; i++)
+      if (g->reps[i] != srv) setup_apply(g->reps[i], op);
+    setup_op_free(op);
+    return;
+  }
+  op->refs = 1; /* this call's, until every task is posted */
+  for (size_t i = 0; i < g->n; i++) {
+    if (g->reps[i] == srv) continue;
+    setup_task *t = malloc(sizeof *t);
+    if (!t) continue;
+    *t = (setup_task){op, g->reps[i]};
+    __atomic_add_fetch(&op->refs, 1, __ATOMIC_ACQ_REL);
+    if (eio_server_post(g->reps[i]->eio, setup_run, t) != 0) {
+      __atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL);
+      free(t);
+    }
+  }
+  if (__atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL) == 0) setup_op_free(op);
+}
+
+/* --------------------------------------------------- the loops layer */
+
+static int env_post(void *ctx, size_t to, sio_loops_task *t);
+
+static void post_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  sio_loops_task *t = arg;
+  t->run(t, cancelled);
+}
+
+static int env_post(void *ctx, size_t to, sio_loops_task *t) {
+  sio_group *g = ctx;
+  return eio_server_post(g->reps[to]->eio, post_run, t);
+}
+
+static int env_encode(void *ctx, sio_msg *msg) {
+  sio_group *g = ctx;
+  return sio_msg_encode(msg, g->reps[0]->o.parser);
+}
+
+static void env_share(sio_buf *b) { sio_buf_share(b); }
+
+static sio_adapter *env_front(void *ctx, size_t loop, const char *name) {
+  sio_group *g = ctx;
+  sio_server *r = g->reps[loop];
+  sio_namespace *nsp = sio_map_get(&r->nsps, name);
+  if (!nsp && !r->closing) nsp = sio_nsp_create(r, name);
+  return nsp ? nsp->adapter : NULL;
+}
+
+sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner) {
+  sio_group *g = group_of(srv);
+  if (!g || !inner) return inner;
+  return sio_loops_adapter_new(g->loops, srv->index, nsp, inner);
+}
+
+/* ------------------------------------------------------------ replicas */
+
+int sio_group_new(sio_server *srv, size_t n) {
+  sio_group *g = calloc(1, sizeof *g);
+  if (!g) return -1;
+  g->n = n;
+  g->reps = calloc(n, sizeof *g->reps);
+  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front};
+  g->loops = g->reps ? sio_loops_new(&env) : NULL;
+  if (!g->loops) {
+    free(g->reps);
+    free(g);
+    return -1;
+  }
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  pthread_mutex_init(&g->gauge_mu, NULL);
+  sio_map_init(&g->nsp_sockets);
+  g->reps[0] = srv;
+  srv->group = g;
+  for (size_t i = 1; i < n; i++) {
+    eio_server *w = eio_server_worker(srv->eio, i);
+    g->reps[i] = sio_replica_new(eio_server_base(w), &srv->o, w, i);
+    if (!g->reps[i]) return -1; /* sio_server_free(srv) frees what was made */
+    g->reps[i]->group = g;
+  }
+  /* The namespaces made so far ("/") get the loops layer now. */
+  for (size_t i = 0; i < n; i++) {
+    sio_server *r = g->reps[i];
+    size_t it;
+    for (sio_map_entry *e = sio_map_first(&r->nsps, &it); e;
+         e = sio_map_next(&r->nsps, e, &it)) {
+      sio_namespace *nsp = e->value;
+      sio_group_gauge(r, nsp->name, 0);
+      nsp->adapter = sio_group_adapter(r, nsp->name, nsp->adapter);
+      if (!nsp->adapter) return -1;
+    }
+  }
+  return 0;
+}
+
+typedef struct close_task {
+  sio_server *srv;
+  int graceful;
+  unsigned deadline_ms;
+} close_task;
+
+static void close_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  close_task *t = arg;
+  if (!cancelled) sio_replica_close(t->srv, t->graceful, t->deadline_ms);
+  free(t);
+}
+
+void sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms) {
+  sio_group *g = group_of(srv);
+  for (size_t i = 1; g && i < g->n; i++) {
+    if (!g->reps[i]) continue;
+    close_task *t = malloc(sizeof *t);
+    if (!t) continue;
+    *t = (close_task){g->reps[i], graceful, deadline_ms};
+    if (eio_server_post(g->reps[i]->eio, close_run, t) != 0) free(t);
+  }
+}
+
+static void teardown_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  (void)cancelled; /* off its loop (loops stopped): nothing runs there */
+  sio_server *r = arg;
+  sio_replica_teardown(r);
+  sio_group *g = r->group;
+  pthread_mutex_lock(&g->mu);
+  g->torn_down++;
+  pthread_cond_signal(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* Each replica frees its namespaces and timers on its own loop (its base
+ * goes with the engine); replica 0 waits for them, a bounded time. */
+void sio_group_teardown(sio_server *srv) {
+  sio_group *g = group_of(srv);
+  if (!g) return;
+  size_t want = 0;
+  for (size_t i = 1; i < g->n; i++) {
+    if (!g->reps[i]) continue;
+    /* Before listen no loop thread runs: this thread does it. */
+    if (g->listening && eio_server_post(g->reps[i]->eio, teardown_run, g->reps[i]) == 0)
+      want++;
+    else sio_replica_teardown(g->reps[i]);
+  }
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 5;
+  pthread_mutex_lock(&g->mu);
+  while (g->torn_down < want)
+    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT) break;
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* After the engine (and its threads) went. */
+void sio_group_free(sio_server *srv) {
+  sio_group *g = group_of(srv);
+  if (!g) return;
+  for (size_t i = 1; i < g->n; i++)
+    if (g->reps[i]) sio_replica_free(g->reps[i]);
+  srv->group = NULL;
+  sio_loops_free(g->loops);
+  pthread_mutex_destroy(&g->mu);
+  pthread_cond_destroy(&g->cv);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&g->nsp_sockets, &it); e;
+       e = sio_map_next(&g->nsp_sockets, e, &it))
+    free(e->value);
+  sio_map_clear(&g->nsp_sockets);
+  pthread_mutex_destroy(&g->gauge_mu);
+  free(g->reps);
+  free(g);
+}
+
+/* -------------------------------------------------------------- gauges */
+
+void sio_group_gauge(sio_server *srv, const char *nsp, long delta) {
+  sio_group *g = group_of(srv);
+  if (!g) return;
+  pthread_mutex_lock(&g->gauge_mu);
+  long *n = sio_map_get(&g->nsp_sockets, nsp);
+  if (!n && (n = calloc(1, sizeof *n)) && sio_map_put(&g->nsp_sockets, nsp, n) < 0) {
+    free(n);
+    n = NULL;
+  }
+  if (n) *n += delta;
+  pthread_mutex_unlock(&g->gauge_mu);
+}
+
+void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
+                      void *ud) {
+  sio_group *g = group_of(srv);
+  if (!g) return;
+  pthread_mutex_lock(&g->gauge_mu);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&g->nsp_sockets, &it); e;
+       e = sio_map_next(&g->nsp_sockets, e, &it))
+    fn(e->key, *(long *)e->value, ud);
+  pthread_mutex_unlock(&g->gauge_mu);
+}
+
+/* ------------------------------------------------------------ posting */
+
+typedef struct user_task {
+  sio_server_task_fn fn;
+  void *arg;
+  sio_server *srv;
+} user_task;
+
+static void user_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  user_task *t = arg;
+  t->fn(t->srv, t->arg, cancelled);
+  free(t);
+}
+
+int sio_server_post(sio_server *srv, sio_server_task_fn fn, void *arg) {
+  user_task *t = malloc(sizeof *t);
+  if (!t) return SIO_ERR_NOMEM;
+  *t = (user_task){fn, arg, srv};
+  if (eio_server_post(srv->eio, user_run, t) != 0) {
+    free(t);
+    return SIO_ERR_NOMEM;
+  }
+  return SIO_OK;
+}
+
+size_t sio_server_workers(const sio_server *srv) {
+  return srv->group ? srv->group->n : 1;
+}
+
+sio_server *sio_server_worker(sio_server *srv, size_t i) {
+  if (!srv->group) return i == 0 ? srv : NULL;
+  return i < srv->group->n ? srv->group->reps[i] : NULL;
+}
+
+size_t sio_server_worker_index(const sio_server *srv) { return srv->index; }

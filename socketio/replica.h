@@ -1,0 +1,50 @@
+/*
+ * One Socket.IO server over N event loops: one sio_server replica per
+ * Engine.IO replica (sio_options.eio.workers), joined by the loops layer
+ * (adapter/loops_adapter.h). Replica 0 is the object the application holds; a
+ * pointer to a replica-0 object used on another loop's thread is mapped
+ * to that loop's twin here.
+ */
+#ifndef SIO_REPLICA_H
+#define SIO_REPLICA_H
+#include <pthread.h>
+
+#include "internal.h"
+#include "loops_adapter.h"
+
+typedef struct sio_group {
+  size_t n;
+  sio_server **reps;       /* reps[0] is the application's */
+  sio_loops *loops;
+  int listening;           /* set by sio_server_listen: setup is over */
+  pthread_mutex_t mu;      /* teardown handshake only */
+  pthread_cond_t cv;
+  size_t torn_down;
+  /* Connected sockets per namespace name over every loop (metrics). */
+  pthread_mutex_t gauge_mu;
+  sio_map nsp_sockets;     /* name -> long * */
+} sio_group;
+
+/* Builds replicas 1..n-1 beside srv (replica 0) and wraps every
+ * namespace adapter in the loops layer. 0 or -1. */
+int sio_group_new(sio_server *srv, size_t n);
+/* The replica of srv running on the calling thread (srv itself off the
+ * loops or with one loop). */
+sio_server *sio_here(sio_server *srv);
+sio_namespace *sio_nsp_here(sio_namespace *nsp);
+/* nsp's twin on replica srv (created for a plain namespace when missing).
+ * NULL when out of memory. */
+sio_namespace *sio_nsp_twin(sio_namespace *nsp, sio_server *srv);
+/* The adapter a new namespace of srv gets around inner (owned). */
+sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner);
+/* Metrics gauges over every loop: delta to namespace name's connected
+ * sockets (0 registers the name). Any loop. */
+void sio_group_gauge(sio_server *srv, const char *nsp, long delta);
+/* fn(name, count, ud) for each namespace, under the gauge lock. */
+void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
+                      void *ud);
+/* Replica 0's close/free reaching replicas 1..n-1 (each on its loop). */
+void sio_group_close(sio_server *srv, int graceful, unsigned deadline_ms);
+void sio_group_teardown(sio_server *srv);
+void sio_group_free(sio_server *srv);
+#endif
