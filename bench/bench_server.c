@@ -3,7 +3,8 @@
  * Handlers (the same in bench_server.js and, by hand, in floor.c):
  *   "echo" with an ack: the ack answers the same arguments;
  *   "bcast": socket.broadcast.emit("tick", ...same arguments).
- * Usage: bench_server [port]   (0 or none: a free port). Prints
+ * Usage: bench_server [port [workers]]   (port 0 or none: a free port;
+ * workers: event loops, default 1; bench/workers.sh compares 1 and 2). Prints
  * "listening <port>" on stdout once listening; SIGTERM/SIGINT stop it.
  */
 #include <sio/socketio.h>
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
   struct event_base *base = event_base_new();
   sio_options o;
   sio_options_init(&o);
+  o.eio.workers = argc > 2 ? (unsigned)atoi(argv[2]) : 1;
   sio_server *io = sio_server_new(base, &o);
   if (!io) {
     fprintf(stderr, "bench_server: cannot create the server\n");

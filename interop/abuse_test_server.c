@@ -29,7 +29,7 @@ static struct event_base *base;
 static sio_server *srv;
 static sio_namespace *main_nsp;
 static struct event *stream_timer;
-static long long spam_count;
+static long long spam_count; /* atomic: "spam" arrives on every loop */
 static unsigned shutdown_ms;
 
 static struct {
@@ -68,29 +68,50 @@ static void stream_tick(evutil_socket_t fd, short w, void *arg) {
   event_add(stream_timer, &tv);
 }
 
+/* The stream runs on loop 0 (its timer is on base); "stream" may arrive
+ * on any loop, so its parameters travel there in a task. */
+typedef struct stream_req {
+  long count, size, per_tick, interval_ms;
+  int vol;
+} stream_req;
+
+static void stream_start(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  stream_req *r = arg;
+  if (!cancelled && !st.data) {
+    st.count = r->count;
+    st.size = r->size;
+    st.per_tick = r->per_tick;
+    st.interval_ms = r->interval_ms;
+    st.vol = r->vol;
+    st.seq = 0;
+    st.data = malloc((size_t)st.size + 1);
+    memset(st.data, 'x', (size_t)st.size);
+    st.data[st.size] = '\0';
+    struct timeval tv = {0, 0};
+    event_add(stream_timer, &tv);
+  }
+  free(r);
+}
+
 static void on_stream(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
                       void *ud) {
   (void)s;
   (void)ev;
   (void)ud;
   json_t *o = sio_args_get(args, 0);
-  if (st.data || !json_is_object(o)) {
-    if (ack) sio_ack_send(ack, NULL);
-    return;
+  stream_req *r = json_is_object(o) ? malloc(sizeof *r) : NULL;
+  if (r) {
+    r->count = (long)json_integer_value(json_object_get(o, "count"));
+    r->size = (long)json_integer_value(json_object_get(o, "size"));
+    r->per_tick = (long)json_integer_value(json_object_get(o, "perTick"));
+    r->interval_ms = (long)json_integer_value(json_object_get(o, "intervalMs"));
+    r->vol = json_is_true(json_object_get(o, "volatile"));
+    if (r->size < 0 || r->size > 16 * 1024 * 1024) r->size = 0;
+    if (r->per_tick < 1) r->per_tick = 1;
+    if (eio_server_post(eio_server_worker(sio_server_engine(srv), 0), stream_start, r) != 0)
+      free(r);
   }
-  st.count = (long)json_integer_value(json_object_get(o, "count"));
-  st.size = (long)json_integer_value(json_object_get(o, "size"));
-  st.per_tick = (long)json_integer_value(json_object_get(o, "perTick"));
-  st.interval_ms = (long)json_integer_value(json_object_get(o, "intervalMs"));
-  st.vol = json_is_true(json_object_get(o, "volatile"));
-  if (st.size < 0 || st.size > 16 * 1024 * 1024) st.size = 0;
-  if (st.per_tick < 1) st.per_tick = 1;
-  st.seq = 0;
-  st.data = malloc((size_t)st.size + 1);
-  memset(st.data, 'x', (size_t)st.size);
-  st.data[st.size] = '\0';
-  struct timeval tv = {0, 0};
-  event_add(stream_timer, &tv);
   if (ack) sio_ack_send(ack, NULL);
 }
 
@@ -107,7 +128,7 @@ static void on_spam(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
   (void)ev;
   (void)args;
   (void)ud;
-  spam_count++;
+  __atomic_fetch_add(&spam_count, 1, __ATOMIC_RELAXED);
   if (ack) sio_ack_send(ack, NULL);
 }
 
@@ -118,7 +139,7 @@ static void on_count(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack
   (void)args;
   (void)ud;
   sio_args *a = sio_args_new();
-  sio_args_push(a, json_integer(spam_count));
+  sio_args_push(a, json_integer(__atomic_load_n(&spam_count, __ATOMIC_RELAXED)));
   if (ack) sio_ack_send(ack, a);
   else sio_args_unref(a);
 }

@@ -112,6 +112,7 @@ io.on("connection", (socket) => {
   socket.on("sockets-leave", (o, room, ack) => { targets(io, o).socketsLeave(room); ack(); });
   socket.on("disconnect-sockets", (o, close, ack) => { targets(io, o).disconnectSockets(close); ack(); });
   socket.on("set-data", (v, ack) => { socket.data = v; ack(); });
+  socket.on("loop", (ack) => ack(0)); // one loop: the C server answers its loop's index
   socket.on("server-count", async (ack) => ack(await io.of("/").adapter.serverCount()));
   socket.on("disconnect-me", (close) => socket.disconnect(close));
   socket.on("handshake", (ack) => {

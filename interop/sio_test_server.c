@@ -229,6 +229,14 @@ static void on_server_count(sio_socket *s, const char *ev, sio_args *args, sio_a
   if (ack) sio_server_count(sio_socket_namespace(s), count_done, ack);
 }
 
+/* "loop": the index of the event loop serving this socket (0 with one
+ * loop; the Node twin answers 0), so tests can see clients spread. */
+static void on_loop(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack, void *ud) {
+  (void)s, (void)ev, (void)args, (void)ud;
+  eio_server *e = eio_server_current(sio_server_engine(srv));
+  ack_or(ack, one(json_integer(e ? (json_int_t)eio_server_worker_index(e) : -1)));
+}
+
 static void on_set_data(sio_socket *s, const char *ev, sio_args *args,
                         sio_ack *ack, void *ud) {
   (void)ev;
@@ -398,6 +406,7 @@ static void on_main_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "sockets-leave", on_utility, NULL);
   sio_socket_on(s, "disconnect-sockets", on_utility, NULL);
   sio_socket_on(s, "set-data", on_set_data, NULL);
+  sio_socket_on(s, "loop", on_loop, NULL);
   sio_socket_on(s, "disconnect-me", on_disconnect_me, NULL);
   sio_socket_on(s, "handshake", on_handshake, NULL);
   sio_socket_on(s, "server-side-emit", on_server_side_emit, NULL);

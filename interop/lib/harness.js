@@ -18,7 +18,8 @@ function serverKinds() {
 }
 
 // spawnOpts.asan: extra ASAN_OPTIONS for the C server (e.g. a small
-// quarantine where a suite measures RSS).
+// quarantine where a suite measures RSS); spawnOpts.env: more environment
+// (e.g. SIO_WORKERS for a suite that needs several loops).
 async function startServer(kind, program, options = {}, spawnOpts = {}) {
   if (program === "sio_test_server" && kind === "c")
     options = { clientDir: path.join(__dirname, "..", "node_modules", "socket.io-client", "dist"), ...options };
@@ -28,7 +29,7 @@ async function startServer(kind, program, options = {}, spawnOpts = {}) {
                           JSON.stringify(options)]];
   const child = spawn(cmd[0], cmd[1], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1:abort_on_error=0:exitcode=23" +
+    env: { ...process.env, ...(spawnOpts.env || {}), ASAN_OPTIONS: "detect_leaks=1:abort_on_error=0:exitcode=23" +
       (spawnOpts.asan ? ":" + spawnOpts.asan : "") },
   });
   const events = [];
