@@ -1,5 +1,6 @@
 #include "sio/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,15 @@ static int glob(const char *pat, size_t pn, const char *s) {
   return *s && *s == *pat && glob(pat + 1, pn - 1, s + 1);
 }
 
-static int debug_on(const char *component) {
+/* The environment is read once, whichever loop thread logs first; an
+ * explicit sio_log_set_debug (made before loops start) takes precedence. */
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static void load_env(void) {
   if (!patterns_loaded) sio_log_set_debug(NULL);
+}
+
+static int debug_on(const char *component) {
+  pthread_once(&env_once, load_env);
   const char *p = patterns;
   while (*p) {
     while (*p == ',' || *p == ' ') p++;

@@ -18,7 +18,9 @@ enum { SIO_LOG_ERROR = 0, SIO_LOG_WARN = 1, SIO_LOG_INFO = 2, SIO_LOG_DEBUG = 3 
 /* Messages above level are dropped (default SIO_LOG_INFO; debug lines
  * also need a DEBUG pattern matching their component). */
 void sio_log_set_level(int level);
-/* Replaces the DEBUG patterns (NULL: read DEBUG / SIO_DEBUG again). */
+/* Replaces the DEBUG patterns (NULL: read DEBUG / SIO_DEBUG again).
+ * Both setters are for start-up: call them before a server with several
+ * loops listens (sio_log itself may be called from any thread). */
 void sio_log_set_debug(const char *patterns);
 int sio_log_enabled(int level, const char *component);
 void sio_log(int level, const char *component, const char *fmt, ...)
