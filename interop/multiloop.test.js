@@ -308,14 +308,21 @@ for (const kind of serverKinds()) {
       });
     });
 
-    test("connection state recovery across loops: same id, rooms and data, missed packets once", async () => {
+    // Issue 13 (open): without Redis, a reconnection that lands on another
+    // loop gets a new session (README, Known limits); the Node twin passes.
+    test("connection state recovery across loops: same id, rooms and data, missed packets once",
+         { todo: kind === "c" && "issue 13: recovery across loops without Redis is not built yet" },
+         async () => {
       const srv = await start(kind, { connectionStateRecovery: true });
       const N = 12;
+      const all = [];
       try {
         const sender = await connectTo(srv.url, { transports: ["websocket"] });
+        all.push(sender);
         const clients = await Promise.all(Array.from({ length: N }, (_, i) => new Promise((resolve) => {
           const s = io(srv.url, { forceNew: true, transports: i % 2 ? ["websocket"] : ["polling"],
                                   reconnectionDelay: 50, reconnectionDelayMax: 100 });
+          all.push(s);
           s.once("connect", () => resolve(s));
         })));
         const loops0 = await checkSpread(kind, clients);
@@ -353,8 +360,8 @@ for (const kind of serverKinds()) {
         await until(() => got.every((g) => g.length >= 5), 10000, "news 4");
         await sleep(50);
         got.forEach((g, i) => assert.equal(g.length, 5, `client ${i}`));
-        for (const s of [sender, ...clients]) s.close();
-      } finally {
+      } finally { // a failure must not leave reconnecting clients behind
+        for (const s of all) s.close();
         await srv.stop();
       }
     });

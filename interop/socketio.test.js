@@ -399,15 +399,22 @@ for (const kind of serverKinds()) {
         for (const s of clients) s.close();
       });
 
-      test("connection state recovery: same id, rooms and data, missed events replayed", async () => {
+      // Issue 13 (open): on several loops without Redis, a reconnection that
+      // lands on another loop gets a new session (README, Known limits).
+      const crossLoopTodo = kind === "c" && Number(process.env.SIO_WORKERS || 1) > 1 &&
+        "issue 13: recovery across loops without Redis is not built yet";
+      test("connection state recovery: same id, rooms and data, missed events replayed",
+           { todo: crossLoopTodo }, async () => {
         const a = io(srv.url, { forceNew: true, transports: ["websocket"], reconnectionDelay: 100,
                                 reconnectionDelayMax: 200 });
+        let b;
+        try {
         await next(a, "connect");
         assert.equal(a.recovered, false);
         const id = a.id;
         await a.emitWithAck("join", "news");
         await a.emitWithAck("set-data", { kept: true });
-        const b = await connectTo(srv.url, { transports: ["websocket"] });
+        b = await connectTo(srv.url, { transports: ["websocket"] });
         const first = next(a, "news");
         await b.emitWithAck("to", { rooms: ["news"] }, "news", 0);
         await first;
@@ -428,8 +435,10 @@ for (const kind of serverKinds()) {
         assert.equal(line.recovered, true);
         const list = await b.emitWithAck("fetch", { rooms: ["news"] });
         assert.deepEqual(list.map((x) => [x.id, x.data]), [[id, { kept: true }]]);
-        a.close();
-        b.close();
+        } finally { // a failure must not leave a reconnecting client behind
+          a.close();
+          b?.close();
+        }
       });
 
       // Raw Socket.IO over a raw WebSocket: what no well-behaved client sends.
