@@ -22,6 +22,10 @@ enum {
   SIO_BC_LOCAL = 2,
   SIO_BC_COMPRESS_OFF = 4,
   SIO_BC_EXPECT_SINGLE = 8,
+  /* libsio only, never on the wire: the message carries a connection
+   * state recovery offset as its last argument; with several event loops
+   * each loop keeps it in its own history where it delivers it. */
+  SIO_BC_RECOVERY = 16,
 };
 
 typedef struct sio_bcast_opts {
@@ -31,6 +35,11 @@ typedef struct sio_bcast_opts {
   size_t nexcept;
   unsigned flags;
   unsigned timeout_ms;       /* for acks; 0 = none */
+  /* SIO_BC_RECOVERY over several loops: the message's place in the FIFO
+   * stream it travels on between loops (set by the loops layer; 0 =
+   * not yet). */
+  unsigned rec_channel;
+  unsigned long long rec_seq;
 } sio_bcast_opts;
 
 /* A Socket.IO packet as the adapter sees it (Node's packet object): type
@@ -126,6 +135,12 @@ typedef struct sio_restored {
   size_t nrooms;
   sio_restored_packet *packets;
   size_t npackets;
+  /* A session found on another event loop of this process: instead of
+   * packets, for each loops-layer channel the last sequence number the
+   * client had seen (the missed packets are taken from the restoring
+   * loop's own history). NULL otherwise. */
+  unsigned long long *seen;
+  size_t nseen;
 } sio_restored;
 
 /* r is NULL when there is nothing to restore (no session, offset gone,

@@ -33,6 +33,9 @@ typedef struct loops_adapter {
   size_t idx;
   char *nsp;
   sio_map pending;               /* id -> pend */
+  /* Recovery: the last sequence number given on this loop's two channels
+   * (straight to every loop; through loop 0's cluster adapter). */
+  unsigned long long rec_seq[2];
 } loops_adapter;
 
 enum { PEND_ACK, PEND_FETCH, PEND_COUNT, PEND_SSE, PEND_RESTORE };
@@ -211,7 +214,7 @@ static void pend_finish(loops_adapter *la, pend *p, int err) {
     bufs_free(p->bins, p->nbins);
     break;
   case PEND_RESTORE: /* answered by restore_run; here only when going */
-    p->restore(p->ctx, NULL);
+    if (p->restore) p->restore(p->ctx, NULL);
     break;
   }
   free(p);
@@ -382,6 +385,7 @@ static void relay_free(void *ud) {
 
 enum {
   OP_BROADCAST, OP_BROADCAST_ACK, OP_FETCH, OP_JOIN, OP_LEAVE, OP_DISCONNECT,
+  OP_RESTORE,
   /* forwarded to loop 0's cluster adapter */
   FWD_BROADCAST, FWD_BROADCAST_ACK, FWD_FETCH, FWD_JOIN, FWD_LEAVE, FWD_DISCONNECT,
   FWD_SSE, FWD_COUNT, FWD_PERSIST, FWD_RESTORE,
@@ -405,7 +409,7 @@ typedef struct op_task {
   void (*unref)(void *ack);
   sio_count_cb count;       /* FWD_BROADCAST_ACK: the caller's client count */
   void *count_ctx;
-  char *sid, *pid;          /* FWD_PERSIST (sid, pid); FWD_RESTORE (offset, pid) */
+  char *sid, *pid;          /* FWD_PERSIST (sid, pid); [FWD|OP]_RESTORE (offset, pid) */
   json_t *data;             /* FWD_PERSIST */
 } op_task;
 
@@ -531,6 +535,7 @@ static void restored_free(sio_restored *c) {
     bufs_free(c->packets[i].bins, c->packets[i].nbins);
   }
   free(c->packets);
+  free(c->seen);
   free(c);
 }
 
@@ -546,7 +551,11 @@ static sio_restored *restored_copy(sio_loops *g, const sio_restored *r) {
   c->nrooms = c->rooms ? r->nrooms : 0;
   c->packets = calloc(r->npackets + 1, sizeof *c->packets);
   c->npackets = c->packets ? r->npackets : 0;
-  int bad = !c->rooms || !c->packets || (r->data && !c->data);
+  if (r->nseen && (c->seen = malloc(r->nseen * sizeof *c->seen))) {
+    memcpy(c->seen, r->seen, r->nseen * sizeof *c->seen);
+    c->nseen = r->nseen;
+  }
+  int bad = !c->rooms || !c->packets || (r->data && !c->data) || (r->nseen && !c->seen);
   for (size_t i = 0; !bad && i < r->npackets; i++) {
     c->packets[i].data = json_deep_copy(r->packets[i].data);
     c->packets[i].bins = bufs_share(g, r->packets[i].bins, r->packets[i].nbins);
@@ -569,13 +578,24 @@ typedef struct restore_task {
   sio_restored *r;
 } restore_task;
 
+/* One loop's answer: the first session found goes to the caller at once
+ * (only one loop can hold it); no session anywhere: NULL after the last
+ * answer. */
 static void restore_run(sio_loops_task *t, int cancelled) {
   restore_task *x = (restore_task *)t;
   loops_adapter *la = cancelled ? NULL : lookup(x->g, x->to, x->nsp);
-  pend *p = la ? pend_take(la, x->id) : NULL;
+  pend *p = la ? pend_get(la, x->id) : NULL;
   if (p) {
-    p->restore(p->ctx, x->r);
-    free(p);
+    if (x->r && p->restore) {
+      sio_restore_cb cb = p->restore;
+      p->restore = NULL;
+      cb(p->ctx, x->r);
+    }
+    if (--p->remaining == 0) {
+      p = pend_take(la, x->id);
+      if (p && p->restore) p->restore(p->ctx, NULL);
+      free(p);
+    }
   }
   restored_free(x->r);
   free(x->nsp);
@@ -594,7 +614,11 @@ static void op_run(sio_loops_task *t, int cancelled) {
   relay_ud tmp = op_relay(o);
   switch (o->op) {
   case OP_BROADCAST:
-    if (in) in->ops->broadcast(in, &o->m, &o->o.o);
+    if (in) {
+      if (o->o.o.flags & SIO_BC_RECOVERY)
+        g->env.record(g->env.ctx, o->to, o->nsp, &o->m, &o->o.o);
+      in->ops->broadcast(in, &o->m, &o->o.o);
+    }
     break;
   case OP_BROADCAST_ACK: {
     size_t n = 0;
@@ -621,6 +645,13 @@ static void op_run(sio_loops_task *t, int cancelled) {
     break;
   case OP_DISCONNECT:
     if (in) in->ops->disconnect_sockets(in, &o->o.o, o->close);
+    break;
+  case OP_RESTORE: /* is the session kept on this loop? */
+    if (!cancelled) {
+      sio_restored *r = g->env.restore(g->env.ctx, o->to, o->nsp, o->pid, o->sid);
+      fwd_restored(fwd_ctx_new(o), r);
+      restored_free(r);
+    }
     break;
   case FWD_BROADCAST:
     if (front) front->ops->broadcast(front, &o->m, &o->o.o);
@@ -700,7 +731,7 @@ static void fwd_restored(void *ctx, const sio_restored *r) {
   fwd_ctx_free(f);
 }
 
-static const sio_bcast_opts no_opts = {NULL, 0, NULL, 0, 0, 0};
+static const sio_bcast_opts no_opts = {NULL, 0, NULL, 0, 0, 0, 0, 0};
 
 /* Posts op to loop `to`. With ack, the caller's ack object is kept (one
  * reference) until the other side's relay ends. 0, or -1 (nothing was
@@ -805,12 +836,25 @@ static void la_del_all(sio_adapter *a, const char *sid) {
  * `local` flag still reaches every loop: the process is one server. */
 static void la_broadcast(sio_adapter *a, sio_msg *msg, const sio_bcast_opts *o) {
   loops_adapter *la = (loops_adapter *)a;
+  int fwd = forwards(la, o);
+  sio_bcast_opts ro;
+  if ((o->flags & SIO_BC_RECOVERY) && !o->rec_seq) {
+    /* Recovery over loops: a sequence number on the channel this message
+     * travels (FIFO from here to every loop), so a session taken over by
+     * another loop can tell which packets its client had seen. Channels:
+     * loop i straight (i), loop i through loop 0's cluster adapter (n+i). */
+    ro = *o;
+    ro.rec_channel = (unsigned)(fwd ? la->g->env.n + la->idx : la->idx);
+    ro.rec_seq = ++la->rec_seq[fwd];
+    o = &ro;
+  }
   la->g->env.encode(la->g->env.ctx, msg);
-  if (forwards(la, o)) { /* loop 0's cluster adapter: Redis, then every loop */
+  if (fwd) { /* loop 0's cluster adapter: Redis, then every loop */
     post_op(la, 0, FWD_BROADCAST, msg, o, NULL, 0, 0, 0, NULL, NULL, NULL);
     return;
   }
   fan_out(la, OP_BROADCAST, msg, o, NULL, 0, 0, 0, NULL);
+  if (o->flags & SIO_BC_RECOVERY) la->g->env.record(la->g->env.ctx, la->idx, la->nsp, msg, o);
   la->inner->ops->broadcast(la->inner, msg, o);
 }
 
@@ -1024,6 +1068,43 @@ static void la_restore_session(sio_adapter *a, const char *pid, const char *offs
     op_run(&o->t, 1);
     pend_finish(la, pend_take(la, id), -7);
   }
+}
+
+/* Sessions kept by each loop (the in-memory way): every other loop is
+ * asked; the one holding pid answers with it. */
+int sio_loops_restore(sio_loops *g, size_t idx, const char *nsp, const char *pid,
+                      const char *offset, sio_restore_cb cb, void *ctx) {
+  loops_adapter *la = lookup(g, idx, nsp);
+  if (!la || g->env.n < 2) return -1;
+  pend *p;
+  unsigned long long id = pend_new(la, PEND_RESTORE, 1, &p);
+  if (!id) return -1;
+  p->restore = cb;
+  p->ctx = ctx;
+  for (size_t j = 0; j < g->env.n; j++) {
+    if (j == idx) continue;
+    op_task *o = calloc(1, sizeof *o);
+    if (!o) break;
+    o->t.run = op_run;
+    o->g = g;
+    o->to = j;
+    o->from = idx;
+    o->op = -1;
+    o->id = id;
+    int bad = !(o->nsp = strdup(nsp)) || opts_copy_init(&o->o, &no_opts) != 0 ||
+              !(o->pid = strdup(pid)) || !(o->sid = strdup(offset));
+    if (!bad) o->op = OP_RESTORE;
+    if (bad || g->env.post(g->env.ctx, j, &o->t) != 0) {
+      o->op = -1;
+      op_run(&o->t, 1);
+      continue;
+    }
+    p->remaining++;
+  }
+  /* The 1 this call held: the answers may all be in already (no: they run
+   * on this loop's thread later), so this only ends it when nothing went. */
+  if (--p->remaining == 0) pend_finish(la, pend_take(la, id), 0);
+  return 0;
 }
 
 static const sio_adapter_ops la_ops_sessions;

@@ -43,6 +43,17 @@ typedef struct sio_loops_env {
   sio_adapter *(*front)(void *ctx, size_t loop, const char *nsp);
   /* Any loop: sockets in room of nsp over every loop. */
   size_t (*room_size)(void *ctx, const char *nsp, const char *room);
+  /* On loop `loop`'s thread, where a message with SIO_BC_RECOVERY is
+   * delivered: keep it in that loop's recovery history of nsp. */
+  void (*record)(void *ctx, size_t loop, const char *nsp, const sio_msg *msg,
+                 const sio_bcast_opts *o);
+  /* On loop `loop`'s thread: the session pid of nsp if that loop keeps it
+   * and offset is in its history (taken out: it is restored once), with
+   * `seen` filled instead of packets; NULL otherwise. The result is the
+   * caller's (freed as the loops layer frees a sio_restored: its JSON,
+   * rooms, packets with their buffer references, seen). */
+  sio_restored *(*restore)(void *ctx, size_t loop, const char *nsp, const char *pid,
+                           const char *offset);
 } sio_loops_env;
 
 /* NULL when out of memory. env is copied. */
@@ -58,6 +69,13 @@ void sio_loops_set_forward(sio_loops *g, int on);
  * adapter takes it with sio_loops_adapter_sessions on its own loop. */
 void sio_loops_set_sessions(sio_loops *g, int on);
 void sio_loops_adapter_sessions(sio_adapter *a);
+/* On loop idx's thread, nsp's loops adapter living there: asks every
+ * other loop for session pid (sessions kept per loop, no cluster adapter
+ * keeping them). cb runs once on this loop, later: with the session found
+ * (seen filled, no packets), or NULL. -1 (cb never runs) when there is no
+ * other loop or out of memory. */
+int sio_loops_restore(sio_loops *g, size_t idx, const char *nsp, const char *pid,
+                      const char *offset, sio_restore_cb cb, void *ctx);
 /* After every loops adapter was freed. */
 void sio_loops_free(sio_loops *g);
 

@@ -145,7 +145,7 @@ static void mem_broadcast_with_ack(sio_adapter *a, sio_msg *msg,
 
 static void mem_sockets(sio_adapter *a, const char *const *rooms, size_t n,
                         sio_map *out) {
-  sio_bcast_opts o = {rooms, n, NULL, 0, 0, 0};
+  sio_bcast_opts o = {rooms, n, NULL, 0, 0, 0, 0, 0};
   collect((mem_adapter *)a, &o, out);
 }
 

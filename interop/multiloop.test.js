@@ -308,10 +308,9 @@ for (const kind of serverKinds()) {
       });
     });
 
-    // Issue 13 (open): without Redis, a reconnection that lands on another
-    // loop gets a new session (README, Known limits); the Node twin passes.
+    // Without Redis: each loop keeps its sessions; a reconnection landing on
+    // another loop gets its session from there.
     test("connection state recovery across loops: same id, rooms and data, missed packets once",
-         { todo: kind === "c" && "issue 13: recovery across loops without Redis is not built yet" },
          async () => {
       const srv = await start(kind, { connectionStateRecovery: true });
       const N = 12;
@@ -361,6 +360,66 @@ for (const kind of serverKinds()) {
         await sleep(50);
         got.forEach((g, i) => assert.equal(g.length, 5, `client ${i}`));
       } finally { // a failure must not leave reconnecting clients behind
+        for (const s of all) s.close();
+        await srv.stop();
+      }
+    });
+
+    // Senders on several loops keep broadcasting while the receivers are
+    // away and while they reconnect (on any loop): each receiver gets every
+    // packet exactly once and each sender's packets in order, whichever loop
+    // kept its session and whichever loop it comes back to.
+    test("connection state recovery across loops: senders on every loop broadcasting through the reconnection",
+         async () => {
+      const srv = await start(kind, { connectionStateRecovery: true });
+      const N = 12, SENDERS = 4, PER = 40;
+      const all = [];
+      try {
+        const senders = [];
+        for (let k = 0; k < SENDERS; k++) senders.push(await connectTo(srv.url, { transports: ["websocket"] }));
+        all.push(...senders);
+        const sloops = await Promise.all(senders.map((s) => s.emitWithAck("loop")));
+        if (kind === "c") assert.ok(new Set(sloops).size >= 3, `senders on loops ${sloops}`);
+        const clients = await Promise.all(Array.from({ length: N }, (_, i) => new Promise((resolve) => {
+          const s = io(srv.url, { forceNew: true, transports: i % 3 ? ["websocket"] : ["polling"],
+                                  reconnectionDelay: 20, reconnectionDelayMax: 60 });
+          all.push(s);
+          s.once("connect", () => resolve(s));
+        })));
+        await checkSpread(kind, clients);
+        await Promise.all(clients.map((s) => s.emitWithAck("join", "news")));
+        const firstIds = clients.map((s) => s.id);
+        const got = clients.map(() => []);
+        clients.forEach((s, i) => s.on("news", (k, j) => got[i].push([k, j])));
+        let sending = true;
+        const sent = senders.map(async (s, k) => {
+          for (let j = 0; j < PER; j++) {
+            await s.emitWithAck("to", { rooms: ["news"] }, "news", k, j);
+            if (j % 4 === 3) await sleep(5);
+          }
+        });
+        const done = Promise.all(sent).then(() => { sending = false; });
+        // the receivers drop and come back while the senders run, twice
+        for (let round = 0; round < 2; round++) {
+          await sleep(40);
+          const downs = clients.map((s) => next(s, "disconnect"));
+          for (const s of clients) s.io.engine.close();
+          await Promise.all(downs);
+          await until(() => clients.every((s) => s.connected), 20000, `reconnections ${round}`);
+        }
+        await done;
+        assert.equal(sending, false);
+        await until(() => got.every((g) => g.length >= SENDERS * PER), 10000, "every packet");
+        await sleep(150);
+        clients.forEach((s, i) => {
+          assert.equal(s.recovered, true, `client ${i}`);
+          assert.equal(s.id, firstIds[i], `client ${i}`);
+          assert.equal(got[i].length, SENDERS * PER, `client ${i}: ${got[i].length} packets`);
+          for (let k = 0; k < SENDERS; k++)
+            assert.deepEqual(got[i].filter(([x]) => x === k).map(([, j]) => j),
+                             Array.from({ length: PER }, (_, j) => j), `client ${i}, sender ${k}`);
+        });
+      } finally {
         for (const s of all) s.close();
         await srv.stop();
       }

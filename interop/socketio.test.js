@@ -399,12 +399,10 @@ for (const kind of serverKinds()) {
         for (const s of clients) s.close();
       });
 
-      // Issue 13 (open): on several loops without Redis, a reconnection that
-      // lands on another loop gets a new session (README, Known limits).
-      const crossLoopTodo = kind === "c" && Number(process.env.SIO_WORKERS || 1) > 1 &&
-        "issue 13: recovery across loops without Redis is not built yet";
+      // With SIO_WORKERS > 1 (C) the reconnection may land on another loop
+      // than the one keeping the session.
       test("connection state recovery: same id, rooms and data, missed events replayed",
-           { todo: crossLoopTodo }, async () => {
+           async () => {
         const a = io(srv.url, { forceNew: true, transports: ["websocket"], reconnectionDelay: 100,
                                 reconnectionDelayMax: 200 });
         let b;

@@ -79,7 +79,7 @@ void sio_bc_free(sio_broadcast *b) {
 static sio_bcast_opts opts_of(const sio_broadcast *b) {
   sio_bcast_opts o = {(const char *const *)b->rooms, b->nrooms,
                       (const char *const *)b->except, b->nexcept, b->flags,
-                      b->timeout_ms};
+                      b->timeout_ms, 0, 0};
   return o;
 }
 

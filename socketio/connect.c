@@ -235,7 +235,13 @@ void sio_client_connect(sio_client *c, const char *name, json_t *auth) {
   json_t *a = json_incref(auth ? auth : c->srv->empty_auth);
   /* Engine.IO v3 (socket.io-client 2.x) clients have no recovery. */
   int can_recover = nsp->rec && eio_socket_protocol(c->conn) != 3;
+  sio_recovered prev = {0};
+  if (can_recover && sio_recovery_restore(nsp, a, &prev) == 0) { /* kept here */
+    client_connect_socket(c, nsp, a, &prev);
+    return;
+  }
   if (can_recover) {
+    /* Kept by the adapter (Redis), or by another loop of this process. */
     c->refs++; /* until client_restored, which may run before this returns */
     int started = sio_recovery_restore_async(nsp, a, client_restored, c);
     if (started) {
@@ -244,9 +250,7 @@ void sio_client_connect(sio_client *c, const char *name, json_t *auth) {
     }
     c->refs--;
   }
-  sio_recovered prev = {0};
-  int recovered = can_recover && sio_recovery_restore(nsp, a, &prev) == 0;
-  client_connect_socket(c, nsp, a, recovered ? &prev : NULL);
+  client_connect_socket(c, nsp, a, NULL);
 }
 
 /* After the namespace was found (and a session looked for): the socket,

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "replica.h"
+
 #define PURGE_INTERVAL_S 60
 
 typedef struct stored_pkt {
@@ -14,6 +16,8 @@ typedef struct stored_pkt {
   sio_args *data;     /* [event, ...args, offset] */
   char **rooms, **except;
   size_t nrooms, nexcept;
+  unsigned channel;   /* several loops: its place between loops (adapter.h) */
+  unsigned long long seq;
 } stored_pkt;
 
 typedef struct session {
@@ -31,6 +35,9 @@ struct nsp_recovery {
   struct event *purge;
   long long last_ms;
   unsigned seq;
+  /* Several loops: the last sequence number kept per channel. */
+  unsigned long long *last;
+  size_t nlast;
 };
 
 static long long now_ms(void) {
@@ -116,6 +123,7 @@ void sio_nsp_recovery_free(struct nsp_recovery *r) {
        e = sio_map_next(&r->sessions, e, &it))
     session_free(e->value);
   sio_map_clear(&r->sessions);
+  free(r->last);
   free(r);
 }
 
@@ -135,10 +143,47 @@ static void make_offset(struct nsp_recovery *r, char out[40]) {
   int k = 0;
   while (n) out[k++] = tmp[--n];
   out[k] = '\0';
+  /* Several loops make offsets at once: each names its own loop. */
+  if (sio_server_workers(r->nsp->srv) > 1)
+    k += snprintf(out + k, 40 - (size_t)k, "~%zu", r->nsp->srv->index);
   if (ms == r->last_ms) snprintf(out + k, 40 - (size_t)k, ".%u", r->seq++);
   else {
     r->last_ms = ms;
     r->seq = 0;
+  }
+}
+
+/* Appends a kept packet (msg->data already ends with its offset `id`). */
+static void keep(struct nsp_recovery *r, const char *id, const sio_msg *msg,
+                 const sio_bcast_opts *o) {
+  stored_pkt *p = calloc(1, sizeof *p);
+  if (!p) return;
+  snprintf(p->id, sizeof p->id, "%s", id);
+  p->emitted_ms = now_ms();
+  p->data = sio_args_wrap(json_incref(msg->data), msg->bins, msg->nbins);
+  p->rooms = copy_names(o->rooms, o->nrooms);
+  p->nrooms = o->nrooms;
+  p->except = copy_names(o->except, o->nexcept);
+  p->nexcept = o->nexcept;
+  p->channel = o->rec_channel;
+  p->seq = o->rec_seq;
+  if (!p->data) {
+    pkt_free(p);
+    return;
+  }
+  if (r->tail) r->tail->next = p;
+  else r->head = p;
+  r->tail = p;
+  if (p->seq) {
+    if (p->channel >= r->nlast) {
+      size_t n = (size_t)p->channel + 1;
+      unsigned long long *v = realloc(r->last, n * sizeof *v);
+      if (!v) return;
+      memset(v + r->nlast, 0, (n - r->nlast) * sizeof *v);
+      r->last = v;
+      r->nlast = n;
+    }
+    r->last[p->channel] = p->seq;
   }
 }
 
@@ -148,31 +193,31 @@ void sio_recovery_broadcast(sio_namespace *nsp, sio_msg *msg,
   /* an adapter that keeps sessions appends its own offsets */
   if (!nsp->adapter->ops->restore_session && msg->type == SIO_PACKET_EVENT && msg->id < 0 &&
       !(o->flags & SIO_BC_VOLATILE)) {
-    stored_pkt *p = calloc(1, sizeof *p);
-    if (p) {
-      make_offset(r, p->id);
-      json_array_append_new(msg->data, json_string(p->id));
-      p->emitted_ms = now_ms();
-      p->data = sio_args_wrap(json_incref(msg->data), msg->bins, msg->nbins);
-      p->rooms = copy_names(o->rooms, o->nrooms);
-      p->nrooms = o->nrooms;
-      p->except = copy_names(o->except, o->nexcept);
-      p->nexcept = o->nexcept;
-      if (!p->data) {
-        pkt_free(p);
-      } else {
-        if (r->tail) r->tail->next = p;
-        else r->head = p;
-        r->tail = p;
-      }
+    char id[40];
+    make_offset(r, id);
+    json_array_append_new(msg->data, json_string(id));
+    if (sio_server_workers(nsp->srv) > 1) {
+      /* Every loop keeps it where it is delivered (sio_recovery_record),
+       * in the order its own sockets see it. */
+      sio_bcast_opts ro = *o;
+      ro.flags |= SIO_BC_RECOVERY;
+      nsp->adapter->ops->broadcast(nsp->adapter, msg, &ro);
+      return;
     }
+    keep(r, id, msg, o);
   }
   nsp->adapter->ops->broadcast(nsp->adapter, msg, o);
 }
 
+void sio_recovery_record(sio_namespace *nsp, const sio_msg *msg, const sio_bcast_opts *o) {
+  size_t n = json_array_size(msg->data);
+  const char *id = n ? json_string_value(json_array_get(msg->data, n - 1)) : NULL;
+  if (nsp->rec && id) keep(nsp->rec, id, msg, o);
+}
+
 int sio_recovery_emit_to_socket(sio_socket *s, sio_msg *msg) {
   const char *rooms[1] = {s->id};
-  sio_bcast_opts o = {rooms, 1, NULL, 0, 0, 0};
+  sio_bcast_opts o = {rooms, 1, NULL, 0, 0, 0, 0, 0};
   sio_recovery_broadcast(s->nsp, msg, &o);
   return 1;
 }
@@ -224,14 +269,35 @@ static int has_name(char **v, size_t n, const char *name) {
   return 0;
 }
 
-/* Node's shouldIncludePacket. */
-static int include(const session *s, const stored_pkt *p) {
+/* Node's shouldIncludePacket, for a session in rooms. */
+static int include_in(char *const *rooms, size_t nrooms, const stored_pkt *p) {
   int included = p->nrooms == 0;
-  for (size_t i = 0; i < s->nrooms && !included; i++)
-    included = has_name(p->rooms, p->nrooms, s->rooms[i]);
-  for (size_t i = 0; i < s->nrooms; i++)
-    if (has_name(p->except, p->nexcept, s->rooms[i])) return 0;
+  for (size_t i = 0; i < nrooms && !included; i++)
+    included = has_name(p->rooms, p->nrooms, rooms[i]);
+  for (size_t i = 0; i < nrooms; i++)
+    if (has_name(p->except, p->nexcept, rooms[i])) return 0;
   return included;
+}
+
+static int include(const session *s, const stored_pkt *p) {
+  return include_in(s->rooms, s->nrooms, p);
+}
+
+/* The live session pid whose offset is kept here, or NULL (an expired
+ * one is dropped); *at: the packet of that offset. */
+static session *find_session(struct nsp_recovery *r, const char *pid, const char *offset,
+                             stored_pkt **at) {
+  session *s = sio_map_get(&r->sessions, pid);
+  if (!s) return NULL;
+  if (s->disconnected_ms + (long long)r->nsp->srv->o.recovery_max_disconnection_ms <
+      now_ms()) {
+    session_free(sio_map_del(&r->sessions, pid));
+    return NULL;
+  }
+  stored_pkt *p = r->head;
+  while (p && strcmp(p->id, offset) != 0) p = p->next;
+  *at = p;
+  return p ? s : NULL;
 }
 
 int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
@@ -241,16 +307,9 @@ int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
   const char *pid = json_string_value(json_object_get(auth, "pid"));
   const char *offset = json_string_value(json_object_get(auth, "offset"));
   if (!pid || !offset) return -1;
-  session *s = sio_map_get(&r->sessions, pid);
+  stored_pkt *p;
+  session *s = find_session(r, pid, offset, &p);
   if (!s) return -1;
-  if (s->disconnected_ms + (long long)nsp->srv->o.recovery_max_disconnection_ms <
-      now_ms()) {
-    session_free(sio_map_del(&r->sessions, pid));
-    return -1;
-  }
-  stored_pkt *p = r->head;
-  while (p && strcmp(p->id, offset) != 0) p = p->next;
-  if (!p) return -1;
   size_t n = 0;
   for (stored_pkt *q = p->next; q; q = q->next) n++;
   out->packets = calloc(n + 1, sizeof *out->packets);
@@ -270,6 +329,44 @@ int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
   return 0;
 }
 
+sio_restored *sio_recovery_take(sio_namespace *nsp, const char *pid, const char *offset) {
+  struct nsp_recovery *r = nsp->rec;
+  stored_pkt *at;
+  session *s = find_session(r, pid, offset, &at);
+  size_t nchan = sio_group_channels(nsp->srv);
+  sio_restored *out = s && nchan ? calloc(1, sizeof *out) : NULL;
+  if (!out) return NULL;
+  out->seen = calloc(nchan, sizeof *out->seen);
+  unsigned char *found = calloc(nchan, 1);
+  if (!out->seen || !found) {
+    free(out->seen);
+    free(out);
+    free(found);
+    return NULL;
+  }
+  out->nseen = nchan;
+  /* What the client saw of each channel (FIFO between loops): up to the
+   * first packet after its offset, or all this loop kept. */
+  for (size_t c = 0; c < nchan; c++) out->seen[c] = c < r->nlast ? r->last[c] : 0;
+  for (stored_pkt *q = at->next; q; q = q->next)
+    if (q->seq && q->channel < nchan && !found[q->channel]) {
+      found[q->channel] = 1;
+      out->seen[q->channel] = q->seq - 1;
+    }
+  free(found);
+  sio_map_del(&r->sessions, pid);
+  snprintf(out->sid, sizeof out->sid, "%s", s->sid);
+  snprintf(out->pid, sizeof out->pid, "%s", s->pid);
+  out->data = s->data;
+  out->rooms = s->rooms;
+  out->nrooms = s->nrooms;
+  s->data = NULL;
+  s->rooms = NULL;
+  s->nrooms = 0;
+  session_free(s);
+  return out;
+}
+
 void sio_recovered_clear(sio_recovered *r) {
   json_decref(r->data);
   free_names(r->rooms, r->nrooms);
@@ -285,8 +382,27 @@ typedef struct async_restore {
   void *ctx;
 } async_restore;
 
+/* A session taken over from another loop: the packets of this loop's own
+ * history its client had not seen (per channel, after r->seen), in the
+ * order this loop delivered them, so that none is missed or doubled
+ * against what this loop delivers from now on. */
+static int from_history(struct nsp_recovery *rec, const sio_restored *r,
+                        sio_recovered *out) {
+  size_t n = 0;
+  for (stored_pkt *q = rec ? rec->head : NULL; q; q = q->next) n++;
+  sio_args **v = realloc(out->packets, (out->npackets + n + 1) * sizeof *v);
+  if (!v) return -1;
+  out->packets = v;
+  for (stored_pkt *q = rec ? rec->head : NULL; q; q = q->next) {
+    int unseen = q->channel < r->nseen ? q->seq > r->seen[q->channel] : 1;
+    if (unseen && include_in(out->rooms, out->nrooms, q))
+      out->packets[out->npackets++] = sio_args_ref(q->data);
+  }
+  return 0;
+}
+
 /* The adapter's restored session -> the form client_connect replays. */
-static int from_adapter(const sio_restored *r, sio_recovered *out) {
+static int from_adapter(sio_namespace *nsp, const sio_restored *r, sio_recovered *out) {
   memset(out, 0, sizeof *out);
   if (strlen(r->sid) >= sizeof out->sid || strlen(r->pid) >= sizeof out->pid) return -1;
   snprintf(out->sid, sizeof out->sid, "%s", r->sid);
@@ -304,6 +420,7 @@ static int from_adapter(const sio_restored *r, sio_recovered *out) {
     if (!a) goto fail;
     out->packets[out->npackets++] = a;
   }
+  if (r->seen && from_history(nsp->rec, r, out) != 0) goto fail;
   return 0;
 fail:
   sio_recovered_clear(out);
@@ -313,7 +430,7 @@ fail:
 static void restored_cb(void *ctx, const sio_restored *r) {
   async_restore *x = ctx;
   sio_recovered prev;
-  int ok = r && from_adapter(r, &prev) == 0;
+  int ok = r && from_adapter(x->nsp, r, &prev) == 0;
   x->cb(x->ctx, x->nsp, x->auth, ok ? &prev : NULL);
   free(x);
 }
@@ -323,13 +440,19 @@ int sio_recovery_restore_async(sio_namespace *nsp, json_t *auth, sio_recovery_cb
   sio_adapter *a = nsp->adapter;
   const char *pid = json_string_value(json_object_get(auth, "pid"));
   const char *offset = json_string_value(json_object_get(auth, "offset"));
-  if (!a->ops->restore_session || !pid || !offset) return 0;
+  if (!pid || !offset) return 0;
+  if (!a->ops->restore_session && sio_server_workers(nsp->srv) < 2) return 0;
   async_restore *x = calloc(1, sizeof *x);
   if (!x) return 0;
   x->nsp = nsp;
   x->auth = json_incref(auth);
   x->cb = cb;
   x->ctx = ctx;
-  a->ops->restore_session(a, pid, offset, restored_cb, x);
+  if (a->ops->restore_session) a->ops->restore_session(a, pid, offset, restored_cb, x);
+  else if (sio_group_restore(nsp, pid, offset, restored_cb, x) != 0) {
+    json_decref(x->auth);
+    free(x);
+    return 0;
+  }
   return 1;
 }

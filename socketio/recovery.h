@@ -35,7 +35,18 @@ void sio_recovery_persist(sio_socket *s);
 int sio_recovery_restore(sio_namespace *nsp, const json_t *auth,
                          sio_recovered *out);
 void sio_recovered_clear(sio_recovered *r);
-/* With an adapter that keeps sessions (restore_session) and auth holding
+/* Several loops, on the loop where msg (SIO_BC_RECOVERY) is delivered:
+ * keeps it in this loop's history with its offset (its last argument) and
+ * its channel and sequence number. */
+void sio_recovery_record(sio_namespace *nsp, const sio_msg *msg, const sio_bcast_opts *o);
+/* Several loops, asked by another loop: session pid if it is kept here and
+ * offset is in this loop's history, taken out, with what its client had
+ * seen of each channel (no packets: the restoring loop replays from its own
+ * history); NULL otherwise. Freed as the loops layer frees a sio_restored. */
+sio_restored *sio_recovery_take(sio_namespace *nsp, const char *pid, const char *offset);
+/* With an adapter that keeps sessions (restore_session), or several loops
+ * (sessions kept by each, sio_recovery_restore not finding it here), and
+ * auth holding
  * string pid and offset: starts the lookup and returns 1; cb then runs
  * exactly once (maybe before this returns) with its own reference to
  * auth and prev NULL (new session) or filled (cb clears it). Else 0. */

@@ -5,6 +5,8 @@
  */
 #include "replica.h"
 
+#include "recovery.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +160,10 @@ void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char 
 static int env_post(void *ctx, size_t to, sio_loops_task *t);
 static size_t env_room_size(void *ctx, const char *nsp, const char *room);
 static sio_adapter *env_front(void *ctx, size_t loop, const char *name);
+static void env_record(void *ctx, size_t loop, const char *nsp, const sio_msg *msg,
+                       const sio_bcast_opts *o);
+static sio_restored *env_restore(void *ctx, size_t loop, const char *nsp, const char *pid,
+                                 const char *offset);
 
 static void post_run(eio_server *target, void *arg, int cancelled) {
   (void)target;
@@ -185,6 +191,36 @@ static sio_adapter *env_front(void *ctx, size_t loop, const char *name) {
   return nsp ? nsp->adapter : NULL;
 }
 
+/* Recovery with sessions kept per loop (recovery.c does the work). */
+static sio_namespace *live_nsp(sio_group *g, size_t loop, const char *name) {
+  sio_server *r = g->reps[loop];
+  sio_namespace *nsp = r->closing ? NULL : sio_map_get(&r->nsps, name);
+  return nsp && nsp->rec ? nsp : NULL;
+}
+
+static void env_record(void *ctx, size_t loop, const char *name, const sio_msg *msg,
+                       const sio_bcast_opts *o) {
+  sio_namespace *nsp = live_nsp(ctx, loop, name);
+  if (nsp) sio_recovery_record(nsp, msg, o);
+}
+
+static sio_restored *env_restore(void *ctx, size_t loop, const char *name, const char *pid,
+                                 const char *offset) {
+  sio_namespace *nsp = live_nsp(ctx, loop, name);
+  return nsp ? sio_recovery_take(nsp, pid, offset) : NULL;
+}
+
+int sio_group_restore(sio_namespace *nsp, const char *pid, const char *offset,
+                      sio_restore_cb cb, void *ctx) {
+  sio_group *g = group_of(nsp->srv);
+  if (!g) return -1;
+  return sio_loops_restore(g->loops, nsp->srv->index, nsp->name, pid, offset, cb, ctx);
+}
+
+size_t sio_group_channels(const sio_server *srv) {
+  return srv->group ? 2 * srv->group->n : 0;
+}
+
 sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *inner) {
   sio_group *g = group_of(srv);
   if (!g || !inner) return inner;
@@ -198,7 +234,8 @@ int sio_group_new(sio_server *srv, size_t n) {
   if (!g) return -1;
   g->n = n;
   g->reps = calloc(n, sizeof *g->reps);
-  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front, env_room_size};
+  sio_loops_env env = {n,         g,          env_post,    env_encode, env_share,
+                       env_front, env_room_size, env_record, env_restore};
   g->loops = g->reps ? sio_loops_new(&env) : NULL;
   if (!g->loops) {
     free(g->reps);

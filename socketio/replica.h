@@ -48,6 +48,13 @@ sio_adapter *sio_group_adapter(sio_server *srv, const char *nsp, sio_adapter *in
 /* After sio_loops_set_sessions: every other loop's namespace adapters
  * take it, on their loops. */
 void sio_group_sessions(sio_server *srv);
+/* Connection state recovery with sessions kept by each loop: asks the other
+ * loops for pid (sio_loops_restore). 0 (cb runs later, once, on this loop)
+ * or -1 (one loop, or out of memory: cb never runs). */
+int sio_group_restore(sio_namespace *nsp, const char *pid, const char *offset,
+                      sio_restore_cb cb, void *ctx);
+/* Recovery channels between loops (2 per loop), 0 with one loop. */
+size_t sio_group_channels(const sio_server *srv);
 /* Metrics gauges over every loop: delta to namespace name's connected
  * sockets (0 registers the name). Any loop. */
 void sio_group_gauge(sio_server *srv, const char *nsp, long delta);

@@ -166,7 +166,7 @@ static void run_ms(unsigned ms) {
   event_base_dispatch(base);
 }
 
-static const sio_bcast_opts no_opts = {NULL, 0, NULL, 0, 0, 0};
+static const sio_bcast_opts no_opts = {NULL, 0, NULL, 0, 0, 0, 0, 0};
 
 static void test_fetch(void) {
   setup(NULL);
@@ -199,7 +199,7 @@ static void test_fetch(void) {
   CHECK_EQ_INT(sent_n, 0);
   CHECK_EQ_INT(json_array_size(fetch_got), 1);
   /* local flag: no server count, nothing published */
-  sio_bcast_opts lo = {NULL, 0, NULL, 0, SIO_BC_LOCAL, 0};
+  sio_bcast_opts lo = {NULL, 0, NULL, 0, SIO_BC_LOCAL, 0, 0, 0};
   servers = 3;
   sio_creq_fetch_sockets(&set, &lo, json_object(), 5000, on_fetch, NULL);
   CHECK_EQ_INT(fetch_calls, 3);
@@ -264,7 +264,7 @@ static void test_broadcast_ack(void) {
   count_got = 0;
   json_t *data = json_pack("[s]", "ask");
   sio_msg m = {2, "/", data, NULL, 0, 7, NULL, NULL, 0};
-  sio_bcast_opts o = {NULL, 0, NULL, 0, 0, 300};
+  sio_bcast_opts o = {NULL, 0, NULL, 0, 0, 300, 0, 0};
   int ack_object;
   sio_creq_broadcast_with_ack(&set, &m, &o, 300, on_count, &ack_object, NULL);
   CHECK_EQ_INT(sent_kind, SIO_CREQ_BCAST);
@@ -292,7 +292,7 @@ static void test_broadcast_ack(void) {
   CHECK_EQ_INT(remote_acks, 1);
   /* local flag: no request */
   sent_n = 0;
-  sio_bcast_opts lo = {NULL, 0, NULL, 0, SIO_BC_LOCAL, 300};
+  sio_bcast_opts lo = {NULL, 0, NULL, 0, SIO_BC_LOCAL, 300, 0, 0};
   sio_creq_broadcast_with_ack(&set, &m, &lo, 300, on_count, &ack_object, NULL);
   CHECK_EQ_INT(sent_n, 0);
   CHECK_EQ_INT(refs, 1);
@@ -382,7 +382,7 @@ static void test_peers(void) {
 
 static void test_opts(void) {
   const char *rooms[] = {"a", "b"}, *except[] = {"c"};
-  sio_bcast_opts o = {rooms, 2, except, 1, SIO_BC_VOLATILE | SIO_BC_COMPRESS_OFF, 250};
+  sio_bcast_opts o = {rooms, 2, except, 1, SIO_BC_VOLATILE | SIO_BC_COMPRESS_OFF, 250, 0, 0};
   json_t *plain = sio_creq_opts_encode(&o, 0), *full = sio_creq_opts_encode(&o, 1);
   char *s1 = json_dumps(plain, JSON_COMPACT), *s2 = json_dumps(full, JSON_COMPACT);
   CHECK(!strcmp(s1, "{\"rooms\":[\"a\",\"b\"],\"except\":[\"c\"]}"));

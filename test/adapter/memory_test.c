@@ -78,20 +78,20 @@ static void test_adapter(void) {
   sio_msg msg = {2, "/", NULL, NULL, 0, -1, NULL, NULL, 0};
 
   const char *r12[] = {"r1", "r2"};
-  sio_bcast_opts o = {r12, 2, NULL, 0, 0, 0};
+  sio_bcast_opts o = {r12, 2, NULL, 0, 0, 0, 0, 0};
   ndelivered = 0;
   a->ops->broadcast(a, &msg, &o);
   CHECK_EQ_INT(ndelivered, 3); /* B is in both rooms, reached once */
 
   const char *ex[] = {"r1"};
   const char *r2[] = {"r2"};
-  sio_bcast_opts o2 = {r2, 1, ex, 1, 0, 0};
+  sio_bcast_opts o2 = {r2, 1, ex, 1, 0, 0, 0, 0};
   ndelivered = 0;
   a->ops->broadcast(a, &msg, &o2);
   CHECK_EQ_INT(ndelivered, 1);
   CHECK(was_delivered("C"));
 
-  sio_bcast_opts all = {NULL, 0, NULL, 0, 0, 0};
+  sio_bcast_opts all = {NULL, 0, NULL, 0, 0, 0, 0, 0};
   ndelivered = 0;
   a->ops->broadcast(a, &msg, &all);
   CHECK_EQ_INT(ndelivered, 3);
@@ -109,9 +109,9 @@ static void test_adapter(void) {
 
   /* socketsJoin / fetchSockets / disconnectSockets */
   const char *newroom[] = {"x"};
-  sio_bcast_opts to_r2 = {r2, 1, NULL, 0, 0, 0};
+  sio_bcast_opts to_r2 = {r2, 1, NULL, 0, 0, 0, 0, 0};
   a->ops->add_sockets(a, &to_r2, newroom, 1);
-  sio_bcast_opts to_x = {newroom, 1, NULL, 0, 0, 0};
+  sio_bcast_opts to_x = {newroom, 1, NULL, 0, 0, 0, 0, 0};
   a->ops->fetch_sockets(a, &to_x, on_fetch, NULL);
   CHECK_EQ_INT(fetched, 2);
   a->ops->del_sockets(a, &to_x, newroom, 1);
