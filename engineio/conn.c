@@ -2,8 +2,9 @@
  * One TCP connection of the HTTP front door: request heads and bodies, the
  * responses, keep-alive, the switch to WebSocket and the frame I/O after
  * it, timeouts, and lingering close. It knows nothing of Engine.IO: each
- * complete request head goes up to server.c (eio_srv_request), which
- * answers through eio_conn_respond* or keeps the request pending.
+ * complete request head, WebSocket message, and end goes up through the
+ * server's struct eio_conn_events (internal.h; route.c's table), whose
+ * request entry answers through eio_conn_respond* or keeps it pending.
  *
  * Lifetime: a connection is never freed inside one of its own callbacks.
  * conn_die() marks it dead; it is freed when the outermost callback on the
@@ -81,7 +82,7 @@ static void enter(eio_conn *c) { c->in_cb++; }
 
 static void destroy(eio_conn *c) {
   eio_server *srv = c->srv;
-  if (c->allow) eio_allow_conn_gone(c);
+  if (c->allow) srv->conn_ev->gone(srv->conn_ev_arg, c);
   if (c->admitted && c->admit_srv && c->admit_srv != srv)
     eio_handover_release(c->admit_srv, c->remote_addr);
   else if (c->admitted)
@@ -111,12 +112,12 @@ static void leave(eio_conn *c) {
   if (--c->in_cb == 0 && c->state == CONN_DEAD) destroy(c);
 }
 
-/* Ends the connection. notify: tell server.c, which detaches any session
+/* Ends the connection. notify: tell the layer above (events.closed), which detaches any session
  * from it, since the peer (not the server) ended it. */
 static void conn_die(eio_conn *c, int notify) {
   if (c->state == CONN_DEAD) return;
   enter(c);
-  if (notify && c->sock) eio_srv_conn_closed(c);
+  if (notify && c->sock) c->srv->conn_ev->closed(c->srv->conn_ev_arg, c);
   c->state = CONN_DEAD;
   if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
   if (X(c)->raw) event_del(X(c)->raw);
@@ -126,6 +127,12 @@ static void conn_die(eio_conn *c, int notify) {
 }
 
 void eio_conn_abort(eio_conn *c) { conn_die(c, 0); }
+
+void eio_conn_set_events(eio_server *srv, const struct eio_conn_events *ev,
+                         void *arg) {
+  srv->conn_ev = ev;
+  srv->conn_ev_arg = arg;
+}
 
 static void set_timer(eio_conn *c, enum timer_mode m) {
   eio_server *srv = c->srv;
@@ -300,7 +307,7 @@ static void write_cb(struct bufferevent *bev, void *arg) {
       X(c)->tm != TM_LINGER) {
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) start_linger(c);
   } else if (c->sock && c->state != CONN_DEAD) {
-    eio_srv_conn_drained(c);
+    c->srv->conn_ev->drained(c->srv->conn_ev_arg, c);
   }
   leave(c);
 }
@@ -322,7 +329,7 @@ static void drained(eio_conn *c) {
   if (c->close_after_write && c->state == CONN_LINGER && X(c)->tm != TM_LINGER)
     start_linger(c);
   else if (c->sock && c->state != CONN_DEAD)
-    eio_srv_conn_drained(c);
+    c->srv->conn_ev->drained(c->srv->conn_ev_arg, c);
 }
 
 static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
@@ -675,7 +682,7 @@ static int parse_head(eio_conn *c) {
   c->state = CONN_WAIT;
   set_timer(c, TM_NONE);
   eio_guard_fresh_del(srv, c);
-  eio_srv_request(c);
+  c->srv->conn_ev->request(c->srv->conn_ev_arg, c);
   return 1;
 }
 
@@ -714,7 +721,7 @@ static void body_fail(eio_conn *c) {
   static const char r400[] =
       "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
   /* A session waiting on this body learns of it as a dropped request. */
-  if (c->sock) eio_srv_conn_closed(c);
+  if (c->sock) c->srv->conn_ev->closed(c->srv->conn_ev_arg, c);
   c->body_cb = NULL;
   eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
 }
@@ -966,7 +973,7 @@ int eio_conn_ws_send(eio_conn *c, int opcode, uint8_t type_char,
       plen + (type_char ? 1 : 0) >= c->srv->pmd_opts.threshold) {
     /* One compressed form per message and window, shared by every
      * recipient (no context takeover); uncompressed if zlib fails. */
-    eio_deflater *d = eio_srv_ws_deflater(c->srv);
+    eio_deflater *d = c->srv->conn_ev->ws_deflater(c->srv->conn_ev_arg);
     sio_buf *z = d ? eio_deflate_ws(d, payload, type_char,
                                     c->pmd.server_window_bits)
                    : NULL;
@@ -1036,7 +1043,7 @@ void eio_conn_ws_close(eio_conn *c, int code) {
  * package does), then drop the connection. */
 static void ws_fail(eio_conn *c, int code, const char *reason) {
   if (!c->ws_close_sent) ws_send_close_frame(c, code);
-  if (c->sock) eio_srv_ws_error(c, reason);
+  if (c->sock) c->srv->conn_ev->ws_error(c->srv->conn_ev_arg, c, reason);
   close_after_write(c);
 }
 
@@ -1054,10 +1061,10 @@ static void ws_control(eio_conn *c, int opcode, uint8_t *p, size_t len) {
       return;
     }
     if (!c->ws_close_sent) ws_send_close_frame(c, code);
-    if (c->sock) eio_srv_ws_closed(c, code);
+    if (c->sock) c->srv->conn_ev->ws_closed(c->srv->conn_ev_arg, c, code);
     close_after_write(c);
   } else if (opcode == EIO_WS_PONG && c->sock) {
-    eio_srv_ws_pong(c, p, len);
+    c->srv->conn_ev->ws_pong(c->srv->conn_ev_arg, c, p, len);
   }
 }
 
@@ -1166,7 +1173,8 @@ static int ws_read(eio_conn *c) {
     return 0;
   }
   if (!c->ws_close_sent && c->sock)
-    eio_srv_ws_message(c, op, msg ? msg : empty, len);
+    c->srv->conn_ev->ws_message(c->srv->conn_ev_arg, c, op, msg ? msg : empty,
+                                len);
   free(inflated);
   if (c->state != CONN_DEAD && x->ws_msg_cap > WS_KEEP_BUFFER &&
       c->ws_msg_len == 0) {

@@ -163,7 +163,8 @@ void eio_response_body(eio_http_response *res, sio_buf *body) {
   res->body = body ? sio_buf_ref(body) : NULL;
 }
 
-void eio_srv_request(eio_conn *c) {
+void eio_srv_request(void *arg, eio_conn *c) {
+  (void)arg;
   eio_server *srv = c->srv;
   const char *path, *query;
   size_t pl, ql;
@@ -291,3 +292,17 @@ void eio_srv_allowed(eio_conn *c, int t, const char *eio) {
   }
   handshake(srv, c, t, proto);
 }
+
+/* ------------------------------------------------ the connection events */
+
+const struct eio_conn_events eio_srv_conn_events = {
+    .request = eio_srv_request,
+    .ws_message = eio_srv_ws_message,
+    .ws_error = eio_srv_ws_error,
+    .ws_closed = eio_srv_ws_closed,
+    .ws_pong = eio_srv_ws_pong,
+    .closed = eio_srv_conn_closed,
+    .drained = eio_srv_conn_drained,
+    .gone = eio_allow_conn_gone,
+    .ws_deflater = eio_srv_ws_deflater,
+};

@@ -72,6 +72,7 @@ eio_server *eio_rep_new(struct event_base *base, const eio_options *opts) {
   eio_server *srv = calloc(1, sizeof *srv);
   if (!srv) return NULL;
   srv->base = base;
+  eio_conn_set_events(srv, &eio_srv_conn_events, srv);
   if (opts) srv->o = *opts;
   else eio_options_init(&srv->o);
   eio_options *o = &srv->o;

@@ -165,7 +165,8 @@ static void unref_cleanup(const void *data, size_t len, void *arg) {
 
 /* ------------------------------------------------ WebSocket compression */
 
-eio_deflater *eio_srv_ws_deflater(eio_server *srv) {
+eio_deflater *eio_srv_ws_deflater(void *arg) {
+  eio_server *srv = arg;
   if (!srv->deflater_ws)
     srv->deflater_ws = eio_deflater_new(srv->pmd_opts.level);
   return srv->deflater_ws;
@@ -284,7 +285,9 @@ void sock_flush(eio_socket *s) {
   sock_unref(s);
 }
 
-void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len) {
+void eio_srv_ws_pong(void *arg, eio_conn *c, const uint8_t *data,
+                     size_t len) {
+  (void)arg;
   eio_socket *s = c->sock;
   if (s->ws != c || !s->held || len != 1 || data[0] != ALONE_PING) return;
   sock_ref(s);
@@ -557,7 +560,8 @@ long eio_request_query(const eio_request *req, const char *name, char *out,
 }
 
 
-void eio_srv_conn_closed(eio_conn *c) {
+void eio_srv_conn_closed(void *arg, eio_conn *c) {
+  (void)arg;
   eio_socket *s = c->sock;
   sock_ref(s);
   if (c->ws_probe) {
@@ -578,7 +582,8 @@ void eio_srv_conn_closed(eio_conn *c) {
   sock_unref(s);
 }
 
-void eio_srv_conn_drained(eio_conn *c) {
+void eio_srv_conn_drained(void *arg, eio_conn *c) {
+  (void)arg;
   if (c->sock && c->sock->ready != SOCK_CLOSED) eio_budget_account(c->sock);
 }
 

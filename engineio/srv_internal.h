@@ -78,6 +78,22 @@ void sock_on_close(eio_socket *s, const char *reason, const char *desc);
 void close_transport(eio_socket *s);
 void sock_on_packet(eio_socket *s, const eio_packet *p);
 
+/* ---- the connection events (struct eio_conn_events in internal.h): the
+ * table is route.c's; request is there, the WebSocket ones in
+ * ws_transport.c, ws_pong, closed, drained and ws_deflater in session.c,
+ * gone in allow.c. arg is the eio_server. */
+extern const struct eio_conn_events eio_srv_conn_events;
+void eio_srv_request(void *arg, eio_conn *c);
+void eio_srv_ws_message(void *arg, eio_conn *c, int opcode, uint8_t *data,
+                        size_t len);
+void eio_srv_ws_error(void *arg, eio_conn *c, const char *reason);
+void eio_srv_ws_closed(void *arg, eio_conn *c, int code);
+void eio_srv_ws_pong(void *arg, eio_conn *c, const uint8_t *data,
+                     size_t len);
+void eio_srv_conn_closed(void *arg, eio_conn *c);
+void eio_srv_conn_drained(void *arg, eio_conn *c);
+eio_deflater *eio_srv_ws_deflater(void *arg);
+
 /* ---- route.c: HTTP helpers */
 #define evbuf_to_string eio_route_evbuf_to_string
 /* The contents of b as a NUL-terminated string (malloc'd), or NULL. */

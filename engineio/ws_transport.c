@@ -66,7 +66,9 @@ static void probe_message(eio_conn *c, eio_socket *s, int opcode,
 
 /* ------------------------------------------------ upcalls from conn.c */
 
-void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len) {
+void eio_srv_ws_message(void *arg, eio_conn *c,
+                        int opcode, uint8_t *data, size_t len) {
+  (void)arg;
   eio_socket *s = c->sock;
   sock_ref(s);
   if (c->ws_probe) {
@@ -95,7 +97,8 @@ void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len) {
   sock_unref(s);
 }
 
-void eio_srv_ws_error(eio_conn *c, const char *reason) {
+void eio_srv_ws_error(void *arg, eio_conn *c, const char *reason) {
+  (void)arg;
   eio_socket *s = c->sock;
   sock_ref(s);
   if (c->ws_probe) abort_upgrade(s);
@@ -106,7 +109,8 @@ void eio_srv_ws_error(eio_conn *c, const char *reason) {
   sock_unref(s);
 }
 
-void eio_srv_ws_closed(eio_conn *c, int code) {
+void eio_srv_ws_closed(void *arg, eio_conn *c, int code) {
+  (void)arg;
   (void)code;
   eio_socket *s = c->sock;
   sock_ref(s);
