@@ -1,6 +1,9 @@
 /*
- * Private structures shared by the HTTP/WebSocket connection code (conn.c)
- * and the Engine.IO session code (server.c).
+ * Private structures shared by the HTTP/WebSocket connection layer (conn.c,
+ * conn_io.c, conn_http.c, conn_ws.c) and the Engine.IO session layer above
+ * it (server.c, route.c, handshake.c, session.c, poll_transport.c,
+ * ws_transport.c), and the interface between them: the eio_conn_* calls
+ * down, struct eio_conn_events up.
  */
 #ifndef EIO_INTERNAL_H
 #define EIO_INTERNAL_H
@@ -188,10 +191,10 @@ struct eio_server {
   eio_guard guard;          /* accept backoff, per-address limits (guard.c) */
   eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
   eio_timers timers;        /* every session and connection deadline */
-  struct evbuffer *raw_in;  /* conn.c: read buffer shared by raw WebSockets */
-  char *raw_buf;            /* conn.c: what raw WebSockets read() into */
-  struct event *flush_ev;   /* conn.c: writes raw output once per loop turn */
-  eio_conn *flush_list;     /* conn.c: raw connections with output to write */
+  struct evbuffer *raw_in;  /* conn_io.c: read buffer shared by raw WebSockets */
+  char *raw_buf;            /* conn_io.c: what raw WebSockets read() into */
+  struct event *flush_ev;   /* conn_io.c: writes raw output once per loop turn */
+  eio_conn *flush_list;     /* conn_io.c: raw connections with output to write */
   const struct eio_conn_events *conn_ev; /* conn.c calls these (route.c's) */
   void *conn_ev_arg;
 };
@@ -232,7 +235,7 @@ struct eio_conn_events {
   eio_deflater *(*ws_deflater)(void *arg);
 };
 
-/* conn.c */
+/* The connection layer (conn*.c), called by the session layer. */
 /* Installs the events of srv's connections (ev is not copied: it outlives
  * srv; arg is passed to every entry). */
 void eio_conn_set_events(eio_server *srv, const struct eio_conn_events *ev,

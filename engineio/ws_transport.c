@@ -64,7 +64,7 @@ static void probe_message(eio_conn *c, eio_socket *s, int opcode,
   abort_upgrade(s);
 }
 
-/* ------------------------------------------------ upcalls from conn.c */
+/* ------------------------- the WebSocket connection events (conn_ws.c) */
 
 void eio_srv_ws_message(void *arg, eio_conn *c,
                         int opcode, uint8_t *data, size_t len) {
