@@ -108,7 +108,6 @@ void close_after_write(eio_conn *c) {
   if (unsent_here(c) == 0) start_linger(c);
 }
 
-
 void timer_cb(eio_timer *t) {
   eio_conn *c = EIO_TIMER_OWNER(t, eio_conn, timer);
   enter(c);

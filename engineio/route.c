@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 enum {
   ERR_UNKNOWN_TRANSPORT = 0,
   ERR_UNKNOWN_SID = 1,
@@ -104,7 +103,6 @@ static void fail(eio_conn *c, int code, const char *message) {
   if (c->is_upgrade) abort_upgrade_req(c, code, message);
   else abort_request(c, code, message);
 }
-
 
 /* ------------------------------------------------------------- routing */
 

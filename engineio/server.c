@@ -141,7 +141,6 @@ fail:
   return NULL;
 }
 
-
 /* -------------------------------------------------------------- server */
 
 void eio_accept_here(eio_server *srv, evutil_socket_t fd,

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---------------------------------------------------------- session table */
 
 eio_socket *table_get(eio_server *srv, const char *id) {
@@ -41,7 +40,6 @@ void table_del(eio_server *srv, eio_socket *s) {
 }
 
 /* ------------------------------------------------------------- sessions */
-
 
 /* The session's deadlines live on the server's timer heap (timers.c). */
 void arm(eio_socket *s, eio_timer *t, uint64_t ms) {
@@ -559,6 +557,7 @@ long eio_request_query(const eio_request *req, const char *name, char *out,
                             out_size);
 }
 
+/* ------------------ connection events of a session (route.c's table) */
 
 void eio_srv_conn_closed(void *arg, eio_conn *c) {
   (void)arg;
