@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-
 /* ----------------------------------------------------------- handshake */
 
 int eio_generate_id(char out[21]) {

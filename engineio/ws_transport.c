@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ----------------------------------------------------- WebSocket upgrade */
 
 void on_ws_with_sid(eio_conn *c, eio_socket *s, int transport) {
