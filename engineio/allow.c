@@ -36,7 +36,8 @@ int eio_allow_start(eio_conn *c, int transport, const char *version) {
   return 0;
 }
 
-void eio_allow_conn_gone(eio_conn *c) {
+void eio_allow_conn_gone(void *arg, eio_conn *c) {
+  (void)arg;
   c->allow->c = NULL;
   c->allow = NULL;
 }

@@ -1,6 +1,9 @@
 /*
- * Private structures shared by the HTTP/WebSocket connection code (conn.c)
- * and the Engine.IO session code (server.c).
+ * Private structures shared by the HTTP/WebSocket connection layer (conn.c,
+ * conn_io.c, conn_http.c, conn_ws.c) and the Engine.IO session layer above
+ * it (server.c, route.c, handshake.c, session.c, poll_transport.c,
+ * ws_transport.c), and the interface between them: the eio_conn_* calls
+ * down, struct eio_conn_events up.
  */
 #ifndef EIO_INTERNAL_H
 #define EIO_INTERNAL_H
@@ -188,13 +191,55 @@ struct eio_server {
   eio_guard guard;          /* accept backoff, per-address limits (guard.c) */
   eio_shutdown shutdown;    /* graceful shutdown timers (shutdown.c) */
   eio_timers timers;        /* every session and connection deadline */
-  struct evbuffer *raw_in;  /* conn.c: read buffer shared by raw WebSockets */
-  char *raw_buf;            /* conn.c: what raw WebSockets read() into */
-  struct event *flush_ev;   /* conn.c: writes raw output once per loop turn */
-  eio_conn *flush_list;     /* conn.c: raw connections with output to write */
+  struct evbuffer *raw_in;  /* conn_io.c: read buffer shared by raw WebSockets */
+  char *raw_buf;            /* conn_io.c: what raw WebSockets read() into */
+  struct event *flush_ev;   /* conn_io.c: writes raw output once per loop turn */
+  eio_conn *flush_list;     /* conn_io.c: raw connections with output to write */
+  const struct eio_conn_events *conn_ev; /* conn.c calls these (route.c's) */
+  void *conn_ev_arg;
 };
 
-/* conn.c */
+/* What a connection (conn.c, the layer below the Engine.IO session) tells
+ * the layer above it. conn.c calls only these, never server code by name:
+ * the call graph is server -> conn, and conn -> this table. One table and
+ * arg per server (srv->conn_ev, srv->conn_ev_arg, set with
+ * eio_conn_set_events before the first connection), not per connection.
+ * Every entry is required. Each runs inside the connection's own callback:
+ * it may answer, close or abort c, but c is freed only after it returns.
+ *   request     a complete request head is in c->req / c->headers; answer
+ *               with eio_conn_respond*, read the body, upgrade, or keep it
+ *               pending (long poll).
+ *   ws_message  a complete WebSocket message (opcode EIO_WS_TEXT/BINARY,
+ *               reassembled and inflated); data is c's buffer, valid for
+ *               the call only.
+ *   ws_error    the WebSocket failed (protocol error, too large: reason);
+ *               c is going away without a close handshake.
+ *   ws_closed   the peer's close frame (code); c answers it and closes.
+ *   ws_pong     a pong frame's payload.
+ *   closed      c, with c->sock set, ended from the peer's side or timed
+ *               out (not by eio_conn_abort/kill).
+ *   drained     c's output was written out (sent to the socket).
+ *   gone        c is being freed while c->allow is set.
+ *   ws_deflater the compressor shared by c's server for permessage-deflate
+ *               (made on first use), or NULL when out of memory. */
+struct eio_conn_events {
+  void (*request)(void *arg, eio_conn *c);
+  void (*ws_message)(void *arg, eio_conn *c, int opcode, uint8_t *data,
+                     size_t len);
+  void (*ws_error)(void *arg, eio_conn *c, const char *reason);
+  void (*ws_closed)(void *arg, eio_conn *c, int code);
+  void (*ws_pong)(void *arg, eio_conn *c, const uint8_t *data, size_t len);
+  void (*closed)(void *arg, eio_conn *c);
+  void (*drained)(void *arg, eio_conn *c);
+  void (*gone)(void *arg, eio_conn *c);
+  eio_deflater *(*ws_deflater)(void *arg);
+};
+
+/* The connection layer (conn*.c), called by the session layer. */
+/* Installs the events of srv's connections (ev is not copied: it outlives
+ * srv; arg is passed to every entry). */
+void eio_conn_set_events(eio_server *srv, const struct eio_conn_events *ev,
+                         void *arg);
 eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
                        const struct sockaddr *sa, int salen);
 void eio_conn_free_all(eio_server *srv);
@@ -305,27 +350,16 @@ int eio_wsh_check(eio_conn *c, char accept[29]);
 int eio_wsh_switch(eio_conn *c, const char accept[29]);
 int eio_wsh_accept(eio_conn *c);
 
-/* server.c: upcalls from conn.c */
-void eio_srv_request(eio_conn *c);             /* a request head is ready */
-void eio_srv_ws_message(eio_conn *c, int opcode, uint8_t *data, size_t len);
-void eio_srv_ws_error(eio_conn *c, const char *reason);
-void eio_srv_conn_closed(eio_conn *c);         /* peer went away */
 /* allow.c: the asynchronous allowRequest. start hands the request to the
- * application (0, or -1 when out of memory); conn_gone detaches a pending
- * decision from a connection being freed. server.c resumes with
- * eio_srv_allowed / eio_srv_refused. */
+ * application (0, or -1 when out of memory); conn_gone (an
+ * eio_conn_events.gone) detaches a pending decision from a connection
+ * being freed. route.c resumes with eio_srv_allowed / eio_srv_refused. */
 int eio_allow_start(eio_conn *c, int transport, const char *version);
-void eio_allow_conn_gone(eio_conn *c);
+void eio_allow_conn_gone(void *arg, eio_conn *c);
 void eio_srv_allowed(eio_conn *c, int transport, const char *version);
 void eio_srv_refused(eio_conn *c, const char *message);
 int eio_srv_copy_request(eio_socket *s, eio_conn *c);
-void eio_srv_conn_drained(eio_conn *c);        /* output written */
-void eio_srv_ws_closed(eio_conn *c, int code); /* peer's close frame */
-/* The server's permessage-deflate compressor (made on first use), or NULL
- * when out of memory. */
-eio_deflater *eio_srv_ws_deflater(eio_server *srv);
-void eio_srv_ws_pong(eio_conn *c, const uint8_t *data, size_t len);
-/* server.c: closes s now for a limit ("transport error", desc), releasing
+/* session.c: closes s now for a limit ("transport error", desc), releasing
  * its output and resetting its connections. */
 void eio_srv_sock_drop(eio_socket *s, const char *desc);
 /* Drops a reference taken with s->refs++. */

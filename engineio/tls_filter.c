@@ -162,6 +162,21 @@ struct bufferevent *eio_tls_filter_new(struct bufferevent *under, const mbedtls_
   return eio_tls_filter_new_st(under, conf, role, arg, NULL);
 }
 
+/* Puts c's session over under (for a new connection and for one handed
+ * over alike): the mbedtls BIO and the filter bufferevent, c->filter, which
+ * owns under and c from then on. 0, or -1 with c and under freed. */
+static int filter_on(tls_conn *c, struct bufferevent *under) {
+  mbedtls_ssl_set_bio(c->ssl, c, bio_send, bio_recv, NULL);
+  c->filter = bufferevent_filter_new(under, input_filter, output_filter, BEV_OPT_CLOSE_ON_FREE,
+                                     free_conn, c);
+  if (!c->filter) {
+    free_conn(c);
+    bufferevent_free(under);
+    return -1;
+  }
+  return 0;
+}
+
 struct bufferevent *eio_tls_filter_new_st(struct bufferevent *under,
                                           const mbedtls_ssl_config *conf,
                                           const eio_tls_filter_role *role, void *arg,
@@ -183,14 +198,7 @@ struct bufferevent *eio_tls_filter_new_st(struct bufferevent *under,
     bufferevent_free(under);
     return NULL;
   }
-  mbedtls_ssl_set_bio(c->ssl, c, bio_send, bio_recv, NULL);
-  c->filter = bufferevent_filter_new(under, input_filter, output_filter, BEV_OPT_CLOSE_ON_FREE,
-                                     free_conn, c);
-  if (!c->filter) {
-    free_conn(c);
-    bufferevent_free(under);
-    return NULL;
-  }
+  if (filter_on(c, under) != 0) return NULL;
   if (role->starts_handshake && handshake(c) < 0) failed(c);
   if (st) *st = (eio_tls_state *)c;
   return c->filter;
@@ -256,14 +264,7 @@ struct bufferevent *eio_tls_state_attach(eio_tls_moved *m, struct bufferevent *u
     bufferevent_free(under);
     return NULL;
   }
-  mbedtls_ssl_set_bio(c->ssl, c, bio_send, bio_recv, NULL);
-  c->filter = bufferevent_filter_new(under, input_filter, output_filter, BEV_OPT_CLOSE_ON_FREE,
-                                     free_conn, c);
-  if (!c->filter) {
-    free_conn(c);
-    bufferevent_free(under);
-    return NULL;
-  }
+  if (filter_on(c, under) != 0) return NULL;
   return c->filter;
 }
 

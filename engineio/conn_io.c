@@ -1,0 +1,322 @@
+/*
+ * A connection's bytes: its output and input over the bufferevent, or, for a
+ * plain WebSocket once the 101 is out, "raw" over the socket (one read
+ * event, writev of shared chunks, one flush per loop turn); the
+ * bufferevent callbacks and the connection timer.
+ */
+#include "conn_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- output and input, over the bufferevent or raw ---- */
+
+/* Where output goes: the bufferevent's, or (raw) rout, made on demand;
+ * NULL when out of memory. Callers add, then call out_kick(). */
+struct evbuffer *output(eio_conn *c) {
+  if (c->bev) return bufferevent_get_output(c->bev);
+  conn_ext *x = X(c);
+  if (!x->rout) x->rout = evbuffer_new();
+  return x->rout;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Raw: what rout holds is written once per loop turn, after the callback
+ * that queued it (everything queued meanwhile in one writev, as the
+ * bufferevent does), straight to the socket: the connection joins the
+ * server's flush list and one event made active (no system call) runs
+ * flush_cb. A write event is armed only when the socket did not take
+ * everything, and stays armed until it has. */
+void out_kick(eio_conn *c) {
+  conn_ext *x = X(c);
+  if (c->bev || c->state == CONN_DEAD || !x->rout || !evbuffer_get_length(x->rout))
+    return;
+  if (c->state == CONN_LINGER && X(c)->tm == TM_LINGER) return; /* shut */
+  if (x->flush_queued || x->wev) return; /* already on its way */
+  eio_server *srv = c->srv;
+  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv))) {
+    conn_die(c, 1);
+    return;
+  }
+  x->flush_queued = 1;
+  x->flush_next = srv->flush_list;
+  srv->flush_list = c;
+  enter(c); /* kept alive until flushed; left in flush_cb */
+  event_active(srv->flush_ev, EV_WRITE, 0);
+}
+
+int out_add(eio_conn *c, const void *data, size_t len) {
+  struct evbuffer *out = output(c);
+  if (!out || evbuffer_add(out, data, len) != 0) return -1;
+  out_kick(c);
+  return 0;
+}
+
+struct evbuffer *input(eio_conn *c) {
+  return c->bev ? bufferevent_get_input(c->bev) : X(c)->cur_in;
+}
+
+/* Output not yet written by this connection's own buffer. */
+static size_t unsent_here(eio_conn *c) {
+  if (!c->bev) return X(c)->rout ? evbuffer_get_length(X(c)->rout) : 0;
+  return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* Bytes not yet handed to the kernel: under TLS the socket bufferevent
+ * below the filter holds the records. */
+size_t unsent(eio_conn *c) {
+  if (!c->bev) return X(c)->rout ? evbuffer_get_length(X(c)->rout) : 0;
+  size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+  struct bufferevent *u = bufferevent_get_underlying(c->bev);
+  if (u) n += evbuffer_get_length(bufferevent_get_output(u));
+  return n;
+}
+
+/* Output is written: half-close and drain whatever the peer still sends,
+ * so our last response is not destroyed by a reset. */
+static void start_linger(eio_conn *c) {
+  c->state = CONN_LINGER;
+  if (unsent(c) && X(c)->flush_polls++ < LINGER_MS / FLUSH_POLL_MS) {
+    set_timer(c, TM_FLUSH); /* TLS records still below the filter */
+    return;
+  }
+  if (c->bev) {
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+  } else {
+    shutdown(X(c)->fd, SHUT_WR);
+    if (X(c)->wev) {
+      event_free(X(c)->wev);
+      X(c)->wev = NULL;
+    }
+  }
+  set_timer(c, TM_LINGER);
+}
+
+void close_after_write(eio_conn *c) {
+  c->close_after_write = 1;
+  c->state = CONN_LINGER;
+  if (unsent_here(c) == 0) start_linger(c);
+}
+
+void timer_cb(eio_timer *t) {
+  eio_conn *c = EIO_TIMER_OWNER(t, eio_conn, timer);
+  enter(c);
+  switch (X(c)->tm) {
+  case TM_REQUEST:
+    if (c->state == CONN_HEAD || c->state == CONN_BODY) {
+      static const char r408[] =
+          "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+      if (c->state == CONN_HEAD &&
+          evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        conn_die(c, 1);
+      else
+        eio_conn_write_raw_close(c, r408, sizeof r408 - 1);
+    }
+    break;
+  case TM_KEEPALIVE:
+    if (c->state == CONN_HEAD) conn_die(c, 1);
+    break;
+  case TM_LINGER:
+  case TM_WS_CLOSE:
+    conn_die(c, 1);
+    break;
+  case TM_FLUSH:
+    start_linger(c);
+    break;
+  case TM_RAW:
+    go_raw(c);
+    break;
+  case TM_NONE:
+    break;
+  }
+  leave(c);
+}
+
+void read_cb(struct bufferevent *bev, void *arg) {
+  (void)bev;
+  eio_conn *c = arg;
+  enter(c);
+  conn_process(c);
+  leave(c);
+}
+
+void write_cb(struct bufferevent *bev, void *arg) {
+  eio_conn *c = arg;
+  enter(c);
+  if (c->close_after_write && c->state == CONN_LINGER &&
+      X(c)->tm != TM_LINGER) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) start_linger(c);
+  } else if (c->sock && c->state != CONN_DEAD) {
+    c->srv->conn_ev->drained(c->srv->conn_ev_arg, c);
+  }
+  leave(c);
+}
+
+void event_cb(struct bufferevent *bev, short what, void *arg) {
+  (void)bev;
+  eio_conn *c = arg;
+  enter(c);
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) conn_die(c, 1);
+  leave(c);
+}
+
+/* ---- raw WebSocket I/O ---- */
+
+static int retriable(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
+
+/* What the bufferevent's write callback does once output is written. */
+static void drained(eio_conn *c) {
+  if (c->close_after_write && c->state == CONN_LINGER && X(c)->tm != TM_LINGER)
+    start_linger(c);
+  else if (c->sock && c->state != CONN_DEAD)
+    c->srv->conn_ev->drained(c->srv->conn_ev_arg, c);
+}
+
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Raw: one writev of what rout holds. Whatever the socket does not take
+ * waits for a write event (persistent while armed); once all is written
+ * the buffer and the event go, so an idle connection holds neither. */
+static void raw_write(eio_conn *c) {
+  conn_ext *x = X(c);
+  if (c->state == CONN_DEAD || !x->rout) return;
+  if (c->state == CONN_LINGER && x->tm == TM_LINGER) return; /* shut */
+  int n = evbuffer_get_length(x->rout) ? evbuffer_write(x->rout, x->fd) : 0;
+  if (n < 0 && !retriable(errno)) {
+    conn_die(c, 1);
+  } else if (evbuffer_get_length(x->rout)) {
+    if (!x->wev) {
+      x->wev = event_new(c->srv->base, x->fd, EV_WRITE | EV_PERSIST, raw_write_cb, c);
+      if (!x->wev || event_add(x->wev, NULL) != 0) conn_die(c, 1);
+    }
+  } else {
+    evbuffer_free(x->rout);
+    x->rout = NULL;
+    if (x->wev) {
+      /* Freed inside its own callback is safe for libevent: it is
+       * deleted first and not touched after the callback returns. */
+      event_free(x->wev);
+      x->wev = NULL;
+    }
+    drained(c);
+  }
+}
+
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  eio_conn *c = arg;
+  enter(c);
+  raw_write(c);
+  leave(c);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  eio_server *srv = arg;
+  /* Connections queued while this runs (a drained callback sending more)
+   * start a new list and make the event active again. */
+  eio_conn *c = srv->flush_list;
+  srv->flush_list = NULL;
+  while (c) {
+    eio_conn *next = X(c)->flush_next;
+    X(c)->flush_queued = 0;
+    X(c)->flush_next = NULL;
+    if (!X(c)->wev) raw_write(c);
+    leave(c); /* the enter() of out_kick */
+    c = next;
+  }
+}
+
+static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  eio_conn *c = arg;
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  enter(c);
+  /* One read() into the server's buffer (no FIONREAD first, as
+   * evbuffer_read does). A partial frame header waiting in rin gets the
+   * bytes appended; otherwise the shared raw_in refers to them, and only
+   * what is left over (an incomplete header or control frame: ws_read
+   * copies payloads out as they come) is copied into rin. */
+  if (!srv->raw_buf) srv->raw_buf = malloc(RAW_READ);
+  ev_ssize_t n = srv->raw_buf ? read(fd, srv->raw_buf, RAW_READ) : -1;
+  struct evbuffer *in = x->rin ? x->rin : srv->raw_in;
+  if (n == 0 || (n < 0 && (!srv->raw_buf || !retriable(errno)))) {
+    conn_die(c, 1);
+  } else if (n > 0) {
+    int r = x->rin ? evbuffer_add(in, srv->raw_buf, (size_t)n)
+                   : evbuffer_add_reference(in, srv->raw_buf, (size_t)n, NULL, NULL);
+    if (r != 0) {
+      conn_die(c, 1);
+    } else {
+      x->cur_in = in;
+      conn_process(c);
+      x->cur_in = NULL;
+    }
+  }
+  size_t left = evbuffer_get_length(srv->raw_in);
+  if (left) {
+    if (c->state == CONN_WS && !x->rin) x->rin = evbuffer_new();
+    if (c->state == CONN_WS && x->rin)
+      evbuffer_add(x->rin, evbuffer_pullup(srv->raw_in, (ev_ssize_t)left), left);
+    evbuffer_drain(srv->raw_in, left);
+  }
+  if (x->rin && !evbuffer_get_length(x->rin)) {
+    evbuffer_free(x->rin);
+    x->rin = NULL;
+  }
+  leave(c);
+}
+
+/*
+ * A plain WebSocket leaves its bufferevent (run from the connection's
+ * timer, outside the bufferevent's callbacks): what it holds either way
+ * moves (chunks, not copies) into rin/rout, the bufferevent is freed and
+ * one read event takes its place. On failure it stays as it was.
+ */
+void go_raw(eio_conn *c) {
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  if (!c->bev || x->fd < 0 || c->state != CONN_WS || c->ws_close_sent) return;
+  if (!srv->raw_in && !(srv->raw_in = evbuffer_new())) return;
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  struct event *ev = event_new(srv->base, x->fd, EV_READ | EV_PERSIST, raw_read_cb, c);
+  if (!ev) return;
+  if ((evbuffer_get_length(in) && !(x->rin = evbuffer_new())) ||
+      (evbuffer_get_length(out) && !(x->rout = evbuffer_new()))) {
+    event_free(ev);
+    if (x->rin) evbuffer_free(x->rin);
+    x->rin = NULL;
+    return;
+  }
+  /* The bufferevent keeps its output's front frozen (only it writes);
+   * it is going away, so thaw it to move the chunks. */
+  evbuffer_unfreeze(out, 1);
+  if ((x->rin && evbuffer_add_buffer(x->rin, in) != 0) ||
+      (x->rout && evbuffer_add_buffer(x->rout, out) != 0)) {
+    evbuffer_freeze(out, 1);
+    conn_die(c, 1);
+    return;
+  }
+  bufferevent_free(c->bev); /* the socket stays open: no CLOSE_ON_FREE */
+  c->bev = NULL;
+  x->raw = ev;
+  if (event_add(ev, NULL) != 0) {
+    conn_die(c, 1);
+    return;
+  }
+  out_kick(c);
+}

@@ -1,0 +1,192 @@
+/*
+ * The Engine.IO handshake: session ids, the copy of the handshake request
+ * a session keeps, and a new session on polling or WebSocket.
+ */
+#include "srv_internal.h"
+
+#include "base64.h"
+#include "buf.h"
+#include "packet.h"
+#include "packet_v3.h"
+#include "polling_v3.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* ----------------------------------------------------------- handshake */
+
+int eio_generate_id(char out[21]) {
+  uint8_t r[15];
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t n = getrandom(r + got, sizeof r - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    got += (size_t)n;
+  }
+  eio_base64_encode(r, sizeof r, out);
+  out[20] = '\0';
+  for (int i = 0; i < 20; i++) {
+    if (out[i] == '/') out[i] = '_';
+    else if (out[i] == '+') out[i] = '-';
+  }
+  return 0;
+}
+
+/* Copies the handshake request into one allocation owned by the session. */
+int copy_request(eio_socket *s, eio_conn *c) {
+  const eio_http_request *r = &c->req;
+  const char *path, *query;
+  size_t pl, ql;
+  eio_http_split_target(r->target, r->target_len, &path, &pl, &query, &ql);
+  size_t nh = r->num_headers;
+  size_t sz = 2 * nh * sizeof(char *) + r->method_len + 1 + r->target_len + 1 +
+              pl + 1 + ql + 1 + strlen(c->remote_addr) + 1;
+  for (size_t i = 0; i < nh; i++)
+    sz += r->headers[i].name_len + 1 + r->headers[i].value_len + 1;
+  char *m = malloc(sz);
+  if (!m) return -1;
+  s->req_storage = m;
+  const char **names = (const char **)(void *)m;
+  const char **values = names + nh;
+  char *p = (char *)(values + nh);
+#define PUT(dst, src, len)                                                    \
+  do {                                                                        \
+    memcpy(p, (src), (len));                                                  \
+    p[(len)] = '\0';                                                          \
+    (dst) = p;                                                                \
+    p += (len) + 1;                                                           \
+  } while (0)
+  PUT(s->req.method, r->method, r->method_len);
+  PUT(s->req.url, r->target, r->target_len);
+  PUT(s->req.path, path, pl);
+  PUT(s->req.query, query, ql);
+  PUT(s->req.remote_address, c->remote_addr, strlen(c->remote_addr));
+  for (size_t i = 0; i < nh; i++) {
+    PUT(names[i], r->headers[i].name, r->headers[i].name_len);
+    PUT(values[i], r->headers[i].value, r->headers[i].value_len);
+  }
+#undef PUT
+  s->req.header_names = names;
+  s->req.header_values = values;
+  s->req.num_headers = nh;
+  s->req.remote_port = c->remote_port;
+  s->req.secure = c->secure;
+  return 0;
+}
+
+static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
+  eio_socket *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->srv = srv;
+  s->refs = 1; /* the table's */
+  s->transport = transport;
+  s->ready = SOCK_OPEN;
+  eio_timer_init(&s->ping_timer, ping_cb);
+  eio_timer_init(&s->timeout_timer, timeout_cb);
+  eio_timer_init(&s->upgrade_timer, upgrade_timeout_cb);
+  eio_timer_init(&s->check_timer, check_cb);
+  eio_timer_init(&s->close_timer, close_timer_cb);
+  eio_timer_init(&s->hold_timer, hold_cb);
+  s->protocol = 4;
+  if (eio_sid_new(srv, s->id) != 0 ||
+      copy_request(s, c) != 0 || table_put(srv, s) != 0) {
+    s->refs = 1;
+    sock_unref(s);
+    return NULL;
+  }
+  return s;
+}
+
+void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
+  if (srv->closing) {
+    eio_conn_respond(c, 503, NULL, NULL, 0);
+    return;
+  }
+  char accept[29];
+  if (transport == EIO_TRANSPORT_WEBSOCKET && eio_wsh_check(c, accept) != 0) return;
+  /* The session copies the handshake request before a 101 drops it. */
+  eio_socket *s = sock_new(srv, c, transport);
+  if (!s) {
+    if (transport == EIO_TRANSPORT_WEBSOCKET) eio_conn_abort(c);
+    else eio_conn_respond(c, 500, NULL, NULL, 0);
+    return;
+  }
+  sock_ref(s);
+  if (proto == 3) {
+    char b64[8];
+    s->protocol = 3;
+    /* Node: supportsBinary = !req._query.b64 (an empty value is false) */
+    s->b64 = eio_request_query(&s->req, "b64", b64, sizeof b64) != -1 &&
+             b64[0] != '\0';
+  }
+  if (srv->cookie_on) {
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+      if (c->resp_headers) evbuffer_add(b, c->resp_headers, strlen(c->resp_headers));
+      evbuffer_add_printf(b, "Set-Cookie: %s=%s; Path=%s%s; SameSite=%s\r\n",
+                          srv->cookie.name, s->id, srv->cookie.path,
+                          srv->cookie.http_only ? "; HttpOnly" : "",
+                          srv->cookie.same_site);
+      free(c->resp_headers);
+      c->resp_headers = evbuf_to_string(b);
+      evbuffer_free(b);
+    }
+  }
+  if (transport == EIO_TRANSPORT_WEBSOCKET && eio_wsh_switch(c, accept) != 0) {
+    table_del(srv, s);
+    s->ready = SOCK_CLOSED;
+    sock_unref(s); /* the table's */
+    sock_unref(s);
+    return;
+  }
+  char open[256];
+  int upgrades = transport == EIO_TRANSPORT_POLLING && srv->o.allow_upgrades &&
+                 (srv->o.transports & EIO_TRANSPORT_WEBSOCKET);
+  /* {"sid":"..","upgrades":[..],"pingInterval":N,"pingTimeout":N,
+   * "maxPayload":N}, copied together (at most ~170 bytes: the id is < 24) */
+  size_t on = 0;
+#define OPUT(str, len) (memcpy(open + on, (str), (len)), on += (len))
+#define OLIT(lit) OPUT(lit, sizeof(lit) - 1)
+#define ONUM(v)                                                               \
+  do {                                                                        \
+    char t_[24], *e_ = t_ + sizeof t_, *d_ = e_;                              \
+    unsigned long long v_ = (v);                                              \
+    do *--d_ = (char)('0' + v_ % 10); while (v_ /= 10);                       \
+    OPUT(d_, (size_t)(e_ - d_));                                              \
+  } while (0)
+  OLIT("{\"sid\":\"");
+  OPUT(s->id, strlen(s->id));
+  OLIT("\",\"upgrades\":[");
+  if (upgrades) OLIT("\"websocket\"");
+  OLIT("],\"pingInterval\":");
+  ONUM(srv->o.ping_interval_ms);
+  OLIT(",\"pingTimeout\":");
+  ONUM(srv->o.ping_timeout_ms);
+  OLIT(",\"maxPayload\":");
+  ONUM(srv->o.max_http_buffer_size);
+  OLIT("}");
+  open[on] = '\0';
+#undef ONUM
+#undef OLIT
+#undef OPUT
+  /* The open packet is queued first; the handshake GET then serves as the
+   * first long poll, so its body is exactly what is queued. */
+  /* v3: the implicit CONNECT follows at once, so the open packet is a
+   * reply the client must read alone; a v4 client speaks first. */
+  send_text_flags(s, EIO_OPEN, open, proto == 3 ? EIO_SEND_ALONE : 0);
+  attach(c, s);
+  if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
+  else s->ws = c;
+  sock_flush(s);
+  if (s->protocol == 3) arm(s, &s->timeout_timer, v3_timeout_ms(srv));
+  else arm(s, &s->ping_timer, srv->o.ping_interval_ms);
+  if (srv->on_connection && s->ready == SOCK_OPEN)
+    srv->on_connection(srv, s, srv->on_connection_ud);
+  sock_unref(s);
+}
