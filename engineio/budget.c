@@ -21,6 +21,11 @@
 #define QUIET_SWEEPS 3
 #define TRIM_AFTER (4u * 1024 * 1024)
 
+/* The allocator is one per process and malloc_trim(0) walks every arena
+ * (each loop thread allocates from its own): one trim after a burst gives
+ * back what every loop freed. When the last one ran (CLOCK_MONOTONIC ms). */
+static _Atomic uint64_t last_trim_ms;
+
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -68,11 +73,14 @@ static size_t process_total(const eio_server *srv) {
   return srv->grp ? atomic_load(&srv->grp->total_out) : srv->budget.total;
 }
 
+/* The peak that decides a trim is the process's: over several loops a
+ * burst spread over them can reach TRIM_AFTER with no loop reaching it. */
 static void set_acct(eio_socket *s, size_t n) {
   eio_budget *b = &s->srv->budget;
   set_total(s->srv, b->total - s->budget.acct + n);
   s->budget.acct = n;
-  if (b->total > b->peak) b->peak = b->total;
+  size_t pt = process_total(s->srv);
+  if (pt > b->peak) b->peak = pt;
 }
 
 typedef struct cand {
@@ -192,10 +200,17 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
     }
   }
   if (process_total(srv) > srv->o.max_total_output_bytes) enforce_total(srv);
-  if (b->total < QUIET_BYTES) {
-    if (b->peak >= TRIM_AFTER && ++b->quiet_sweeps >= QUIET_SWEEPS) {
-      malloc_trim(0);
-      b->peak = b->total;
+  size_t pt = process_total(srv);
+  if (pt < QUIET_BYTES) {
+    if (b->peak >= TRIM_AFTER && !b->quiet_sweeps++) b->quiet_since_ms = now;
+    if (b->peak >= TRIM_AFTER && b->quiet_sweeps >= QUIET_SWEEPS) {
+      /* Another loop that trimmed after this one went quiet gave back
+       * what this loop had freed too. */
+      if (atomic_load(&last_trim_ms) < b->quiet_since_ms) {
+        malloc_trim(0);
+        atomic_store(&last_trim_ms, now_ms());
+      }
+      b->peak = pt;
       b->quiet_sweeps = 0;
     }
   } else {
