@@ -34,6 +34,7 @@ struct eio_loopq {
   struct event *flush;
   eio_loopq *pending[MAX_PENDING];
   size_t npending;
+  int detached;
 };
 
 eio_loopq *eio_loopq_new(eio_server *target) {
@@ -95,6 +96,8 @@ void eio_loopq_detach(eio_loopq *q) {
   /* Only deleted: this may run inside the wake-up's own callback. */
   if (q && q->ev) event_del(q->ev);
   if (q && q->flush) {
+    /* From now on this loop's posts wake at once: it may not turn again. */
+    q->detached = 1;
     event_del(q->flush);
     flush_pending(q);
   }
@@ -107,7 +110,7 @@ int eio_loopq_push(eio_loopq *q, eio_task_fn fn, void *arg) {
 /* Whether the wake-up can wait for the end of from's turn: from is the
  * caller's own loop (the caller says so), attached, and not q itself. */
 static int can_defer(eio_loopq *q, eio_loopq *from) {
-  return from && from != q && from->flush;
+  return from && from != q && from->flush && !from->detached;
 }
 
 int eio_loopq_push_from(eio_loopq *q, eio_loopq *from, eio_task_fn fn, void *arg) {
