@@ -9,8 +9,8 @@
  * Usage: loadgen <port> <server pid> [scenario ...]
  *   scenarios: idle connect fanout echo poll (default: all, in that order)
  * Sizes from the environment: LG_IDLE (10000 sockets), LG_CONNECT (2000
- * connects), LG_FANOUT (1000 receivers), LG_BCASTS (300 broadcasts, 16 in
- * flight), LG_ECHO_CLIENTS (100), LG_ECHO_ROUNDS (200 each), LG_POLL (1000
+ * connects), LG_FANOUT (1000 receivers), LG_BCASTS (300 broadcasts,
+ * LG_INFLIGHT of them in flight, default 16), LG_ECHO_CLIENTS (100), LG_ECHO_ROUNDS (200 each), LG_POLL (1000
  * polling receivers), LG_POLL_BCASTS (100); LG_HOLD (0): seconds the idle
  * sockets stay open after the RSS is read (to inspect the server).
  * Prints "key value" lines. Server CPU is the sum over the server's threads
@@ -63,6 +63,25 @@ static double server_cpu_ns(void) {
   return sum;
 }
 
+/* Minor page faults of the whole process (field 10 of /proc/<pid>/stat):
+ * the allocator giving pages back and taking them again costs a fault
+ * (and a zeroed page) each. */
+static double server_minflt(void) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/%d/stat", server_pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return -1;
+  int field = 3;
+  for (char *t = p + 2; *t; t++)
+    if (*t == ' ' && ++field == 10) return strtod(t + 1, NULL);
+  return -1;
+}
+
 static double server_cpu_ticks_s(void) {
   char path[64], buf[2048];
   snprintf(path, sizeof path, "/proc/%d/stat", server_pid);
@@ -98,21 +117,66 @@ static long server_rss_kib(void) {
   return v;
 }
 
+/* Write syscalls (write, writev) of the whole process: /proc/<pid>/io's
+ * syscw. With the wake-ups below they show how much a fan-out batched
+ * (several broadcasts per write to a receiver), which CPU per delivery
+ * depends on more than on anything else. */
+static double server_syscw(void) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/io", server_pid);
+  FILE *f = fopen(path, "r");
+  double v = -1;
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "syscw:", 6) == 0) v = strtod(line + 6, NULL);
+  fclose(f);
+  return v;
+}
+
+/* Voluntary context switches over the server's threads: a loop going to
+ * sleep in epoll_wait, then woken. */
+static double server_wakeups(void) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/task", server_pid);
+  DIR *d = opendir(path);
+  double sum = 0;
+  if (!d) return -1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char p[300];
+    snprintf(p, sizeof p, "/proc/%d/task/%s/status", server_pid, e->d_name);
+    FILE *f = fopen(p, "r");
+    if (!f) continue;
+    while (fgets(line, sizeof line, f))
+      if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) sum += strtod(line + 24, NULL);
+    fclose(f);
+  }
+  closedir(d);
+  return sum;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-typedef struct { double cpu_ns, cpu_ticks, wall; } meter;
+typedef struct { double cpu_ns, cpu_ticks, wall, syscw, wakeups, minflt; } meter;
 static void meter_start(meter *m) {
   m->cpu_ns = server_cpu_ns();
   m->cpu_ticks = server_cpu_ticks_s();
+  m->syscw = server_syscw();
+  m->wakeups = server_wakeups();
+  m->minflt = server_minflt();
   m->wall = now_s();
 }
 static void meter_stop(meter *m) {
   m->cpu_ns = server_cpu_ns() - m->cpu_ns;
   m->cpu_ticks = server_cpu_ticks_s() - m->cpu_ticks;
+  m->syscw = server_syscw() - m->syscw;
+  m->wakeups = server_wakeups() - m->wakeups;
+  m->minflt = server_minflt() - m->minflt;
   m->wall = now_s() - m->wall;
 }
 
@@ -471,7 +535,8 @@ static void run_fanout(int total) {
   on_tick = fo_tick;
   settle(0.5);
   meter_start(&fo_meter);
-  for (int i = 0; i < 16 && fo_sent < fo_total; i++) fo_send();
+  int inflight = env_int("LG_INFLIGHT", 16);
+  for (int i = 0; i < inflight && fo_sent < fo_total; i++) fo_send();
   event_base_dispatch(base);
   free(fo_count);
 }
@@ -486,6 +551,9 @@ static void scenario_fanout(void) {
   printf("fanout_deliveries_per_s %.0f\n", d / fo_meter.wall);
   printf("fanout_cpu_us_per_delivery %.3f\n", fo_meter.cpu_ns / 1e3 / d);
   printf("fanout_cpu_us_per_delivery_stat %.3f\n", fo_meter.cpu_ticks * 1e6 / d);
+  printf("fanout_writes_per_delivery %.3f\n", fo_meter.syscw / d);
+  printf("fanout_wakeups_per_broadcast %.2f\n", fo_meter.wakeups / b);
+  printf("fanout_faults_per_broadcast %.2f\n", fo_meter.minflt / b);
   fflush(stdout);
   close_clients();
 }

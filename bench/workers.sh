@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libsio on 1 and on 2 event loops side by side (issue 13): bench/loadgen.c's
 # scenarios against bench_server with workers=1 and workers=2, in turns,
-# BENCH_ROUNDS times each (default 2: 1, 2, 1, 2); prints the median of the
+# BENCH_ROUNDS times each (default 3: 1, 2, 1, 2, 1, 2); prints the median (and the range) of the
 # rounds per measure and the ratio 2 loops / 1 loop. The goal: server CPU per
 # fan-out delivery with 2 loops within 15% of 1 loop.
 #   bench/workers.sh [scenario ...]   (default: connect fanout echo poll)
@@ -17,7 +17,7 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 SCEN=("$@")
 [ ${#SCEN[@]} -gt 0 ] || SCEN=(connect fanout echo poll)
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 
 run_one() { # workers round
   local w=$1 r=$2 name="w$1.r$2"
@@ -48,11 +48,17 @@ awk '
     for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
   }
+  function rng(w, k,   m, i, lo, hi) {
+    m = c[w, k]; if (!m) return ""
+    lo = hi = v[w, k, 1] + 0
+    for (i = 2; i <= m; i++) { if (v[w, k, i] + 0 < lo) lo = v[w, k, i] + 0; if (v[w, k, i] + 0 > hi) hi = v[w, k, i] + 0 }
+    return lo "-" hi
+  }
   END {
-    printf "| %-34s | %10s | %10s | %8s |\n", "measure", "1 loop", "2 loops", "2/1"
-    printf "|%s|%s|%s|%s|\n", "------------------------------------", "------------", "------------", "----------"
+    printf "| %-34s | %10s | %10s | %8s | %21s | %21s |\n", "measure", "1 loop", "2 loops", "2/1", "1 loop min-max", "2 loops min-max"
+    printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "------------", "------------", "----------", "-----------------------", "-----------------------"
     for (i = 1; i <= n; i++) {
       k = keys[i]; a = med(1, k); b = med(2, k)
-      printf "| %-34s | %10s | %10s | %8s |\n", k, a, b, (a + 0 != 0) ? sprintf("%.2f", b / a) : "-"
+      printf "| %-34s | %10s | %10s | %8s | %21s | %21s |\n", k, a, b, (a + 0 != 0) ? sprintf("%.2f", b / a) : "-", rng(1, k), rng(2, k)
     }
   }' "$OUT"/w1.r*.txt "$OUT"/w2.r*.txt

@@ -5,8 +5,10 @@
 #include "internal.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define DEFAULT_SOFT (16u * 1024 * 1024)
@@ -21,6 +23,11 @@
 #define QUIET_SWEEPS 3
 #define TRIM_AFTER (4u * 1024 * 1024)
 
+/* The allocator is one per process and malloc_trim(0) walks every arena
+ * (each loop thread allocates from its own): one trim after a burst gives
+ * back what every loop freed. When the last one ran (CLOCK_MONOTONIC ms). */
+static _Atomic uint64_t last_trim_ms;
+
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -30,7 +37,27 @@ static uint64_t now_ms(void) {
 static void sweep_cb(evutil_socket_t fd, short w, void *arg);
 static void set_total(eio_server *srv, size_t t);
 
+/* glibc gives the top of a heap back to the system at every free() that
+ * leaves more than M_TRIM_THRESHOLD (128 KiB, dynamic) free there. A
+ * fan-out burst allocates and frees about 1 KiB per receiver (its output
+ * chain), so at every burst the heap shrank and grew again: 15 page
+ * faults per broadcast to 1000 sockets, doubling CPU per delivery and
+ * swinging it 1-3x between runs (and between 1 and 2 loops, whose
+ * threads' arenas shrink differently). Memory freed after a burst is given
+ * back by the sweep below (malloc_trim once quiet, after TRIM_AFTER), so
+ * the allocator's own trim waits for that much free at the top too. Left
+ * as it is when the user set it (MALLOC_TRIM_THRESHOLD_ or a glibc tunable). */
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static void set_trim_threshold(void) {
+  const char *t = getenv("GLIBC_TUNABLES");
+  if (getenv("MALLOC_TRIM_THRESHOLD_") || (t && strstr(t, "trim_threshold"))) return;
+#ifdef M_TRIM_THRESHOLD
+  mallopt(M_TRIM_THRESHOLD, (int)TRIM_AFTER);
+#endif
+}
+
 int eio_budget_init(eio_server *srv) {
+  pthread_once(&trim_once, set_trim_threshold);
   eio_options *o = &srv->o;
   if (!o->soft_output_bytes) o->soft_output_bytes = DEFAULT_SOFT;
   if (!o->soft_output_ms) o->soft_output_ms = DEFAULT_SOFT_MS;
@@ -68,11 +95,14 @@ static size_t process_total(const eio_server *srv) {
   return srv->grp ? atomic_load(&srv->grp->total_out) : srv->budget.total;
 }
 
+/* The peak that decides a trim is the process's: over several loops a
+ * burst spread over them can reach TRIM_AFTER with no loop reaching it. */
 static void set_acct(eio_socket *s, size_t n) {
   eio_budget *b = &s->srv->budget;
   set_total(s->srv, b->total - s->budget.acct + n);
   s->budget.acct = n;
-  if (b->total > b->peak) b->peak = b->total;
+  size_t pt = process_total(s->srv);
+  if (pt > b->peak) b->peak = pt;
 }
 
 typedef struct cand {
@@ -192,10 +222,17 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
     }
   }
   if (process_total(srv) > srv->o.max_total_output_bytes) enforce_total(srv);
-  if (b->total < QUIET_BYTES) {
-    if (b->peak >= TRIM_AFTER && ++b->quiet_sweeps >= QUIET_SWEEPS) {
-      malloc_trim(0);
-      b->peak = b->total;
+  size_t pt = process_total(srv);
+  if (pt < QUIET_BYTES) {
+    if (b->peak >= TRIM_AFTER && !b->quiet_sweeps++) b->quiet_since_ms = now;
+    if (b->peak >= TRIM_AFTER && b->quiet_sweeps >= QUIET_SWEEPS) {
+      /* Another loop that trimmed after this one went quiet gave back
+       * what this loop had freed too. */
+      if (atomic_load(&last_trim_ms) < b->quiet_since_ms) {
+        malloc_trim(0);
+        atomic_store(&last_trim_ms, now_ms());
+      }
+      b->peak = pt;
       b->quiet_sweeps = 0;
     }
   } else {

@@ -19,7 +19,8 @@
 
 typedef struct eio_budget {
   size_t total;            /* accounted bytes over all sockets */
-  size_t peak;             /* highest total since the last trim */
+  size_t peak;             /* highest process total seen since the last trim */
+  uint64_t quiet_since_ms; /* when the process went quiet after it */
   struct event *sweep;     /* runs while anything is queued or to trim */
   unsigned quiet_sweeps;   /* consecutive sweeps with little queued */
   int sweeping;

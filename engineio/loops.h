@@ -5,7 +5,9 @@
  *
  * A queue is a mutex-protected list that its loop swaps out in one go; the
  * loop is woken through an eventfd registered on its event_base, written
- * only when the list goes from empty to non-empty. Nothing else is shared
+ * only when the list goes from empty to non-empty (by a loop sending to
+ * another, at the end of the sender's turn: eio_loopq_push_from). Nothing
+ * else is shared
  * between loops: everything a task touches belongs to the loop it runs on.
  */
 #ifndef EIO_LOOPS_H
@@ -31,6 +33,12 @@ void eio_loopq_detach(eio_loopq *q);
 /* Any thread: appends a task. 0, or -1 when out of memory (fn not called).
  * On a cancelled queue, fn(target, arg, 1) runs at once on the caller. */
 int eio_loopq_push(eio_loopq *q, eio_task_fn fn, void *arg);
+/* The same, called on from's loop thread (from: the queue of the loop the
+ * caller runs): the wake-up of q waits for the end of from's current turn
+ * (or from's detach), so that the tasks one turn posts to a loop wake it
+ * once and it runs them together (one write per socket for a burst of
+ * broadcasts, not one per broadcast). from NULL: eio_loopq_push. */
+int eio_loopq_push_from(eio_loopq *q, eio_loopq *from, eio_task_fn fn, void *arg);
 /* Runs the tasks queued so far (on the loop's thread). */
 void eio_loopq_run(eio_loopq *q);
 /* Once the loop's thread is gone: from now on every task, queued or

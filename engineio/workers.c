@@ -204,6 +204,11 @@ int eio_server_post(eio_server *target, eio_task_fn fn, void *arg) {
   return eio_loopq_push(target->q, fn, arg) == 0 ? 0 : -1;
 }
 
+int eio_server_post_batched(eio_server *target, eio_task_fn fn, void *arg) {
+  eio_server *cur = eio_server_current(target);
+  return eio_loopq_push_from(target->q, cur ? cur->q : NULL, fn, arg) == 0 ? 0 : -1;
+}
+
 /* Posts fn to replica i, or runs it here when no thread runs that loop
  * (before listen); waits out a transient out-of-memory. */
 static void on_loop(eio_group *g, size_t i, eio_task_fn fn, void *arg) {

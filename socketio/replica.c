@@ -173,7 +173,7 @@ static void post_run(eio_server *target, void *arg, int cancelled) {
 
 static int env_post(void *ctx, size_t to, sio_loops_task *t) {
   sio_group *g = ctx;
-  return eio_server_post(g->reps[to]->eio, post_run, t);
+  return eio_server_post_batched(g->reps[to]->eio, post_run, t);
 }
 
 static int env_encode(void *ctx, sio_msg *msg) {

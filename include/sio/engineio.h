@@ -322,6 +322,12 @@ eio_server *eio_server_current(eio_server *srv);
  * Returns 0, or -1 when out of memory (fn is not called). */
 typedef void (*eio_task_fn)(eio_server *target, void *arg, int cancelled);
 int eio_server_post(eio_server *target, eio_task_fn fn, void *arg);
+/* The same, but called on a loop thread of the server, the wake-up of
+ * target's loop waits for the end of the caller's current loop turn, so
+ * what one turn posts to a loop runs there together (the loops layer's
+ * messages). Called outside its loop's dispatch, the task waits for that
+ * loop's next turn (or eio_server_free): use eio_server_post there. */
+int eio_server_post_batched(eio_server *target, eio_task_fn fn, void *arg);
 /* Stops listening and closes every session ("forced close", as Node's
  * engine.close()) and every HTTP connection; connections finish writing
  * what they hold first. Callbacks of replica 0 run from inside this call,

@@ -183,7 +183,59 @@ static void current_on_other_thread(void) {
   event_base_free(base);
 }
 
+static int batch_runs;
+static void count_task(eio_server *t, void *arg, int cancelled) {
+  (void)t;
+  (void)arg;
+  if (!cancelled) batch_runs++;
+}
+
+/* eio_loopq_push_from: the target's wake-up waits for the end of the
+ * sender's turn, and what the turn posted runs in one go; a plain push
+ * writes a deferred wake-up at once; detaching the sender writes what it
+ * owes and ends the deferring. One thread, two bases, deterministic. */
+static void deferred_wake(void) {
+  struct event_base *ba = event_base_new(), *bb = event_base_new();
+  eio_loopq *qa = eio_loopq_new(NULL), *qb = eio_loopq_new(NULL);
+  CHECK(ba && bb && qa && qb);
+  CHECK_EQ_INT(eio_loopq_attach(qa, ba), 0);
+  CHECK_EQ_INT(eio_loopq_attach(qb, bb), 0);
+  batch_runs = 0;
+  CHECK_EQ_INT(eio_loopq_push_from(qb, qa, count_task, NULL), 0);
+  CHECK_EQ_INT(eio_loopq_push_from(qb, qa, count_task, NULL), 0);
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 0); /* not woken: the sender's turn goes on */
+  event_base_loop(ba, EVLOOP_NONBLOCK); /* its turn ends: one wake-up */
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 2);
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 2);
+  /* a deferred wake-up, then a plain push: woken now, both run */
+  CHECK_EQ_INT(eio_loopq_push_from(qb, qa, count_task, NULL), 0);
+  CHECK_EQ_INT(eio_loopq_push(qb, count_task, NULL), 0);
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 4);
+  event_base_loop(ba, EVLOOP_NONBLOCK); /* owes nothing any more */
+  /* the sender detached: what it owed is written, later posts wake at once */
+  CHECK_EQ_INT(eio_loopq_push_from(qb, qa, count_task, NULL), 0);
+  eio_loopq_detach(qa);
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 5);
+  CHECK_EQ_INT(eio_loopq_push_from(qb, qa, count_task, NULL), 0);
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 6);
+  /* a queue sending to itself is woken at once */
+  CHECK_EQ_INT(eio_loopq_push_from(qb, qb, count_task, NULL), 0);
+  event_base_loop(bb, EVLOOP_NONBLOCK);
+  CHECK_EQ_INT(batch_runs, 7);
+  eio_loopq_free(qa);
+  eio_loopq_free(qb);
+  event_base_free(ba);
+  event_base_free(bb);
+}
+
 int main(void) {
+  deferred_wake();
   fifo_from_four_threads();
   cancel_while_posting();
   server_post_cancelled_at_free();
