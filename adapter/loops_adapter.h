@@ -43,6 +43,9 @@ typedef struct sio_loops_env {
   sio_adapter *(*front)(void *ctx, size_t loop, const char *nsp);
   /* Any loop: sockets in room of nsp over every loop. */
   size_t (*room_size)(void *ctx, const char *nsp, const char *room);
+  /* Adds (keys only) every room of namespace nsp that has a member on
+   * some loop; any loop. NULL: this loop's rooms. */
+  void (*rooms)(void *ctx, const char *nsp, sio_map *out);
 } sio_loops_env;
 
 /* NULL when out of memory. env is copied. */

@@ -114,6 +114,8 @@ io.on("connection", (socket) => {
   socket.on("set-data", (v, ack) => { socket.data = v; ack(); });
   socket.on("loop", (ack) => ack(0)); // one loop: the C server answers its loop's index
   socket.on("server-count", async (ack) => ack(await io.of("/").adapter.serverCount()));
+  // Node only (the peer side of the cluster tests): the adapter's allRooms()
+  socket.on("all-rooms", async (ack) => ack(sorted(await io.of("/").adapter.allRooms())));
   socket.on("disconnect-me", (close) => socket.disconnect(close));
   socket.on("handshake", (ack) => {
     const h = socket.handshake;

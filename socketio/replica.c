@@ -158,6 +158,7 @@ void sio_setup_others(sio_server *srv, int kind, sio_namespace *nsp, const char 
 static int env_post(void *ctx, size_t to, sio_loops_task *t);
 static size_t env_room_size(void *ctx, const char *nsp, const char *room);
 static sio_adapter *env_front(void *ctx, size_t loop, const char *name);
+static void env_rooms(void *ctx, const char *nsp, sio_map *out);
 
 static void post_run(eio_server *target, void *arg, int cancelled) {
   (void)target;
@@ -198,7 +199,8 @@ int sio_group_new(sio_server *srv, size_t n) {
   if (!g) return -1;
   g->n = n;
   g->reps = calloc(n, sizeof *g->reps);
-  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front, env_room_size};
+  sio_loops_env env = {n, g, env_post, env_encode, env_share, env_front, env_room_size,
+                       env_rooms};
   g->loops = g->reps ? sio_loops_new(&env) : NULL;
   if (!g->loops) {
     free(g->reps);
@@ -438,6 +440,19 @@ static size_t env_room_size(void *ctx, const char *nsp, const char *room) {
   pthread_mutex_unlock(&g->gauge_mu);
   free(k);
   return r;
+}
+
+/* Every room of nsp with a member on some loop (room_sockets' keys). */
+static void env_rooms(void *ctx, const char *nsp, sio_map *out) {
+  sio_group *g = ctx;
+  size_t len = strlen(nsp);
+  pthread_mutex_lock(&g->gauge_mu);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&g->room_sockets, &it); e;
+       e = sio_map_next(&g->room_sockets, e, &it))
+    if (!strncmp(e->key, nsp, len) && e->key[len] == '\x1f' && *(long *)e->value > 0)
+      sio_map_put(out, e->key + len + 1, NULL);
+  pthread_mutex_unlock(&g->gauge_mu);
 }
 
 void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),

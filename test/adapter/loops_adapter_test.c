@@ -101,7 +101,7 @@ static void on_count(void *ctx, size_t n) {
 }
 
 static void test_loops(void) {
-  sio_loops_env env = {LOOPS, NULL, post, encode, share, front, room_size};
+  sio_loops_env env = {LOOPS, NULL, post, encode, share, front, room_size, NULL};
   sio_loops *g = sio_loops_new(&env);
   CHECK(g != NULL);
   for (size_t i = 0; i < LOOPS; i++) {
