@@ -215,6 +215,8 @@ int sio_group_new(sio_server *srv, size_t n) {
   sio_map_init(&g->children);
   g->reps[0] = srv;
   srv->group = g;
+  g->queued = calloc(n, sizeof *g->queued);
+  if (!g->queued) return -1; /* sio_server_free(srv) frees the group */
   for (size_t i = 1; i < n; i++) {
     eio_server *w = eio_server_worker(srv->eio, i);
     g->reps[i] = sio_replica_new(eio_server_base(w), &srv->o, w, i);
@@ -338,6 +340,7 @@ void sio_group_free(sio_server *srv) {
        e = sio_map_next(&g->children, e, &it))
     free(e->value);
   sio_map_clear(&g->children);
+  free(g->queued);
   pthread_mutex_destroy(&g->gauge_mu);
   free(g->reps);
   free(g);

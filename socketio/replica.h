@@ -31,6 +31,8 @@ typedef struct sio_group {
   pthread_mutex_t gauge_mu;
   sio_map nsp_sockets;     /* name -> long * */
   sio_map room_sockets;    /* nsp "\x1f" room -> long * (rooms with members) */
+  size_t *queued;          /* per loop: its sessions' queued output bytes
+                            * when it last counted them (atomic; metrics) */
   sio_map children;        /* parent index "\x1f" child -> uint64_t * (loops having it) */
 } sio_group;
 
