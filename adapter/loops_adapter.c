@@ -1005,9 +1005,14 @@ static void la_server_count(sio_adapter *a, sio_count_cb cb, void *ctx) {
   la->inner->ops->server_count(la->inner, cb, ctx);
 }
 
+/* The process is one server: its rooms are every loop's. */
 static void la_rooms(sio_adapter *a, sio_map *out) {
-  sio_adapter *in = ((loops_adapter *)a)->inner;
-  in->ops->rooms(in, out);
+  loops_adapter *la = (loops_adapter *)a;
+  if (la->g->env.rooms && la->g->env.n > 1) {
+    la->g->env.rooms(la->g->env.ctx, la->nsp, out);
+    return;
+  }
+  la->inner->ops->rooms(la->inner, out);
 }
 
 static size_t la_room_size(sio_adapter *a, const char *room) {

@@ -54,6 +54,9 @@ typedef struct sio_loops_env {
    * rooms, packets with their buffer references, seen). */
   sio_restored *(*restore)(void *ctx, size_t loop, const char *nsp, const char *pid,
                            const char *offset);
+  /* Adds (keys only) every room of namespace nsp that has a member on
+   * some loop; any loop. NULL: this loop's rooms. */
+  void (*rooms)(void *ctx, const char *nsp, sio_map *out);
 } sio_loops_env;
 
 /* NULL when out of memory. env is copied. */

@@ -541,6 +541,44 @@ static void respond(void *ud, const char *requester, const char *rid, int answer
   }
 }
 
+/* A SOCKETS request answered from every loop's sockets (several loops:
+ * fetch_sockets reaches them all, as for REMOTE_FETCH; one loop: at once). */
+typedef struct ids_ctx {
+  redis_adapter *a;
+  char *ch, *rid;
+} ids_ctx;
+
+static void ids_fetched(void *ctx, int err, json_t *sockets) {
+  ids_ctx *x = ctx;
+  if (!err) { /* err: the adapter is going */
+    json_t *list = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(sockets, i, v) {
+      json_t *id = json_object_get(v, "id");
+      if (json_is_string(id)) json_array_append(list, id);
+    }
+    publish_json(x->a, x->ch, json_pack("{s:s,s:o}", "requestId", x->rid, "sockets", list));
+  }
+  json_decref(sockets);
+  free(x->ch);
+  free(x->rid);
+  free(x);
+}
+
+static void answer_sockets(redis_adapter *a, const char *uid, const char *rid,
+                           const char *const *rooms, size_t n) {
+  ids_ctx *x = calloc(1, sizeof *x);
+  if (!x || !(x->ch = strdup(resp_channel(a, uid))) || !(x->rid = strdup(rid))) {
+    if (x) free(x->ch);
+    free(x);
+    return;
+  }
+  x->a = a;
+  sio_bcast_opts o = {rooms, n, NULL, 0, 0, 0};
+  a->local->ops->fetch_sockets(a->local, &o, ids_fetched, x);
+}
+
 static void on_request(redis_adapter *a, const char *payload, size_t len) {
   sio_mp_bins bins = {0};
   json_t *j = decode_payload(payload, len, &bins);
@@ -569,6 +607,13 @@ static void on_request(redis_adapter *a, const char *payload, size_t len) {
     size_t n = json_array_size(rooms);
     const char **v = calloc(n + 1, sizeof *v);
     for (size_t i = 0; v && i < n; i++) v[i] = json_string_value(json_array_get(rooms, i));
+    int ok = v != NULL;
+    for (size_t i = 0; v && i < n; i++) ok &= v[i] != NULL;
+    if (type == REQ_SOCKETS && ok) {
+      answer_sockets(a, uid, rid, v, n);
+      free(v);
+      break;
+    }
     if (type == REQ_SOCKETS) a->local->ops->sockets(a->local, v, v ? n : 0, &set);
     else a->local->ops->rooms(a->local, &set);
     free(v);

@@ -132,6 +132,51 @@ for (const kind of serverKinds()) {
       }
     });
 
+    // Several clients (on several loops when the C server runs workers):
+    // the stats, all_sockets and the commands cover every one of them.
+    test("stats, all_sockets and commands cover every client", async () => {
+      const srv = await startServer(kind, "sio_test_server", {
+        admin: { serverId: "many-1" } });
+      const users = [];
+      try {
+        for (let i = 0; i < 6; i++)
+          users.push(await connect(srv.url, i % 2 ? { transports: ["polling"] } : {}));
+        const ids = users.map((u) => u.id);
+        const admin = io(srv.url + "/admin", { forceNew: true, reconnection: false,
+                                               transports: ["websocket"] });
+        const got = collect(admin);
+        await new Promise((r, j) => { admin.on("connect", r); admin.on("connect_error", j); });
+        for (const u of users) await u.timeout(5000).emitWithAck("echo", "x");
+        await new Promise((r) => setTimeout(r, 300));
+        const all = got.find((x) => x[0] === "all_sockets")[1];
+        assert.deepEqual(all.filter((x) => x.nsp === "/").map((x) => x.id).sort(), [...ids].sort());
+        for (const id of ids) admin.emit("join", "/", "room-all", id);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(
+          (await users[0].timeout(5000).emitWithAck("fetch", { rooms: ["room-all"] })).map((x) => x.id).sort(),
+          [...ids].sort());
+        const joined = got.filter((x) => x[0] === "room_joined" && x[2] === "room-all").map((x) => x[3]);
+        assert.deepEqual(joined.sort(), [...ids].sort());
+        await new Promise((r) => setTimeout(r, 2300));
+        const st = got.filter((x) => x[0] === "server_stats").pop()[1];
+        assert.equal(st.clientsCount, 7);
+        assert.equal(st.pollingClientsCount, 3);
+        assert.equal(st.namespaces.find((n) => n.name === "/").socketsCount, 6);
+        const agg = got.filter((x) => x[0] === "server_stats").flatMap((x) => x[1].aggregatedEvents);
+        assert.equal(agg.filter((e) => e.type === "rawConnection").reduce((a, e) => a + e.count, 0), 7);
+        const gone = users.map((u) => new Promise((r) => u.on("disconnect", r)));
+        for (const id of ids) admin.emit("_disconnect", "/", false, id);
+        assert.deepEqual(await Promise.all(gone), ids.map(() => "io server disconnect"));
+        await new Promise((r) => setTimeout(r, 300));
+        const disc = got.filter((x) => x[0] === "socket_disconnected").map((x) => x[2]);
+        assert.deepEqual(disc.sort(), [...ids].sort());
+        admin.close();
+      } finally {
+        for (const u of users) u.close();
+        await srv.stop();
+      }
+    });
+
     test("production + readonly, no auth: stats only, commands ignored", async () => {
       const srv = await startServer(kind, "sio_test_server", {
         admin: { readonly: true, mode: "production", serverId: "prod-1" } });

@@ -53,6 +53,42 @@ const open = (url, transport, totals, opts = {}) => {
 };
 
 describe("Prometheus metrics of the C server (C only: Node has no such endpoint)", () => {
+  // A polling client that never polls again holds what is sent to it in
+  // the server's queue. Each scrape here comes on a new TCP connection, so
+  // with several loops (SIO_WORKERS) they land on every loop: each must see
+  // the queue of the loop holding it (the loops recount after a scrape, so
+  // the first scrape may see only its own loop's).
+  test("sio_output_queued_bytes is the process's, whatever loop scrapes", async () => {
+    const srv = await startServer("c", "sio_test_server", { metrics: "/metrics" });
+    const http = require("node:http");
+    const fresh = () => new Promise((resolve, reject) => {
+      http.get(`${srv.url}/metrics`, { agent: false }, (res) => {
+        let body = "";
+        res.on("data", (d) => { body += d; });
+        res.on("end", () => resolve(Number(/^sio_output_queued_bytes (\d+)$/m.exec(body)[1])));
+      }).on("error", reject);
+    });
+    const base = `${srv.url}/socket.io/?EIO=4&transport=polling`;
+    const sid = JSON.parse((await (await fetch(base)).text()).slice(1)).sid;
+    await (await fetch(`${base}&sid=${sid}`, { method: "POST", body: "40" })).text();
+    assert.match(await (await fetch(`${base}&sid=${sid}`)).text(), /^40\{/);
+    const sender = io(srv.url, { forceNew: true, reconnection: false, transports: ["websocket"] });
+    try {
+      await new Promise((r, j) => { sender.on("connect", r); sender.on("connect_error", j); });
+      const big = "x".repeat(20000);
+      await sender.emitWithAck("to", {}, "big", big);
+      await sleep(100);
+      await fresh(); // every loop recounts after it
+      await sleep(100);
+      const seen = [];
+      for (let i = 0; i < 8; i++) seen.push(await fresh());
+      assert.ok(seen.every((n) => n >= 20000), `queued bytes seen: ${seen}`);
+    } finally {
+      sender.close();
+      await srv.stop();
+    }
+  });
+
   test("every counter matches a scripted run", async () => {
     const srv = await startServer("c", "sio_test_server", { metrics: "/metrics", maxHttpBufferSize: 1000 });
     try {

@@ -159,6 +159,40 @@ for (const kind of serverKinds()) {
       });
     });
 
+    // io.of(/regex/).emit reaches every child namespace made on any loop,
+    // each client once (the children here are made on several loops).
+    test("a dynamic parent's emit reaches the children of every loop, once", async () => {
+      const srv = await start(kind);
+      const kids = [];
+      try {
+        for (let i = 1; i <= 8; i++)
+          kids.push(await connectTo(`${srv.url}/dyn-${i}`, { transports: ["websocket"] }));
+        const main = await connectTo(srv.url, { transports: ["websocket"] });
+        const mains = [main, await connectTo(srv.url, { transports: ["websocket"] })];
+        if (kind === "c") {
+          const loops = await Promise.all(mains.map((s) => s.emitWithAck("loop")));
+          assert.ok(Number.isInteger(loops[0]));
+        }
+        for (const [n, sender] of mains.entries()) {
+          const got = kids.map(() => []);
+          const offs = kids.map((s, i) => {
+            const f = (...a) => got[i].push(a);
+            s.on("dyn-ev", f);
+            return () => s.off("dyn-ev", f);
+          });
+          await sender.emitWithAck("to-dyn", "dyn-ev", n, "x");
+          await until(() => got.every((g) => g.length >= 1), 5000, "every child's client");
+          await sleep(100);
+          offs.forEach((f) => f());
+          got.forEach((g, i) => assert.deepEqual(g, [[n, "x"]], `client of /dyn-${i + 1}`));
+        }
+        for (const s of mains) s.close();
+      } finally {
+        for (const s of kids) s.close();
+        await srv.stop();
+      }
+    });
+
     describe("rooms, operators, acks, fetchSockets, utilities across loops", () => {
       let srv, clients;
       const N = 24;

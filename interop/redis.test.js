@@ -182,7 +182,53 @@ describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
     });
   }
 
+  // The C server is one server whatever loops its sockets sit on
+  // (SIO_WORKERS=4: these clients are spread over the loops): a Node peer's
+  // allRooms() and fetchSockets() by room, and a raw SOCKETS request (the
+  // form of older adapters), see them all.
+  // (the sharded Node adapter has no allRooms)
+  (classic ? test : () => {})("a Node peer's allRooms, fetchSockets by room and SOCKETS request see every C client", async () => {
+    const extra = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const s = io(servers.c1.url, { transports: ["websocket"], forceNew: true, reconnection: false });
+        await next(s, "connect");
+        await s.emitWithAck("join", `ar-${i}`);
+        extra.push(s);
+      }
+      const rooms = await clients.n1.emitWithAck("all-rooms");
+      for (let i = 0; i < 4; i++) {
+        assert.ok(rooms.includes(`ar-${i}`), `ar-${i}`);
+        assert.ok(rooms.includes(extra[i].id));
+      }
+      const list = await clients.n1.emitWithAck("fetch", { rooms: ["ar-0", "ar-1", "ar-2", "ar-3"] });
+      assert.deepEqual(list.map((x) => x.id).sort(), extra.map((s) => s.id).sort());
+      if (classic && !jsonParser) {
+        const notepack = require("notepack.io");
+        const sub = pub.duplicate();
+        sub.on("error", () => {});
+        await sub.connect();
+        const got = [];
+        const requestId = `sockets-${Date.now()}`;
+        await sub.subscribe("socket.io-response#/#", (msg) => {
+          let m;
+          try { m = notepack.decode(msg); } catch { m = JSON.parse(msg.toString()); }
+          if (m.requestId === requestId) got.push(...m.sockets);
+        }, true);
+        await pub.publish("socket.io-request#/#", notepack.encode(
+          { uid: "peer-test", requestId, type: 0, rooms: ["ar-0", "ar-1", "ar-2", "ar-3"] }));
+        await until(() => got.length >= 4, 5000, "SOCKETS answers");
+        await sleep(200);
+        await sub.quit();
+        assert.deepEqual(got.sort(), extra.map((s) => s.id).sort());
+      }
+    } finally {
+      for (const s of extra) s.close();
+    }
+  });
+
   test("disconnectSockets across servers, from a C server and from a Node server", async () => {
+
     for (const [from, victim] of [["c2", "n2"], ["n2", "c1"]]) {
       const id = clients[victim].id;
       const gone = next(clients[victim], "disconnect");

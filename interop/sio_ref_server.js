@@ -113,7 +113,11 @@ io.on("connection", (socket) => {
   socket.on("disconnect-sockets", (o, close, ack) => { targets(io, o).disconnectSockets(close); ack(); });
   socket.on("set-data", (v, ack) => { socket.data = v; ack(); });
   socket.on("loop", (ack) => ack(0)); // one loop: the C server answers its loop's index
+  // an emit through the dynamic parent /^\/dyn-[0-9]+$/: every child namespace
+  socket.on("to-dyn", (event, ...rest) => { const ack = rest.pop(); dynParent.emit(event, ...rest); ack(); });
   socket.on("server-count", async (ack) => ack(await io.of("/").adapter.serverCount()));
+  // Node only (the peer side of the cluster tests): the adapter's allRooms()
+  socket.on("all-rooms", async (ack) => ack(sorted(await io.of("/").adapter.allRooms())));
   socket.on("disconnect-me", (close) => socket.disconnect(close));
   socket.on("handshake", (ack) => {
     const h = socket.handshake;
@@ -161,7 +165,7 @@ io.of("/slow-deny").use((socket, next) => setTimeout(() => {
   next(err);
 }, 50)).on("connection", hello);
 io.of("/slower").use((socket, next) => setTimeout(next, 600)).on("connection", hello);
-io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
+const dynParent = io.of(/^\/dyn-[0-9]+$/).on("connection", hello);
 io.of((name, auth, next) => next(null, name.startsWith("/fn-") && auth.ok === true)).on("connection", hello);
 
 async function start() {

@@ -67,6 +67,17 @@ static sio_args *rest(sio_args *args, size_t from) {
   return a;
 }
 
+static sio_namespace *g_dyn; /* the dynamic parent ^/dyn-[0-9]+$ */
+
+static void ack_or(sio_ack *ack, sio_args *a);
+
+/* "to-dyn": an emit through the dynamic parent (every child namespace). */
+static void on_to_dyn(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack, void *ud) {
+  (void)s, (void)ev, (void)ud;
+  sio_bc_emit(sio_broadcast_new(g_dyn), json_string_value(sio_args_get(args, 0)), rest(args, 1));
+  ack_or(ack, sio_args_new());
+}
+
 static void ack_or(sio_ack *ack, sio_args *a) {
   if (ack) sio_ack_send(ack, a);
   else sio_args_unref(a);
@@ -407,6 +418,7 @@ static void on_main_connection(sio_socket *s, void *ud) {
   sio_socket_on(s, "disconnect-sockets", on_utility, NULL);
   sio_socket_on(s, "set-data", on_set_data, NULL);
   sio_socket_on(s, "loop", on_loop, NULL);
+  sio_socket_on(s, "to-dyn", on_to_dyn, NULL);
   sio_socket_on(s, "disconnect-me", on_disconnect_me, NULL);
   sio_socket_on(s, "handshake", on_handshake, NULL);
   sio_socket_on(s, "server-side-emit", on_server_side_emit, NULL);
@@ -669,6 +681,7 @@ int main(int argc, char **argv) {
   sio_use(slower, slower_mw, NULL);
   sio_on_connection(slower, on_hello_connection, NULL);
   sio_namespace *dyn = sio_of_regex(srv, "^/dyn-[0-9]+$");
+  g_dyn = dyn;
   sio_on_connection(dyn, on_hello_connection, NULL);
   sio_on_connection(sio_of_match(srv, match_fn, NULL), on_hello_connection, NULL);
 

@@ -58,13 +58,11 @@ echo "== interop suites against the sanitized C servers and the Node reference s
 # Issue 13: every suite again, C servers only, each on 4 loops (the Node
 # twins have one loop: their run above is the same). multiloop.test.js is
 # left out: it always starts its C servers with 4 loops, so its run above
-# is this one. admin.test.js is left out of this pass because libsio does
-# not meet it on several loops yet (issue 13 is open; README, Known
-# limits): the admin UI sees the sockets of loop 0 only.
+# is this one.
 echo "== interop suites, C servers on 4 event loops (SIO_WORKERS=4)"
 (cd interop && SIO_BUILD_DIR=../build/asan SIO_SERVERS=c SIO_WORKERS=4 \
    node --test --test-reporter=spec \
-   $(ls ./*.test.js | grep -v -E '/(multiloop|admin)\.test\.js$'))
+   $(ls ./*.test.js | grep -v -E '/multiloop\.test\.js$'))
 
 # A ThreadSanitizer report (a data race, a lock-order inversion, ...) in a
 # server makes it exit 66 at once (halt_on_error): the harness fails the

@@ -9,6 +9,7 @@
  * adapter every server's admin namespace reaches the one UI.
  */
 #include <crypt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "admin.h"
 #include "internal.h"
 #include "metrics.h"
+#include "replica.h"
 #include "sio/log.h"
 
 typedef struct agg {
@@ -31,6 +33,15 @@ typedef struct agg {
 
 typedef struct fetch_all fetch_all;
 
+/* What every loop's admin state shares (several loops: one per replica,
+ * replica 0's keeps the stats timer): the login sessions, the only state
+ * an admin socket on one loop needs from another loop's login. */
+typedef struct admin_shared {
+  int refs;                 /* admin states holding it (atomic) */
+  pthread_mutex_t mu;
+  sio_map sessions;         /* session id -> NULL, under mu */
+} admin_shared;
+
 struct sio_admin {
   sio_server *srv;
   sio_namespace *nsp;
@@ -40,7 +51,7 @@ struct sio_admin {
   char hostname[256];
   uint64_t start_us;
   struct event *timer;
-  sio_map sessions;         /* session id -> NULL */
+  admin_shared *sh;
   sio_map pending_session;  /* admin socket id -> session id to send */
   agg *aggs;
   size_t naggs, capaggs;
@@ -48,6 +59,11 @@ struct sio_admin {
   json_t *features;
   fetch_all *fetches;
   json_t *left;             /* room_left of a disconnecting socket, held back */
+  /* Replica 0, several loops: the other loops' aggregated events and
+   * polling counts, gathered (by messages) before each server_stats. */
+  unsigned long long gen;   /* the gathering under way */
+  size_t gather_left;
+  long long gather_polling;
 };
 
 /* all_sockets for one admin socket: every namespace's fetchSockets. */
@@ -95,11 +111,9 @@ static void emit_json(sio_admin *a, const char *event, json_t *array) {
   emit_all(a, event, sio_args_from_json(array));
 }
 
-static void agg_push(sio_admin *a, const char *type, const char *sub,
-                     unsigned long long n) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  long long ts = (long long)tv.tv_sec * 1000;
+/* type: one of the static strings (compared by address). */
+static void agg_add(sio_admin *a, long long ts, const char *type, const char *sub,
+                    unsigned long long n) {
   for (size_t i = 0; i < a->naggs; i++) {
     agg *g = &a->aggs[i];
     if (g->ts == ts && g->type == type &&
@@ -119,6 +133,13 @@ static void agg_push(sio_admin *a, const char *type, const char *sub,
   char *s = sub ? strdup(sub) : NULL;
   if (sub && !s) return;
   a->aggs[a->naggs++] = (agg){ts, type, s, n};
+}
+
+static void agg_push(sio_admin *a, const char *type, const char *sub,
+                     unsigned long long n) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  agg_add(a, (long long)tv.tv_sec * 1000, type, sub, n);
 }
 
 /* io._eventBuffer.getValuesAndClear() */
@@ -182,32 +203,110 @@ static json_t *serialize_socket(sio_socket *s) {
 
 /* ------------------------------------------------------------ server_stats */
 
-static void emit_stats(sio_admin *a) {
+static void nsp_gauge(const char *name, long n, void *ud) {
+  json_array_append_new(ud, json_pack("{s:s,s:I}", "name", name, "socketsCount",
+                                      (json_int_t)(n > 0 ? n : 0)));
+}
+
+/* polling: the clients on polling over every loop. */
+static void emit_stats_with(sio_admin *a, long long polling) {
   json_t *nsps = json_array();
   size_t it;
-  for (sio_map_entry *e = sio_map_first(&a->srv->nsps, &it); e;
-       e = sio_map_next(&a->srv->nsps, e, &it)) {
-    sio_namespace *n = e->value;
-    json_array_append_new(nsps, json_pack("{s:s,s:I}", "name", n->name, "socketsCount",
-                                          (json_int_t)n->sockets.count));
-  }
+  if (a->srv->group) /* the namespaces of every loop, their sockets summed */
+    sio_group_gauges(a->srv, nsp_gauge, nsps);
+  else
+    for (sio_map_entry *e = sio_map_first(&a->srv->nsps, &it); e;
+         e = sio_map_next(&a->srv->nsps, e, &it)) {
+      sio_namespace *n = e->value;
+      json_array_append_new(nsps, json_pack("{s:s,s:I}", "name", n->name, "socketsCount",
+                                            (json_int_t)n->sockets.count));
+    }
   double uptime = (double)(sio_m_now_us() - a->start_us) / 1e6;
   json_t *st = json_pack("{s:s,s:s,s:I,s:f,s:I,s:I,s:o,s:o}", "serverId", a->server_id,
                          "hostname", a->hostname, "pid", (json_int_t)getpid(), "uptime",
                          uptime, "clientsCount",
                          (json_int_t)eio_server_clients_count(a->srv->eio),
-                         "pollingClientsCount", (json_int_t)a->polling,
+                         "pollingClientsCount", (json_int_t)polling,
                          "aggregatedEvents", agg_take(a), "namespaces", nsps);
   emit_json(a, "server_stats", st ? json_pack("[o]", st) : NULL);
 }
 
+static void emit_stats(sio_admin *a) { emit_stats_with(a, a->polling); }
+
 static void flush_left(sio_admin *a);
+
+/* Several loops: each other loop hands over its aggregated events and
+ * polling count (a message there, one back); replica 0 emits the sum once
+ * every loop answered. */
+typedef struct gather_task {
+  sio_server *r0;
+  unsigned long long gen;
+  agg *aggs;
+  size_t naggs;
+  long long polling;
+} gather_task;
+
+static void gather_free(gather_task *t) {
+  for (size_t i = 0; i < t->naggs; i++) free(t->aggs[i].sub);
+  free(t->aggs);
+  free(t);
+}
+
+/* On replica 0's loop: one loop's part. */
+static void gather_back(sio_server *srv, void *arg, int cancelled) {
+  (void)srv;
+  gather_task *t = arg;
+  sio_admin *a = cancelled ? NULL : t->r0->admin;
+  for (size_t i = 0; a && i < t->naggs; i++) /* late ones go in the next stats */
+    agg_add(a, t->aggs[i].ts, t->aggs[i].type, t->aggs[i].sub, t->aggs[i].count);
+  if (a && t->gen == a->gen && a->gather_left) {
+    a->gather_polling += t->polling;
+    if (--a->gather_left == 0 && !a->stopped) emit_stats_with(a, a->gather_polling);
+  }
+  gather_free(t);
+}
+
+/* On another loop: its part, taken, sent back to replica 0. */
+static void gather_run(sio_server *srv, void *arg, int cancelled) {
+  gather_task *t = arg;
+  sio_admin *a = cancelled ? NULL : srv->admin;
+  if (a) {
+    flush_left(a);
+    t->aggs = a->aggs;
+    t->naggs = a->naggs;
+    t->polling = a->polling;
+    a->aggs = NULL;
+    a->naggs = a->capaggs = 0;
+  }
+  if (cancelled || sio_server_post(t->r0, gather_back, t) != SIO_OK) gather_free(t);
+}
 
 static void stats_cb(evutil_socket_t fd, short w, void *arg) {
   (void)fd;
   (void)w;
-  flush_left(arg);
-  emit_stats(arg);
+  sio_admin *a = arg;
+  flush_left(a);
+  size_t n = sio_server_workers(a->srv);
+  if (n <= 1) {
+    emit_stats(a);
+    return;
+  }
+  if (a->gather_left) /* a loop did not answer the last one: emit without it */
+    emit_stats_with(a, a->gather_polling);
+  a->gen++;
+  a->gather_left = 1; /* this call's, until every loop is asked */
+  a->gather_polling = a->polling;
+  for (size_t i = 1; i < n; i++) {
+    gather_task *t = calloc(1, sizeof *t);
+    if (!t) continue;
+    t->r0 = a->srv;
+    t->gen = a->gen;
+    if (sio_server_post(sio_server_worker(a->srv, i), gather_run, t) == SIO_OK)
+      a->gather_left++;
+    else
+      free(t);
+  }
+  if (--a->gather_left == 0) emit_stats_with(a, a->gather_polling);
 }
 
 /* ------------------------------------------------------------------ auth */
@@ -236,11 +335,34 @@ static int password_ok(const char *hash, const char *password) {
   return ok;
 }
 
+/* The admin state of the loop running s (the handlers were set up with
+ * replica 0's). */
+static sio_admin *admin_here(sio_socket *s) { return s->nsp->srv->admin; }
+
+static int session_has(admin_shared *sh, const char *id) {
+  pthread_mutex_lock(&sh->mu);
+  int r = sio_map_has(&sh->sessions, id);
+  pthread_mutex_unlock(&sh->mu);
+  return r;
+}
+
+static int session_put(admin_shared *sh, const char *id) {
+  pthread_mutex_lock(&sh->mu);
+  int r = sio_map_put(&sh->sessions, id, NULL);
+  pthread_mutex_unlock(&sh->mu);
+  return r;
+}
+
 static void auth_mw(sio_socket *s, sio_next *next, void *ud) {
-  sio_admin *a = ud;
+  (void)ud;
+  sio_admin *a = admin_here(s);
+  if (!a) {
+    sio_next_error(next, "invalid credentials", NULL);
+    return;
+  }
   const json_t *auth = json_object_get(sio_socket_handshake(s), "auth");
   const char *sess = json_string_value(json_object_get(auth, "sessionId"));
-  if (sess && sio_map_has(&a->sessions, sess)) {
+  if (sess && session_has(a->sh, sess)) {
     sio_next_ok(next);
     return;
   }
@@ -251,7 +373,7 @@ static void auth_mw(sio_socket *s, sio_next *next, void *ud) {
     char id[17];
     if (getrandom(rnd, sizeof rnd, 0) == (ssize_t)sizeof rnd) {
       for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-      if (sio_map_put(&a->sessions, id, NULL) >= 0) {
+      if (session_put(a->sh, id) >= 0) {
         char *copy = strdup(id);
         if (copy && sio_map_put(&a->pending_session, s->id, copy) < 0) free(copy);
         else if (copy) {
@@ -278,10 +400,12 @@ static sio_broadcast *target(sio_admin *a, sio_args *args, size_t filter_at) {
 }
 
 static void on_emit(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack, void *ud) {
-  (void)s, (void)ev, (void)ack;
+  (void)ev, (void)ack;
   const char *event = json_string_value(sio_args_get(args, 2));
   if (!event) return;
-  sio_broadcast *b = target(ud, args, 1);
+  (void)ud;
+  sio_admin *a = admin_here(s);
+  sio_broadcast *b = a ? target(a, args, 1) : NULL;
   if (!b) return;
   sio_args *rest = sio_args_new();
   for (size_t i = 3; rest && i < sio_args_count(args); i++)
@@ -292,10 +416,11 @@ static void on_emit(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
 
 static void on_join_leave(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
                           void *ud) {
-  (void)s, (void)ack;
+  (void)ack, (void)ud;
   const char *room = json_string_value(sio_args_get(args, 1));
-  if (!room) return;
-  sio_broadcast *b = target(ud, args, 2);
+  sio_admin *a = admin_here(s);
+  if (!room || !a) return;
+  sio_broadcast *b = target(a, args, 2);
   if (!b) return;
   if (!strcmp(ev, "join")) sio_bc_sockets_join(b, room);
   else sio_bc_sockets_leave(b, room);
@@ -303,8 +428,9 @@ static void on_join_leave(sio_socket *s, const char *ev, sio_args *args, sio_ack
 
 static void on_disconnect_cmd(sio_socket *s, const char *ev, sio_args *args, sio_ack *ack,
                               void *ud) {
-  (void)s, (void)ev, (void)ack;
-  sio_broadcast *b = target(ud, args, 2);
+  (void)ev, (void)ack, (void)ud;
+  sio_admin *a = admin_here(s);
+  sio_broadcast *b = a ? target(a, args, 2) : NULL;
   if (b) sio_bc_disconnect_sockets(b, json_is_true(sio_args_get(args, 1)));
 }
 
@@ -392,7 +518,9 @@ static void send_all_sockets(sio_admin *a, sio_socket *s) {
 /* ------------------------------------------------------ admin connection */
 
 static void on_admin_connection(sio_socket *s, void *ud) {
-  sio_admin *a = ud;
+  (void)ud;
+  sio_admin *a = admin_here(s);
+  if (!a) return;
   if (!a->readonly) {
     sio_socket_on(s, "emit", on_emit, a);
     sio_socket_on(s, "join", on_join_leave, a);
@@ -546,6 +674,91 @@ void sio_admin_room(sio_namespace *nsp, const char *sid, const char *room, int j
 
 /* ------------------------------------------------------------ lifecycle */
 
+static admin_shared *shared_new(void) {
+  admin_shared *sh = calloc(1, sizeof *sh);
+  if (!sh) return NULL;
+  sh->refs = 1;
+  pthread_mutex_init(&sh->mu, NULL);
+  sio_map_init(&sh->sessions);
+  return sh;
+}
+
+static void shared_unref(admin_shared *sh) {
+  if (!sh || __atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  sio_map_clear(&sh->sessions);
+  pthread_mutex_destroy(&sh->mu);
+  free(sh);
+}
+
+/* Another loop's admin state: replica 0's settings, its own counters and
+ * copies (nothing of a is touched from the other thread afterwards). */
+typedef struct child_task {
+  sio_admin *c;
+  char *nsp;
+} child_task;
+
+static void child_task_free(child_task *t) {
+  if (t->c) t->c->srv = NULL; /* not installed */
+  sio_admin_free(t->c);
+  free(t->nsp);
+  free(t);
+}
+
+static void child_install(sio_server *rep, void *arg, int cancelled) {
+  child_task *t = arg;
+  if (!cancelled && !rep->admin && (t->c->nsp = sio_of_one(rep, t->nsp))) {
+    t->c->srv = rep;
+    rep->admin = t->c;
+    t->c = NULL;
+  }
+  child_task_free(t);
+}
+
+static child_task *child_new(const sio_admin *a, const char *nsp) {
+  child_task *t = calloc(1, sizeof *t);
+  sio_admin *c = t ? calloc(1, sizeof *c) : NULL;
+  if (!c) {
+    free(t);
+    return NULL;
+  }
+  t->c = c;
+  c->readonly = a->readonly;
+  c->dev = a->dev;
+  c->interval_ms = a->interval_ms;
+  c->start_us = a->start_us;
+  memcpy(c->hostname, a->hostname, sizeof c->hostname);
+  sio_map_init(&c->pending_session);
+  c->sh = a->sh;
+  __atomic_add_fetch(&a->sh->refs, 1, __ATOMIC_ACQ_REL);
+  c->server_id = strdup(a->server_id);
+  c->username = a->username ? strdup(a->username) : NULL;
+  c->hash = a->hash ? strdup(a->hash) : NULL;
+  c->features = json_deep_copy(a->features);
+  t->nsp = strdup(nsp);
+  if (!c->server_id || (a->username && (!c->username || !c->hash)) || !c->features ||
+      !t->nsp) {
+    child_task_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* Every other loop gets its admin state (on its thread once the loops run). */
+static int children_new(sio_admin *a) {
+  size_t n = sio_server_workers(a->srv);
+  for (size_t i = 1; i < n; i++) {
+    sio_server *rep = sio_server_worker(a->srv, i);
+    child_task *t = child_new(a, a->nsp->name);
+    if (!t) return -1;
+    if (!a->srv->group->listening) child_install(rep, t, 0);
+    else if (sio_server_post(rep, child_install, t) != SIO_OK) {
+      child_task_free(t);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int sio_admin_instrument(sio_server *srv, const sio_admin_options *o, char *err,
                          size_t errlen) {
   sio_admin_options def;
@@ -572,7 +785,7 @@ int sio_admin_instrument(sio_server *srv, const sio_admin_options *o, char *err,
   a->dev = !o->production;
   a->interval_ms = o->stats_interval_ms ? o->stats_interval_ms : 2000;
   a->start_us = sio_m_now_us();
-  sio_map_init(&a->sessions);
+  a->sh = shared_new();
   sio_map_init(&a->pending_session);
   if (gethostname(a->hostname, sizeof a->hostname - 1) != 0) strcpy(a->hostname, "localhost");
   a->server_id = strdup(o->server_id ? o->server_id : a->hostname);
@@ -582,7 +795,7 @@ int sio_admin_instrument(sio_server *srv, const sio_admin_options *o, char *err,
   a->nsp = sio_of(srv, o->namespace_name ? o->namespace_name : "/admin");
   a->timer = event_new(srv->base, -1, EV_PERSIST, stats_cb, a);
   if (!a->server_id || (o->username && (!a->username || !a->hash)) || !a->features ||
-      !a->nsp || !a->timer) {
+      !a->nsp || !a->timer || !a->sh) {
     sio_admin_free(a);
     snprintf(err, errlen, "out of memory");
     return SIO_ERR_NOMEM;
@@ -595,6 +808,13 @@ int sio_admin_instrument(sio_server *srv, const sio_admin_options *o, char *err,
   }
   json_array_append_new(a->features, json_string("AGGREGATED_EVENTS"));
   if (a->dev) json_array_append_new(a->features, json_string("ALL_EVENTS"));
+  /* Several loops: one admin state per loop (before the handlers below,
+   * which find it through their socket's replica). */
+  if (children_new(a) != 0) {
+    sio_admin_free(a);
+    snprintf(err, errlen, "out of memory");
+    return SIO_ERR_NOMEM;
+  }
   if (a->username) sio_use(a->nsp, auth_mw, a);
   sio_on_connection(a->nsp, on_admin_connection, a);
   srv->admin = a;
@@ -619,7 +839,7 @@ void sio_admin_free(sio_admin *a) {
     a->fetches = f->next;
     f->a = NULL; /* freed by its last callback */
   }
-  sio_map_clear(&a->sessions);
+  shared_unref(a->sh);
   size_t it;
   for (sio_map_entry *e = sio_map_first(&a->pending_session, &it); e;
        e = sio_map_next(&a->pending_session, e, &it))

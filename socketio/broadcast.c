@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "recovery.h"
+#include "replica.h"
 
 sio_broadcast *sio_broadcast_new(sio_namespace *nsp) {
   sio_broadcast *b = calloc(1, sizeof *b);
@@ -96,7 +97,10 @@ int sio_bc_emit(sio_broadcast *b, const char *event, sio_args *args) {
   int r = SIO_OK;
   if (!b || !args) r = SIO_ERR_NOMEM;
   else if (sio_reserved_event(event)) r = SIO_ERR_RESERVED;
-  else if (b->nsp->is_parent) {
+  else if (b->nsp->is_parent && b->nsp->srv->group) {
+    sio_group_parent_emit(b, event, args); /* every loop's children */
+    return r;
+  } else if (b->nsp->is_parent) {
     /* A parent namespace broadcasts to each of its children. */
     for (size_t i = 0; i < b->nsp->nchildren; i++) {
       sio_broadcast *c = sio_broadcast_new(b->nsp->children[i]);

@@ -4,6 +4,7 @@
  * Split out of server.c; see internal.h for what the files share.
  */
 #include "internal.h"
+#include "replica.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,7 @@ void sio_client_connect(sio_client *c, const char *name, json_t *auth) {
         p->children = ch;
         ch[p->nchildren++] = nsp;
       }
+      if (c->srv->group) sio_group_child(c->srv, p, name);
     }
   }
   if (!nsp) {

@@ -177,6 +177,37 @@ static void put_gauge(const char *nsp, long n, void *ud) {
   put(o, "\"} %ld\n", n);
 }
 
+/* The output bytes queued for this loop's sessions. */
+static size_t loop_queued(sio_server *r) {
+  size_t n = 0;
+  for (sio_client *c = r->clients; c; c = c->next)
+    if (c->conn) n += eio_socket_buffered(c->conn);
+  return n;
+}
+
+static void queued_count(sio_server *r, void *arg, int cancelled) {
+  (void)arg;
+  if (!cancelled && r->group)
+    __atomic_store_n(&r->group->queued[r->index], loop_queued(r), __ATOMIC_RELAXED);
+}
+
+/* Several loops: this loop's count now, the others' as they last counted
+ * them (each recounts on its own thread after every scrape, so a scrape
+ * sees the others as of the previous one). */
+static size_t process_queued(sio_server *srv) {
+  sio_server *here = sio_here(srv);
+  size_t n = loop_queued(here);
+  sio_group *g = srv->group;
+  if (!g || !g->queued) return n;
+  __atomic_store_n(&g->queued[here->index], n, __ATOMIC_RELAXED);
+  for (size_t i = 0; i < g->n; i++) {
+    if (i == here->index) continue;
+    n += __atomic_load_n(&g->queued[i], __ATOMIC_RELAXED);
+    sio_server_post(g->reps[i], queued_count, NULL);
+  }
+  return n;
+}
+
 char *sio_metrics_text(sio_server *srv) {
   out o = {malloc(4096), 0, 4096, 0};
   if (!o.p) return NULL;
@@ -195,11 +226,7 @@ char *sio_metrics_text(sio_server *srv) {
   }
   head(&o, "sio_engine_clients", "gauge", "Open Engine.IO sessions.");
   put(&o, "sio_engine_clients %zu\n", eio_server_clients_count(srv->eio));
-  size_t queued = 0;
-  /* Several loops: the sessions of the loop serving this scrape only (the
-   * others' queues are theirs to read). */
-  for (sio_client *c = sio_here(srv)->clients; c; c = c->next)
-    if (c->conn) queued += eio_socket_buffered(c->conn);
+  size_t queued = process_queued(srv);
   head(&o, "sio_output_queued_bytes", "gauge",
        "Output bytes queued for the Engine.IO sessions and not yet written.");
   put(&o, "sio_output_queued_bytes %zu\n", queued);

@@ -164,6 +164,7 @@ static void env_record(void *ctx, size_t loop, const char *nsp, const sio_msg *m
                        const sio_bcast_opts *o);
 static sio_restored *env_restore(void *ctx, size_t loop, const char *nsp, const char *pid,
                                  const char *offset);
+static void env_rooms(void *ctx, const char *nsp, sio_map *out);
 
 static void post_run(eio_server *target, void *arg, int cancelled) {
   (void)target;
@@ -235,7 +236,7 @@ int sio_group_new(sio_server *srv, size_t n) {
   g->n = n;
   g->reps = calloc(n, sizeof *g->reps);
   sio_loops_env env = {n,         g,          env_post,    env_encode, env_share,
-                       env_front, env_room_size, env_record, env_restore};
+                       env_front, env_room_size, env_record, env_restore, env_rooms};
   g->loops = g->reps ? sio_loops_new(&env) : NULL;
   if (!g->loops) {
     free(g->reps);
@@ -247,8 +248,11 @@ int sio_group_new(sio_server *srv, size_t n) {
   pthread_mutex_init(&g->gauge_mu, NULL);
   sio_map_init(&g->nsp_sockets);
   sio_map_init(&g->room_sockets);
+  sio_map_init(&g->children);
   g->reps[0] = srv;
   srv->group = g;
+  g->queued = calloc(n, sizeof *g->queued);
+  if (!g->queued) return -1; /* sio_server_free(srv) frees the group */
   for (size_t i = 1; i < n; i++) {
     eio_server *w = eio_server_worker(srv->eio, i);
     g->reps[i] = sio_replica_new(eio_server_base(w), &srv->o, w, i);
@@ -368,6 +372,11 @@ void sio_group_free(sio_server *srv) {
        e = sio_map_next(&g->room_sockets, e, &it))
     free(e->value);
   sio_map_clear(&g->room_sockets);
+  for (sio_map_entry *e = sio_map_first(&g->children, &it); e;
+       e = sio_map_next(&g->children, e, &it))
+    free(e->value);
+  sio_map_clear(&g->children);
+  free(g->queued);
   pthread_mutex_destroy(&g->gauge_mu);
   free(g->reps);
   free(g);
@@ -477,6 +486,19 @@ static size_t env_room_size(void *ctx, const char *nsp, const char *room) {
   return r;
 }
 
+/* Every room of nsp with a member on some loop (room_sockets' keys). */
+static void env_rooms(void *ctx, const char *nsp, sio_map *out) {
+  sio_group *g = ctx;
+  size_t len = strlen(nsp);
+  pthread_mutex_lock(&g->gauge_mu);
+  size_t it;
+  for (sio_map_entry *e = sio_map_first(&g->room_sockets, &it); e;
+       e = sio_map_next(&g->room_sockets, e, &it))
+    if (!strncmp(e->key, nsp, len) && e->key[len] == '\x1f' && *(long *)e->value > 0)
+      sio_map_put(out, e->key + len + 1, NULL);
+  pthread_mutex_unlock(&g->gauge_mu);
+}
+
 void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
                       void *ud) {
   sio_group *g = group_of(srv);
@@ -525,3 +547,134 @@ sio_server *sio_server_worker(sio_server *srv, size_t i) {
 }
 
 size_t sio_server_worker_index(const sio_server *srv) { return srv->index; }
+
+/* ------------------------------------------------- dynamic children */
+
+static char *child_key(size_t parent, const char *name) {
+  char *k = NULL;
+  return asprintf(&k, "%zu\x1f%s", parent, name) < 0 ? NULL : k;
+}
+
+static size_t parent_index(const sio_namespace *p) {
+  for (size_t i = 0; i < p->srv->nparents; i++)
+    if (p->srv->parents[i] == p) return i;
+  return (size_t)-1;
+}
+
+void sio_group_child(sio_server *srv, sio_namespace *parent, const char *name) {
+  sio_group *g = group_of(srv);
+  char *k = g ? child_key(parent_index(parent), name) : NULL;
+  if (!k) return;
+  pthread_mutex_lock(&g->gauge_mu);
+  uint64_t *m = sio_map_get(&g->children, k);
+  if (!m && (m = calloc(1, sizeof *m)) && sio_map_put(&g->children, k, m) < 0) {
+    free(m);
+    m = NULL;
+  }
+  if (m) *m |= (uint64_t)1 << srv->index;
+  pthread_mutex_unlock(&g->gauge_mu);
+  free(k);
+}
+
+/* One child's share of a parent's emit, for a loop that has the child. */
+typedef struct child_emit {
+  sio_group *g;
+  size_t to;
+  char *name, *event;
+  sio_args *args;       /* its own JSON, shared buffers */
+  char **rooms, **except;
+  size_t nrooms, nexcept;
+  unsigned flags;
+} child_emit;
+
+static void child_emit_free(child_emit *t) {
+  for (size_t i = 0; i < t->nrooms; i++) free(t->rooms[i]);
+  for (size_t i = 0; i < t->nexcept; i++) free(t->except[i]);
+  free(t->rooms);
+  free(t->except);
+  sio_args_unref(t->args);
+  free(t->name);
+  free(t->event);
+  free(t);
+}
+
+static void child_emit_run(eio_server *target, void *arg, int cancelled) {
+  (void)target;
+  child_emit *t = arg;
+  sio_namespace *c = cancelled ? NULL : sio_map_get(&t->g->reps[t->to]->nsps, t->name);
+  sio_broadcast *b = c ? sio_broadcast_new(c) : NULL;
+  if (b) {
+    for (size_t k = 0; k < t->nrooms; k++) sio_bc_to(b, t->rooms[k]);
+    for (size_t k = 0; k < t->nexcept; k++) sio_bc_except(b, t->except[k]);
+    b->flags = t->flags;
+    sio_bc_emit(b, t->event, t->args);
+    t->args = NULL;
+  }
+  child_emit_free(t);
+}
+
+static int post_child_emit(sio_group *g, size_t to, const char *name, const sio_broadcast *b,
+                           const char *event, const sio_args *args) {
+  child_emit *t = calloc(1, sizeof *t);
+  if (!t) return -1;
+  t->g = g;
+  t->to = to;
+  t->flags = b->flags;
+  for (size_t i = 0; i < args->nbins; i++) sio_buf_share(args->bins[i]);
+  t->args = sio_args_wrap(json_deep_copy(args->arr), args->bins, args->nbins);
+  t->name = strdup(name);
+  t->event = strdup(event);
+  t->rooms = calloc(b->nrooms + 1, sizeof *t->rooms);
+  t->except = calloc(b->nexcept + 1, sizeof *t->except);
+  int bad = !t->args || !t->name || !t->event || !t->rooms || !t->except;
+  for (size_t i = 0; !bad && i < b->nrooms; i++, t->nrooms++)
+    bad = !(t->rooms[i] = strdup(b->rooms[i]));
+  for (size_t i = 0; !bad && i < b->nexcept; i++, t->nexcept++)
+    bad = !(t->except[i] = strdup(b->except[i]));
+  if (bad || eio_server_post(g->reps[to]->eio, child_emit_run, t) != 0) {
+    child_emit_free(t);
+    return -1;
+  }
+  return 0;
+}
+
+/* Each child name made on any loop: this loop's twin emits it (its loops
+ * layer reaches every loop and the cluster), or the first loop having it. */
+void sio_group_parent_emit(sio_broadcast *b, const char *event, sio_args *args) {
+  sio_server *srv = b->nsp->srv;
+  sio_group *g = group_of(srv);
+  char *pre = NULL;
+  if (asprintf(&pre, "%zu\x1f", parent_index(b->nsp)) < 0) pre = NULL;
+  size_t plen = pre ? strlen(pre) : 0;
+  char **names = NULL;
+  uint64_t *masks = NULL;
+  size_t n = 0;
+  pthread_mutex_lock(&g->gauge_mu);
+  size_t cap = g->children.count;
+  names = pre && cap ? calloc(cap, sizeof *names) : NULL;
+  masks = names ? calloc(cap, sizeof *masks) : NULL;
+  size_t it;
+  for (sio_map_entry *e = masks ? sio_map_first(&g->children, &it) : NULL; e && n < cap;
+       e = sio_map_next(&g->children, e, &it))
+    if (!strncmp(e->key, pre, plen) && (names[n] = strdup(e->key + plen)))
+      masks[n++] = *(uint64_t *)e->value;
+  pthread_mutex_unlock(&g->gauge_mu);
+  for (size_t i = 0; i < n; i++) {
+    sio_namespace *c = (masks[i] >> srv->index) & 1 ? sio_map_get(&srv->nsps, names[i]) : NULL;
+    if (c) {
+      sio_broadcast *cb = sio_broadcast_new(c);
+      for (size_t k = 0; cb && k < b->nrooms; k++) sio_bc_to(cb, b->rooms[k]);
+      for (size_t k = 0; cb && k < b->nexcept; k++) sio_bc_except(cb, b->except[k]);
+      if (cb) cb->flags = b->flags;
+      sio_bc_emit(cb, event, sio_args_ref(args));
+    } else if (masks[i]) {
+      post_child_emit(g, (size_t)__builtin_ctzll(masks[i]), names[i], b, event, args);
+    }
+    free(names[i]);
+  }
+  free(names);
+  free(masks);
+  free(pre);
+  sio_args_unref(args);
+  sio_bc_free(b);
+}

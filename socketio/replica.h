@@ -31,6 +31,9 @@ typedef struct sio_group {
   pthread_mutex_t gauge_mu;
   sio_map nsp_sockets;     /* name -> long * */
   sio_map room_sockets;    /* nsp "\x1f" room -> long * (rooms with members) */
+  size_t *queued;          /* per loop: its sessions' queued output bytes
+                            * when it last counted them (atomic; metrics) */
+  sio_map children;        /* parent index "\x1f" child -> uint64_t * (loops having it) */
 } sio_group;
 
 /* Builds replicas 1..n-1 beside srv (replica 0) and wraps every
@@ -64,6 +67,14 @@ void sio_group_room(sio_server *srv, const char *nsp, const char *room, int join
 /* fn(name, count, ud) for each namespace, under the gauge lock. */
 void sio_group_gauges(sio_server *srv, void (*fn)(const char *nsp, long n, void *ud),
                       void *ud);
+/* Dynamic children over every loop: child `name` of parent was made on
+ * srv's loop (any loop). */
+void sio_group_child(sio_server *srv, sio_namespace *parent, const char *name);
+/* A parent namespace's emit (b's namespace is a parent, b is taken, args
+ * referenced): every child made on some loop gets it once, from a loop
+ * that has it. */
+void sio_group_parent_emit(sio_broadcast *b, const char *event, sio_args *args);
+
 /* Replica 0's close/free reaching replicas 1..n-1 (each on its loop).
  * sio_group_close returns 1 when replica 0's end is left to
  * sio_group_close_finish (called when the loops answered, or by free). */

@@ -156,7 +156,7 @@ static void on_restore(void *ctx, const sio_restored *r) {
 }
 
 static void test_loops(void) {
-  sio_loops_env env = {LOOPS, NULL, post, encode, share, front, room_size, record, restore};
+  sio_loops_env env = {LOOPS, NULL, post, encode, share, front, room_size, record, restore, NULL};
   sio_loops *g = sio_loops_new(&env);
   CHECK(g != NULL);
   for (size_t i = 0; i < LOOPS; i++) {
