@@ -575,7 +575,7 @@ static void answer_sockets(redis_adapter *a, const char *uid, const char *rid,
     return;
   }
   x->a = a;
-  sio_bcast_opts o = {rooms, n, NULL, 0, 0, 0};
+  sio_bcast_opts o = {rooms, n, NULL, 0, 0, 0, 0, 0};
   a->local->ops->fetch_sockets(a->local, &o, ids_fetched, x);
 }
 
