@@ -5,10 +5,8 @@
 #include "internal.h"
 
 #include <malloc.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #define DEFAULT_SOFT (16u * 1024 * 1024)
@@ -34,30 +32,16 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The per-socket clock (budget.h): 32 bits, never 0. */
+static uint32_t now32(void) {
+  uint32_t t = (uint32_t)now_ms();
+  return t ? t : 1;
+}
+
 static void sweep_cb(evutil_socket_t fd, short w, void *arg);
 static void set_total(eio_server *srv, size_t t);
 
-/* glibc gives the top of a heap back to the system at every free() that
- * leaves more than M_TRIM_THRESHOLD (128 KiB, dynamic) free there. A
- * fan-out burst allocates and frees about 1 KiB per receiver (its output
- * chain), so at every burst the heap shrank and grew again: 15 page
- * faults per broadcast to 1000 sockets, doubling CPU per delivery and
- * swinging it 1-3x between runs (and between 1 and 2 loops, whose
- * threads' arenas shrink differently). Memory freed after a burst is given
- * back by the sweep below (malloc_trim once quiet, after TRIM_AFTER), so
- * the allocator's own trim waits for that much free at the top too. Left
- * as it is when the user set it (MALLOC_TRIM_THRESHOLD_ or a glibc tunable). */
-static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
-static void set_trim_threshold(void) {
-  const char *t = getenv("GLIBC_TUNABLES");
-  if (getenv("MALLOC_TRIM_THRESHOLD_") || (t && strstr(t, "trim_threshold"))) return;
-#ifdef M_TRIM_THRESHOLD
-  mallopt(M_TRIM_THRESHOLD, (int)TRIM_AFTER);
-#endif
-}
-
 int eio_budget_init(eio_server *srv) {
-  pthread_once(&trim_once, set_trim_threshold);
   eio_options *o = &srv->o;
   if (!o->soft_output_bytes) o->soft_output_bytes = DEFAULT_SOFT;
   if (!o->soft_output_ms) o->soft_output_ms = DEFAULT_SOFT_MS;
@@ -147,7 +131,7 @@ static void enforce_total(eio_server *srv) {
   free(v);
 }
 
-static void check_soft(eio_socket *s, uint64_t now) {
+static void check_soft(eio_socket *s, uint32_t now) {
   if (s->budget.acct <= s->srv->o.soft_output_bytes) {
     s->budget.soft_since_ms = 0;
     return;
@@ -156,7 +140,7 @@ static void check_soft(eio_socket *s, uint64_t now) {
     s->budget.soft_since_ms = now;
     return;
   }
-  if (now - s->budget.soft_since_ms >= s->srv->o.soft_output_ms)
+  if ((uint32_t)(now - s->budget.soft_since_ms) >= s->srv->o.soft_output_ms)
     eio_srv_sock_drop(s, "soft output limit exceeded");
 }
 
@@ -166,7 +150,7 @@ void eio_budget_account(eio_socket *s) {
   set_acct(s, eio_socket_buffered(s));
   if (s->budget.acct) arm(srv);
   if (s->budget.acct > srv->o.soft_output_bytes || s->budget.soft_since_ms)
-    check_soft(s, now_ms());
+    check_soft(s, now32());
   if (process_total(srv) > srv->o.max_total_output_bytes) enforce_total(srv);
 }
 
@@ -215,7 +199,7 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
         }
       }
       for (size_t i = 0; i < k; i++) {
-        if (v[i]->ready != SOCK_CLOSED) check_soft(v[i], now);
+        if (v[i]->ready != SOCK_CLOSED) check_soft(v[i], now32());
         eio_srv_sock_release(v[i]);
       }
       free(v);
@@ -244,13 +228,13 @@ static void sweep_cb(evutil_socket_t fd, short w, void *arg) {
 int eio_budget_inbound(eio_socket *s) {
   unsigned rate = s->srv->o.max_inbound_packets_per_sec;
   if (!rate) return 0;
-  uint64_t now = now_ms();
+  uint32_t now = now32();
   eio_budget_sock *b = &s->budget;
-  if (!b->in_last_ms) b->in_tokens = rate;
-  else b->in_tokens += (double)(now - b->in_last_ms) * rate / 1000.0;
-  if (b->in_tokens > rate) b->in_tokens = rate;
+  if (!b->in_last_ms) b->in_tokens = (float)rate;
+  else b->in_tokens += (float)((double)(uint32_t)(now - b->in_last_ms) * rate / 1000.0);
+  if (b->in_tokens > (float)rate) b->in_tokens = (float)rate;
   b->in_last_ms = now;
-  if (b->in_tokens < 1.0) return -1;
-  b->in_tokens -= 1.0;
+  if (b->in_tokens < 1.0f) return -1;
+  b->in_tokens -= 1.0f;
   return 0;
 }

@@ -29,9 +29,9 @@ typedef struct eio_budget {
 /* Per-socket state, a field of eio_socket. */
 typedef struct eio_budget_sock {
   size_t acct;             /* this socket's share of total */
-  uint64_t soft_since_ms;  /* when its backlog went over the soft limit */
-  double in_tokens;        /* inbound packet bucket */
-  uint64_t in_last_ms;
+  uint32_t soft_since_ms;  /* when its backlog went over the soft limit */
+  uint32_t in_last_ms;     /* (low 32 bits of CLOCK_MONOTONIC ms, never 0: */
+  float in_tokens;         /*  0 is unset; wrapping differences) */
 } eio_budget_sock;
 
 int eio_budget_init(eio_server *srv);
