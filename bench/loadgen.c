@@ -43,8 +43,28 @@ static char portstr[8];
 
 /* ------------------------------------------------------------ /proc */
 
-static double server_cpu_ns(void) {
-  char path[64], line[256];
+/* The number after the line starting with key in a /proc file (key NULL:
+ * the first number of the first line), or -1. */
+static double proc_value(const char *path, const char *key) {
+  char line[256];
+  FILE *f = fopen(path, "r");
+  double v = -1;
+  if (!f) return -1;
+  size_t k = key ? strlen(key) : 0;
+  while (fgets(line, sizeof line, f)) {
+    if (!key || strncmp(line, key, k) == 0) {
+      v = strtod(line + k, NULL);
+      break;
+    }
+  }
+  fclose(f);
+  return v;
+}
+
+/* proc_value of /proc/<pid>/task/<tid>/<file> summed over the server's
+ * threads (a thread without it counts nothing), or -1. */
+static double server_task_sum(const char *file, const char *key) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", server_pid);
   DIR *d = opendir(path);
   double sum = 0;
@@ -53,15 +73,15 @@ static double server_cpu_ns(void) {
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
     char p[300];
-    snprintf(p, sizeof p, "/proc/%d/task/%s/schedstat", server_pid, e->d_name);
-    FILE *f = fopen(p, "r");
-    if (!f) continue;
-    if (fgets(line, sizeof line, f)) sum += strtod(line, NULL);
-    fclose(f);
+    snprintf(p, sizeof p, "/proc/%d/task/%s/%s", server_pid, e->d_name, file);
+    double v = proc_value(p, key);
+    if (v > 0) sum += v;
   }
   closedir(d);
   return sum;
 }
+
+static double server_cpu_ns(void) { return server_task_sum("schedstat", NULL); }
 
 /* Minor page faults of the whole process (field 10 of /proc/<pid>/stat):
  * the allocator giving pages back and taking them again costs a fault
@@ -106,15 +126,9 @@ static double server_cpu_ticks_s(void) {
 }
 
 static long server_rss_kib(void) {
-  char path[64], line[256];
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/status", server_pid);
-  FILE *f = fopen(path, "r");
-  long v = -1;
-  if (!f) return -1;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "VmRSS:", 6) == 0) v = strtol(line + 6, NULL, 10);
-  fclose(f);
-  return v;
+  return (long)proc_value(path, "VmRSS:");
 }
 
 /* Write syscalls (write, writev) of the whole process: /proc/<pid>/io's
@@ -122,38 +136,15 @@ static long server_rss_kib(void) {
  * (several broadcasts per write to a receiver), which CPU per delivery
  * depends on more than on anything else. */
 static double server_syscw(void) {
-  char path[64], line[256];
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/io", server_pid);
-  FILE *f = fopen(path, "r");
-  double v = -1;
-  if (!f) return -1;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "syscw:", 6) == 0) v = strtod(line + 6, NULL);
-  fclose(f);
-  return v;
+  return proc_value(path, "syscw:");
 }
 
 /* Voluntary context switches over the server's threads: a loop going to
  * sleep in epoll_wait, then woken. */
 static double server_wakeups(void) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/task", server_pid);
-  DIR *d = opendir(path);
-  double sum = 0;
-  if (!d) return -1;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
-    char p[300];
-    snprintf(p, sizeof p, "/proc/%d/task/%s/status", server_pid, e->d_name);
-    FILE *f = fopen(p, "r");
-    if (!f) continue;
-    while (fgets(line, sizeof line, f))
-      if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) sum += strtod(line + 24, NULL);
-    fclose(f);
-  }
-  closedir(d);
-  return sum;
+  return server_task_sum("status", "voluntary_ctxt_switches:");
 }
 
 static double now_s(void) {
