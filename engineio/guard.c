@@ -12,6 +12,8 @@
 
 #define BACKOFF_FIRST_MS 10
 #define BACKOFF_MAX_MS 500
+/* Episodes starting within this of the last warning do not warn again. */
+#define WARN_EVERY_MS 60000
 
 typedef struct addr_count {
   unsigned open;           /* connections now */
@@ -61,9 +63,22 @@ void eio_guard_accept_error(eio_server *srv) {
   if (!g->delay_ms) {
     g->delay_ms = BACKOFF_FIRST_MS;
     g->episode_start = now_ms();
-    sio_log(SIO_LOG_WARN, "engine",
-            "accept: %s; pausing new connections until descriptors free up",
-            strerror(err));
+    g->quiet = g->last_warn && g->episode_start - g->last_warn < WARN_EVERY_MS;
+    if (g->quiet) {
+      g->quiet_episodes++;
+    } else {
+      g->last_warn = g->episode_start;
+      if (g->quiet_episodes)
+        sio_log(SIO_LOG_WARN, "engine",
+                "accept: %s; pausing new connections until descriptors free"
+                " up (%lu short pauses since the last warning)",
+                strerror(err), g->quiet_episodes);
+      else
+        sio_log(SIO_LOG_WARN, "engine",
+                "accept: %s; pausing new connections until descriptors free up",
+                strerror(err));
+      g->quiet_episodes = 0;
+    }
   } else if (g->delay_ms < BACKOFF_MAX_MS) {
     g->delay_ms *= 2;
     if (g->delay_ms > BACKOFF_MAX_MS) g->delay_ms = BACKOFF_MAX_MS;
@@ -76,9 +91,10 @@ void eio_guard_accept_error(eio_server *srv) {
 int eio_guard_admit(eio_server *srv, const char *addr) {
   eio_guard *g = &srv->guard;
   if (g->delay_ms) {
-    sio_log(SIO_LOG_INFO, "engine",
-            "accepting again after %llu ms out of descriptors (%lu retries)",
-            (unsigned long long)(now_ms() - g->episode_start), g->refused);
+    if (!g->quiet)
+      sio_log(SIO_LOG_INFO, "engine",
+              "accepting again after %llu ms out of descriptors (%lu retries)",
+              (unsigned long long)(now_ms() - g->episode_start), g->refused);
     g->delay_ms = 0;
     g->refused = 0;
   }

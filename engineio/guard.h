@@ -1,7 +1,9 @@
 /*
  * The front door under abuse: accept backs off when the process is out of
  * file descriptors (no busy loop on a listener that stays readable), logs
- * once per episode, and serves again when descriptors free up; per-address
+ * once per episode (at most one warning a minute: descriptors freed one at
+ * a time end and restart episodes), and serves again when descriptors
+ * free up; per-address
  * connection limits (concurrent, and a rate); a cap on connections that
  * have not completed a request, the oldest of which make room for new ones.
  */
@@ -19,6 +21,9 @@ typedef struct eio_guard {
   unsigned delay_ms;       /* current backoff, 0 when accepting */
   uint64_t episode_start;  /* ms, when this out-of-fds episode began */
   unsigned long refused;   /* accept failures during the episode */
+  unsigned quiet;          /* this episode did not warn (one warned < 1 min ago) */
+  unsigned long quiet_episodes; /* such episodes since the last warning */
+  uint64_t last_warn;      /* ms, when an episode last warned (0: never) */
   sio_map addrs;           /* remote address -> per-address counters */
   size_t fresh;            /* connections that have not completed a request */
   struct eio_conn *fresh_head, *fresh_tail; /* oldest first */
