@@ -84,6 +84,8 @@ void conn_process(eio_conn *c);
 #define output eio_cio_output
 #define out_kick eio_cio_out_kick
 #define out_add eio_cio_out_add
+#define out_direct eio_cio_out_direct
+#define out_writev eio_cio_out_writev
 #define input eio_cio_input
 #define unsent eio_cio_unsent
 /* function-like: eio_conn has a close_after_write field */
@@ -100,6 +102,13 @@ void conn_process(eio_conn *c);
 struct evbuffer *output(eio_conn *c);
 void out_kick(eio_conn *c);
 int out_add(eio_conn *c, const void *data, size_t len);
+/* out_direct: a raw connection with nothing unsent, where out_writev
+ * writes head, then body bytes or the evbuffer ebody (its chains), at
+ * once with one writev; what the socket does not take is queued as
+ * out_add would (ebody's chains move). -1: out of memory. */
+int out_direct(eio_conn *c);
+int out_writev(eio_conn *c, const char *head, size_t hn, const void *body,
+               size_t blen, struct evbuffer *ebody);
 struct evbuffer *input(eio_conn *c);
 size_t unsent(eio_conn *c);
 void close_after_write(eio_conn *c);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,61 @@ int out_add(eio_conn *c, const void *data, size_t len) {
 
 /* Raw: the input being processed, or what is held between reads (may be
  * NULL: nothing held). */
+int out_direct(eio_conn *c) {
+  conn_ext *x = X(c);
+  return !c->bev && c->state != CONN_DEAD && x->fd >= 0 && !x->flush_queued &&
+         !x->wev && !(x->rout && evbuffer_get_length(x->rout)) &&
+         !(c->state == CONN_LINGER && x->tm == TM_LINGER);
+}
+
+#define DIRECT_IOV 16
+
+int out_writev(eio_conn *c, const char *head, size_t hn, const void *body,
+               size_t blen, struct evbuffer *ebody) {
+  struct iovec iov[DIRECT_IOV];
+  int k = 0;
+  size_t total = hn;
+  iov[k].iov_base = (void *)head;
+  iov[k++].iov_len = hn;
+  if (ebody) {
+    /* The body's first pieces (all of a small one): what does not fit in
+     * the iovec is queued below. */
+    struct evbuffer_iovec v[DIRECT_IOV - 1];
+    int m = evbuffer_peek(ebody, -1, NULL, v, DIRECT_IOV - 1);
+    if (m > DIRECT_IOV - 1) m = DIRECT_IOV - 1;
+    for (int i = 0; i < m; i++) {
+      iov[k].iov_base = v[i].iov_base;
+      iov[k++].iov_len = v[i].iov_len;
+      total += v[i].iov_len;
+    }
+  } else if (blen) {
+    iov[k].iov_base = (void *)body;
+    iov[k++].iov_len = blen;
+    total += blen;
+  }
+  ssize_t n = writev(X(c)->fd, iov, k);
+  size_t done = n > 0 ? (size_t)n : 0;
+  size_t elen = ebody ? evbuffer_get_length(ebody) : 0;
+  if (n >= 0 && done == total && (!ebody || done - hn == elen)) {
+    if (ebody) evbuffer_drain(ebody, elen);
+    return 0;
+  }
+  /* The rest waits in the output (an error shows when it is written). */
+  struct evbuffer *out = output(c);
+  if (!out) return -1;
+  int r = 0;
+  if (done < hn) r |= evbuffer_add(out, head + done, hn - done);
+  size_t bdone = done > hn ? done - hn : 0;
+  if (ebody) {
+    evbuffer_drain(ebody, bdone);
+    r |= evbuffer_add_buffer(out, ebody);
+  } else if (blen > bdone) {
+    r |= evbuffer_add(out, (const char *)body + bdone, blen - bdone);
+  }
+  out_kick(c);
+  return r ? -1 : 0;
+}
+
 struct evbuffer *input(eio_conn *c) {
   if (c->bev) return bufferevent_get_input(c->bev);
   return X(c)->cur_in ? X(c)->cur_in : X(c)->rin;
