@@ -55,6 +55,21 @@ void out_kick(eio_conn *c) {
   event_active(srv->flush_ev, EV_WRITE, 0);
 }
 
+int eio_conn_defer(eio_conn *c) {
+  conn_ext *x = X(c);
+  if (c->bev || c->state == CONN_DEAD || x->fd < 0) return 0;
+  if (x->flush_queued || x->wev) return 1; /* drained comes after them */
+  eio_server *srv = c->srv;
+  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv)))
+    return 0;
+  x->flush_queued = 1;
+  x->flush_next = srv->flush_list;
+  srv->flush_list = c;
+  enter(c); /* left in flush_cb */
+  event_active(srv->flush_ev, EV_WRITE, 0);
+  return 1;
+}
+
 int out_add(eio_conn *c, const void *data, size_t len) {
   struct evbuffer *out = output(c);
   if (!out || evbuffer_add(out, data, len) != 0) return -1;
@@ -253,8 +268,12 @@ static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
  * the buffer and the event go, so an idle connection holds neither. */
 static void raw_write(eio_conn *c) {
   conn_ext *x = X(c);
-  if (c->state == CONN_DEAD || !x->rout) return;
+  if (c->state == CONN_DEAD) return;
   if (c->state == CONN_LINGER && x->tm == TM_LINGER) return; /* shut */
+  if (!x->rout) { /* deferred (eio_conn_defer), nothing to write */
+    drained(c);
+    return;
+  }
   int n = evbuffer_get_length(x->rout) ? evbuffer_write(x->rout, x->fd) : 0;
   if (n < 0 && !retriable(errno)) {
     conn_die(c, 1);
