@@ -137,9 +137,15 @@ static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
   int r = queue_push(s, type, binary, data, flags);
   /* A pending GET (plain) is answered at the end of the loop turn with
    * everything queued until then (eio_srv_conn_drained): one response for
-   * a burst of broadcasts. */
+   * a burst of broadcasts. Not a packet that may be compressed: alone, its
+   * compressed response is made once and shared (sock_flush). */
+  eio_server *srv = s->srv;
+  size_t plen = data ? sio_buf_len(data) : 0;
+  if (binary) plen = eio_base64_encoded_len(plen);
+  int may_compress = srv->o.http_compression && !(flags & EIO_SEND_NO_COMPRESS) &&
+                     1 + plen >= srv->o.http_compression_threshold;
   if (r == EIO_OK && !(s->transport == EIO_TRANSPORT_POLLING && s->poll_get &&
-                       eio_conn_defer(s->poll_get)))
+                       !may_compress && eio_conn_defer(s->poll_get)))
     sock_flush(s);
   return r;
 }
@@ -236,6 +242,7 @@ void sock_flush(eio_socket *s) {
       bin = eio_poll_encode(s, body, closing);
     if (!body || bin < 0) {
       if (body) evbuffer_free(body);
+      queue_clear(s);
       sock_on_close(s, "transport error", "out of memory");
       return;
     }
