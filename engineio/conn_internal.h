@@ -44,13 +44,17 @@ typedef struct conn_ext {
   uint64_t wsf_left;
   size_t wsf_off;
   size_t ws_msg_cap;
-  /* A plain (non-TLS) WebSocket leaves its bufferevent once the 101 is
-   * out ("raw"): one read event; input is read into the server's shared
-   * raw_in and only an incomplete frame header is kept (rin); output is
-   * an evbuffer of shared chunks written with writev (rout), and a write
-   * event, both only while something is unsent. fd: the socket of a
-   * plain connection (closed by destroy; -1 under TLS, where the
-   * bufferevent owns it). */
+  /* A plain (non-TLS) connection, HTTP and WebSocket, has no bufferevent
+   * ("raw"): one read event; input is read into the server's shared
+   * raw_in and only what is left unprocessed is kept (rin: an incomplete
+   * head or frame header, pipelined requests); output is an evbuffer of
+   * shared chunks written with writev (rout; an idle WebSocket frees it,
+   * an HTTP connection keeps it empty), and a write event only while
+   * something is unsent; an HTTP response with nothing unsent before it
+   * is written at once (out_writev). fd: the socket of a plain
+   * connection (closed by destroy; -1 under TLS, where the bufferevent
+   * owns it). go_raw/TM_RAW (a WebSocket leaving its bufferevent) is
+   * reached only by a connection that has one, i.e. none now. */
   evutil_socket_t fd;
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
