@@ -77,8 +77,6 @@ int out_add(eio_conn *c, const void *data, size_t len) {
   return 0;
 }
 
-/* Raw: the input being processed, or what is held between reads (may be
- * NULL: nothing held). */
 int out_direct(eio_conn *c) {
   conn_ext *x = X(c);
   return !c->bev && c->state != CONN_DEAD && x->fd >= 0 && !x->flush_queued &&
@@ -134,6 +132,8 @@ int out_writev(eio_conn *c, const char *head, size_t hn, const void *body,
   return r ? -1 : 0;
 }
 
+/* Raw: the input being processed, or what is held between reads (may be
+ * NULL: nothing held). */
 struct evbuffer *input(eio_conn *c) {
   if (c->bev) return bufferevent_get_input(c->bev);
   return X(c)->cur_in ? X(c)->cur_in : X(c)->rin;
