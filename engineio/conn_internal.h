@@ -39,6 +39,7 @@ typedef struct conn_ext {
   unsigned wsf_active : 1;
   unsigned flush_queued : 1; /* on srv->flush_list (holds an enter()) */
   unsigned flush_polls;
+  evutil_socket_t fd;       /* (see raw below; here: no padding) */
   eio_ws_frame wsf;
   uint64_t wsf_left;
   size_t wsf_off;
@@ -50,7 +51,6 @@ typedef struct conn_ext {
    * event, both only while something is unsent. fd: the socket of a
    * plain connection (closed by destroy; -1 under TLS, where the
    * bufferevent owns it). */
-  evutil_socket_t fd;
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
   struct evbuffer *cur_in;  /* the input being processed in raw mode */
