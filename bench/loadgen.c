@@ -571,6 +571,8 @@ static void scenario_poll(void) {
   printf("poll_deliveries_per_s %.0f\n", d / fo_meter.wall);
   printf("poll_cpu_us_per_delivery %.3f\n", fo_meter.cpu_ns / 1e3 / d);
   printf("poll_cpu_us_per_delivery_stat %.3f\n", fo_meter.cpu_ticks * 1e6 / d);
+  printf("poll_writes_per_delivery %.3f\n", fo_meter.syscw / d);
+  printf("poll_wakeups_per_broadcast %.2f\n", fo_meter.wakeups / b);
   fflush(stdout);
   close_clients();
 }

@@ -119,10 +119,12 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
   }
   eio_conn *c = &f->c;
   c->srv = srv;
-  /* Plain: the connection owns the socket (it may outlive the
-   * bufferevent, see go_raw); TLS: the bufferevents own it. */
-  c->bev = bufferevent_socket_new(srv->base, fd, srv->tls ? BEV_OPT_CLOSE_ON_FREE : 0);
+  /* Plain: the connection owns the socket and reads and writes it itself
+   * ("raw", conn_io.c: no bufferevent); TLS: the bufferevents own it. */
+  c->bev = NULL;
   f->x.fd = fd;
+  if (srv->tls || mt)
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
   if (mt) {
     f->x.tls = mt->st;
     if (c->bev) c->bev = eio_tls_adopt(srv->tls, mt, c->bev);
@@ -137,7 +139,7 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
     f->x.fd = -1;
   }
   eio_timer_init(&c->timer, timer_cb);
-  if (!c->bev) {
+  if (c->bev ? 0 : (srv->tls || mt || raw_open(c) != 0)) {
     if (fd >= 0) evutil_closesocket(fd);
     free(f);
     return NULL;
@@ -156,9 +158,11 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
   if (c->next) c->next->prev = c;
   srv->conns = c;
   c->state = CONN_HEAD;
-  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-  bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
-  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  if (c->bev) {
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  }
   set_timer(c, TM_REQUEST);
   eio_conn *oldest = eio_guard_fresh_add(srv, c);
   if (oldest) {
@@ -232,8 +236,8 @@ void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len) {
 void conn_process(eio_conn *c) {
   for (;;) {
     if (c->state == CONN_DEAD) return;
-    struct evbuffer *in = input(c);
-    size_t avail = evbuffer_get_length(in);
+    struct evbuffer *in = input(c); /* raw: NULL when nothing is held */
+    size_t avail = in ? evbuffer_get_length(in) : 0;
     int progress = 0;
     switch (c->state) {
     case CONN_HEAD:
@@ -255,7 +259,7 @@ void conn_process(eio_conn *c) {
     case CONN_LINGER:
       /* Closing: whatever still comes (a body we answered early) is
        * dropped; the linger timer bounds how long. */
-      evbuffer_drain(in, avail);
+      if (avail) evbuffer_drain(in, avail);
       return;
     case CONN_DEAD:
       return;
@@ -273,12 +277,13 @@ void conn_process(eio_conn *c) {
  * memory: the connection is left as it was). */
 int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
   conn_ext *x = X(c);
-  if (!c->bev || !c->head || (c->secure ? !x->tls : x->fd < 0)) return -1;
+  if (!c->head || (c->secure ? !c->bev || !x->tls : x->fd < 0)) return -1;
   memset(m, 0, sizeof *m);
-  struct evbuffer *in = bufferevent_get_input(c->bev);
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  size_t hl = c->head_len, rest = evbuffer_get_length(in);
-  size_t ol = evbuffer_get_length(out);
+  /* Raw: the input being processed (or held), and rout. */
+  struct evbuffer *in = input(c);
+  struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : x->rout;
+  size_t hl = c->head_len, rest = in ? evbuffer_get_length(in) : 0;
+  size_t ol = out ? evbuffer_get_length(out) : 0;
   if (c->secure && ol) return -1; /* plaintext not yet encrypted */
   m->in = malloc(hl + rest + 1);
   m->out = ol ? malloc(ol) : NULL;
@@ -288,7 +293,7 @@ int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
     return -1;
   }
   memcpy(m->in, c->head, hl);
-  evbuffer_copyout(in, m->in + hl, rest);
+  if (rest) evbuffer_copyout(in, m->in + hl, rest);
   if (ol) evbuffer_copyout(out, m->out, ol);
   if (c->secure) {
     int r = eio_tls_state_detach(x->tls, &m->tls);
@@ -304,10 +309,10 @@ int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
     x->tls = NULL;
   } else {
     m->fd = x->fd;
-    x->fd = -1; /* the bufferevent does not own it (plain) */
+    x->fd = -1; /* the connection owns it (plain) */
   }
-  evbuffer_drain(in, rest);
-  evbuffer_drain(out, ol);
+  if (rest) evbuffer_drain(in, rest);
+  if (ol) evbuffer_drain(out, ol);
   m->in_len = hl + rest;
   m->out_len = ol;
   conn_die(c, 0);
@@ -341,7 +346,13 @@ void eio_conn_move_in(eio_server *srv, eio_conn_move *m) {
   } else {
     c = conn_new(srv, m->fd, (struct sockaddr *)&ss, m->secure ? &m->tls : NULL);
   }
-  if (c) {
+  if (c && !c->bev) {
+    /* Raw (plain): the output first, then the input processed here. */
+    enter(c);
+    if (m->out_len && out_add(c, m->out, m->out_len) != 0) conn_die(c, 0);
+    else raw_input(c, m->in, m->in_len);
+    leave(c);
+  } else if (c) {
     enter(c);
     if (input_add(c->bev, m->in, m->in_len) != 0 ||
         (m->out_len && bufferevent_write(c->bev, m->out, m->out_len) != 0)) {

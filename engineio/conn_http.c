@@ -19,7 +19,7 @@
 
 int parse_head(eio_conn *c) {
   eio_server *srv = c->srv;
-  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *in = input(c);
   size_t avail = evbuffer_get_length(in);
   size_t max_head = srv->o.max_header_bytes;
   size_t n = avail < max_head ? avail : max_head;
@@ -151,14 +151,18 @@ static void body_fail(eio_conn *c) {
 }
 
 int read_body(eio_conn *c) {
-  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *in = input(c);
   size_t avail = evbuffer_get_length(in);
   if (!c->chunked) {
     size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
     if (c->body_discard) {
       evbuffer_drain(in, n);
-    } else {
+    } else if (c->bev) {
       evbuffer_remove_buffer(in, c->body, n);
+    } else {
+      /* Raw input may refer to the server's shared read buffer: copy. */
+      evbuffer_add(c->body, evbuffer_pullup(in, (ev_ssize_t)n), n);
+      evbuffer_drain(in, n);
     }
     c->body_left -= n;
     if (c->body_left == 0) body_complete(c);
@@ -232,9 +236,7 @@ void next_request(eio_conn *c) {
   set_timer(c, TM_KEEPALIVE);
   /* Pipelined input may already be here: process it from the loop, not
    * from inside whatever called us. */
-  if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-    bufferevent_trigger(c->bev, EV_READ,
-                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  in_kick(c);
 }
 
 /* The Date header's value for now, as Node writes it (IMF-fixdate, always
@@ -271,7 +273,7 @@ static char *utoa_end(char *t, unsigned long long v) {
  * buffer (the extra headers are the only part of unbounded size). */
 static void write_head(eio_conn *c, int status, const char *extra,
                        size_t body_len) {
-  struct evbuffer *out = bufferevent_get_output(c->bev);
+  struct evbuffer *out = output(c);
   char buf[1024], num[24], *d;
   size_t extra_len = extra ? strlen(extra) : 0, n = 0;
 #define HPUT(s, l)                                                            \
@@ -342,16 +344,28 @@ static void after_response(eio_conn *c) {
 void eio_conn_respond(eio_conn *c, int status, const char *extra,
                       const void *body, size_t len) {
   if (c->state == CONN_DEAD) return;
+  struct evbuffer *out = output(c);
+  if (!out) {
+    conn_die(c, 1);
+    return;
+  }
   write_head(c, status, extra, len);
-  if (len && !is_head(c)) bufferevent_write(c->bev, body, len);
+  if (len && !is_head(c)) evbuffer_add(out, body, len);
+  out_kick(c);
   after_response(c);
 }
 
 void eio_conn_respond_evbuf(eio_conn *c, int status, const char *extra,
                             struct evbuffer *body) {
   if (c->state == CONN_DEAD) return;
+  struct evbuffer *out = output(c);
+  if (!out) {
+    conn_die(c, 1);
+    return;
+  }
   size_t len = evbuffer_get_length(body);
   write_head(c, status, extra, len);
-  if (!is_head(c)) bufferevent_write_buffer(c->bev, body);
+  if (!is_head(c)) evbuffer_add_buffer(out, body);
+  out_kick(c);
   after_response(c);
 }

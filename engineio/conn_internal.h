@@ -38,6 +38,7 @@ typedef struct conn_ext {
   unsigned responded : 1;
   unsigned wsf_active : 1;
   unsigned flush_queued : 1; /* on srv->flush_list (holds an enter()) */
+  unsigned read_stalled : 1; /* raw: read event off, rin full (CONN_WAIT) */
   unsigned flush_polls;
   evutil_socket_t fd;       /* (see raw below; here: no padding) */
   eio_ws_frame wsf;
@@ -88,6 +89,10 @@ void conn_process(eio_conn *c);
 /* function-like: eio_conn has a close_after_write field */
 #define close_after_write(c) eio_cio_close_after_write(c)
 #define go_raw eio_cio_go_raw
+#define raw_open eio_cio_raw_open
+#define raw_input eio_cio_raw_input
+#define in_kick eio_cio_in_kick
+#define in_avail eio_cio_in_avail
 #define timer_cb eio_cio_timer_cb
 #define read_cb eio_cio_read_cb
 #define write_cb eio_cio_write_cb
@@ -99,6 +104,15 @@ struct evbuffer *input(eio_conn *c);
 size_t unsent(eio_conn *c);
 void close_after_write(eio_conn *c);
 void go_raw(eio_conn *c);
+/* A plain connection is raw from the start (HTTP too): raw_open makes and
+ * adds its read event (-1 on failure); raw_input processes bytes that did
+ * not come from the socket (a hand-over) as if just read; in_kick
+ * processes held input from the loop (pipelined requests once a response
+ * is out) and resumes a stalled read; in_avail: input held, either way. */
+int raw_open(eio_conn *c);
+void raw_input(eio_conn *c, const void *p, size_t n);
+void in_kick(eio_conn *c);
+size_t in_avail(eio_conn *c);
 void timer_cb(eio_timer *t);
 void read_cb(struct bufferevent *bev, void *arg);
 void write_cb(struct bufferevent *bev, void *arg);

@@ -1,8 +1,9 @@
 /*
- * A connection's bytes: its output and input over the bufferevent, or, for a
- * plain WebSocket once the 101 is out, "raw" over the socket (one read
- * event, writev of shared chunks, one flush per loop turn); the
- * bufferevent callbacks and the connection timer.
+ * A connection's bytes: its output and input over the bufferevent (TLS), or,
+ * for a plain connection (HTTP and WebSocket), "raw" over the socket (one
+ * read event, one read() per readable event into a shared buffer, writev of
+ * what is queued once per loop turn); the bufferevent callbacks and the
+ * connection timer.
  */
 #include "conn_internal.h"
 
@@ -60,8 +61,16 @@ int out_add(eio_conn *c, const void *data, size_t len) {
   return 0;
 }
 
+/* Raw: the input being processed, or what is held between reads (may be
+ * NULL: nothing held). */
 struct evbuffer *input(eio_conn *c) {
-  return c->bev ? bufferevent_get_input(c->bev) : X(c)->cur_in;
+  if (c->bev) return bufferevent_get_input(c->bev);
+  return X(c)->cur_in ? X(c)->cur_in : X(c)->rin;
+}
+
+size_t in_avail(eio_conn *c) {
+  struct evbuffer *in = input(c);
+  return in ? evbuffer_get_length(in) : 0;
 }
 
 /* Output not yet written by this connection's own buffer. */
@@ -116,8 +125,7 @@ void timer_cb(eio_timer *t) {
     if (c->state == CONN_HEAD || c->state == CONN_BODY) {
       static const char r408[] =
           "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
-      if (c->state == CONN_HEAD &&
-          evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+      if (c->state == CONN_HEAD && in_avail(c) == 0)
         conn_die(c, 1);
       else
         eio_conn_write_raw_close(c, r408, sizeof r408 - 1);
@@ -200,8 +208,12 @@ static void raw_write(eio_conn *c) {
       if (!x->wev || event_add(x->wev, NULL) != 0) conn_die(c, 1);
     }
   } else {
-    evbuffer_free(x->rout);
-    x->rout = NULL;
+    /* An HTTP connection keeps its (empty) buffer for the next response;
+     * an idle WebSocket holds none. */
+    if (c->state == CONN_WS) {
+      evbuffer_free(x->rout);
+      x->rout = NULL;
+    }
     if (x->wev) {
       /* Freed inside its own callback is safe for libevent: it is
        * deleted first and not touched after the callback returns. */
@@ -239,37 +251,22 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
-static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)what;
-  eio_conn *c = arg;
+/* Processes in (the shared raw_in referring to the bytes just read, or
+ * rin); then whatever is left unprocessed (an incomplete head or frame
+ * header, pipelined requests while one waits) is kept in rin, copied out of
+ * the shared buffer. Input held while a request waits is bounded: at
+ * READ_HIGH_WATER the read event is removed until in_kick (as a
+ * bufferevent stops reading at its high-water mark). */
+static void raw_process(eio_conn *c, struct evbuffer *in) {
   conn_ext *x = X(c);
   eio_server *srv = c->srv;
-  enter(c);
-  /* One read() into the server's buffer (no FIONREAD first, as
-   * evbuffer_read does). A partial frame header waiting in rin gets the
-   * bytes appended; otherwise the shared raw_in refers to them, and only
-   * what is left over (an incomplete header or control frame: ws_read
-   * copies payloads out as they come) is copied into rin. */
-  if (!srv->raw_buf) srv->raw_buf = malloc(RAW_READ);
-  ev_ssize_t n = srv->raw_buf ? read(fd, srv->raw_buf, RAW_READ) : -1;
-  struct evbuffer *in = x->rin ? x->rin : srv->raw_in;
-  if (n == 0 || (n < 0 && (!srv->raw_buf || !retriable(errno)))) {
-    conn_die(c, 1);
-  } else if (n > 0) {
-    int r = x->rin ? evbuffer_add(in, srv->raw_buf, (size_t)n)
-                   : evbuffer_add_reference(in, srv->raw_buf, (size_t)n, NULL, NULL);
-    if (r != 0) {
-      conn_die(c, 1);
-    } else {
-      x->cur_in = in;
-      conn_process(c);
-      x->cur_in = NULL;
-    }
-  }
+  x->cur_in = in;
+  conn_process(c);
+  x->cur_in = NULL;
   size_t left = evbuffer_get_length(srv->raw_in);
   if (left) {
-    if (c->state == CONN_WS && !x->rin) x->rin = evbuffer_new();
-    if (c->state == CONN_WS && x->rin)
+    if (c->state != CONN_DEAD && !x->rin) x->rin = evbuffer_new();
+    if (c->state != CONN_DEAD && x->rin)
       evbuffer_add(x->rin, evbuffer_pullup(srv->raw_in, (ev_ssize_t)left), left);
     evbuffer_drain(srv->raw_in, left);
   }
@@ -277,7 +274,87 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
     evbuffer_free(x->rin);
     x->rin = NULL;
   }
+  if (x->rin && c->state != CONN_DEAD && !x->read_stalled &&
+      evbuffer_get_length(x->rin) >= READ_HIGH_WATER) {
+    event_del(x->raw);
+    x->read_stalled = 1;
+  }
+}
+
+/* what: EV_READ from the socket; EV_TIMEOUT from in_kick (held input). */
+static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
+  eio_conn *c = arg;
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  enter(c);
+  /* One read() into the server's buffer (no FIONREAD first, as
+   * evbuffer_read does). Input held in rin gets the bytes appended;
+   * otherwise the shared raw_in refers to them (ws_read and the HTTP
+   * layer copy out what they keep). */
+  ev_ssize_t n = 0;
+  if ((what & EV_READ) && c->state != CONN_DEAD) {
+    size_t held = x->rin ? evbuffer_get_length(x->rin) : 0;
+    size_t want = held < READ_HIGH_WATER ? READ_HIGH_WATER - held : 0;
+    if (want > RAW_READ) want = RAW_READ;
+    if (!srv->raw_buf) srv->raw_buf = malloc(RAW_READ);
+    if (want) n = srv->raw_buf ? read(fd, srv->raw_buf, want) : -1;
+    if ((want && n == 0) || (n < 0 && (!srv->raw_buf || !retriable(errno))))
+      conn_die(c, 1);
+  }
+  if (c->state != CONN_DEAD) {
+    int r = 0;
+    if (n > 0)
+      r = x->rin ? evbuffer_add(x->rin, srv->raw_buf, (size_t)n)
+                 : evbuffer_add_reference(srv->raw_in, srv->raw_buf, (size_t)n, NULL, NULL);
+    if (r != 0) conn_die(c, 1);
+    else if (x->rin || n > 0) raw_process(c, x->rin ? x->rin : srv->raw_in);
+  }
   leave(c);
+}
+
+int raw_open(eio_conn *c) {
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  if (!srv->raw_in && !(srv->raw_in = evbuffer_new())) return -1;
+  x->raw = event_new(srv->base, x->fd, EV_READ | EV_PERSIST, raw_read_cb, c);
+  if (!x->raw) return -1;
+  if (event_add(x->raw, NULL) != 0) {
+    event_free(x->raw);
+    x->raw = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+void raw_input(eio_conn *c, const void *p, size_t n) {
+  conn_ext *x = X(c);
+  if (c->state == CONN_DEAD) return;
+  if (!x->rin) x->rin = evbuffer_new();
+  if (!x->rin || evbuffer_add(x->rin, p, n) != 0) {
+    conn_die(c, 1);
+    return;
+  }
+  raw_process(c, x->rin);
+}
+
+void in_kick(eio_conn *c) {
+  if (c->bev) {
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+      bufferevent_trigger(c->bev, EV_READ,
+                          BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    return;
+  }
+  conn_ext *x = X(c);
+  if (c->state == CONN_DEAD || !x->raw) return;
+  if (x->read_stalled) {
+    x->read_stalled = 0;
+    if (event_add(x->raw, NULL) != 0) {
+      conn_die(c, 1);
+      return;
+    }
+  }
+  if (x->rin && evbuffer_get_length(x->rin))
+    event_active(x->raw, EV_TIMEOUT, 0);
 }
 
 /*

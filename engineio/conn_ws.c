@@ -20,17 +20,18 @@
 
 int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
                         const char *extra) {
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  if (evbuffer_add_printf(out,
+  struct evbuffer *out = output(c);
+  if (!out || evbuffer_add_printf(out,
                           "HTTP/1.1 101 Switching Protocols\r\n"
                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Accept: %s\r\n%s\r\n",
                           accept_key, extra ? extra : "") < 0)
     return -1;
+  out_kick(c);
   c->state = CONN_WS;
   c->keep_alive = 0;
-  /* Plain: leave the bufferevent from the loop, not from inside it. */
-  set_timer(c, X(c)->fd >= 0 ? TM_RAW : TM_NONE);
+  /* Plain connections are raw from the start (no bufferevent to leave). */
+  set_timer(c, c->bev && X(c)->fd >= 0 ? TM_RAW : TM_NONE);
   /* The head and header array are not needed any more: keep idle
    * WebSocket connections small. */
   free(c->head);
