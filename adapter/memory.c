@@ -2,6 +2,13 @@
  * The in-memory adapter (Node's socket.io-adapter, local part): two maps,
  * room -> set of socket ids and socket id -> set of rooms. A broadcast
  * computes its targets from them and hands one shared encoding to each.
+ *
+ * A socket's own room (the room named by its id, joined at connect) is
+ * kept only in the socket's set of rooms, not as a one-member set in the
+ * room map (that cost ~130 bytes per socket): the members of room R are
+ * rooms[R] and, when sids[R]'s set holds R, socket R itself. Leaving it
+ * (socket.leave(socket.id)) removes it as in Node; joining a socket to
+ * another socket's id room stores that membership in rooms[] as any room.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +42,19 @@ static void set_free(sio_map *s) {
   free(s);
 }
 
+/* 1 when socket `room` (a socket id) is in its own room. */
+static int in_own_room(const mem_adapter *m, const char *room) {
+  const sio_map *theirs = sio_map_get(&m->sids, room);
+  return theirs && sio_map_has(theirs, room);
+}
+
+/* 1 when sid is a member of room. */
+static int is_member(const mem_adapter *m, const char *room, const char *sid) {
+  const sio_map *members = sio_map_get(&m->rooms, room);
+  if (members && sio_map_has(members, sid)) return 1;
+  return strcmp(room, sid) == 0 && in_own_room(m, sid);
+}
+
 static int mem_add_all(sio_adapter *a, const char *sid,
                        const char *const *rooms, size_t n) {
   mem_adapter *m = (mem_adapter *)a;
@@ -47,6 +67,13 @@ static int mem_add_all(sio_adapter *a, const char *sid,
     }
   }
   for (size_t i = 0; i < n; i++) {
+    if (strcmp(rooms[i], sid) == 0) { /* its own room: in mine only */
+      int r = sio_map_put(mine, sid, NULL);
+      if (r < 0) return -1;
+      if (r == 1 && m->base.host.room_changed)
+        m->base.host.room_changed(m->base.host.ctx, sid, sid, 1);
+      continue;
+    }
     if (sio_map_put(mine, rooms[i], NULL) < 0) return -1;
     sio_map *members = sio_map_get(&m->rooms, rooms[i]);
     if (!members) {
@@ -75,6 +102,13 @@ static void leave_room(mem_adapter *m, const char *sid, const char *room) {
 static void mem_del(sio_adapter *a, const char *sid, const char *room) {
   mem_adapter *m = (mem_adapter *)a;
   sio_map *mine = sio_map_get(&m->sids, sid);
+  if (strcmp(room, sid) == 0) { /* its own room: in mine only */
+    if (mine && sio_map_has(mine, sid)) {
+      sio_map_del(mine, sid);
+      if (m->base.host.room_changed) m->base.host.room_changed(m->base.host.ctx, sid, sid, 0);
+    }
+    return;
+  }
   if (mine) sio_map_del(mine, room);
   leave_room(m, sid, room);
 }
@@ -84,17 +118,20 @@ static void mem_del_all(sio_adapter *a, const char *sid) {
   sio_map *mine = sio_map_del(&m->sids, sid);
   if (!mine) return;
   size_t it;
-  for (sio_map_entry *e = sio_map_first(mine, &it); e; e = sio_map_next(mine, e, &it))
-    leave_room(m, sid, e->key);
+  for (sio_map_entry *e = sio_map_first(mine, &it); e; e = sio_map_next(mine, e, &it)) {
+    if (strcmp(e->key, sid) == 0) {
+      if (m->base.host.room_changed) m->base.host.room_changed(m->base.host.ctx, sid, sid, 0);
+    } else {
+      leave_room(m, sid, e->key);
+    }
+  }
   set_free(mine);
 }
 
 /* 1 when sid is in none of the except rooms. */
 static int not_excepted(mem_adapter *m, const char *sid, const sio_bcast_opts *o) {
-  for (size_t i = 0; i < o->nexcept; i++) {
-    sio_map *members = sio_map_get(&m->rooms, o->except[i]);
-    if (members && sio_map_has(members, sid)) return 0;
-  }
+  for (size_t i = 0; i < o->nexcept; i++)
+    if (is_member(m, o->except[i], sid)) return 0;
   return 1;
 }
 
@@ -103,6 +140,8 @@ static int not_excepted(mem_adapter *m, const char *sid, const sio_bcast_opts *o
 static void collect(mem_adapter *m, const sio_bcast_opts *o, sio_map *out) {
   if (o->nrooms) {
     for (size_t i = 0; i < o->nrooms; i++) {
+      if (in_own_room(m, o->rooms[i]) && not_excepted(m, o->rooms[i], o))
+        sio_map_put(out, o->rooms[i], NULL);
       sio_map *members = sio_map_get(&m->rooms, o->rooms[i]);
       if (!members) continue;
       size_t it;
@@ -236,6 +275,9 @@ static void mem_rooms(sio_adapter *a, sio_map *out) {
   for (sio_map_entry *e = sio_map_first(&m->rooms, &it); e;
        e = sio_map_next(&m->rooms, e, &it))
     sio_map_put(out, e->key, NULL);
+  for (sio_map_entry *e = sio_map_first(&m->sids, &it); e;
+       e = sio_map_next(&m->sids, e, &it))
+    if (sio_map_has(e->value, e->key)) sio_map_put(out, e->key, NULL);
 }
 
 static void mem_free(sio_adapter *a) {

@@ -32,7 +32,7 @@ int eio_allow_start(eio_conn *c, int transport, const char *version) {
   c->allow = a;
   eio_server *srv = c->srv;
   /* The answer may come from inside this call: nothing touches a after. */
-  srv->o.allow_request_async(&a->req.req, a, srv->o.allow_request_user_data);
+  srv->o.allow_request_async(eio_socket_request(&a->req), a, srv->o.allow_request_user_data);
   return 0;
 }
 
@@ -47,7 +47,7 @@ void eio_allow_conn_gone(void *arg, eio_conn *c) {
 static eio_conn *take(eio_allow *a) {
   eio_conn *c = a->c;
   if (c) c->allow = NULL;
-  free(a->req.req_storage);
+  eio_srv_free_request(&a->req);
   return c;
 }
 

@@ -40,6 +40,7 @@ typedef struct conn_ext {
   unsigned flush_queued : 1; /* on srv->flush_list (holds an enter()) */
   unsigned read_stalled : 1; /* raw: read event off, rin full (CONN_WAIT) */
   unsigned flush_polls;
+  evutil_socket_t fd;       /* (see raw below; here: no padding) */
   eio_ws_frame wsf;
   uint64_t wsf_left;
   size_t wsf_off;
@@ -55,7 +56,6 @@ typedef struct conn_ext {
    * connection (closed by destroy; -1 under TLS, where the bufferevent
    * owns it). go_raw/TM_RAW (a WebSocket leaving its bufferevent) is
    * reached only by a connection that has one, i.e. none now. */
-  evutil_socket_t fd;
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
   struct evbuffer *cur_in;  /* the input being processed in raw mode */

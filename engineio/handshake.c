@@ -9,6 +9,7 @@
 #include "packet.h"
 #include "packet_v3.h"
 #include "polling_v3.h"
+#include "req_pack.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,46 +39,19 @@ int eio_generate_id(char out[21]) {
   return 0;
 }
 
-/* Copies the handshake request into one allocation owned by the session. */
+/* Packs the handshake request into one allocation owned by the session
+ * (req_pack.h); its eio_request view is built when first asked for. */
 int copy_request(eio_socket *s, eio_conn *c) {
-  const eio_http_request *r = &c->req;
-  const char *path, *query;
-  size_t pl, ql;
-  eio_http_split_target(r->target, r->target_len, &path, &pl, &query, &ql);
-  size_t nh = r->num_headers;
-  size_t sz = 2 * nh * sizeof(char *) + r->method_len + 1 + r->target_len + 1 +
-              pl + 1 + ql + 1 + strlen(c->remote_addr) + 1;
-  for (size_t i = 0; i < nh; i++)
-    sz += r->headers[i].name_len + 1 + r->headers[i].value_len + 1;
-  char *m = malloc(sz);
-  if (!m) return -1;
-  s->req_storage = m;
-  const char **names = (const char **)(void *)m;
-  const char **values = names + nh;
-  char *p = (char *)(values + nh);
-#define PUT(dst, src, len)                                                    \
-  do {                                                                        \
-    memcpy(p, (src), (len));                                                  \
-    p[(len)] = '\0';                                                          \
-    (dst) = p;                                                                \
-    p += (len) + 1;                                                           \
-  } while (0)
-  PUT(s->req.method, r->method, r->method_len);
-  PUT(s->req.url, r->target, r->target_len);
-  PUT(s->req.path, path, pl);
-  PUT(s->req.query, query, ql);
-  PUT(s->req.remote_address, c->remote_addr, strlen(c->remote_addr));
-  for (size_t i = 0; i < nh; i++) {
-    PUT(names[i], r->headers[i].name, r->headers[i].name_len);
-    PUT(values[i], r->headers[i].value, r->headers[i].value_len);
-  }
-#undef PUT
-  s->req.header_names = names;
-  s->req.header_values = values;
-  s->req.num_headers = nh;
-  s->req.remote_port = c->remote_port;
-  s->req.secure = c->secure;
-  return 0;
+  s->req = NULL;
+  s->req_blk = eio_rqp_pack(&c->req, c->remote_addr, c->remote_port, c->secure);
+  return s->req_blk ? 0 : -1;
+}
+
+void free_request(eio_socket *s) {
+  free(s->req);
+  free(s->req_blk);
+  s->req = NULL;
+  s->req_blk = NULL;
 }
 
 static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
@@ -87,11 +61,7 @@ static eio_socket *sock_new(eio_server *srv, eio_conn *c, int transport) {
   s->refs = 1; /* the table's */
   s->transport = transport;
   s->ready = SOCK_OPEN;
-  eio_timer_init(&s->ping_timer, ping_cb);
-  eio_timer_init(&s->timeout_timer, timeout_cb);
-  eio_timer_init(&s->upgrade_timer, upgrade_timeout_cb);
-  eio_timer_init(&s->check_timer, check_cb);
-  eio_timer_init(&s->close_timer, close_timer_cb);
+  eio_timer_init(&s->hb_timer, hb_cb);
   eio_timer_init(&s->hold_timer, hold_cb);
   s->protocol = 4;
   if (eio_sid_new(srv, s->id) != 0 ||
@@ -122,7 +92,7 @@ void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
     char b64[8];
     s->protocol = 3;
     /* Node: supportsBinary = !req._query.b64 (an empty value is false) */
-    s->b64 = eio_request_query(&s->req, "b64", b64, sizeof b64) != -1 &&
+    s->b64 = eio_request_query(eio_socket_request(s), "b64", b64, sizeof b64) != -1 &&
              b64[0] != '\0';
   }
   if (srv->cookie_on) {
@@ -184,8 +154,8 @@ void handshake(eio_server *srv, eio_conn *c, int transport, int proto) {
   if (transport == EIO_TRANSPORT_POLLING) s->poll_get = c;
   else s->ws = c;
   sock_flush(s);
-  if (s->protocol == 3) arm(s, &s->timeout_timer, v3_timeout_ms(srv));
-  else arm(s, &s->ping_timer, srv->o.ping_interval_ms);
+  if (s->protocol == 3) arm_wait(s, v3_timeout_ms(srv));
+  else arm_ping(s, srv->o.ping_interval_ms);
   if (srv->on_connection && s->ready == SOCK_OPEN)
     srv->on_connection(srv, s, srv->on_connection_ud);
   sock_unref(s);

@@ -68,8 +68,9 @@ struct eio_conn {
   unsigned body_binary : 1; /* POST body is application/octet-stream */
   unsigned secure : 1;     /* over TLS */
   unsigned admitted : 1;   /* counted by the per-address limits (guard.c) */
-  eio_server *admit_srv;   /* the loop that counted it, when not srv's */
   unsigned fresh : 1;      /* no request completed yet (guard.c's cap) */
+  uint16_t remote_port;    /* (here: no padding; remote_addr is below) */
+  eio_server *admit_srv;   /* the loop that counted it, when not srv's */
   eio_conn *fprev, *fnext; /* the fresh list, oldest first */
   /* The current request head (a private copy) and its parse. */
   char *head;
@@ -97,7 +98,6 @@ struct eio_conn {
    * computed when it arrived; "Name: v\r\n" lines, owned. */
   char *resp_headers;
   char remote_addr[48];
-  uint16_t remote_port;
   struct eio_allow *allow;  /* an asynchronous allowRequest pending */
   eio_conn *prev, *next;
 };
@@ -117,9 +117,9 @@ enum sock_ready { SOCK_OPEN, SOCK_CLOSING, SOCK_CLOSED };
 struct eio_socket {
   eio_server *srv;
   char id[24];
-  enum sock_ready ready;
-  int transport;            /* EIO_TRANSPORT_* now in use */
   unsigned refs;
+  unsigned ready : 2;       /* enum sock_ready */
+  unsigned transport : 2;   /* EIO_TRANSPORT_* now in use */
   unsigned upgrading : 1;
   unsigned upgraded : 1;
   unsigned should_close : 1;  /* polling: a close packet goes to next GET */
@@ -128,20 +128,32 @@ struct eio_socket {
   unsigned protocol : 3;    /* Engine.IO revision: 4, or 3 (allow_eio3) */
   unsigned b64 : 1;         /* v3 polling: the client asked b64=1 */
   unsigned held : 1;        /* WebSocket output paused after an ALONE frame */
+  unsigned hb_wait : 1;     /* hb_timer is the ping timeout, not the interval */
   eio_conn *poll_get;       /* pending long-poll GET */
   eio_conn *poll_post;      /* POST being received */
   eio_conn *ws;             /* WebSocket transport */
   eio_conn *probe;          /* WebSocket probing an upgrade */
   eio_qpkt *q_head, *q_tail;
   size_t q_bytes;
-  eio_timer ping_timer, timeout_timer, upgrade_timer, check_timer,
-      close_timer, hold_timer;  /* on srv->timers */
-  eio_request req;          /* handshake request, owned */
-  char *req_storage;
+  /* On srv->timers: the heartbeat (Node's pingIntervalTimer and
+   * pingTimeoutTimer, never armed together: one record and hb_wait), the
+   * wait after an ALONE frame (every Socket.IO CONNECT), and the polling
+   * ones (upgrade, close) in a record made on first use, so a WebSocket
+   * session carries two timers. */
+  eio_timer hb_timer, hold_timer;
+  struct eio_sock_aux *aux;
+  char *req_blk;            /* handshake request, packed (req_pack.h), owned */
+  eio_request *req;         /* its view, built on first use, owned */
   eio_socket_handlers h;
   void *ud;
   eio_budget_sock budget;      /* output accounting (budget.c) */
 };
+
+/* session.c: the session timers most sessions never arm. */
+typedef struct eio_sock_aux {
+  eio_socket *s;
+  eio_timer upgrade_timer, check_timer, close_timer;
+} eio_sock_aux;
 
 /* The replicas of one server, one per event loop (workers.c). Written by
  * the creating thread before the worker threads start; afterwards only the
@@ -363,6 +375,8 @@ void eio_allow_conn_gone(void *arg, eio_conn *c);
 void eio_srv_allowed(eio_conn *c, int transport, const char *version);
 void eio_srv_refused(eio_conn *c, const char *message);
 int eio_srv_copy_request(eio_socket *s, eio_conn *c);
+/* handshake.c: frees what eio_srv_copy_request made. */
+void eio_srv_free_request(eio_socket *s);
 /* session.c: closes s now for a limit ("transport error", desc), releasing
  * its output and resetting its connections. */
 void eio_srv_sock_drop(eio_socket *s, const char *desc);

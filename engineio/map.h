@@ -9,13 +9,12 @@
 
 typedef struct sio_map_entry {
   struct sio_map_entry *next;
-  size_t hash;
   void *value;
   char key[];
 } sio_map_entry;
 
 typedef struct sio_map {
-  sio_map_entry **buckets;
+  sio_map_entry **buckets; /* nbuckets 1: the chain head itself (map.c) */
   size_t nbuckets, count;
 } sio_map;
 

@@ -129,10 +129,10 @@ static void user_request(eio_server *srv, eio_conn *c) {
     res.headers = evbuffer_new();
     if (res.headers) {
       res.status = 200;
-      handled = srv->on_request(&tmp.req, &res, srv->on_request_ud);
+      handled = srv->on_request(eio_socket_request(&tmp), &res, srv->on_request_ud);
     }
   }
-  free(tmp.req_storage);
+  free_request(&tmp);
   if (!handled) {
     static const char nf[] = "Not Found";
     eio_conn_respond(c, 404, "Content-Type: text/plain\r\n", nf, sizeof nf - 1);
@@ -256,13 +256,13 @@ void eio_srv_request(void *arg, eio_conn *c) {
       return;
     }
     const char *msg = NULL;
-    int ok = srv->o.allow_request(&tmp.req, &msg, srv->o.allow_request_user_data);
+    int ok = srv->o.allow_request(eio_socket_request(&tmp), &msg, srv->o.allow_request_user_data);
     if (!ok) {
       fail(c, ERR_FORBIDDEN, msg);
-      free(tmp.req_storage);
+      free_request(&tmp);
       return;
     }
-    free(tmp.req_storage);
+    free_request(&tmp);
   }
   eio_srv_allowed(c, t, el == 1 ? eio : "");
 }

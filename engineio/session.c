@@ -14,6 +14,7 @@
 #include "packet.h"
 #include "packet_v3.h"
 #include "polling_v3.h"
+#include "req_pack.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +49,32 @@ void arm(eio_socket *s, eio_timer *t, uint64_t ms) {
 void disarm(eio_socket *s, eio_timer *t) {
   eio_timer_cancel(&s->srv->timers, t);
 }
+
+void arm_aux(eio_socket *s, size_t off, uint64_t ms) {
+  eio_sock_aux *a = s->aux;
+  if (!a) {
+    if (!(a = malloc(sizeof *a))) return; /* as a timer the heap cannot hold */
+    a->s = s;
+    eio_timer_init(&a->upgrade_timer, upgrade_timeout_cb);
+    eio_timer_init(&a->check_timer, check_cb);
+    eio_timer_init(&a->close_timer, close_timer_cb);
+    s->aux = a;
+  }
+  arm(s, (eio_timer *)(void *)((char *)a + off), ms);
+}
+void disarm_aux(eio_socket *s, size_t off) {
+  if (s->aux) disarm(s, (eio_timer *)(void *)((char *)s->aux + off));
+}
+/* Frees s->aux when none of its timers is armed. Never from one of its
+ * own callbacks. */
+void trim_aux(eio_socket *s) {
+  eio_sock_aux *a = s->aux;
+  if (!a || eio_timer_armed(&a->upgrade_timer) || eio_timer_armed(&a->check_timer) ||
+      eio_timer_armed(&a->close_timer))
+    return;
+  free(a);
+  s->aux = NULL;
+}
 static uint64_t alone_ms(const eio_server *srv) {
   return srv->o.alone_wait_ms ? (uint64_t)srv->o.alone_wait_ms : 1000;
 }
@@ -73,13 +100,15 @@ __attribute__((noinline)) void sock_unref(eio_socket *s) {
   if (--s->refs) return;
   queue_clear(s);
   eio_timers *w = &s->srv->timers;
-  eio_timer_cancel(w, &s->ping_timer);
-  eio_timer_cancel(w, &s->timeout_timer);
-  eio_timer_cancel(w, &s->upgrade_timer);
-  eio_timer_cancel(w, &s->check_timer);
-  eio_timer_cancel(w, &s->close_timer);
+  eio_timer_cancel(w, &s->hb_timer);
   eio_timer_cancel(w, &s->hold_timer);
-  free(s->req_storage);
+  if (s->aux) {
+    eio_timer_cancel(w, &s->aux->upgrade_timer);
+    eio_timer_cancel(w, &s->aux->check_timer);
+    eio_timer_cancel(w, &s->aux->close_timer);
+    free(s->aux);
+  }
+  free_request(s);
   free(s);
 }
 
@@ -317,27 +346,23 @@ void hold_cb(eio_timer *t) {
   sock_unref(s);
 }
 
-void ping_cb(eio_timer *t) {
-  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, ping_timer);
+void hb_cb(eio_timer *t) {
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, hb_timer);
   sock_ref(s);
-  send_packet(s, EIO_PING, 0, NULL);
-  if (s->ready != SOCK_CLOSED)
-    arm(s, &s->timeout_timer, s->srv->o.ping_timeout_ms);
-  sock_unref(s);
-}
-
-void timeout_cb(eio_timer *t) {
-  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, timeout_timer);
-  sock_ref(s);
-  sock_on_close(s, "ping timeout", NULL);
+  if (s->hb_wait) {
+    sock_on_close(s, "ping timeout", NULL);
+  } else {
+    send_packet(s, EIO_PING, 0, NULL);
+    if (s->ready != SOCK_CLOSED) arm_wait(s, s->srv->o.ping_timeout_ms);
+  }
   sock_unref(s);
 }
 
 void abort_upgrade(eio_socket *s) {
   eio_conn *p = s->probe;
   s->upgrading = 0;
-  disarm(s, &s->upgrade_timer);
-  disarm(s, &s->check_timer);
+  DISARM_AUX(s, upgrade_timer);
+  DISARM_AUX(s, check_timer);
   if (p) {
     detach(p);
     eio_conn_ws_close(p, 0);
@@ -345,7 +370,7 @@ void abort_upgrade(eio_socket *s) {
 }
 
 void upgrade_timeout_cb(eio_timer *t) {
-  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, upgrade_timer);
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_sock_aux, upgrade_timer)->s;
   sock_ref(s);
   abort_upgrade(s);
   sock_unref(s);
@@ -361,13 +386,13 @@ void upgrade_check(eio_socket *s) {
 }
 
 void check_cb(eio_timer *t) {
-  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, check_timer);
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_sock_aux, check_timer)->s;
   arm(s, t, UPGRADE_CHECK_MS); /* periodic while the probe is on */
   upgrade_check(s);
 }
 
 void close_timer_cb(eio_timer *t) {
-  eio_socket *s = EIO_TIMER_OWNER(t, eio_socket, close_timer);
+  eio_socket *s = EIO_TIMER_OWNER(t, eio_sock_aux, close_timer)->s;
   sock_ref(s);
   sock_on_close(s, "forced close", NULL);
   sock_unref(s);
@@ -390,9 +415,8 @@ void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   }
   s->ready = SOCK_CLOSED;
   eio_budget_forget(s);
-  disarm(s, &s->ping_timer);
-  disarm(s, &s->timeout_timer);
-  disarm(s, &s->close_timer);
+  disarm(s, &s->hb_timer);
+  DISARM_AUX(s, close_timer);
   disarm(s, &s->hold_timer);
   s->held = 0;
   abort_upgrade(s);
@@ -450,7 +474,7 @@ void close_transport(eio_socket *s) {
     sock_flush(s);
   } else {
     s->should_close = 1;
-    arm(s, &s->close_timer, POLL_CLOSE_TIMEOUT_MS);
+    ARM_AUX(s, close_timer, POLL_CLOSE_TIMEOUT_MS);
   }
 }
 
@@ -477,7 +501,7 @@ void sock_on_packet(eio_socket *s, const eio_packet *p) {
   switch (p->type) {
   case EIO_PING:
     if (s->protocol == 3) { /* v3: the client pings, the server answers */
-      arm(s, &s->timeout_timer, v3_timeout_ms(s->srv));
+      arm_wait(s, v3_timeout_ms(s->srv));
       send_packet(s, EIO_PONG, 0, NULL);
       break;
     }
@@ -488,8 +512,7 @@ void sock_on_packet(eio_socket *s, const eio_packet *p) {
       sock_on_close(s, "transport error", "invalid heartbeat direction");
       break;
     }
-    disarm(s, &s->timeout_timer);
-    arm(s, &s->ping_timer, s->srv->o.ping_interval_ms);
+    arm_ping(s, s->srv->o.ping_interval_ms);
     break;
   case EIO_MESSAGE:
     if (eio_budget_inbound(s) != 0) {
@@ -516,7 +539,14 @@ void eio_socket_set_handlers(eio_socket *s, const eio_socket_handlers *h,
 }
 const char *eio_socket_id(const eio_socket *s) { return s->id; }
 int eio_socket_transport(const eio_socket *s) { return s->transport; }
-const eio_request *eio_socket_request(const eio_socket *s) { return &s->req; }
+/* The view of the packed request is built on first use (one allocation,
+ * kept for the session's life); out of memory: an empty request. */
+const eio_request *eio_socket_request(const eio_socket *s) {
+  static const eio_request empty = {"", "", "", "", "", 0, 0, 0, NULL, NULL};
+  eio_socket *m = (eio_socket *)s;
+  if (!m->req && m->req_blk) m->req = eio_rqp_expand(m->req_blk);
+  return m->req ? m->req : &empty;
+}
 eio_server *eio_socket_server(const eio_socket *s) { return s->srv; }
 
 size_t eio_socket_buffered(const eio_socket *s) {

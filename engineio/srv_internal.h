@@ -38,8 +38,10 @@ void sock_unref(eio_socket *s);
 #define disarm eio_sess_disarm
 #define v3_timeout_ms eio_sess_v3_timeout_ms
 #define hold_cb eio_sess_hold_cb
-#define ping_cb eio_sess_ping_cb
-#define timeout_cb eio_sess_timeout_cb
+#define hb_cb eio_sess_hb_cb
+#define arm_aux eio_sess_arm_aux
+#define disarm_aux eio_sess_disarm_aux
+#define trim_aux eio_sess_trim_aux
 #define upgrade_timeout_cb eio_sess_upgrade_timeout_cb
 #define check_cb eio_sess_check_cb
 #define close_timer_cb eio_sess_close_timer_cb
@@ -47,8 +49,24 @@ void arm(eio_socket *s, eio_timer *t, uint64_t ms);
 void disarm(eio_socket *s, eio_timer *t);
 uint64_t v3_timeout_ms(const eio_server *srv);
 void hold_cb(eio_timer *t);
-void ping_cb(eio_timer *t);
-void timeout_cb(eio_timer *t);
+/* The heartbeat: the ping interval (arm_ping) or the wait for an answer
+ * (arm_wait: v4's ping timeout, v3's ping interval + timeout). */
+void hb_cb(eio_timer *t);
+static inline void arm_ping(eio_socket *s, uint64_t ms) {
+  s->hb_wait = 0;
+  arm(s, &s->hb_timer, ms);
+}
+static inline void arm_wait(eio_socket *s, uint64_t ms) {
+  s->hb_wait = 1;
+  arm(s, &s->hb_timer, ms);
+}
+/* The timers of s->aux (made on first arm; nothing when out of memory),
+ * by member: ARM_AUX(s, upgrade_timer, ms). */
+void arm_aux(eio_socket *s, size_t off, uint64_t ms);
+void disarm_aux(eio_socket *s, size_t off);
+void trim_aux(eio_socket *s);
+#define ARM_AUX(s, m, ms) arm_aux((s), offsetof(eio_sock_aux, m), (ms))
+#define DISARM_AUX(s, m) disarm_aux((s), offsetof(eio_sock_aux, m))
 void upgrade_timeout_cb(eio_timer *t);
 void check_cb(eio_timer *t);
 void close_timer_cb(eio_timer *t);
@@ -103,6 +121,7 @@ char *evbuf_to_string(struct evbuffer *b);
 #define copy_request eio_hs_copy_request
 #define handshake eio_hs_handshake
 int copy_request(eio_socket *s, eio_conn *c);
+#define free_request eio_srv_free_request
 void handshake(eio_server *srv, eio_conn *c, int transport, int proto);
 
 /* ---- poll_transport.c: a polling GET or POST for session s */

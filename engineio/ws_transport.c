@@ -30,7 +30,7 @@ void on_ws_with_sid(eio_conn *c, eio_socket *s, int transport) {
   attach(c, s);
   c->ws_probe = 1;
   s->probe = c;
-  arm(s, &s->upgrade_timer, s->srv->o.upgrade_timeout_ms);
+  ARM_AUX(s, upgrade_timer, s->srv->o.upgrade_timeout_ms);
 }
 
 static void probe_message(eio_conn *c, eio_socket *s, int opcode,
@@ -39,14 +39,15 @@ static void probe_message(eio_conn *c, eio_socket *s, int opcode,
     sio_buf *b = sio_buf_new("probe", 5);
     if (b) eio_conn_ws_send(c, EIO_WS_TEXT, '0' + EIO_PONG, b);
     sio_buf_unref(b);
-    arm(s, &s->check_timer, UPGRADE_CHECK_MS);
+    ARM_AUX(s, check_timer, UPGRADE_CHECK_MS);
     upgrade_check(s);
     return;
   }
   if (opcode == EIO_WS_TEXT && len == 1 && data[0] == '0' + EIO_UPGRADE &&
       s->ready != SOCK_CLOSED) {
-    disarm(s, &s->upgrade_timer);
-    disarm(s, &s->check_timer);
+    DISARM_AUX(s, upgrade_timer);
+    DISARM_AUX(s, check_timer);
+    trim_aux(s);
     if (s->poll_get) poll_answer_single(s, '0' + EIO_NOOP);
     s->probe = NULL;
     c->ws_probe = 0;

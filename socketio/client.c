@@ -20,7 +20,7 @@
 /* ------------------------------------------------------ incoming packets */
 
 void sio_raise_error(sio_socket *s, const char *message, const json_t *data) {
-  if (s->on_error) s->on_error(s, message, data, s->on_error_ud);
+  if (s->rare && s->rare->on_error) s->rare->on_error(s, message, data, s->rare->on_error_ud);
 }
 
 void sio_dispatch_event(sio_socket *s, const char *event, sio_args *args,
@@ -60,7 +60,7 @@ static void on_event_packet(sio_socket *s, sio_packet *p) {
   /* onAny listeners see the event before the packet middlewares. */
   for (handler *h = s->any; h && s->state == SOCK_CONNECTED; h = h->next)
     h->fn(s, event, args, ack, h->ud);
-  if (s->state == SOCK_CONNECTED && !s->mws) {
+  if (s->state == SOCK_CONNECTED && !(s->rare && s->rare->mws)) {
     sio_dispatch_event(s, event, args, ack); /* packet_run without middlewares */
   } else if (s->state == SOCK_CONNECTED) {
     sio_mw_packet(s, event, args, ack);
@@ -257,8 +257,9 @@ void sio_on_eio_connection(eio_server *eio, eio_socket *conn, void *ud) {
   c->srv = srv;
   c->conn = conn;
   c->refs = 1; /* the server list's */
-  sio_log(SIO_LOG_DEBUG, "sio:client", "engine connection %s from %s",
-          eio_socket_id(conn), eio_socket_request(conn)->remote_address);
+  if (sio_log_enabled(SIO_LOG_DEBUG, "sio:client")) /* the request view is built on first use */
+    sio_log(SIO_LOG_DEBUG, "sio:client", "engine connection %s from %s",
+            eio_socket_id(conn), eio_socket_request(conn)->remote_address);
   c->next = srv->clients;
   if (c->next) c->next->prev = c;
   srv->clients = c;

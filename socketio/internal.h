@@ -79,6 +79,17 @@ struct sio_ack {
 
 enum sock_state { SOCK_NEW, SOCK_CONNECTED, SOCK_GONE };
 
+/* A socket's seldom-set listeners (socket.c allocates it when the first is
+ * set; freed with the socket). */
+typedef struct sock_rare {
+  handler *any_out;
+  pmw *mws;
+  sio_error_fn on_error;
+  void *on_error_ud;
+  sio_disconnect_fn on_disconnecting;
+  void *on_disconnecting_ud;
+} sock_rare;
+
 struct sio_socket {
   sio_namespace *nsp;
   sio_client *client;
@@ -93,12 +104,10 @@ struct sio_socket {
   json_t *auth;       /* kept for it */
   struct timeval issued;
   json_t *data;
-  handler *handlers, *any, *any_out;
-  pmw *mws;
-  sio_error_fn on_error;
-  void *on_error_ud;
-  sio_disconnect_fn on_disconnecting, on_disconnect;
-  void *on_disconnecting_ud, *on_disconnect_ud;
+  handler *handlers, *any;
+  struct sock_rare *rare; /* what few sockets set, made on first use */
+  sio_disconnect_fn on_disconnect;
+  void *on_disconnect_ud;
   pending_ack *acks;
   sio_ack *client_acks;
   sio_socket *cnext;  /* in client's list */

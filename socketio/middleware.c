@@ -168,7 +168,7 @@ void sio_mw_packet(sio_socket *s, const char *event, sio_args *args, sio_ack *ac
   n->s = s;
   next_track(n);
   sio_sock_ref(s);
-  n->cur = s->mws;
+  n->cur = s->rare ? s->rare->mws : NULL;
   n->event = strdup(event);
   n->args = sio_args_ref(args);
   n->ack = ack;

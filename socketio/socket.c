@@ -33,11 +33,14 @@ __attribute__((noinline)) void sio_sock_unref(sio_socket *s) {
   if (--s->refs) return;
   free_handlers(s->handlers);
   free_handlers(s->any);
-  free_handlers(s->any_out);
-  while (s->mws) {
-    pmw *n = s->mws->next;
-    free(s->mws);
-    s->mws = n;
+  if (s->rare) {
+    free_handlers(s->rare->any_out);
+    while (s->rare->mws) {
+      pmw *n = s->rare->mws->next;
+      free(s->rare->mws);
+      s->rare->mws = n;
+    }
+    free(s->rare);
   }
   json_decref(s->handshake);
   json_decref(s->auth);
@@ -98,25 +101,36 @@ void sio_socket_on(sio_socket *s, const char *event, sio_event_fn fn, void *ud) 
 void sio_socket_on_any(sio_socket *s, sio_event_fn fn, void *ud) {
   handler_append(&s->any, handler_new(NULL, fn, ud));
 }
+/* s->rare, made on first use; NULL when out of memory. */
+static sock_rare *rare(sio_socket *s) {
+  if (!s->rare) s->rare = calloc(1, sizeof *s->rare);
+  return s->rare;
+}
 void sio_socket_on_any_outgoing(sio_socket *s, sio_event_fn fn, void *ud) {
-  handler_append(&s->any_out, handler_new(NULL, fn, ud));
+  sock_rare *r = rare(s);
+  if (r) handler_append(&r->any_out, handler_new(NULL, fn, ud));
 }
 void sio_socket_use(sio_socket *s, sio_packet_middleware_fn fn, void *ud) {
-  pmw *m = calloc(1, sizeof *m);
+  sock_rare *r = rare(s);
+  pmw *m = r ? calloc(1, sizeof *m) : NULL;
   if (!m) return;
   m->fn = fn;
   m->ud = ud;
-  pmw **pp = &s->mws;
+  pmw **pp = &r->mws;
   while (*pp) pp = &(*pp)->next;
   *pp = m;
 }
 void sio_socket_on_error(sio_socket *s, sio_error_fn fn, void *ud) {
-  s->on_error = fn;
-  s->on_error_ud = ud;
+  sock_rare *r = rare(s);
+  if (!r) return;
+  r->on_error = fn;
+  r->on_error_ud = ud;
 }
 void sio_socket_on_disconnecting(sio_socket *s, sio_disconnect_fn fn, void *ud) {
-  s->on_disconnecting = fn;
-  s->on_disconnecting_ud = ud;
+  sock_rare *r = rare(s);
+  if (!r) return;
+  r->on_disconnecting = fn;
+  r->on_disconnecting_ud = ud;
 }
 void sio_socket_on_disconnect(sio_socket *s, sio_disconnect_fn fn, void *ud) {
   s->on_disconnect = fn;
@@ -138,7 +152,7 @@ const char *sio_event_name(const json_t *v, char *buf, size_t n) {
 }
 
 void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg) {
-  if (!s->any_out || !json_is_array(msg->data)) return;
+  if (!s->rare || !s->rare->any_out || !json_is_array(msg->data)) return;
   char nb[40];
   const char *ev = sio_event_name(json_array_get(msg->data, 0), nb, sizeof nb);
   json_t *rest = json_array();
@@ -147,7 +161,7 @@ void sio_socket_notify_outgoing(sio_socket *s, const sio_msg *msg) {
   sio_args *a = sio_args_wrap(rest, msg->bins, msg->nbins);
   if (!a) return;
   sio_sock_ref(s);
-  for (handler *h = s->any_out; h; h = h->next) h->fn(s, ev, a, NULL, h->ud);
+  for (handler *h = s->rare->any_out; h; h = h->next) h->fn(s, ev, a, NULL, h->ud);
   sio_sock_unref(s);
   sio_args_unref(a);
 }
@@ -398,7 +412,8 @@ void sio_socket_onclose(sio_socket *s, const char *reason) {
   sio_log(SIO_LOG_DEBUG, "sio:socket", "disconnect id=%s nsp=%s reason=\"%s\"", s->id,
           s->nsp->name, reason);
   sio_sock_ref(s);
-  if (s->on_disconnecting) s->on_disconnecting(s, reason, s->on_disconnecting_ud);
+  if (s->rare && s->rare->on_disconnecting)
+    s->rare->on_disconnecting(s, reason, s->rare->on_disconnecting_ud);
   if (s->nsp->rec && !s->v3 && recoverable(reason)) sio_recovery_persist(s);
   s->state = SOCK_GONE;
   s->nsp->adapter->ops->del_all(s->nsp->adapter, s->id);

@@ -348,6 +348,8 @@ void eio_socket_set_handlers(eio_socket *s, const eio_socket_handlers *h,
                              void *user_data);
 const char *eio_socket_id(const eio_socket *s);
 int eio_socket_transport(const eio_socket *s);
+/* The handshake request, owned by s: made on the first call (from a packed
+ * copy) and valid for the session's life. */
 const eio_request *eio_socket_request(const eio_socket *s);
 eio_server *eio_socket_server(const eio_socket *s);
 /* Queues a message, copying data. */

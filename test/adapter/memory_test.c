@@ -135,8 +135,116 @@ static void test_adapter(void) {
   a->ops->free(a);
 }
 
+static int changes[2]; /* room_changed: joined, left */
+static void room_changed(void *ctx, const char *sid, const char *room, int joined) {
+  (void)ctx;
+  (void)sid;
+  (void)room;
+  changes[joined ? 0 : 1]++;
+}
+
+static size_t members_of(sio_adapter *a, const char *room, const char *sid_in) {
+  const char *r[] = {room};
+  sio_map set;
+  sio_map_init(&set);
+  a->ops->sockets(a, r, 1, &set);
+  size_t n = set.count;
+  if (sid_in && !sio_map_has(&set, sid_in)) n = 0;
+  sio_map_clear(&set);
+  return n;
+}
+
+static int listed(sio_adapter *a, const char *room) {
+  sio_map every;
+  sio_map_init(&every);
+  a->ops->rooms(a, &every);
+  int r = sio_map_has(&every, room);
+  sio_map_clear(&every);
+  return r;
+}
+
+/* A socket's own room (kept in its room set only): every observable. */
+static void test_own_room(void) {
+  sio_adapter_host host = {NULL, deliver, describe, disconnect, NULL, NULL, NULL, NULL,
+                           NULL, NULL, 0, room_changed, NULL};
+  sio_adapter *a = sio_memory_adapter_new(&host);
+  const char *ra[] = {"A", "r1"}, *rb[] = {"B", "r1"};
+  changes[0] = changes[1] = 0;
+  a->ops->add_all(a, "A", ra, 2);
+  a->ops->add_all(a, "B", rb, 2);
+  CHECK_EQ_INT(changes[0], 4);
+  a->ops->add_all(a, "A", ra, 1); /* again: no event */
+  CHECK_EQ_INT(changes[0], 4);
+  CHECK_EQ_INT(members_of(a, "A", "A"), 1);
+  CHECK_EQ_INT(members_of(a, "B", "B"), 1);
+  CHECK_EQ_INT(members_of(a, "r1", NULL), 2);
+  CHECK_EQ_INT(sio_adapter_room_size(a, "A"), 1);
+  CHECK(listed(a, "A") && listed(a, "B") && listed(a, "r1"));
+  const sio_map *rooms = a->ops->socket_rooms(a, "A");
+  CHECK(rooms && rooms->count == 2 && sio_map_has(rooms, "A") && sio_map_has(rooms, "r1"));
+
+  /* to A, to [A, B] except A, to r1 except A */
+  sio_msg msg = {2, "/", NULL, NULL, 0, -1, NULL, NULL, 0};
+  const char *toa[] = {"A"}, *toab[] = {"A", "B"}, *tor1[] = {"r1"};
+  sio_bcast_opts o1 = {toa, 1, NULL, 0, 0, 0, 0, 0};
+  ndelivered = 0;
+  a->ops->broadcast(a, &msg, &o1);
+  CHECK(ndelivered == 1 && was_delivered("A"));
+  sio_bcast_opts o2 = {toab, 2, toa, 1, 0, 0, 0, 0};
+  ndelivered = 0;
+  a->ops->broadcast(a, &msg, &o2);
+  CHECK(ndelivered == 1 && was_delivered("B"));
+  sio_bcast_opts o3 = {tor1, 1, toa, 1, 0, 0, 0, 0};
+  ndelivered = 0;
+  a->ops->broadcast(a, &msg, &o3);
+  CHECK(ndelivered == 1 && was_delivered("B"));
+  sio_bcast_opts o4 = {NULL, 0, toa, 1, 0, 0, 0, 0}; /* everyone except A */
+  ndelivered = 0;
+  a->ops->broadcast(a, &msg, &o4);
+  CHECK(ndelivered == 1 && was_delivered("B"));
+
+  /* B joins room "A" (another socket's id): stored like any room */
+  a->ops->add_all(a, "B", toa, 1);
+  CHECK_EQ_INT(changes[0], 5);
+  CHECK_EQ_INT(members_of(a, "A", NULL), 2);
+  /* socket.leave(socket.id): A leaves its own room, as in Node */
+  a->ops->del(a, "A", "A");
+  CHECK_EQ_INT(changes[1], 1);
+  a->ops->del(a, "A", "A"); /* again: no event */
+  CHECK_EQ_INT(changes[1], 1);
+  CHECK_EQ_INT(members_of(a, "A", "B"), 1);
+  rooms = a->ops->socket_rooms(a, "A");
+  CHECK(rooms && rooms->count == 1 && !sio_map_has(rooms, "A"));
+  ndelivered = 0;
+  a->ops->broadcast(a, &msg, &o4); /* except room A: B is in it, A no more */
+  CHECK(ndelivered == 1 && was_delivered("A"));
+  a->ops->del(a, "B", "A");
+  CHECK_EQ_INT(members_of(a, "A", NULL), 0);
+  CHECK(!listed(a, "A"));
+  /* and back */
+  a->ops->add_all(a, "A", toa, 1);
+  CHECK_EQ_INT(members_of(a, "A", "A"), 1);
+  CHECK(listed(a, "A"));
+  /* socketsJoin / socketsLeave through the own room */
+  const char *x[] = {"x"};
+  a->ops->add_sockets(a, &o1, x, 1);
+  CHECK_EQ_INT(members_of(a, "x", "A"), 1);
+  a->ops->del_sockets(a, &o1, toa, 1);
+  CHECK_EQ_INT(members_of(a, "A", NULL), 0);
+  a->ops->add_all(a, "A", toa, 1);
+  /* disconnect: every room left, the own room included */
+  int left = changes[1];
+  a->ops->del_all(a, "A");
+  CHECK_EQ_INT(changes[1] - left, 3); /* A, r1, x */
+  CHECK_EQ_INT(members_of(a, "A", NULL), 0);
+  CHECK(!listed(a, "A") && listed(a, "B") && !listed(a, "x"));
+  CHECK(a->ops->socket_rooms(a, "A") == NULL);
+  a->ops->free(a);
+}
+
 int main(void) {
   test_map();
   test_adapter();
+  test_own_room();
   TEST_END();
 }
