@@ -451,6 +451,16 @@ static int env_int(const char *name, int def) {
 
 static void loopexit(void) { event_base_loopbreak(base); }
 
+/* The end of a measurement, for bench/cost.sh: "<scenario>_done"; with
+ * LG_NOCLOSE=1 the clients stay open until the process is killed (the
+ * script stops the server first, so closing is not counted). */
+static void measured(const char *scen) {
+  printf("%s_done 1\n", scen);
+  fflush(stdout);
+  if (env_int("LG_NOCLOSE", 0))
+    for (;;) pause();
+}
+
 /* ---------------------------------------------------------- scenarios */
 
 static void settle(double seconds) {
@@ -495,6 +505,7 @@ static void scenario_connect(void) {
   printf("connect_cpu_us %.2f\n", m.cpu_ns / 1e3 / n);
   printf("connect_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / n);
   fflush(stdout);
+  measured("connect");
   close_clients();
 }
 
@@ -615,9 +626,13 @@ static void scenario_echo(void) {
   printf("echo_cpu_us %.2f\n", m.cpu_ns / 1e3 / rt);
   printf("echo_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / rt);
   printf("echo_p50_ms %.3f\n", echo_lat[echo_nlat / 2] * 1e3);
+  printf("echo_p90_ms %.3f\n", echo_lat[echo_nlat * 90 / 100] * 1e3);
   printf("echo_p99_ms %.3f\n", echo_lat[echo_nlat * 99 / 100] * 1e3);
+  printf("echo_p999_ms %.3f\n", echo_lat[echo_nlat * 999 / 1000] * 1e3);
+  printf("echo_max_ms %.3f\n", echo_lat[echo_nlat - 1] * 1e3);
   fflush(stdout);
   free(echo_lat);
+  measured("echo");
   close_clients();
 }
 

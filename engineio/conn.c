@@ -108,9 +108,13 @@ void set_timer(eio_conn *c, enum timer_mode m) {
 }
 
 /* A connection over fd; mt: a TLS session handed over from another loop
- * (taken: released on failure). */
+ * (taken: released on failure). A plain connection starts "raw" (one read
+ * event, no bufferevent: conn_io.c) unless want_bev: a WebSocket upgrade
+ * stays raw, an HTTP request makes its bufferevent (promote) when its head
+ * is read. */
 static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
-                          const struct sockaddr *sa, eio_tls_moved *mt) {
+                          const struct sockaddr *sa, eio_tls_moved *mt,
+                          int want_bev) {
   conn_full *f = calloc(1, sizeof *f);
   if (!f) {
     if (mt) eio_tls_moved_free(mt);
@@ -119,10 +123,24 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
   }
   eio_conn *c = &f->c;
   c->srv = srv;
+  f->x.fd = fd;
+  if (!mt && !srv->tls && !want_bev) {
+    if (!srv->raw_in) srv->raw_in = evbuffer_new();
+    f->x.raw = srv->raw_in ? event_new(srv->base, fd, EV_READ | EV_PERSIST,
+                                       raw_read_cb, c)
+                           : NULL;
+    if (!f->x.raw || event_add(f->x.raw, NULL) != 0) {
+      if (f->x.raw) event_free(f->x.raw);
+      evutil_closesocket(fd);
+      free(f);
+      return NULL;
+    }
+    eio_timer_init(&c->timer, timer_cb);
+    goto placed;
+  }
   /* Plain: the connection owns the socket (it may outlive the
    * bufferevent, see go_raw); TLS: the bufferevents own it. */
   c->bev = bufferevent_socket_new(srv->base, fd, srv->tls ? BEV_OPT_CLOSE_ON_FREE : 0);
-  f->x.fd = fd;
   if (mt) {
     f->x.tls = mt->st;
     if (c->bev) c->bev = eio_tls_adopt(srv->tls, mt, c->bev);
@@ -142,6 +160,10 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
     free(f);
     return NULL;
   }
+  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+  bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+placed:
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     inet_ntop(AF_INET, &in->sin_addr, c->remote_addr, sizeof c->remote_addr);
@@ -156,9 +178,6 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
   if (c->next) c->next->prev = c;
   srv->conns = c;
   c->state = CONN_HEAD;
-  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-  bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
-  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   set_timer(c, TM_REQUEST);
   eio_conn *oldest = eio_guard_fresh_add(srv, c);
   if (oldest) {
@@ -171,7 +190,7 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
 eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
                        const struct sockaddr *sa, int salen) {
   (void)salen;
-  return conn_new(srv, fd, sa, NULL);
+  return conn_new(srv, fd, sa, NULL, 0);
 }
 
 void eio_conn_free_all(eio_server *srv) {
@@ -273,12 +292,15 @@ void conn_process(eio_conn *c) {
  * memory: the connection is left as it was). */
 int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
   conn_ext *x = X(c);
-  if (!c->bev || !c->head || (c->secure ? !x->tls : x->fd < 0)) return -1;
+  if ((!c->bev && c->secure) || !c->head || (c->secure ? !x->tls : x->fd < 0))
+    return -1;
   memset(m, 0, sizeof *m);
-  struct evbuffer *in = bufferevent_get_input(c->bev);
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  size_t hl = c->head_len, rest = evbuffer_get_length(in);
-  size_t ol = evbuffer_get_length(out);
+  /* Raw (a plain upgrade request): the input being read, or kept. */
+  struct evbuffer *in = c->bev ? bufferevent_get_input(c->bev)
+                               : x->cur_in ? x->cur_in : x->rin;
+  struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : x->rout;
+  size_t hl = c->head_len, rest = in ? evbuffer_get_length(in) : 0;
+  size_t ol = out ? evbuffer_get_length(out) : 0;
   if (c->secure && ol) return -1; /* plaintext not yet encrypted */
   m->in = malloc(hl + rest + 1);
   m->out = ol ? malloc(ol) : NULL;
@@ -288,7 +310,7 @@ int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
     return -1;
   }
   memcpy(m->in, c->head, hl);
-  evbuffer_copyout(in, m->in + hl, rest);
+  if (rest) evbuffer_copyout(in, m->in + hl, rest);
   if (ol) evbuffer_copyout(out, m->out, ol);
   if (c->secure) {
     int r = eio_tls_state_detach(x->tls, &m->tls);
@@ -306,8 +328,8 @@ int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
     m->fd = x->fd;
     x->fd = -1; /* the bufferevent does not own it (plain) */
   }
-  evbuffer_drain(in, rest);
-  evbuffer_drain(out, ol);
+  if (rest) evbuffer_drain(in, rest);
+  if (ol) evbuffer_drain(out, ol);
   m->in_len = hl + rest;
   m->out_len = ol;
   conn_die(c, 0);
@@ -339,7 +361,7 @@ void eio_conn_move_in(eio_server *srv, eio_conn_move *m) {
     if (m->secure) eio_tls_moved_free(&m->tls);
     evutil_closesocket(m->fd);
   } else {
-    c = conn_new(srv, m->fd, (struct sockaddr *)&ss, m->secure ? &m->tls : NULL);
+    c = conn_new(srv, m->fd, (struct sockaddr *)&ss, m->secure ? &m->tls : NULL, 1);
   }
   if (c) {
     enter(c);

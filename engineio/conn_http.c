@@ -19,7 +19,7 @@
 
 int parse_head(eio_conn *c) {
   eio_server *srv = c->srv;
-  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *in = input(c); /* raw until an HTTP request is read */
   size_t avail = evbuffer_get_length(in);
   size_t max_head = srv->o.max_header_bytes;
   size_t n = avail < max_head ? avail : max_head;
@@ -95,6 +95,11 @@ int parse_head(eio_conn *c) {
     static const char r400[] =
         "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
     eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
+    return 0;
+  }
+  /* Plain HTTP on a connection that started raw: the bufferevent now. */
+  if (!c->is_upgrade && promote(c) != 0) {
+    conn_die(c, 1);
     return 0;
   }
   c->chunked = chunked;
@@ -342,6 +347,10 @@ static void after_response(eio_conn *c) {
 void eio_conn_respond(eio_conn *c, int status, const char *extra,
                       const void *body, size_t len) {
   if (c->state == CONN_DEAD) return;
+  if (promote(c) != 0) { /* an upgrade request answered with HTTP */
+    conn_die(c, 1);
+    return;
+  }
   write_head(c, status, extra, len);
   if (len && !is_head(c)) bufferevent_write(c->bev, body, len);
   after_response(c);
@@ -350,6 +359,10 @@ void eio_conn_respond(eio_conn *c, int status, const char *extra,
 void eio_conn_respond_evbuf(eio_conn *c, int status, const char *extra,
                             struct evbuffer *body) {
   if (c->state == CONN_DEAD) return;
+  if (promote(c) != 0) { /* an upgrade request answered with HTTP */
+    conn_die(c, 1);
+    return;
+  }
   size_t len = evbuffer_get_length(body);
   write_head(c, status, extra, len);
   if (!is_head(c)) bufferevent_write_buffer(c->bev, body);

@@ -88,6 +88,9 @@ void conn_process(eio_conn *c);
 /* function-like: eio_conn has a close_after_write field */
 #define close_after_write(c) eio_cio_close_after_write(c)
 #define go_raw eio_cio_go_raw
+#define raw_read_cb eio_cio_raw_read_cb
+#define promote eio_cio_promote
+#define input_len eio_cio_input_len
 #define timer_cb eio_cio_timer_cb
 #define read_cb eio_cio_read_cb
 #define write_cb eio_cio_write_cb
@@ -99,6 +102,14 @@ struct evbuffer *input(eio_conn *c);
 size_t unsent(eio_conn *c);
 void close_after_write(eio_conn *c);
 void go_raw(eio_conn *c);
+/* A raw connection's read event (a plain connection starts with it). */
+void raw_read_cb(evutil_socket_t fd, short what, void *arg);
+/* A raw connection takes a bufferevent (an HTTP request on a plain
+ * connection): the input not yet processed and any output move into it.
+ * 0 (or already one), -1 when out of memory (the connection is unchanged). */
+int promote(eio_conn *c);
+/* Input held and not yet processed, raw or not, in a callback or not. */
+size_t input_len(eio_conn *c);
 void timer_cb(eio_timer *t);
 void read_cb(struct bufferevent *bev, void *arg);
 void write_cb(struct bufferevent *bev, void *arg);

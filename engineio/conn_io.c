@@ -64,6 +64,12 @@ struct evbuffer *input(eio_conn *c) {
   return c->bev ? bufferevent_get_input(c->bev) : X(c)->cur_in;
 }
 
+size_t input_len(eio_conn *c) {
+  if (c->bev) return evbuffer_get_length(bufferevent_get_input(c->bev));
+  struct evbuffer *in = X(c)->cur_in ? X(c)->cur_in : X(c)->rin;
+  return in ? evbuffer_get_length(in) : 0;
+}
+
 /* Output not yet written by this connection's own buffer. */
 static size_t unsent_here(eio_conn *c) {
   if (!c->bev) return X(c)->rout ? evbuffer_get_length(X(c)->rout) : 0;
@@ -116,8 +122,7 @@ void timer_cb(eio_timer *t) {
     if (c->state == CONN_HEAD || c->state == CONN_BODY) {
       static const char r408[] =
           "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
-      if (c->state == CONN_HEAD &&
-          evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+      if (c->state == CONN_HEAD && input_len(c) == 0)
         conn_die(c, 1);
       else
         eio_conn_write_raw_close(c, r408, sizeof r408 - 1);
@@ -239,7 +244,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
-static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
+void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   eio_conn *c = arg;
   conn_ext *x = X(c);
@@ -268,8 +273,10 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
   }
   size_t left = evbuffer_get_length(srv->raw_in);
   if (left) {
-    if (c->state == CONN_WS && !x->rin) x->rin = evbuffer_new();
-    if (c->state == CONN_WS && x->rin)
+    /* Kept while still raw: a partial frame, or a partial request head. */
+    int keep = c->state != CONN_DEAD && !c->bev;
+    if (keep && !x->rin) x->rin = evbuffer_new();
+    if (keep && x->rin)
       evbuffer_add(x->rin, evbuffer_pullup(srv->raw_in, (ev_ssize_t)left), left);
     evbuffer_drain(srv->raw_in, left);
   }
@@ -319,4 +326,55 @@ void go_raw(eio_conn *c) {
     return;
   }
   out_kick(c);
+}
+
+/*
+ * A raw connection (a plain one, started without a bufferevent) whose
+ * request is plain HTTP takes its bufferevent here (conn_http.c, once the
+ * head is parsed): the unread input (a pipelined request, a body) is
+ * copied into the bufferevent's input (the shared raw_in refers to the
+ * server's read buffer, which the next read reuses), output moves over,
+ * and the read event goes. Runs inside the read event's callback, which
+ * frees nothing of the connection after conn_process returns.
+ */
+int promote(eio_conn *c) {
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  if (c->bev) return 0;
+  if (x->fd < 0) return -1;
+  struct bufferevent *bev = bufferevent_socket_new(srv->base, x->fd, 0);
+  if (!bev) return -1;
+  struct evbuffer *src = x->cur_in ? x->cur_in : x->rin;
+  size_t n = src ? evbuffer_get_length(src) : 0;
+  /* A socket bufferevent keeps its input's end frozen (only it adds). */
+  struct evbuffer *bin = bufferevent_get_input(bev);
+  evbuffer_unfreeze(bin, 0);
+  int r = n ? evbuffer_add(bin, evbuffer_pullup(src, (ev_ssize_t)n), n) : 0;
+  evbuffer_freeze(bin, 0);
+  if (r != 0 ||
+      (x->rout && evbuffer_add_buffer(bufferevent_get_output(bev), x->rout) != 0)) {
+    bufferevent_free(bev);
+    return -1;
+  }
+  if (n) evbuffer_drain(src, n);
+  if (x->rin && x->rin != x->cur_in) {
+    evbuffer_free(x->rin);
+    x->rin = NULL;
+  }
+  if (x->rout) {
+    evbuffer_free(x->rout);
+    x->rout = NULL;
+  }
+  if (x->wev) {
+    event_free(x->wev);
+    x->wev = NULL;
+  }
+  /* Freed inside its own callback: safe for libevent (see raw_write). */
+  if (x->raw) event_free(x->raw);
+  x->raw = NULL;
+  c->bev = bev;
+  bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+  bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH_WATER);
+  bufferevent_enable(bev, EV_READ | EV_WRITE);
+  return 0;
 }
