@@ -197,10 +197,10 @@ static int stopping;
 static void die(const char *m) __attribute__((noreturn));
 static void die(const char *m) { fprintf(stderr, "loadgen: %s\n", m); exit(1); }
 
-static void ws_send(client *c, const char *p, size_t n) {
+static void ws_send_op(client *c, uint8_t op, const char *p, size_t n) {
   uint8_t h[14];
   size_t hl;
-  h[0] = 0x81;
+  h[0] = (uint8_t)(0x80 | op);
   if (n < 126) { h[1] = 0x80 | (uint8_t)n; hl = 2; }
   else if (n < 65536) { h[1] = 0x80 | 126; h[2] = (uint8_t)(n >> 8); h[3] = (uint8_t)n; hl = 4; }
   else die("message too large");
@@ -210,6 +210,8 @@ static void ws_send(client *c, const char *p, size_t n) {
   evbuffer_add(out, h, hl);
   evbuffer_add(out, p, n);
 }
+
+static void ws_send(client *c, const char *p, size_t n) { ws_send_op(c, 1, p, n); }
 
 static void http_send(client *c, const char *method, const char *body) {
   char req[512];
@@ -302,6 +304,8 @@ static void ws_read(client *c, struct evbuffer *in) {
     int op = h[0] & 0x0f;
     if (op == 1) on_eio_packet(c, p, len);
     else if (op == 8 && !stopping) die("the server closed a WebSocket");
+    else if (op == 9) ws_send_op(c, 10, p, len); /* a pong, as RFC 6455 asks
+                                                  * (libsio's ping after CONNECT) */
     evbuffer_drain(in, len);
   }
 }

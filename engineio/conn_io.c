@@ -226,10 +226,8 @@ static void raw_write_cb(evutil_socket_t fd, short what, void *arg) {
   leave(c);
 }
 
-static void flush_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  eio_server *srv = arg;
+/* Writes what the flush list holds. */
+static void flush_list(eio_server *srv) {
   /* Connections queued while this runs (a drained callback sending more)
    * start a new list and make the event active again. */
   eio_conn *c = srv->flush_list;
@@ -242,6 +240,29 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
     leave(c); /* the enter() of out_kick */
     c = next;
   }
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  flush_list(arg);
+}
+
+/* The end of a raw read: a short flush list (this read's replies: an
+ * echo, an ack, a handshake) is written now rather than after every other
+ * connection ready in this loop turn has been read and processed, so the
+ * first replies do not wait for the last requests (the latency tail with
+ * many clients ready at once). A long list (a fan-out) still waits for the
+ * end of the turn, where everything queued for a connection meanwhile
+ * goes in one writev. */
+#define FLUSH_NOW_MAX 8
+static void flush_short_list(eio_server *srv) {
+  int n = 0;
+  for (eio_conn *c = srv->flush_list; c; c = X(c)->flush_next)
+    if (++n > FLUSH_NOW_MAX) return;
+  if (!n) return;
+  event_del(srv->flush_ev); /* made active by out_kick: nothing left to do */
+  flush_list(srv);
 }
 
 void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
@@ -284,6 +305,7 @@ void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
     evbuffer_free(x->rin);
     x->rin = NULL;
   }
+  flush_short_list(srv);
   leave(c);
 }
 

@@ -11,7 +11,7 @@
 static _Thread_local uint8_t pool[EIO_RAND_POOL];
 static _Thread_local size_t used = EIO_RAND_POOL;
 /* Bumped in a forked child: a pool filled before the fork is dropped. */
-static unsigned fork_gen;
+static _Atomic unsigned fork_gen;
 static _Thread_local unsigned pool_gen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
