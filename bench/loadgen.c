@@ -508,6 +508,8 @@ static void scenario_connect(void) {
   printf("connect_per_s %.0f\n", n / m.wall);
   printf("connect_cpu_us %.2f\n", m.cpu_ns / 1e3 / n);
   printf("connect_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / n);
+  printf("connect_faults %.2f\n", m.minflt / n);
+  printf("connect_wakeups %.2f\n", m.wakeups / n);
   fflush(stdout);
   measured("connect");
   close_clients();
@@ -629,6 +631,7 @@ static void scenario_echo(void) {
   printf("echo_per_s %.0f\n", rt / m.wall);
   printf("echo_cpu_us %.2f\n", m.cpu_ns / 1e3 / rt);
   printf("echo_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / rt);
+  printf("echo_wakeups %.3f\n", m.wakeups / rt);
   printf("echo_p50_ms %.3f\n", echo_lat[echo_nlat / 2] * 1e3);
   printf("echo_p90_ms %.3f\n", echo_lat[echo_nlat * 90 / 100] * 1e3);
   printf("echo_p99_ms %.3f\n", echo_lat[echo_nlat * 99 / 100] * 1e3);

@@ -128,6 +128,7 @@ struct eio_socket {
   unsigned protocol : 3;    /* Engine.IO revision: 4, or 3 (allow_eio3) */
   unsigned b64 : 1;         /* v3 polling: the client asked b64=1 */
   unsigned held : 1;        /* WebSocket output paused after an ALONE frame */
+  unsigned ping_owed : 1;   /* an ALONE frame went: a ping before the next */
   eio_conn *poll_get;       /* pending long-poll GET */
   eio_conn *poll_post;      /* POST being received */
   eio_conn *ws;             /* WebSocket transport */

@@ -15,6 +15,6 @@
  * straight to getrandom). 0, or -1 when the kernel gives none. */
 int eio_rand_bytes(void *out, size_t n);
 
-#define EIO_RAND_POOL 480
+#define EIO_RAND_POOL 1920
 
 #endif
