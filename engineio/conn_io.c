@@ -5,6 +5,7 @@
  * bufferevent callbacks and the connection timer.
  */
 #include "conn_internal.h"
+#include "loops.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -257,6 +258,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
  * goes in one writev. */
 #define FLUSH_NOW_MAX 8
 static void flush_short_list(eio_server *srv) {
+  /* Not before the wake-ups of other loops this turn posted to (an ack
+   * must not reach its client before the socketsLeave it answers reached
+   * the other loops): then at the end of the turn, after them, as before. */
+  if (eio_loopq_owes_wakeups(srv->q)) return;
   int n = 0;
   for (eio_conn *c = srv->flush_list; c; c = X(c)->flush_next)
     if (++n > FLUSH_NOW_MAX) return;
