@@ -1,7 +1,7 @@
 /*
  * loadgen: a load generator for Socket.IO servers (bench/run.sh drives it).
  * Its own minimal Engine.IO v4 / Socket.IO v5 clients on libevent: a
- * WebSocket client (upgrade, masked frames, pong) and a long-polling client
+ * WebSocket client (upgrade, masked frames, Engine.IO and WebSocket pongs) and a long-polling client
  * (one keep-alive HTTP connection: handshake GET, POST "40", GET loop,
  * POST "3" after a ping). The server must have the bench handlers ("echo"
  * acks its arguments; "bcast" does socket.broadcast.emit("tick", ...)).
@@ -197,7 +197,7 @@ static int stopping;
 static void die(const char *m) __attribute__((noreturn));
 static void die(const char *m) { fprintf(stderr, "loadgen: %s\n", m); exit(1); }
 
-static void ws_send_op(client *c, uint8_t op, const char *p, size_t n) {
+static void ws_frame(client *c, uint8_t op, const char *p, size_t n) {
   uint8_t h[14];
   size_t hl;
   h[0] = (uint8_t)(0x80 | op);
@@ -211,7 +211,7 @@ static void ws_send_op(client *c, uint8_t op, const char *p, size_t n) {
   evbuffer_add(out, p, n);
 }
 
-static void ws_send(client *c, const char *p, size_t n) { ws_send_op(c, 1, p, n); }
+static void ws_send(client *c, const char *p, size_t n) { ws_frame(c, 1, p, n); }
 
 static void http_send(client *c, const char *method, const char *body) {
   char req[512];
@@ -303,9 +303,8 @@ static void ws_read(client *c, struct evbuffer *in) {
     char *p = (char *)evbuffer_pullup(in, (ssize_t)len);
     int op = h[0] & 0x0f;
     if (op == 1) on_eio_packet(c, p, len);
+    else if (op == 9) ws_frame(c, 10, p, len); /* RFC 6455 5.5.2: a ping gets a pong */
     else if (op == 8 && !stopping) die("the server closed a WebSocket");
-    else if (op == 9) ws_send_op(c, 10, p, len); /* a pong, as RFC 6455 asks
-                                                  * (libsio's ping after CONNECT) */
     evbuffer_drain(in, len);
   }
 }
@@ -588,6 +587,8 @@ static void scenario_poll(void) {
   printf("poll_deliveries_per_s %.0f\n", d / fo_meter.wall);
   printf("poll_cpu_us_per_delivery %.3f\n", fo_meter.cpu_ns / 1e3 / d);
   printf("poll_cpu_us_per_delivery_stat %.3f\n", fo_meter.cpu_ticks * 1e6 / d);
+  printf("poll_writes_per_delivery %.3f\n", fo_meter.syscw / d);
+  printf("poll_wakeups_per_broadcast %.2f\n", fo_meter.wakeups / b);
   fflush(stdout);
   close_clients();
 }
@@ -633,10 +634,11 @@ static void scenario_echo(void) {
   printf("echo_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / rt);
   printf("echo_wakeups %.3f\n", m.wakeups / rt);
   printf("echo_p50_ms %.3f\n", echo_lat[echo_nlat / 2] * 1e3);
-  printf("echo_p90_ms %.3f\n", echo_lat[echo_nlat * 90 / 100] * 1e3);
   printf("echo_p99_ms %.3f\n", echo_lat[echo_nlat * 99 / 100] * 1e3);
   printf("echo_p999_ms %.3f\n", echo_lat[echo_nlat * 999 / 1000] * 1e3);
   printf("echo_max_ms %.3f\n", echo_lat[echo_nlat - 1] * 1e3);
+  fflush(stdout);
+  printf("echo_p90_ms %.3f\n", echo_lat[echo_nlat * 90 / 100] * 1e3);
   fflush(stdout);
   free(echo_lat);
   measured("echo");

@@ -122,13 +122,9 @@ static void ipv4_text(const struct in_addr *a, char *out) {
 }
 
 /* A connection over fd; mt: a TLS session handed over from another loop
- * (taken: released on failure). A plain connection starts "raw" (one read
- * event, no bufferevent: conn_io.c) unless want_bev: a WebSocket upgrade
- * stays raw, an HTTP request makes its bufferevent (promote) when its head
- * is read. */
+ * (taken: released on failure). */
 static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
-                          const struct sockaddr *sa, eio_tls_moved *mt,
-                          int want_bev) {
+                          const struct sockaddr *sa, eio_tls_moved *mt) {
   conn_full *f = calloc(1, sizeof *f);
   if (!f) {
     if (mt) eio_tls_moved_free(mt);
@@ -137,24 +133,12 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
   }
   eio_conn *c = &f->c;
   c->srv = srv;
+  /* Plain: the connection owns the socket and reads and writes it itself
+   * ("raw", conn_io.c: no bufferevent); TLS: the bufferevents own it. */
+  c->bev = NULL;
   f->x.fd = fd;
-  if (!mt && !srv->tls && !want_bev) {
-    if (!srv->raw_in) srv->raw_in = evbuffer_new();
-    f->x.raw = srv->raw_in ? event_new(srv->base, fd, EV_READ | EV_PERSIST,
-                                       raw_read_cb, c)
-                           : NULL;
-    if (!f->x.raw || event_add(f->x.raw, NULL) != 0) {
-      if (f->x.raw) event_free(f->x.raw);
-      evutil_closesocket(fd);
-      free(f);
-      return NULL;
-    }
-    eio_timer_init(&c->timer, timer_cb);
-    goto placed;
-  }
-  /* Plain: the connection owns the socket (it may outlive the
-   * bufferevent, see go_raw); TLS: the bufferevents own it. */
-  c->bev = bufferevent_socket_new(srv->base, fd, srv->tls ? BEV_OPT_CLOSE_ON_FREE : 0);
+  if (srv->tls || mt)
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
   if (mt) {
     f->x.tls = mt->st;
     if (c->bev) c->bev = eio_tls_adopt(srv->tls, mt, c->bev);
@@ -169,15 +153,11 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
     f->x.fd = -1;
   }
   eio_timer_init(&c->timer, timer_cb);
-  if (!c->bev) {
+  if (c->bev ? 0 : (srv->tls || mt || raw_open(c) != 0)) {
     if (fd >= 0) evutil_closesocket(fd);
     free(f);
     return NULL;
   }
-  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-  bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
-  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-placed:
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     ipv4_text(&in->sin_addr, c->remote_addr);
@@ -192,6 +172,11 @@ placed:
   if (c->next) c->next->prev = c;
   srv->conns = c;
   c->state = CONN_HEAD;
+  if (c->bev) {
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  }
   set_timer(c, TM_REQUEST);
   eio_conn *oldest = eio_guard_fresh_add(srv, c);
   if (oldest) {
@@ -204,7 +189,7 @@ placed:
 eio_conn *eio_conn_new(eio_server *srv, evutil_socket_t fd,
                        const struct sockaddr *sa, int salen) {
   (void)salen;
-  return conn_new(srv, fd, sa, NULL, 0);
+  return conn_new(srv, fd, sa, NULL);
 }
 
 void eio_conn_free_all(eio_server *srv) {
@@ -265,8 +250,8 @@ void eio_conn_write_raw_close(eio_conn *c, const char *raw, size_t len) {
 void conn_process(eio_conn *c) {
   for (;;) {
     if (c->state == CONN_DEAD) return;
-    struct evbuffer *in = input(c);
-    size_t avail = evbuffer_get_length(in);
+    struct evbuffer *in = input(c); /* raw: NULL when nothing is held */
+    size_t avail = in ? evbuffer_get_length(in) : 0;
     int progress = 0;
     switch (c->state) {
     case CONN_HEAD:
@@ -288,7 +273,7 @@ void conn_process(eio_conn *c) {
     case CONN_LINGER:
       /* Closing: whatever still comes (a body we answered early) is
        * dropped; the linger timer bounds how long. */
-      evbuffer_drain(in, avail);
+      if (avail) evbuffer_drain(in, avail);
       return;
     case CONN_DEAD:
       return;
@@ -306,12 +291,10 @@ void conn_process(eio_conn *c) {
  * memory: the connection is left as it was). */
 int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
   conn_ext *x = X(c);
-  if ((!c->bev && c->secure) || !c->head || (c->secure ? !x->tls : x->fd < 0))
-    return -1;
+  if (!c->head || (c->secure ? !c->bev || !x->tls : x->fd < 0)) return -1;
   memset(m, 0, sizeof *m);
-  /* Raw (a plain upgrade request): the input being read, or kept. */
-  struct evbuffer *in = c->bev ? bufferevent_get_input(c->bev)
-                               : x->cur_in ? x->cur_in : x->rin;
+  /* Raw: the input being processed (or held), and rout. */
+  struct evbuffer *in = input(c);
   struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : x->rout;
   size_t hl = c->head_len, rest = in ? evbuffer_get_length(in) : 0;
   size_t ol = out ? evbuffer_get_length(out) : 0;
@@ -340,7 +323,7 @@ int eio_conn_move_out(eio_conn *c, eio_conn_move *m) {
     x->tls = NULL;
   } else {
     m->fd = x->fd;
-    x->fd = -1; /* the bufferevent does not own it (plain) */
+    x->fd = -1; /* the connection owns it (plain) */
   }
   if (rest) evbuffer_drain(in, rest);
   if (ol) evbuffer_drain(out, ol);
@@ -375,9 +358,15 @@ void eio_conn_move_in(eio_server *srv, eio_conn_move *m) {
     if (m->secure) eio_tls_moved_free(&m->tls);
     evutil_closesocket(m->fd);
   } else {
-    c = conn_new(srv, m->fd, (struct sockaddr *)&ss, m->secure ? &m->tls : NULL, 1);
+    c = conn_new(srv, m->fd, (struct sockaddr *)&ss, m->secure ? &m->tls : NULL);
   }
-  if (c) {
+  if (c && !c->bev) {
+    /* Raw (plain): the output first, then the input processed here. */
+    enter(c);
+    if (m->out_len && out_add(c, m->out, m->out_len) != 0) conn_die(c, 0);
+    else raw_input(c, m->in, m->in_len);
+    leave(c);
+  } else if (c) {
     enter(c);
     if (input_add(c->bev, m->in, m->in_len) != 0 ||
         (m->out_len && bufferevent_write(c->bev, m->out, m->out_len) != 0)) {

@@ -19,7 +19,7 @@
 
 int parse_head(eio_conn *c) {
   eio_server *srv = c->srv;
-  struct evbuffer *in = input(c); /* raw until an HTTP request is read */
+  struct evbuffer *in = input(c);
   size_t avail = evbuffer_get_length(in);
   size_t max_head = srv->o.max_header_bytes;
   size_t n = avail < max_head ? avail : max_head;
@@ -107,11 +107,6 @@ int parse_head(eio_conn *c) {
     eio_conn_write_raw_close(c, r400, sizeof r400 - 1);
     return 0;
   }
-  /* Plain HTTP on a connection that started raw: the bufferevent now. */
-  if (!c->is_upgrade && promote(c) != 0) {
-    conn_die(c, 1);
-    return 0;
-  }
   c->chunked = chunked;
   c->body_left = cl;
   memset(&c->chunk, 0, sizeof c->chunk);
@@ -166,14 +161,18 @@ static void body_fail(eio_conn *c) {
 }
 
 int read_body(eio_conn *c) {
-  struct evbuffer *in = bufferevent_get_input(c->bev);
+  struct evbuffer *in = input(c);
   size_t avail = evbuffer_get_length(in);
   if (!c->chunked) {
     size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
     if (c->body_discard) {
       evbuffer_drain(in, n);
-    } else {
+    } else if (c->bev) {
       evbuffer_remove_buffer(in, c->body, n);
+    } else {
+      /* Raw input may refer to the server's shared read buffer: copy. */
+      evbuffer_add(c->body, evbuffer_pullup(in, (ev_ssize_t)n), n);
+      evbuffer_drain(in, n);
     }
     c->body_left -= n;
     if (c->body_left == 0) body_complete(c);
@@ -247,9 +246,7 @@ void next_request(eio_conn *c) {
   set_timer(c, TM_KEEPALIVE);
   /* Pipelined input may already be here: process it from the loop, not
    * from inside whatever called us. */
-  if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-    bufferevent_trigger(c->bev, EV_READ,
-                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  in_kick(c);
 }
 
 /* The Date header's value for now, as Node writes it (IMF-fixdate, always
@@ -282,20 +279,24 @@ static char *utoa_end(char *t, unsigned long long v) {
   return p;
 }
 
-/* The response head, written with one evbuffer_add when it fits a stack
- * buffer (the extra headers are the only part of unbounded size). */
-static void write_head(eio_conn *c, int status, const char *extra,
-                       size_t body_len) {
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  char buf[1024], num[24], *d;
+#define HEAD_BUF 1024
+
+/* The response head into buf[HEAD_BUF] (the extra headers are the only
+ * part of unbounded size). With out: written to out, with one evbuffer_add
+ * when it fits, and 0 returned. Without: its length, or -1 when it does not
+ * fit. */
+static long write_head(eio_conn *c, int status, const char *extra,
+                       size_t body_len, struct evbuffer *out, char *buf) {
+  char num[24], *d;
   size_t extra_len = extra ? strlen(extra) : 0, n = 0;
 #define HPUT(s, l)                                                            \
   do {                                                                        \
     size_t l_ = (l);                                                          \
-    if (n + l_ > sizeof buf) {                                                \
+    if (n + l_ > HEAD_BUF) {                                                  \
+      if (!out) return -1;                                                    \
       evbuffer_add(out, buf, n);                                              \
       n = 0;                                                                  \
-      if (l_ > sizeof buf) {                                                  \
+      if (l_ > HEAD_BUF) {                                                    \
         evbuffer_add(out, (s), l_);                                           \
         break;                                                                \
       }                                                                       \
@@ -332,7 +333,9 @@ static void write_head(eio_conn *c, int status, const char *extra,
   }
 #undef HLIT
 #undef HPUT
+  if (!out) return (long)n;
   if (n) evbuffer_add(out, buf, n);
+  return 0;
 }
 
 static int is_head(const eio_conn *c) {
@@ -354,27 +357,44 @@ static void after_response(eio_conn *c) {
   next_request(c);
 }
 
+/* A response: head and body (bytes, or the evbuffer ebody, whose chains
+ * move). A raw connection with nothing else unsent writes it at once with
+ * one writev from here (head on the stack, no buffer allocated); what the
+ * socket does not take waits in its output. Otherwise it is queued. */
+static void respond(eio_conn *c, int status, const char *extra,
+                    const void *body, size_t len, struct evbuffer *ebody) {
+  if (c->state == CONN_DEAD) return;
+  char buf[HEAD_BUF];
+  if (is_head(c)) { /* HEAD: the length of what GET would send, no body */
+    body = NULL;
+    ebody = NULL;
+  }
+  long hn = out_direct(c) ? write_head(c, status, extra, len, NULL, buf) : -1;
+  if (hn >= 0) {
+    if (out_writev(c, buf, (size_t)hn, body, body ? len : 0, ebody) != 0) {
+      conn_die(c, 1);
+      return;
+    }
+  } else {
+    struct evbuffer *out = output(c);
+    if (!out) {
+      conn_die(c, 1);
+      return;
+    }
+    write_head(c, status, extra, len, out, buf);
+    if (ebody) evbuffer_add_buffer(out, ebody);
+    else if (body && len) evbuffer_add(out, body, len);
+    out_kick(c);
+  }
+  after_response(c);
+}
+
 void eio_conn_respond(eio_conn *c, int status, const char *extra,
                       const void *body, size_t len) {
-  if (c->state == CONN_DEAD) return;
-  if (promote(c) != 0) { /* an upgrade request answered with HTTP */
-    conn_die(c, 1);
-    return;
-  }
-  write_head(c, status, extra, len);
-  if (len && !is_head(c)) bufferevent_write(c->bev, body, len);
-  after_response(c);
+  respond(c, status, extra, body, len, NULL);
 }
 
 void eio_conn_respond_evbuf(eio_conn *c, int status, const char *extra,
                             struct evbuffer *body) {
-  if (c->state == CONN_DEAD) return;
-  if (promote(c) != 0) { /* an upgrade request answered with HTTP */
-    conn_die(c, 1);
-    return;
-  }
-  size_t len = evbuffer_get_length(body);
-  write_head(c, status, extra, len);
-  if (!is_head(c)) bufferevent_write_buffer(c->bev, body);
-  after_response(c);
+  respond(c, status, extra, NULL, evbuffer_get_length(body), body);
 }

@@ -38,18 +38,23 @@ typedef struct conn_ext {
   unsigned responded : 1;
   unsigned wsf_active : 1;
   unsigned flush_queued : 1; /* on srv->flush_list (holds an enter()) */
+  unsigned read_stalled : 1; /* raw: read event off, rin full (CONN_WAIT) */
   unsigned flush_polls;
   eio_ws_frame wsf;
   uint64_t wsf_left;
   size_t wsf_off;
   size_t ws_msg_cap;
-  /* A plain (non-TLS) WebSocket leaves its bufferevent once the 101 is
-   * out ("raw"): one read event; input is read into the server's shared
-   * raw_in and only an incomplete frame header is kept (rin); output is
-   * an evbuffer of shared chunks written with writev (rout), and a write
-   * event, both only while something is unsent. fd: the socket of a
-   * plain connection (closed by destroy; -1 under TLS, where the
-   * bufferevent owns it). */
+  /* A plain (non-TLS) connection, HTTP and WebSocket, has no bufferevent
+   * ("raw"): one read event; input is read into the server's shared
+   * raw_in and only what is left unprocessed is kept (rin: an incomplete
+   * head or frame header, pipelined requests); output is an evbuffer of
+   * shared chunks written with writev (rout; an idle WebSocket frees it,
+   * an HTTP connection keeps it empty), and a write event only while
+   * something is unsent; an HTTP response with nothing unsent before it
+   * is written at once (out_writev). fd: the socket of a plain
+   * connection (closed by destroy; -1 under TLS, where the bufferevent
+   * owns it). go_raw/TM_RAW (a WebSocket leaving its bufferevent) is
+   * reached only by a connection that has one, i.e. none now. */
   evutil_socket_t fd;
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
@@ -83,14 +88,17 @@ void conn_process(eio_conn *c);
 #define output eio_cio_output
 #define out_kick eio_cio_out_kick
 #define out_add eio_cio_out_add
+#define out_direct eio_cio_out_direct
+#define out_writev eio_cio_out_writev
 #define input eio_cio_input
 #define unsent eio_cio_unsent
 /* function-like: eio_conn has a close_after_write field */
 #define close_after_write(c) eio_cio_close_after_write(c)
 #define go_raw eio_cio_go_raw
-#define raw_read_cb eio_cio_raw_read_cb
-#define promote eio_cio_promote
-#define input_len eio_cio_input_len
+#define raw_open eio_cio_raw_open
+#define raw_input eio_cio_raw_input
+#define in_kick eio_cio_in_kick
+#define in_avail eio_cio_in_avail
 #define timer_cb eio_cio_timer_cb
 #define read_cb eio_cio_read_cb
 #define write_cb eio_cio_write_cb
@@ -98,18 +106,26 @@ void conn_process(eio_conn *c);
 struct evbuffer *output(eio_conn *c);
 void out_kick(eio_conn *c);
 int out_add(eio_conn *c, const void *data, size_t len);
+/* out_direct: a raw connection with nothing unsent, where out_writev
+ * writes head, then body bytes or the evbuffer ebody (its chains), at
+ * once with one writev; what the socket does not take is queued as
+ * out_add would (ebody's chains move). -1: out of memory. */
+int out_direct(eio_conn *c);
+int out_writev(eio_conn *c, const char *head, size_t hn, const void *body,
+               size_t blen, struct evbuffer *ebody);
 struct evbuffer *input(eio_conn *c);
 size_t unsent(eio_conn *c);
 void close_after_write(eio_conn *c);
 void go_raw(eio_conn *c);
-/* A raw connection's read event (a plain connection starts with it). */
-void raw_read_cb(evutil_socket_t fd, short what, void *arg);
-/* A raw connection takes a bufferevent (an HTTP request on a plain
- * connection): the input not yet processed and any output move into it.
- * 0 (or already one), -1 when out of memory (the connection is unchanged). */
-int promote(eio_conn *c);
-/* Input held and not yet processed, raw or not, in a callback or not. */
-size_t input_len(eio_conn *c);
+/* A plain connection is raw from the start (HTTP too): raw_open makes and
+ * adds its read event (-1 on failure); raw_input processes bytes that did
+ * not come from the socket (a hand-over) as if just read; in_kick
+ * processes held input from the loop (pipelined requests once a response
+ * is out) and resumes a stalled read; in_avail: input held, either way. */
+int raw_open(eio_conn *c);
+void raw_input(eio_conn *c, const void *p, size_t n);
+void in_kick(eio_conn *c);
+size_t in_avail(eio_conn *c);
 void timer_cb(eio_timer *t);
 void read_cb(struct bufferevent *bev, void *arg);
 void write_cb(struct bufferevent *bev, void *arg);

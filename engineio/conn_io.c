@@ -1,8 +1,9 @@
 /*
- * A connection's bytes: its output and input over the bufferevent, or, for a
- * plain WebSocket once the 101 is out, "raw" over the socket (one read
- * event, writev of shared chunks, one flush per loop turn); the
- * bufferevent callbacks and the connection timer.
+ * A connection's bytes: its output and input over the bufferevent (TLS), or,
+ * for a plain connection (HTTP and WebSocket), "raw" over the socket (one
+ * read event, one read() per readable event into a shared buffer, writev of
+ * what is queued once per loop turn); the bufferevent callbacks and the
+ * connection timer.
  */
 #include "conn_internal.h"
 #include "loops.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +56,21 @@ void out_kick(eio_conn *c) {
   event_active(srv->flush_ev, EV_WRITE, 0);
 }
 
+int eio_conn_defer(eio_conn *c) {
+  conn_ext *x = X(c);
+  if (c->bev || c->state == CONN_DEAD || x->fd < 0) return 0;
+  if (x->flush_queued || x->wev) return 1; /* drained comes after them */
+  eio_server *srv = c->srv;
+  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv)))
+    return 0;
+  x->flush_queued = 1;
+  x->flush_next = srv->flush_list;
+  srv->flush_list = c;
+  enter(c); /* left in flush_cb */
+  event_active(srv->flush_ev, EV_WRITE, 0);
+  return 1;
+}
+
 int out_add(eio_conn *c, const void *data, size_t len) {
   struct evbuffer *out = output(c);
   if (!out || evbuffer_add(out, data, len) != 0) return -1;
@@ -61,13 +78,70 @@ int out_add(eio_conn *c, const void *data, size_t len) {
   return 0;
 }
 
-struct evbuffer *input(eio_conn *c) {
-  return c->bev ? bufferevent_get_input(c->bev) : X(c)->cur_in;
+int out_direct(eio_conn *c) {
+  conn_ext *x = X(c);
+  return !c->bev && c->state != CONN_DEAD && x->fd >= 0 && !x->flush_queued &&
+         !x->wev && !(x->rout && evbuffer_get_length(x->rout)) &&
+         !(c->state == CONN_LINGER && x->tm == TM_LINGER);
 }
 
-size_t input_len(eio_conn *c) {
-  if (c->bev) return evbuffer_get_length(bufferevent_get_input(c->bev));
-  struct evbuffer *in = X(c)->cur_in ? X(c)->cur_in : X(c)->rin;
+#define DIRECT_IOV 16
+
+int out_writev(eio_conn *c, const char *head, size_t hn, const void *body,
+               size_t blen, struct evbuffer *ebody) {
+  struct iovec iov[DIRECT_IOV];
+  int k = 0;
+  size_t total = hn;
+  iov[k].iov_base = (void *)head;
+  iov[k++].iov_len = hn;
+  if (ebody) {
+    /* The body's first pieces (all of a small one): what does not fit in
+     * the iovec is queued below. */
+    struct evbuffer_iovec v[DIRECT_IOV - 1];
+    int m = evbuffer_peek(ebody, -1, NULL, v, DIRECT_IOV - 1);
+    if (m > DIRECT_IOV - 1) m = DIRECT_IOV - 1;
+    for (int i = 0; i < m; i++) {
+      iov[k].iov_base = v[i].iov_base;
+      iov[k++].iov_len = v[i].iov_len;
+      total += v[i].iov_len;
+    }
+  } else if (blen) {
+    iov[k].iov_base = (void *)body;
+    iov[k++].iov_len = blen;
+    total += blen;
+  }
+  ssize_t n = writev(X(c)->fd, iov, k);
+  size_t done = n > 0 ? (size_t)n : 0;
+  size_t elen = ebody ? evbuffer_get_length(ebody) : 0;
+  if (n >= 0 && done == total && (!ebody || done - hn == elen)) {
+    if (ebody) evbuffer_drain(ebody, elen);
+    return 0;
+  }
+  /* The rest waits in the output (an error shows when it is written). */
+  struct evbuffer *out = output(c);
+  if (!out) return -1;
+  int r = 0;
+  if (done < hn) r |= evbuffer_add(out, head + done, hn - done);
+  size_t bdone = done > hn ? done - hn : 0;
+  if (ebody) {
+    evbuffer_drain(ebody, bdone);
+    r |= evbuffer_add_buffer(out, ebody);
+  } else if (blen > bdone) {
+    r |= evbuffer_add(out, (const char *)body + bdone, blen - bdone);
+  }
+  out_kick(c);
+  return r ? -1 : 0;
+}
+
+/* Raw: the input being processed, or what is held between reads (may be
+ * NULL: nothing held). */
+struct evbuffer *input(eio_conn *c) {
+  if (c->bev) return bufferevent_get_input(c->bev);
+  return X(c)->cur_in ? X(c)->cur_in : X(c)->rin;
+}
+
+size_t in_avail(eio_conn *c) {
+  struct evbuffer *in = input(c);
   return in ? evbuffer_get_length(in) : 0;
 }
 
@@ -123,7 +197,7 @@ void timer_cb(eio_timer *t) {
     if (c->state == CONN_HEAD || c->state == CONN_BODY) {
       static const char r408[] =
           "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
-      if (c->state == CONN_HEAD && input_len(c) == 0)
+      if (c->state == CONN_HEAD && in_avail(c) == 0)
         conn_die(c, 1);
       else
         eio_conn_write_raw_close(c, r408, sizeof r408 - 1);
@@ -195,8 +269,12 @@ static void raw_write_cb(evutil_socket_t fd, short what, void *arg);
  * the buffer and the event go, so an idle connection holds neither. */
 static void raw_write(eio_conn *c) {
   conn_ext *x = X(c);
-  if (c->state == CONN_DEAD || !x->rout) return;
+  if (c->state == CONN_DEAD) return;
   if (c->state == CONN_LINGER && x->tm == TM_LINGER) return; /* shut */
+  if (!x->rout) { /* deferred (eio_conn_defer), nothing to write */
+    drained(c);
+    return;
+  }
   int n = evbuffer_get_length(x->rout) ? evbuffer_write(x->rout, x->fd) : 0;
   if (n < 0 && !retriable(errno)) {
     conn_die(c, 1);
@@ -206,8 +284,12 @@ static void raw_write(eio_conn *c) {
       if (!x->wev || event_add(x->wev, NULL) != 0) conn_die(c, 1);
     }
   } else {
-    evbuffer_free(x->rout);
-    x->rout = NULL;
+    /* An HTTP connection keeps its (empty) buffer for the next response;
+     * an idle WebSocket holds none. */
+    if (c->state == CONN_WS) {
+      evbuffer_free(x->rout);
+      x->rout = NULL;
+    }
     if (x->wev) {
       /* Freed inside its own callback is safe for libevent: it is
        * deleted first and not touched after the callback returns. */
@@ -249,60 +331,44 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
   flush_list(arg);
 }
 
-/* The end of a raw read: a short flush list (this read's replies: an
- * echo, an ack, a handshake) is written now rather than after every other
- * connection ready in this loop turn has been read and processed, so the
- * first replies do not wait for the last requests (the latency tail with
- * many clients ready at once). A long list (a fan-out) still waits for the
- * end of the turn, where everything queued for a connection meanwhile
- * goes in one writev. */
+/* The end of a raw read: a short flush list of WebSockets (this read's
+ * replies: an echo, an ack, a handshake) is written now rather than after
+ * every other connection ready in this loop turn has been read and
+ * processed, so the first replies do not wait for the last requests (the
+ * latency tail with many clients ready at once). A long list (a fan-out)
+ * still waits for the end of the turn, where everything queued for a
+ * connection meanwhile goes in one writev; so does a list holding an HTTP
+ * connection (a deferred long-poll GET answers with everything the turn
+ * queued, eio_conn_defer). Not before the wake-ups of other loops this
+ * turn posted to either (an ack must not reach its client before the
+ * socketsLeave it answers reached the other loops): then at the end of
+ * the turn, after them, as before. */
 #define FLUSH_NOW_MAX 8
 static void flush_short_list(eio_server *srv) {
-  /* Not before the wake-ups of other loops this turn posted to (an ack
-   * must not reach its client before the socketsLeave it answers reached
-   * the other loops): then at the end of the turn, after them, as before. */
-  if (eio_loopq_owes_wakeups(srv->q)) return;
+  if (!srv->flush_list || eio_loopq_owes_wakeups(srv->q)) return;
   int n = 0;
   for (eio_conn *c = srv->flush_list; c; c = X(c)->flush_next)
-    if (++n > FLUSH_NOW_MAX) return;
-  if (!n) return;
+    if (++n > FLUSH_NOW_MAX || c->state != CONN_WS) return;
   event_del(srv->flush_ev); /* made active by out_kick: nothing left to do */
   flush_list(srv);
 }
 
-void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)what;
-  eio_conn *c = arg;
+/* Processes in (the shared raw_in referring to the bytes just read, or
+ * rin); then whatever is left unprocessed (an incomplete head or frame
+ * header, pipelined requests while one waits) is kept in rin, copied out of
+ * the shared buffer. Input held while a request waits is bounded: at
+ * READ_HIGH_WATER the read event is removed until in_kick (as a
+ * bufferevent stops reading at its high-water mark). */
+static void raw_process(eio_conn *c, struct evbuffer *in) {
   conn_ext *x = X(c);
   eio_server *srv = c->srv;
-  enter(c);
-  /* One read() into the server's buffer (no FIONREAD first, as
-   * evbuffer_read does). A partial frame header waiting in rin gets the
-   * bytes appended; otherwise the shared raw_in refers to them, and only
-   * what is left over (an incomplete header or control frame: ws_read
-   * copies payloads out as they come) is copied into rin. */
-  if (!srv->raw_buf) srv->raw_buf = malloc(RAW_READ);
-  ev_ssize_t n = srv->raw_buf ? read(fd, srv->raw_buf, RAW_READ) : -1;
-  struct evbuffer *in = x->rin ? x->rin : srv->raw_in;
-  if (n == 0 || (n < 0 && (!srv->raw_buf || !retriable(errno)))) {
-    conn_die(c, 1);
-  } else if (n > 0) {
-    int r = x->rin ? evbuffer_add(in, srv->raw_buf, (size_t)n)
-                   : evbuffer_add_reference(in, srv->raw_buf, (size_t)n, NULL, NULL);
-    if (r != 0) {
-      conn_die(c, 1);
-    } else {
-      x->cur_in = in;
-      conn_process(c);
-      x->cur_in = NULL;
-    }
-  }
+  x->cur_in = in;
+  conn_process(c);
+  x->cur_in = NULL;
   size_t left = evbuffer_get_length(srv->raw_in);
   if (left) {
-    /* Kept while still raw: a partial frame, or a partial request head. */
-    int keep = c->state != CONN_DEAD && !c->bev;
-    if (keep && !x->rin) x->rin = evbuffer_new();
-    if (keep && x->rin)
+    if (c->state != CONN_DEAD && !x->rin) x->rin = evbuffer_new();
+    if (c->state != CONN_DEAD && x->rin)
       evbuffer_add(x->rin, evbuffer_pullup(srv->raw_in, (ev_ssize_t)left), left);
     evbuffer_drain(srv->raw_in, left);
   }
@@ -310,8 +376,88 @@ void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
     evbuffer_free(x->rin);
     x->rin = NULL;
   }
+  if (x->rin && c->state != CONN_DEAD && !x->read_stalled &&
+      evbuffer_get_length(x->rin) >= READ_HIGH_WATER) {
+    event_del(x->raw);
+    x->read_stalled = 1;
+  }
+}
+
+/* what: EV_READ from the socket; EV_TIMEOUT from in_kick (held input). */
+static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
+  eio_conn *c = arg;
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  enter(c);
+  /* One read() into the server's buffer (no FIONREAD first, as
+   * evbuffer_read does). Input held in rin gets the bytes appended;
+   * otherwise the shared raw_in refers to them (ws_read and the HTTP
+   * layer copy out what they keep). */
+  ev_ssize_t n = 0;
+  if ((what & EV_READ) && c->state != CONN_DEAD) {
+    size_t held = x->rin ? evbuffer_get_length(x->rin) : 0;
+    size_t want = held < READ_HIGH_WATER ? READ_HIGH_WATER - held : 0;
+    if (want > RAW_READ) want = RAW_READ;
+    if (!srv->raw_buf) srv->raw_buf = malloc(RAW_READ);
+    if (want) n = srv->raw_buf ? read(fd, srv->raw_buf, want) : -1;
+    if ((want && n == 0) || (n < 0 && (!srv->raw_buf || !retriable(errno))))
+      conn_die(c, 1);
+  }
+  if (c->state != CONN_DEAD) {
+    int r = 0;
+    if (n > 0)
+      r = x->rin ? evbuffer_add(x->rin, srv->raw_buf, (size_t)n)
+                 : evbuffer_add_reference(srv->raw_in, srv->raw_buf, (size_t)n, NULL, NULL);
+    if (r != 0) conn_die(c, 1);
+    else if (x->rin || n > 0) raw_process(c, x->rin ? x->rin : srv->raw_in);
+  }
   flush_short_list(srv);
   leave(c);
+}
+
+int raw_open(eio_conn *c) {
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  if (!srv->raw_in && !(srv->raw_in = evbuffer_new())) return -1;
+  x->raw = event_new(srv->base, x->fd, EV_READ | EV_PERSIST, raw_read_cb, c);
+  if (!x->raw) return -1;
+  if (event_add(x->raw, NULL) != 0) {
+    event_free(x->raw);
+    x->raw = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+void raw_input(eio_conn *c, const void *p, size_t n) {
+  conn_ext *x = X(c);
+  if (c->state == CONN_DEAD) return;
+  if (!x->rin) x->rin = evbuffer_new();
+  if (!x->rin || evbuffer_add(x->rin, p, n) != 0) {
+    conn_die(c, 1);
+    return;
+  }
+  raw_process(c, x->rin);
+}
+
+void in_kick(eio_conn *c) {
+  if (c->bev) {
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+      bufferevent_trigger(c->bev, EV_READ,
+                          BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    return;
+  }
+  conn_ext *x = X(c);
+  if (c->state == CONN_DEAD || !x->raw) return;
+  if (x->read_stalled) {
+    x->read_stalled = 0;
+    if (event_add(x->raw, NULL) != 0) {
+      conn_die(c, 1);
+      return;
+    }
+  }
+  if (x->rin && evbuffer_get_length(x->rin))
+    event_active(x->raw, EV_TIMEOUT, 0);
 }
 
 /*
@@ -353,55 +499,4 @@ void go_raw(eio_conn *c) {
     return;
   }
   out_kick(c);
-}
-
-/*
- * A raw connection (a plain one, started without a bufferevent) whose
- * request is plain HTTP takes its bufferevent here (conn_http.c, once the
- * head is parsed): the unread input (a pipelined request, a body) is
- * copied into the bufferevent's input (the shared raw_in refers to the
- * server's read buffer, which the next read reuses), output moves over,
- * and the read event goes. Runs inside the read event's callback, which
- * frees nothing of the connection after conn_process returns.
- */
-int promote(eio_conn *c) {
-  conn_ext *x = X(c);
-  eio_server *srv = c->srv;
-  if (c->bev) return 0;
-  if (x->fd < 0) return -1;
-  struct bufferevent *bev = bufferevent_socket_new(srv->base, x->fd, 0);
-  if (!bev) return -1;
-  struct evbuffer *src = x->cur_in ? x->cur_in : x->rin;
-  size_t n = src ? evbuffer_get_length(src) : 0;
-  /* A socket bufferevent keeps its input's end frozen (only it adds). */
-  struct evbuffer *bin = bufferevent_get_input(bev);
-  evbuffer_unfreeze(bin, 0);
-  int r = n ? evbuffer_add(bin, evbuffer_pullup(src, (ev_ssize_t)n), n) : 0;
-  evbuffer_freeze(bin, 0);
-  if (r != 0 ||
-      (x->rout && evbuffer_add_buffer(bufferevent_get_output(bev), x->rout) != 0)) {
-    bufferevent_free(bev);
-    return -1;
-  }
-  if (n) evbuffer_drain(src, n);
-  if (x->rin && x->rin != x->cur_in) {
-    evbuffer_free(x->rin);
-    x->rin = NULL;
-  }
-  if (x->rout) {
-    evbuffer_free(x->rout);
-    x->rout = NULL;
-  }
-  if (x->wev) {
-    event_free(x->wev);
-    x->wev = NULL;
-  }
-  /* Freed inside its own callback: safe for libevent (see raw_write). */
-  if (x->raw) event_free(x->raw);
-  x->raw = NULL;
-  c->bev = bev;
-  bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-  bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH_WATER);
-  bufferevent_enable(bev, EV_READ | EV_WRITE);
-  return 0;
 }

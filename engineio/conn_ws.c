@@ -44,13 +44,11 @@ int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
   int r = evbuffer_add(out, p, n);
   if (p != buf) free(p);
   if (r != 0) return -1;
+  out_kick(c);
   c->state = CONN_WS;
   c->keep_alive = 0;
-  /* Plain and still on a bufferevent (moved in from another loop): leave
-   * it from the loop, not from inside it. Raw already: written by the
-   * flush list (with the open packet queued next). */
+  /* Plain connections are raw from the start (no bufferevent to leave). */
   set_timer(c, c->bev && X(c)->fd >= 0 ? TM_RAW : TM_NONE);
-  out_kick(c);
   /* The head and header array are not needed any more: keep idle
    * WebSocket connections small. */
   free(c->head);

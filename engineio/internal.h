@@ -269,6 +269,10 @@ void eio_conn_abort(eio_conn *c);
  * the TCP connection (a peer over its output budget). */
 void eio_conn_kill(eio_conn *c);
 size_t eio_conn_output_len(const eio_conn *c);
+/* A pending long-poll GET (plain connection) answered at the end of the
+ * loop turn, with everything queued for it meanwhile: events.drained runs
+ * then. 0: not deferred (TLS), answer now. */
+int eio_conn_defer(eio_conn *c);
 
 /* conn.c: a connection moving to another loop (handover.c). */
 typedef struct eio_conn_move {

@@ -135,7 +135,18 @@ static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
     return EIO_OK;
   }
   int r = queue_push(s, type, binary, data, flags);
-  if (r == EIO_OK) sock_flush(s);
+  /* A pending GET (plain) is answered at the end of the loop turn with
+   * everything queued until then (eio_srv_conn_drained): one response for
+   * a burst of broadcasts. Not a packet that may be compressed: alone, its
+   * compressed response is made once and shared (sock_flush). */
+  eio_server *srv = s->srv;
+  size_t plen = data ? sio_buf_len(data) : 0;
+  if (binary) plen = eio_base64_encoded_len(plen);
+  int may_compress = srv->o.http_compression && !(flags & EIO_SEND_NO_COMPRESS) &&
+                     1 + plen >= srv->o.http_compression_threshold;
+  if (r == EIO_OK && !(s->transport == EIO_TRANSPORT_POLLING && s->poll_get &&
+                       !may_compress && eio_conn_defer(s->poll_get)))
+    sock_flush(s);
   return r;
 }
 
@@ -185,6 +196,8 @@ eio_deflater *eio_srv_ws_deflater(void *arg) {
 
 /* Answers the pending GET with a single packet ("6" noop or "1" close). */
 void poll_answer_single(eio_socket *s, char type) {
+  if (s->q_head && s->ready != SOCK_CLOSED)
+    sock_flush(s); /* packets deferred for it go first, as if sent at once */
   eio_conn *c = s->poll_get;
   if (!c) return;
   struct evbuffer *b = evbuffer_new();
@@ -242,6 +255,7 @@ void sock_flush(eio_socket *s) {
       bin = eio_poll_encode(s, body, closing);
     if (!body || bin < 0) {
       if (body) evbuffer_free(body);
+      queue_clear(s);
       sock_on_close(s, "transport error", "out of memory");
       return;
     }
@@ -379,6 +393,13 @@ void close_timer_cb(eio_timer *t) {
 void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   if (s->ready == SOCK_CLOSED) return;
   sock_ref(s);
+  /* Packets deferred for a pending GET go first, as if sent at once. */
+  if (s->transport == EIO_TRANSPORT_POLLING && s->poll_get && s->q_head)
+    sock_flush(s);
+  if (s->ready == SOCK_CLOSED) {
+    sock_unref(s);
+    return;
+  }
   s->ready = SOCK_CLOSED;
   eio_budget_forget(s);
   disarm(s, &s->ping_timer);
@@ -434,6 +455,9 @@ void close_transport(eio_socket *s) {
   s->close_on_drain = 0;
   if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
     sock_on_close(s, "forced close", NULL);
+  } else if (s->poll_get && s->q_head) { /* deferred packets first */
+    sock_flush(s);
+    if (s->ready != SOCK_CLOSED) close_transport(s);
   } else if (s->poll_get) {
     s->should_close = 1;
     sock_flush(s);
@@ -597,7 +621,12 @@ void eio_srv_conn_closed(void *arg, eio_conn *c) {
 
 void eio_srv_conn_drained(void *arg, eio_conn *c) {
   (void)arg;
-  if (c->sock && c->sock->ready != SOCK_CLOSED) eio_budget_account(c->sock);
+  eio_socket *s = c->sock;
+  if (!s || s->ready == SOCK_CLOSED) return;
+  sock_ref(s);
+  if (s->poll_get == c && s->q_head) sock_flush(s); /* eio_conn_defer */
+  if (c->sock == s && s->ready != SOCK_CLOSED) eio_budget_account(s);
+  sock_unref(s);
 }
 
 void eio_srv_sock_release(eio_socket *s) { sock_unref(s); }
