@@ -210,6 +210,7 @@ static void ws_frame(client *c, uint8_t op, const char *p, size_t n) {
   evbuffer_add(out, h, hl);
   evbuffer_add(out, p, n);
 }
+
 static void ws_send(client *c, const char *p, size_t n) { ws_frame(c, 1, p, n); }
 
 static void http_send(client *c, const char *method, const char *body) {
@@ -453,6 +454,16 @@ static int env_int(const char *name, int def) {
 
 static void loopexit(void) { event_base_loopbreak(base); }
 
+/* The end of a measurement, for bench/cost.sh: "<scenario>_done"; with
+ * LG_NOCLOSE=1 the clients stay open until the process is killed (the
+ * script stops the server first, so closing is not counted). */
+static void measured(const char *scen) {
+  printf("%s_done 1\n", scen);
+  fflush(stdout);
+  if (env_int("LG_NOCLOSE", 0))
+    for (;;) pause();
+}
+
 /* ---------------------------------------------------------- scenarios */
 
 static void settle(double seconds) {
@@ -496,7 +507,10 @@ static void scenario_connect(void) {
   printf("connect_per_s %.0f\n", n / m.wall);
   printf("connect_cpu_us %.2f\n", m.cpu_ns / 1e3 / n);
   printf("connect_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / n);
+  printf("connect_faults %.2f\n", m.minflt / n);
+  printf("connect_wakeups %.2f\n", m.wakeups / n);
   fflush(stdout);
+  measured("connect");
   close_clients();
 }
 
@@ -618,12 +632,16 @@ static void scenario_echo(void) {
   printf("echo_per_s %.0f\n", rt / m.wall);
   printf("echo_cpu_us %.2f\n", m.cpu_ns / 1e3 / rt);
   printf("echo_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / rt);
+  printf("echo_wakeups %.3f\n", m.wakeups / rt);
   printf("echo_p50_ms %.3f\n", echo_lat[echo_nlat / 2] * 1e3);
   printf("echo_p99_ms %.3f\n", echo_lat[echo_nlat * 99 / 100] * 1e3);
   printf("echo_p999_ms %.3f\n", echo_lat[echo_nlat * 999 / 1000] * 1e3);
   printf("echo_max_ms %.3f\n", echo_lat[echo_nlat - 1] * 1e3);
   fflush(stdout);
+  printf("echo_p90_ms %.3f\n", echo_lat[echo_nlat * 90 / 100] * 1e3);
+  fflush(stdout);
   free(echo_lat);
+  measured("echo");
   close_clients();
 }
 

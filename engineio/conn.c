@@ -107,6 +107,20 @@ void set_timer(eio_conn *c, enum timer_mode m) {
   eio_timer_arm(&srv->timers, &c->timer, ms);
 }
 
+/* inet_ntop's dotted quad (glibc's goes through sprintf: about 5% of a
+ * connect's instructions). out: at least 16 bytes. */
+static void ipv4_text(const struct in_addr *a, char *out) {
+  const uint8_t *b = (const uint8_t *)&a->s_addr;
+  char *o = out;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = b[i];
+    if (v >= 100) *o++ = (char)('0' + v / 100);
+    if (v >= 10) *o++ = (char)('0' + v / 10 % 10);
+    *o++ = (char)('0' + v % 10);
+    *o++ = i < 3 ? '.' : '\0';
+  }
+}
+
 /* A connection over fd; mt: a TLS session handed over from another loop
  * (taken: released on failure). */
 static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
@@ -146,7 +160,7 @@ static eio_conn *conn_new(eio_server *srv, evutil_socket_t fd,
   }
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    inet_ntop(AF_INET, &in->sin_addr, c->remote_addr, sizeof c->remote_addr);
+    ipv4_text(&in->sin_addr, c->remote_addr);
     c->remote_port = ntohs(in->sin_port);
   } else if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;

@@ -24,16 +24,20 @@ int parse_head(eio_conn *c) {
   size_t max_head = srv->o.max_header_bytes;
   size_t n = avail < max_head ? avail : max_head;
   const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-  if (!c->headers) {
-    c->headers = malloc(srv->o.max_headers * sizeof *c->headers);
-    if (!c->headers) {
-      conn_die(c, 1);
-      return 0;
-    }
+  /* Parsed into a scratch array; the headers found are kept behind the
+   * head's copy (one allocation per request, sized to it). */
+  eio_http_header stack_hdrs[128];
+  eio_http_header *hdrs = srv->o.max_headers <= 128
+                              ? stack_hdrs
+                              : malloc(srv->o.max_headers * sizeof *hdrs);
+  if (!hdrs) {
+    conn_die(c, 1);
+    return 0;
   }
   eio_http_request req;
-  req.headers = c->headers;
+  req.headers = hdrs;
   int r = eio_http_parse_request(p, n, max_head, &req, srv->o.max_headers);
+  if (r < 0 && hdrs != stack_hdrs) free(hdrs);
   if (r == EIO_HTTP_INCOMPLETE) {
     if (X(c)->tm == TM_KEEPALIVE) set_timer(c, TM_REQUEST);
     return 0;
@@ -51,13 +55,19 @@ int parse_head(eio_conn *c) {
     return 0;
   }
   /* Keep a private copy of the head: the input buffer moves on. */
-  char *copy = malloc((size_t)r + 1);
+  size_t hoff = ((size_t)r + 1 + 7) & ~(size_t)7;
+  char *copy = malloc(hoff + req.num_headers * sizeof *hdrs);
   if (!copy) {
+    if (hdrs != stack_hdrs) free(hdrs);
     conn_die(c, 1);
     return 0;
   }
   memcpy(copy, p, (size_t)r);
   copy[r] = '\0';
+  if (req.num_headers)
+    memcpy(copy + hoff, hdrs, req.num_headers * sizeof *hdrs);
+  if (hdrs != stack_hdrs) free(hdrs);
+  req.headers = (eio_http_header *)(void *)(copy + hoff);
   /* The parse above, moved onto the copy (not parsed a second time). */
 #define REBASE(ptr) ((ptr) = copy + ((ptr) - p))
   REBASE(req.method);

@@ -6,6 +6,7 @@
  * connection timer.
  */
 #include "conn_internal.h"
+#include "loops.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -308,10 +309,8 @@ static void raw_write_cb(evutil_socket_t fd, short what, void *arg) {
   leave(c);
 }
 
-static void flush_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  eio_server *srv = arg;
+/* Writes what the flush list holds. */
+static void flush_list(eio_server *srv) {
   /* Connections queued while this runs (a drained callback sending more)
    * start a new list and make the event active again. */
   eio_conn *c = srv->flush_list;
@@ -324,6 +323,34 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
     leave(c); /* the enter() of out_kick */
     c = next;
   }
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  flush_list(arg);
+}
+
+/* The end of a raw read: a short flush list of WebSockets (this read's
+ * replies: an echo, an ack, a handshake) is written now rather than after
+ * every other connection ready in this loop turn has been read and
+ * processed, so the first replies do not wait for the last requests (the
+ * latency tail with many clients ready at once). A long list (a fan-out)
+ * still waits for the end of the turn, where everything queued for a
+ * connection meanwhile goes in one writev; so does a list holding an HTTP
+ * connection (a deferred long-poll GET answers with everything the turn
+ * queued, eio_conn_defer). Not before the wake-ups of other loops this
+ * turn posted to either (an ack must not reach its client before the
+ * socketsLeave it answers reached the other loops): then at the end of
+ * the turn, after them, as before. */
+#define FLUSH_NOW_MAX 8
+static void flush_short_list(eio_server *srv) {
+  if (!srv->flush_list || eio_loopq_owes_wakeups(srv->q)) return;
+  int n = 0;
+  for (eio_conn *c = srv->flush_list; c; c = X(c)->flush_next)
+    if (++n > FLUSH_NOW_MAX || c->state != CONN_WS) return;
+  event_del(srv->flush_ev); /* made active by out_kick: nothing left to do */
+  flush_list(srv);
 }
 
 /* Processes in (the shared raw_in referring to the bytes just read, or
@@ -384,6 +411,7 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg) {
     if (r != 0) conn_die(c, 1);
     else if (x->rin || n > 0) raw_process(c, x->rin ? x->rin : srv->raw_in);
   }
+  flush_short_list(srv);
   leave(c);
 }
 

@@ -21,12 +21,29 @@
 int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
                         const char *extra) {
   struct evbuffer *out = output(c);
-  if (!out || evbuffer_add_printf(out,
-                          "HTTP/1.1 101 Switching Protocols\r\n"
-                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                          "Sec-WebSocket-Accept: %s\r\n%s\r\n",
-                          accept_key, extra ? extra : "") < 0)
-    return -1;
+  if (!out) return -1;
+  /* The 101 from fixed pieces: one evbuffer_add when it fits. */
+  static const char h1[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Accept: ";
+  char buf[512];
+  size_t kl = strlen(accept_key), el = extra ? strlen(extra) : 0;
+  size_t n = sizeof h1 - 1 + kl + 2 + el + 2;
+  char *p = n <= sizeof buf ? buf : malloc(n);
+  if (!p) return -1;
+  size_t o = 0;
+  memcpy(p, h1, sizeof h1 - 1);
+  o += sizeof h1 - 1;
+  memcpy(p + o, accept_key, kl);
+  o += kl;
+  memcpy(p + o, "\r\n", 2);
+  o += 2;
+  if (el) memcpy(p + o, extra, el);
+  o += el;
+  memcpy(p + o, "\r\n", 2);
+  int r = evbuffer_add(out, p, n);
+  if (p != buf) free(p);
+  if (r != 0) return -1;
   out_kick(c);
   c->state = CONN_WS;
   c->keep_alive = 0;

@@ -10,26 +10,17 @@
 #include "packet_v3.h"
 #include "polling_v3.h"
 #include "req_pack.h"
+#include "rand.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* ----------------------------------------------------------- handshake */
 
 int eio_generate_id(char out[21]) {
   uint8_t r[15];
-  size_t got = 0;
-  while (got < sizeof r) {
-    ssize_t n = getrandom(r + got, sizeof r - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    got += (size_t)n;
-  }
+  if (eio_rand_bytes(r, sizeof r) != 0) return -1;
   eio_base64_encode(r, sizeof r, out);
   out[20] = '\0';
   for (int i = 0; i < 20; i++) {

@@ -105,8 +105,10 @@ int eio_http_ieq(const char *s, size_t len, const char *lit) {
 
 const eio_http_header *eio_http_find(const eio_http_request *req,
                                      const char *name) {
+  size_t n = strlen(name); /* once, and lengths compared before letters */
   for (size_t i = 0; i < req->num_headers; i++)
-    if (eio_http_ieq(req->headers[i].name, req->headers[i].name_len, name))
+    if (req->headers[i].name_len == n &&
+        eio_http_ieq(req->headers[i].name, n, name))
       return &req->headers[i];
   return NULL;
 }

@@ -129,6 +129,7 @@ struct eio_socket {
   unsigned b64 : 1;         /* v3 polling: the client asked b64=1 */
   unsigned held : 1;        /* WebSocket output paused after an ALONE frame */
   unsigned hb_wait : 1;     /* hb_timer is the ping timeout, not the interval */
+  unsigned ping_owed : 1;   /* an ALONE frame went: a ping before the next */
   eio_conn *poll_get;       /* pending long-poll GET */
   eio_conn *poll_post;      /* POST being received */
   eio_conn *ws;             /* WebSocket transport */

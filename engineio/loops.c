@@ -78,6 +78,10 @@ static void flush_pending(eio_loopq *from) {
   from->npending = 0;
 }
 
+int eio_loopq_owes_wakeups(const eio_loopq *from) {
+  return from && from->npending > 0;
+}
+
 static void flush_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;

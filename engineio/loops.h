@@ -39,6 +39,11 @@ int eio_loopq_push(eio_loopq *q, eio_task_fn fn, void *arg);
  * once and it runs them together (one write per socket for a burst of
  * broadcasts, not one per broadcast). from NULL: eio_loopq_push. */
 int eio_loopq_push_from(eio_loopq *q, eio_loopq *from, eio_task_fn fn, void *arg);
+/* 1 when from (the queue of the loop the caller runs, on that loop's
+ * thread) owes wake-ups deferred to the end of the current turn: the
+ * tasks posted meanwhile have not reached their loops yet, so a reply
+ * written before the turn ends could overtake them. */
+int eio_loopq_owes_wakeups(const eio_loopq *from);
 /* Runs the tasks queued so far (on the loop's thread). */
 void eio_loopq_run(eio_loopq *q);
 /* Once the loop's thread is gone: from now on every task, queued or

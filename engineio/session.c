@@ -151,7 +151,7 @@ static int send_packet_flags(eio_socket *s, int type, int binary, sio_buf *data,
                              unsigned flags) {
   if (s->ready == SOCK_CLOSED) return EIO_ERR_CLOSED;
   if (s->transport == EIO_TRANSPORT_WEBSOCKET && s->ws && !s->q_head &&
-      !s->held && !(flags & EIO_SEND_ALONE)) {
+      !s->held && !s->ping_owed && !(flags & EIO_SEND_ALONE)) {
     /* What sock_flush does with a one-packet queue, without the queue. */
     if (binary)
       eio_conn_ws_send(s->ws, EIO_WS_BINARY, s->protocol == 3 ? type : 0, data);
@@ -193,6 +193,19 @@ int send_text_flags(eio_socket *s, int type, const char *text,
   int r = send_packet_flags(s, type, 0, b, flags);
   sio_buf_unref(b);
   return r;
+}
+
+/* After an ALONE frame, before the next: a ping, and what follows waits
+ * for its pong. The client answers the ping while it handles the read that
+ * holds it, which is the ALONE frame's read or a later one, so the next
+ * frames come in a later read (see EIO_SEND_ALONE). The timer bounds the
+ * wait. 1 when held (0: the ping could not be queued; nothing waits). */
+static int hold_for_pong(eio_socket *s, eio_conn *c) {
+  s->ping_owed = 0;
+  if (eio_conn_ws_send(c, EIO_WS_PING, ALONE_PING, NULL) != 0) return 0;
+  s->held = 1;
+  arm(s, &s->hold_timer, alone_ms(s->srv));
+  return 1;
 }
 
 static void unref_cleanup(const void *data, size_t len, void *arg) {
@@ -292,6 +305,7 @@ void sock_flush(eio_socket *s) {
   }
   eio_conn *c = s->ws;
   if (!c || !s->q_head || s->held) return;
+  if (s->ping_owed && hold_for_pong(s, c)) return;
   eio_qpkt *p;
   while ((p = s->q_head)) {
     /* v3 binary frames start with the packet type as a byte */
@@ -309,14 +323,12 @@ void sock_flush(eio_socket *s) {
       queue_clear(s);
       break;
     }
-    if (alone && s->srv->o.alone_wait_ms >= 0 &&
-        eio_conn_ws_send(c, EIO_WS_PING, ALONE_PING, NULL) == 0) {
-      /* What follows waits for the pong: the client answers the ping while
-       * it handles the read that holds this frame, so the next frames come
-       * in a later read (see EIO_SEND_ALONE). The timer bounds the wait. */
-      s->held = 1;
-      arm(s, &s->hold_timer, alone_ms(s->srv));
-      break;
+    if (alone && s->srv->o.alone_wait_ms >= 0) {
+      /* What follows waits for a ping's pong (hold_for_pong); the ping
+       * goes only once something follows, so a client that gets nothing
+       * more (a connect and nothing else yet) is not asked for a pong. */
+      s->ping_owed = 1;
+      if (s->q_head && hold_for_pong(s, c)) break;
     }
   }
   if (s->q_head) return;
@@ -419,6 +431,7 @@ void sock_on_close(eio_socket *s, const char *reason, const char *desc) {
   DISARM_AUX(s, close_timer);
   disarm(s, &s->hold_timer);
   s->held = 0;
+  s->ping_owed = 0;
   abort_upgrade(s);
   queue_clear(s);
   if (s->poll_get)
@@ -482,6 +495,7 @@ void eio_socket_close(eio_socket *s) {
   if (s->ready != SOCK_OPEN) return;
   sock_ref(s);
   s->ready = SOCK_CLOSING;
+  s->ping_owed = 0;
   if (s->held) { /* closing: what is queued goes now, as in Node */
     disarm(s, &s->hold_timer);
     s->held = 0;

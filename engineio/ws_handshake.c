@@ -25,11 +25,12 @@ static void ws_abort(eio_conn *c, int status, const char *message,
 /* permessage-deflate from Sec-WebSocket-Extensions (all its lines, joined
  * as Node joins them); on success the 101 will carry the answer. Returns
  * -1 when the header is invalid or no offer is acceptable. */
+#define EXT_NAME "sec-websocket-extensions"
 static int ws_negotiate_deflate(eio_conn *c) {
   size_t total = 0, count = 0;
   for (size_t i = 0; i < c->req.num_headers; i++) {
     const eio_http_header *h = &c->req.headers[i];
-    if (eio_http_ieq(h->name, h->name_len, "sec-websocket-extensions")) {
+    if (h->name_len == sizeof EXT_NAME - 1 && eio_http_ieq(h->name, h->name_len, EXT_NAME)) {
       total += h->value_len + 2;
       count++;
     }
@@ -40,7 +41,8 @@ static int ws_negotiate_deflate(eio_conn *c) {
   size_t k = 0;
   for (size_t i = 0; i < c->req.num_headers; i++) {
     const eio_http_header *h = &c->req.headers[i];
-    if (!eio_http_ieq(h->name, h->name_len, "sec-websocket-extensions")) continue;
+    if (h->name_len != sizeof EXT_NAME - 1 || !eio_http_ieq(h->name, h->name_len, EXT_NAME))
+      continue;
     if (k) v[k++] = ',', v[k++] = ' ';
     memcpy(v + k, h->value, h->value_len);
     k += h->value_len;
