@@ -1,7 +1,7 @@
 /*
  * loadgen: a load generator for Socket.IO servers (bench/run.sh drives it).
  * Its own minimal Engine.IO v4 / Socket.IO v5 clients on libevent: a
- * WebSocket client (upgrade, masked frames, pong) and a long-polling client
+ * WebSocket client (upgrade, masked frames, Engine.IO and WebSocket pongs) and a long-polling client
  * (one keep-alive HTTP connection: handshake GET, POST "40", GET loop,
  * POST "3" after a ping). The server must have the bench handlers ("echo"
  * acks its arguments; "bcast" does socket.broadcast.emit("tick", ...)).
@@ -197,10 +197,10 @@ static int stopping;
 static void die(const char *m) __attribute__((noreturn));
 static void die(const char *m) { fprintf(stderr, "loadgen: %s\n", m); exit(1); }
 
-static void ws_send(client *c, const char *p, size_t n) {
+static void ws_frame(client *c, uint8_t op, const char *p, size_t n) {
   uint8_t h[14];
   size_t hl;
-  h[0] = 0x81;
+  h[0] = (uint8_t)(0x80 | op);
   if (n < 126) { h[1] = 0x80 | (uint8_t)n; hl = 2; }
   else if (n < 65536) { h[1] = 0x80 | 126; h[2] = (uint8_t)(n >> 8); h[3] = (uint8_t)n; hl = 4; }
   else die("message too large");
@@ -210,6 +210,7 @@ static void ws_send(client *c, const char *p, size_t n) {
   evbuffer_add(out, h, hl);
   evbuffer_add(out, p, n);
 }
+static void ws_send(client *c, const char *p, size_t n) { ws_frame(c, 1, p, n); }
 
 static void http_send(client *c, const char *method, const char *body) {
   char req[512];
@@ -301,6 +302,7 @@ static void ws_read(client *c, struct evbuffer *in) {
     char *p = (char *)evbuffer_pullup(in, (ssize_t)len);
     int op = h[0] & 0x0f;
     if (op == 1) on_eio_packet(c, p, len);
+    else if (op == 9) ws_frame(c, 10, p, len); /* RFC 6455 5.5.2: a ping gets a pong */
     else if (op == 8 && !stopping) die("the server closed a WebSocket");
     evbuffer_drain(in, len);
   }
@@ -618,6 +620,8 @@ static void scenario_echo(void) {
   printf("echo_cpu_us_stat %.2f\n", m.cpu_ticks * 1e6 / rt);
   printf("echo_p50_ms %.3f\n", echo_lat[echo_nlat / 2] * 1e3);
   printf("echo_p99_ms %.3f\n", echo_lat[echo_nlat * 99 / 100] * 1e3);
+  printf("echo_p999_ms %.3f\n", echo_lat[echo_nlat * 999 / 1000] * 1e3);
+  printf("echo_max_ms %.3f\n", echo_lat[echo_nlat - 1] * 1e3);
   fflush(stdout);
   free(echo_lat);
   close_clients();
