@@ -101,8 +101,6 @@ void set_timer(eio_conn *c, enum timer_mode m) {
   case TM_FLUSH:
     ms = FLUSH_POLL_MS;
     break;
-  case TM_RAW:
-    break;
   }
   eio_timer_arm(&srv->timers, &c->timer, ms);
 }

@@ -25,7 +25,7 @@
 #define WS_CLOSE_WAIT_MS 10000
 
 enum timer_mode { TM_NONE, TM_REQUEST, TM_KEEPALIVE, TM_LINGER, TM_WS_CLOSE,
-                  TM_FLUSH, TM_RAW };
+                  TM_FLUSH };
 /* Bytes read per readable event of a raw WebSocket. */
 #define RAW_READ 16384
 #define FLUSH_POLL_MS 20
@@ -52,10 +52,9 @@ typedef struct conn_ext {
    * shared chunks written with writev (rout; an idle WebSocket frees it,
    * an HTTP connection keeps it empty), and a write event only while
    * something is unsent; an HTTP response with nothing unsent before it
-   * is written at once (out_writev). fd: the socket of a plain
+   * is written at once (out_writev). fd (above): the socket of a plain
    * connection (closed by destroy; -1 under TLS, where the bufferevent
-   * owns it). go_raw/TM_RAW (a WebSocket leaving its bufferevent) is
-   * reached only by a connection that has one, i.e. none now. */
+   * owns it). */
   struct event *raw, *wev;
   struct evbuffer *rin, *rout;
   struct evbuffer *cur_in;  /* the input being processed in raw mode */
@@ -94,7 +93,6 @@ void conn_process(eio_conn *c);
 #define unsent eio_cio_unsent
 /* function-like: eio_conn has a close_after_write field */
 #define close_after_write(c) eio_cio_close_after_write(c)
-#define go_raw eio_cio_go_raw
 #define raw_open eio_cio_raw_open
 #define raw_input eio_cio_raw_input
 #define in_kick eio_cio_in_kick
@@ -116,7 +114,6 @@ int out_writev(eio_conn *c, const char *head, size_t hn, const void *body,
 struct evbuffer *input(eio_conn *c);
 size_t unsent(eio_conn *c);
 void close_after_write(eio_conn *c);
-void go_raw(eio_conn *c);
 /* A plain connection is raw from the start (HTTP too): raw_open makes and
  * adds its read event (-1 on failure); raw_input processes bytes that did
  * not come from the socket (a hand-over) as if just read; in_kick

@@ -213,9 +213,6 @@ void timer_cb(eio_timer *t) {
   case TM_FLUSH:
     start_linger(c);
     break;
-  case TM_RAW:
-    go_raw(c);
-    break;
   case TM_NONE:
     break;
   }
@@ -460,43 +457,3 @@ void in_kick(eio_conn *c) {
     event_active(x->raw, EV_TIMEOUT, 0);
 }
 
-/*
- * A plain WebSocket leaves its bufferevent (run from the connection's
- * timer, outside the bufferevent's callbacks): what it holds either way
- * moves (chunks, not copies) into rin/rout, the bufferevent is freed and
- * one read event takes its place. On failure it stays as it was.
- */
-void go_raw(eio_conn *c) {
-  conn_ext *x = X(c);
-  eio_server *srv = c->srv;
-  if (!c->bev || x->fd < 0 || c->state != CONN_WS || c->ws_close_sent) return;
-  if (!srv->raw_in && !(srv->raw_in = evbuffer_new())) return;
-  struct evbuffer *in = bufferevent_get_input(c->bev);
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  struct event *ev = event_new(srv->base, x->fd, EV_READ | EV_PERSIST, raw_read_cb, c);
-  if (!ev) return;
-  if ((evbuffer_get_length(in) && !(x->rin = evbuffer_new())) ||
-      (evbuffer_get_length(out) && !(x->rout = evbuffer_new()))) {
-    event_free(ev);
-    if (x->rin) evbuffer_free(x->rin);
-    x->rin = NULL;
-    return;
-  }
-  /* The bufferevent keeps its output's front frozen (only it writes);
-   * it is going away, so thaw it to move the chunks. */
-  evbuffer_unfreeze(out, 1);
-  if ((x->rin && evbuffer_add_buffer(x->rin, in) != 0) ||
-      (x->rout && evbuffer_add_buffer(x->rout, out) != 0)) {
-    evbuffer_freeze(out, 1);
-    conn_die(c, 1);
-    return;
-  }
-  bufferevent_free(c->bev); /* the socket stays open: no CLOSE_ON_FREE */
-  c->bev = NULL;
-  x->raw = ev;
-  if (event_add(ev, NULL) != 0) {
-    conn_die(c, 1);
-    return;
-  }
-  out_kick(c);
-}

@@ -48,7 +48,7 @@ int eio_conn_upgrade_ws(eio_conn *c, const char *accept_key,
   c->state = CONN_WS;
   c->keep_alive = 0;
   /* Plain connections are raw from the start (no bufferevent to leave). */
-  set_timer(c, c->bev && X(c)->fd >= 0 ? TM_RAW : TM_NONE);
+  set_timer(c, TM_NONE);
   /* The head and header array are not needed any more: keep idle
    * WebSocket connections small. */
   free(c->head);
