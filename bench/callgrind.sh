@@ -13,20 +13,14 @@
 #                               1 loop only; LG_LOOPS="1 2" picks the loop counts
 # CG_KEEP=dir keeps the callgrind outputs (callgrind_annotate them).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=${SIO_BUILD_DIR:-$ROOT/build/gcc}
+. "$(dirname "$0")/prelude.sh"
 command -v valgrind >/dev/null || { echo "callgrind.sh needs valgrind" >&2; exit 1; }
-cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-cmake --build "$B" -j2 --target bench_server loadgen >/dev/null
-ulimit -n "$(ulimit -Hn)"
 MODE=${1:-fanout}
 if [ "$MODE" = poll ]; then
   N=${LG_POLL:-1000}; LO=${LG_BCASTS_LO:-50}; HI=${LG_BCASTS_HI:-150}; LOOPS=${LG_LOOPS:-1}
 else
   N=${LG_FANOUT:-500}; LO=${LG_BCASTS_LO:-100}; HI=${LG_BCASTS_HI:-400}; LOOPS=${LG_LOOPS:-1 2}
 fi
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 
 run_one() { # workers broadcasts -> "Ir writes/delivery wakeups/broadcast"
   local d="$OUT/w$1.b$2"

@@ -14,15 +14,7 @@
 #   COST_CONNECT_LO (300) COST_CONNECT_HI (1300) COST_ECHO_LO (20)
 #   COST_ECHO_HI (120) LG_ECHO_CLIENTS (100)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=${SIO_BUILD_DIR:-$ROOT/build/gcc}
-if [ -z "${COST_NO_BUILD:-}" ]; then # set: use $B as it is (e.g. a build of an older tree)
-  cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-  cmake --build "$B" -j2 --target bench_server floor loadgen >/dev/null
-fi
-ulimit -n "$(ulimit -Hn)"
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+. "$(dirname "$0")/prelude.sh"
 SCEN=("$@")
 [ ${#SCEN[@]} -gt 0 ] || SCEN=(connect echo)
 SERVERS=${COST_SERVERS:-libsio floor}

@@ -7,14 +7,8 @@
 #   bench/massif.sh [N]        (default 1000)
 # Builds the Release (gcc) tree in $SIO_BUILD_DIR (default build/gcc).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=${SIO_BUILD_DIR:-$ROOT/build/gcc}
+. "$(dirname "$0")/prelude.sh"
 N=${1:-1000}
-cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-cmake --build "$B" -j2 --target bench_server loadgen >/dev/null
-ulimit -n "$(ulimit -Hn)"
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 
 snap() { # n -> the heap bytes (useful + extra) while n sockets are idle
   local n=$1

@@ -10,15 +10,7 @@
 # needs ~10.2k file descriptors in the load generator and in the server: the
 # soft limit is raised to the hard one (20000 here).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=${SIO_BUILD_DIR:-$ROOT/build/gcc}
-if [ -z "${BENCH_NO_BUILD:-}" ]; then # set: run $B's programs as they are (an older tree's build)
-  cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-  cmake --build "$B" -j2 --target bench_server floor loadgen >/dev/null
-fi
-ulimit -n "$(ulimit -Hn)"
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+. "$(dirname "$0")/prelude.sh"
 SCEN=("$@")
 
 run_one() { # name command...

@@ -6,18 +6,12 @@
 #   bench/syscalls.sh [fanout|poll]   LG_POLL/LG_FANOUT (1000), LG_BCASTS_LO (50), LG_BCASTS_HI (150)
 #   BENCH_SERVERS="libsio floor" (default both)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=${SIO_BUILD_DIR:-$ROOT/build/gcc}
+. "$(dirname "$0")/prelude.sh"
 command -v strace >/dev/null || { echo "syscalls.sh needs strace" >&2; exit 1; }
-cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-cmake --build "$B" -j2 --target bench_server floor loadgen >/dev/null
-ulimit -n "$(ulimit -Hn)"
 MODE=${1:-poll}
 if [ "$MODE" = poll ]; then N=${LG_POLL:-1000}; else N=${LG_FANOUT:-1000}; fi
 LO=${LG_BCASTS_LO:-50}
 HI=${LG_BCASTS_HI:-150}
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 
 run_one() { # server broadcasts -> strace -c table in $OUT/<server>.<broadcasts>
   local d="$OUT/$1.$2" bin=$B/bench_server

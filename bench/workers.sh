@@ -8,13 +8,7 @@
 # Sizes: bench/loadgen.c's LG_* variables. Builds the Release (gcc) tree in
 # $SIO_BUILD_DIR (default build/gcc).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-B=${SIO_BUILD_DIR:-$ROOT/build/gcc}
-cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
-cmake --build "$B" -j2 --target bench_server loadgen >/dev/null
-ulimit -n "$(ulimit -Hn)"
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+. "$(dirname "$0")/prelude.sh"
 SCEN=("$@")
 [ ${#SCEN[@]} -gt 0 ] || SCEN=(connect fanout echo poll)
 ROUNDS=${BENCH_ROUNDS:-3}
