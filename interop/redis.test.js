@@ -101,6 +101,14 @@ describe(`Redis cluster (${label}): 2 libsio + 2 Node servers`, () => {
       await clients.c2.emitWithAck("join", room);
       await clients.n2.emitWithAck("join", room);
       await clients.c1.emitWithAck("join", room);
+      // Dynamic sharded modes: a server SSUBSCRIBEs the room's channel when
+      // its first socket joins, after the join's ack (Node's adapter as
+      // libsio's): wait for the three members' servers before publishing.
+      if (adapterOpts.sharded && adapterOpts.subscriptionMode !== "static") {
+        const ch = `socket.io#/#${room}#`;
+        await until(async () => Number((await pub.sendCommand(["PUBSUB", "SHARDNUMSUB", ch]))[1]) === 3,
+                    10000, `3 subscribers of ${ch}`);
+      }
       const marker = everyone(`marker-${from}`);
       const seen = Object.fromEntries(NAMES.map((n) => [n, []]));
       for (const n of NAMES) clients[n].on(`r-${from}`, (x) => seen[n].push(x));
