@@ -32,6 +32,22 @@ struct evbuffer *output(eio_conn *c) {
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Puts c on the server's flush list and makes the flush event active (no
+ * system call); c is kept alive until flushed (left in flush_cb). -1 when
+ * the event cannot be made. */
+static int flush_enqueue(eio_conn *c) {
+  conn_ext *x = X(c);
+  eio_server *srv = c->srv;
+  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv)))
+    return -1;
+  x->flush_queued = 1;
+  x->flush_next = srv->flush_list;
+  srv->flush_list = c;
+  enter(c);
+  event_active(srv->flush_ev, EV_WRITE, 0);
+  return 0;
+}
+
 /* Raw: what rout holds is written once per loop turn, after the callback
  * that queued it (everything queued meanwhile in one writev, as the
  * bufferevent does), straight to the socket: the connection joins the
@@ -44,31 +60,14 @@ void out_kick(eio_conn *c) {
     return;
   if (c->state == CONN_LINGER && X(c)->tm == TM_LINGER) return; /* shut */
   if (x->flush_queued || x->wev) return; /* already on its way */
-  eio_server *srv = c->srv;
-  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv))) {
-    conn_die(c, 1);
-    return;
-  }
-  x->flush_queued = 1;
-  x->flush_next = srv->flush_list;
-  srv->flush_list = c;
-  enter(c); /* kept alive until flushed; left in flush_cb */
-  event_active(srv->flush_ev, EV_WRITE, 0);
+  if (flush_enqueue(c) != 0) conn_die(c, 1);
 }
 
 int eio_conn_defer(eio_conn *c) {
   conn_ext *x = X(c);
   if (c->bev || c->state == CONN_DEAD || x->fd < 0) return 0;
   if (x->flush_queued || x->wev) return 1; /* drained comes after them */
-  eio_server *srv = c->srv;
-  if (!srv->flush_ev && !(srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv)))
-    return 0;
-  x->flush_queued = 1;
-  x->flush_next = srv->flush_list;
-  srv->flush_list = c;
-  enter(c); /* left in flush_cb */
-  event_active(srv->flush_ev, EV_WRITE, 0);
-  return 1;
+  return flush_enqueue(c) == 0;
 }
 
 int out_add(eio_conn *c, const void *data, size_t len) {
